@@ -1,0 +1,271 @@
+//! Error types, one enum per operation family.
+//!
+//! - [`AttachError`]: creating, opening or removing a named channel.
+//! - [`SendError`]: every send and loan variant; it hands the message back.
+//! - [`RecvError`]: every receive variant; a failed receive consumes nothing.
+
+use std::{fmt, io};
+
+/// Why creating, opening or removing a channel failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The name is not a valid channel name.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The configuration cannot describe a ring.
+    InvalidConfig(&'static str),
+    /// `create` found a segment of that name already there.
+    AlreadyExists {
+        /// The channel name.
+        name: String,
+    },
+    /// `open` found no segment of that name.
+    NotFound {
+        /// The channel name.
+        name: String,
+    },
+    /// The operating system refused access to the segment.
+    PermissionDenied {
+        /// The channel name.
+        name: String,
+    },
+    /// The segment does not start with ferry's magic number: it is not a ferry segment.
+    BadMagic {
+        /// The channel name.
+        name: String,
+        /// The magic number found.
+        found: u64,
+    },
+    /// The segment was written by another layout version of ferry.
+    VersionMismatch {
+        /// The channel name.
+        name: String,
+        /// The version in the segment.
+        found: u32,
+        /// The version this build speaks.
+        expected: u32,
+    },
+    /// The segment's header fails its checksum or describes an impossible ring.
+    CorruptHeader {
+        /// The channel name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The segment's geometry is not the one the caller asked for.
+    GeometryMismatch {
+        /// The channel name.
+        name: String,
+        /// `(slot_size, capacity)` asked for.
+        expected: (usize, usize),
+        /// `(slot_size, capacity)` found.
+        found: (usize, usize),
+    },
+    /// The segment's size does not match the size its header describes.
+    SizeMismatch {
+        /// The channel name.
+        name: String,
+        /// Size the header describes, in bytes.
+        expected: u64,
+        /// Size of the shared-memory object, in bytes.
+        actual: u64,
+    },
+    /// The creator did not finish initialising the segment in time (it may have died).
+    NotInitialised {
+        /// The channel name.
+        name: String,
+    },
+    /// The role (sender or receiver) is already held by a live process.
+    RoleTaken {
+        /// The channel name.
+        name: String,
+        /// `"sender"` or `"receiver"`.
+        role: &'static str,
+        /// The process holding it.
+        pid: u32,
+    },
+    /// Another operating-system error.
+    Io {
+        /// What ferry was doing.
+        op: &'static str,
+        /// The channel name.
+        name: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName { name, reason } => write!(f, "invalid channel name `{name}`: {reason}"),
+            Self::InvalidConfig(reason) => write!(f, "invalid channel configuration: {reason}"),
+            Self::AlreadyExists { name } => write!(
+                f,
+                "channel `{name}` already exists: open it instead, or remove it with ferry::unlink(\"{name}\")"
+            ),
+            Self::NotFound { name } => write!(f, "no channel named `{name}`: has its creator started?"),
+            Self::PermissionDenied { name } => write!(
+                f,
+                "permission denied for channel `{name}`: it belongs to another user or its mode forbids access"
+            ),
+            Self::BadMagic { name, found } => write!(
+                f,
+                "`{name}` is not a ferry segment (magic {found:#018x}): remove it with ferry::unlink(\"{name}\")"
+            ),
+            Self::VersionMismatch { name, found, expected } => write!(
+                f,
+                "channel `{name}` was created by ferry layout v{found}, this is v{expected}: \
+                 remove it with ferry::unlink(\"{name}\") and create it again"
+            ),
+            Self::CorruptHeader { name, reason } => write!(f, "channel `{name}` has a corrupt header: {reason}"),
+            Self::GeometryMismatch { name, expected, found } => write!(
+                f,
+                "channel `{name}` has slot size {} and capacity {}, but slot size {} and capacity {} were asked for",
+                found.0, found.1, expected.0, expected.1
+            ),
+            Self::SizeMismatch { name, expected, actual } => {
+                write!(f, "channel `{name}` should be {expected} bytes but its shared-memory object is {actual} bytes")
+            }
+            Self::NotInitialised { name } => write!(
+                f,
+                "channel `{name}` was not initialised in time: its creator may have died; remove it and create it again"
+            ),
+            Self::RoleTaken { name, role, pid } => {
+                write!(f, "channel `{name}` already has a {role} attached (process {pid}); a channel has exactly one")
+            }
+            Self::Io { op, name, source } => write!(f, "{op} channel `{name}`: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why a send or a loan failed. The message is handed back in every case.
+#[derive(PartialEq, Eq)]
+pub enum SendError<T> {
+    /// The ring is full (from the `try_*` calls).
+    Full(T),
+    /// The ring stayed full until the timeout passed (from the `*_timeout` calls).
+    Timeout(T),
+    /// The receiver has detached or died; nobody will read the message.
+    Disconnected(T),
+    /// The message is larger than a slot.
+    TooLarge {
+        /// The message.
+        message: T,
+        /// Its length in bytes.
+        len: usize,
+        /// The slot size, the largest message the channel carries.
+        max: usize,
+    },
+    /// The ring's shared state is inconsistent: the peer is broken or hostile.
+    Corrupt {
+        /// The message.
+        message: T,
+        /// What was found wrong.
+        reason: &'static str,
+    },
+}
+
+impl<T> SendError<T> {
+    /// Takes the message back.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(m) | Self::Timeout(m) | Self::Disconnected(m) => m,
+            Self::TooLarge { message, .. } | Self::Corrupt { message, .. } => message,
+        }
+    }
+
+    /// The same error carrying another message.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> SendError<U> {
+        match self {
+            Self::Full(m) => SendError::Full(f(m)),
+            Self::Timeout(m) => SendError::Timeout(f(m)),
+            Self::Disconnected(m) => SendError::Disconnected(f(m)),
+            Self::TooLarge { message, len, max } => SendError::TooLarge { message: f(message), len, max },
+            Self::Corrupt { message, reason } => SendError::Corrupt { message: f(message), reason },
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the channel is full"),
+            Self::Timeout(_) => f.write_str("timed out waiting for room in the channel"),
+            Self::Disconnected(_) => f.write_str("the receiver has gone"),
+            Self::TooLarge { len, max, .. } => {
+                write!(f, "a message of {len} bytes does not fit in a slot of {max} bytes")
+            }
+            Self::Corrupt { reason, .. } => write!(f, "the channel's shared state is corrupt: {reason}"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why a receive failed. Nothing was consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecvError {
+    /// No message is waiting (from the `try_*` calls).
+    Empty,
+    /// No message arrived before the timeout passed.
+    Timeout,
+    /// The channel is empty and the sender has detached or died.
+    Disconnected,
+    /// The caller's buffer is smaller than the message; the message stays in the channel.
+    BufferTooSmall {
+        /// The message's length in bytes.
+        needed: usize,
+    },
+    /// The message is not the size of the type it was read as; it stays in the channel.
+    WrongSize {
+        /// The size of the type.
+        expected: usize,
+        /// The message's length in bytes.
+        actual: usize,
+    },
+    /// The ring's shared state is inconsistent: the peer is broken or hostile.
+    Corrupt {
+        /// What was found wrong.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the channel is empty"),
+            Self::Timeout => f.write_str("timed out waiting for a message"),
+            Self::Disconnected => f.write_str("the channel is empty and the sender has gone"),
+            Self::BufferTooSmall { needed } => {
+                write!(f, "the buffer is too small for a message of {needed} bytes")
+            }
+            Self::WrongSize { expected, actual } => {
+                write!(f, "expected a message of {expected} bytes, found {actual} bytes")
+            }
+            Self::Corrupt { reason } => write!(f, "the channel's shared state is corrupt: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {}

@@ -1,0 +1,53 @@
+//! ferry: zero-copy inter-process messaging through lock-free rings in shared memory.
+//!
+//! A channel is a named POSIX shared-memory segment holding a ring of fixed-size slots.
+//! One process creates it with a [`Config`]; another opens it by name. The [`Sender`]
+//! writes a message straight into a slot ([`Sender::loan`] → [`Loan::commit`]); the
+//! [`Receiver`] reads it in place ([`Receiver::recv`] → [`RecvGuard`], released on drop).
+//! No serialisation, no system call on the fast path, no copy but the ones you make.
+//! [`Sender::send`] and [`Receiver::recv_into`] are copy helpers over the same calls, and
+//! [`Pod`] types can be sent as typed values.
+//!
+//! # Examples
+//!
+//! ```
+//! use ferry::{Config, Receiver, Sender};
+//!
+//! # let name = format!("doc-crate-{}", std::process::id());
+//! // In the receiving process:
+//! let mut rx = Receiver::create(&name, &Config::new().slot_size(256).capacity(64))?;
+//! // In the sending process:
+//! let mut tx = Sender::open(&name)?;
+//!
+//! tx.send(b"hello")?;
+//! let mut buf = [0u8; 256];
+//! let n = rx.recv_into(&mut buf)?;
+//! assert_eq!(&buf[..n], b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Trust
+//!
+//! Every position and length read from shared memory is checked before it is used, so a
+//! crashed or hostile peer yields an error ([`RecvError::Corrupt`]), never an
+//! out-of-bounds access. A [`RecvGuard`] reads the slot in place: a hostile sender could
+//! still change its bytes while you read them. Copy the message out first
+//! ([`Receiver::recv_into`]) if the peer is not trusted.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+
+mod channel;
+mod error;
+mod pod;
+mod ring;
+mod segment;
+mod sync;
+
+#[cfg(not(ferry_loom))]
+pub use channel::unlink;
+pub use channel::{in_memory, Config, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use error::{AttachError, RecvError, SendError};
+pub use pod::Pod;
+pub use ring::{MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
+pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};

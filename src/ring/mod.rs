@@ -1,0 +1,213 @@
+//! Ring geometry, the shared layout of a ring, and the view the ring algorithms run on.
+//!
+//! A ring occupies one contiguous, position-independent block of memory: a
+//! [`RingControl`] (the positions, each on its own cache lines) followed by `capacity`
+//! slots of `stride` bytes. A slot is a [`SlotMeta`] (one 64-byte line) followed by the
+//! payload, which therefore starts 64-byte aligned. Nothing in the block is a pointer;
+//! a position is a monotonically increasing 64-bit counter and its slot is
+//! `position & (capacity - 1)`, so an index derived from any position, even a corrupt
+//! one, is always inside the ring.
+//!
+//! The same block lives in a mapped segment in production and in heap memory in the
+//! property tests and under loom ([`RingView`] does not know which).
+
+pub(crate) mod spsc;
+
+use std::{mem::size_of, ptr::NonNull};
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU64, UnsafeCell};
+
+/// Alignment of every slot, and so of every payload.
+pub const SLOT_ALIGN: usize = 64;
+/// Largest slot size a channel may be created with (1 GiB).
+pub const MAX_SLOT_SIZE: usize = 1 << 30;
+/// Largest number of slots a channel may be created with.
+pub const MAX_CAPACITY: usize = 1 << 24;
+/// Largest ring, in bytes (64 GiB): bounds what a header can make a process map.
+const MAX_RING_BYTES: usize = 1 << 36;
+
+/// Which algorithm a ring runs. Stored in the segment header as a `u32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum RingKind {
+    /// One producer, one consumer (Lamport ring with cached positions).
+    Spsc = 1,
+}
+
+impl RingKind {
+    pub(crate) fn from_u32(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Spsc),
+            _ => None,
+        }
+    }
+}
+
+/// The shape of a ring: its kind, the payload bytes per slot, and the number of slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) kind: RingKind,
+    pub(crate) slot_size: usize,
+    pub(crate) capacity: usize,
+}
+
+impl Geometry {
+    /// Checks the geometry, whether it comes from a caller or from a peer's header.
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        if self.slot_size == 0 || self.slot_size > MAX_SLOT_SIZE {
+            return Err("slot size must be between 1 byte and 1 GiB");
+        }
+        if !self.capacity.is_power_of_two() || self.capacity > MAX_CAPACITY {
+            return Err("capacity must be a power of two between 1 and 2^24");
+        }
+        if self.ring_bytes().is_none() {
+            return Err("slot size times capacity exceeds 64 GiB");
+        }
+        Ok(())
+    }
+
+    /// Bytes from one slot's start to the next's.
+    pub(crate) fn stride(&self) -> usize {
+        size_of::<SlotMeta>() + self.slot_size.next_multiple_of(SLOT_ALIGN)
+    }
+
+    /// Bytes the whole ring occupies, or `None` if that is out of range.
+    pub(crate) fn ring_bytes(&self) -> Option<usize> {
+        let slots = self.stride().checked_mul(self.capacity)?;
+        let total = slots.checked_add(slots_offset())?;
+        (total <= MAX_RING_BYTES).then_some(total)
+    }
+}
+
+/// Offset of the first slot from the start of the ring.
+fn slots_offset() -> usize {
+    size_of::<RingControl>().next_multiple_of(SLOT_ALIGN)
+}
+
+/// The shared positions of a ring. Each sits on its own pair of cache lines, so the
+/// producer's and the consumer's stores never contend for a line.
+#[repr(C)]
+pub(crate) struct RingControl {
+    /// Position one past the last published message. Only the producer stores it.
+    pub(crate) tail: CachePadded<AtomicU64>,
+    /// Position one past the last released message. Only the consumer stores it.
+    pub(crate) head: CachePadded<AtomicU64>,
+}
+
+/// The per-slot metadata, one cache line in front of the payload.
+#[repr(C, align(64))]
+pub(crate) struct SlotMeta {
+    /// Length of the message in the slot. Written by the producer before it publishes the
+    /// slot; a reader must check it against the slot size before using it.
+    pub(crate) len: AtomicU64,
+    /// Zero-sized in production. Under loom it records each payload access, so that a
+    /// read of a slot not yet published, or a write to one not yet released, is reported.
+    pub(crate) payload: UnsafeCell<()>,
+}
+
+// Cross-process layout: these sizes are part of the on-disk layout version.
+#[cfg(not(ferry_loom))]
+const _: () = {
+    assert!(size_of::<SlotMeta>() == SLOT_ALIGN);
+    assert!(size_of::<RingControl>() == 256);
+};
+
+/// A ring's memory, seen through its geometry. Copyable; it borrows nothing, so the
+/// owner of the memory must outlive every use (the channel keeps its segment alive).
+#[derive(Clone, Copy)]
+pub(crate) struct RingView {
+    base: NonNull<u8>,
+    stride: usize,
+    mask: u64,
+    slot_size: usize,
+}
+
+impl RingView {
+    /// Views the ring at `base`.
+    ///
+    /// # Safety
+    /// `base` must be aligned to 128 bytes and point to `geometry.ring_bytes()` bytes,
+    /// initialised by [`RingView::init`] (here or in another process), that stay mapped
+    /// for as long as the view or any copy of it is used. `geometry` must be valid.
+    pub(crate) unsafe fn new(base: NonNull<u8>, geometry: &Geometry) -> Self {
+        debug_assert!(geometry.validate().is_ok());
+        Self { base, stride: geometry.stride(), mask: geometry.capacity as u64 - 1, slot_size: geometry.slot_size }
+    }
+
+    /// Writes an empty ring into the memory at `base`.
+    ///
+    /// # Safety
+    /// As for [`RingView::new`], and no other thread or process may use the memory yet.
+    pub(crate) unsafe fn init(base: NonNull<u8>, geometry: &Geometry) -> Self {
+        // SAFETY: the caller guarantees the memory; nobody else sees it yet.
+        let view = unsafe { Self::new(base, geometry) };
+        // SAFETY: the control block lies at the ring's start, 128-aligned, unshared.
+        unsafe {
+            base.cast::<RingControl>().as_ptr().write(RingControl {
+                tail: CachePadded::new(AtomicU64::new(0)),
+                head: CachePadded::new(AtomicU64::new(0)),
+            });
+        }
+        for pos in 0..=view.mask {
+            // SAFETY: `slot` stays inside the ring and is 64-aligned; nobody else sees it.
+            unsafe {
+                view.slot(pos)
+                    .cast::<SlotMeta>()
+                    .write(SlotMeta { len: AtomicU64::new(0), payload: UnsafeCell::new(()) });
+            }
+        }
+        view
+    }
+
+    /// Runs the destructors of the shared objects (needed under loom, which tracks
+    /// them; a no-op for std atomics).
+    ///
+    /// # Safety
+    /// Only for memory this process initialised and nobody uses any more.
+    pub(crate) unsafe fn drop_in_place(self) {
+        // SAFETY: the caller guarantees exclusive, initialised memory.
+        unsafe {
+            self.base.cast::<RingControl>().as_ptr().drop_in_place();
+            for pos in 0..=self.mask {
+                self.slot(pos).cast::<SlotMeta>().drop_in_place();
+            }
+        }
+    }
+
+    /// Number of slots.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    /// Payload bytes per slot.
+    pub(crate) fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// The shared positions.
+    pub(crate) fn control(&self) -> &RingControl {
+        // SAFETY: `new`'s contract: an initialised `RingControl` lies at `base`.
+        unsafe { self.base.cast::<RingControl>().as_ref() }
+    }
+
+    /// The metadata of the slot that `pos` maps to.
+    pub(crate) fn meta(&self, pos: u64) -> &SlotMeta {
+        // SAFETY: `slot` is in bounds and 64-aligned; `init` wrote a `SlotMeta` there.
+        unsafe { &*self.slot(pos).cast::<SlotMeta>() }
+    }
+
+    /// The payload of the slot that `pos` maps to: `slot_size` bytes, 64-byte aligned.
+    pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
+        // SAFETY: the payload follows the meta inside the same slot.
+        unsafe { self.slot(pos).add(size_of::<SlotMeta>()) }
+    }
+
+    /// Start of the slot that `pos` maps to. In bounds for any `pos`: the index is masked.
+    fn slot(&self, pos: u64) -> *mut u8 {
+        let index = (pos & self.mask) as usize;
+        // SAFETY: index < capacity, so the offset is within `ring_bytes()` (`new`'s contract).
+        unsafe { self.base.as_ptr().add(slots_offset() + index * self.stride) }
+    }
+}

@@ -1,0 +1,164 @@
+//! The single-producer single-consumer ring.
+//!
+//! Lamport's ring with the refinements of the fast SPSC queues (as in rtrb and folly's
+//! `ProducerConsumerQueue`): positions are 64-bit counters that never wrap in practice
+//! (no ABA, `full` is `tail - head == capacity`), each side owns one position and keeps
+//! a cached copy of the other's, re-reading the shared one only when the cache says
+//! full or empty, and a side may stage several messages before publishing its position
+//! once (batching).
+//!
+//! The peer is not trusted: a position read from shared memory is checked against the
+//! local one and the capacity before use, and a length against the slot size.
+
+use crate::{
+    ring::RingView,
+    sync::Ordering::{Acquire, Relaxed, Release},
+};
+
+/// Why the ring could not give a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// No free slot (producer) or no published message (consumer).
+    WouldBlock,
+    /// A position or length read from shared memory is impossible.
+    Corrupt(&'static str),
+}
+
+/// The producer's private state.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    /// Next position to write; ahead of the shared `tail` by the staged messages.
+    tail: u64,
+    /// Last `tail` stored to shared memory.
+    published: u64,
+    /// Last `head` read from shared memory; the consumer has released everything before it.
+    cached_head: u64,
+}
+
+impl Producer {
+    /// Takes over the producer side of `ring` where the last producer left it.
+    pub(crate) fn attach(ring: &RingView) -> Result<Self, Unavailable> {
+        // SYNC: Acquire; pairs with the Release store in `publish` of an earlier
+        // producer (or the initialising store), so this side starts after its messages.
+        let tail = ring.control().tail.load(Acquire);
+        // SYNC: Acquire; pairs with the Release store in `Consumer::release`.
+        let head = ring.control().head.load(Acquire);
+        check_span(head, tail, ring.capacity())?;
+        Ok(Self { tail, published: tail, cached_head: head })
+    }
+
+    /// The position of a free slot to write, without claiming it.
+    pub(crate) fn next_free(&mut self, ring: &RingView) -> Result<u64, Unavailable> {
+        if self.tail - self.cached_head >= ring.capacity() {
+            // SYNC: Acquire; pairs with the Release store of `head` in
+            // `Consumer::release`: the consumer's reads of the slot we are about to
+            // reuse happened before we overwrite it.
+            let head = ring.control().head.load(Acquire);
+            check_span(head, self.tail, ring.capacity())?;
+            self.cached_head = head;
+            if self.tail - head >= ring.capacity() {
+                return Err(Unavailable::WouldBlock);
+            }
+        }
+        Ok(self.tail)
+    }
+
+    /// Records `len` for the slot at `next_free()` and moves past it. The message is
+    /// visible to the consumer only after `publish`.
+    pub(crate) fn stage(&mut self, ring: &RingView, len: usize) {
+        debug_assert!(len <= ring.slot_size());
+        debug_assert!(self.tail - self.cached_head < ring.capacity());
+        // SYNC: Relaxed; ordered before the consumer's read by the Release in `publish`.
+        ring.meta(self.tail).len.store(len as u64, Relaxed);
+        self.tail += 1;
+    }
+
+    /// Makes every staged message visible to the consumer.
+    pub(crate) fn publish(&mut self, ring: &RingView) {
+        if self.published != self.tail {
+            // SYNC: Release; pairs with the Acquire load of `tail` in
+            // `Consumer::next_message`: the payload and length writes of every staged
+            // slot are visible to the consumer once it sees the new tail.
+            ring.control().tail.store(self.tail, Release);
+            self.published = self.tail;
+        }
+    }
+
+    /// Messages published and not yet released by the consumer.
+    pub(crate) fn in_flight(&mut self, ring: &RingView) -> Result<u64, Unavailable> {
+        // SYNC: Acquire; pairs with `Consumer::release` like the load in `next_free`.
+        let head = ring.control().head.load(Acquire);
+        check_span(head, self.tail, ring.capacity())?;
+        self.cached_head = head;
+        Ok(self.published.saturating_sub(head))
+    }
+}
+
+/// The consumer's private state.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    /// Next position to read; ahead of the shared `head` by the messages read but not
+    /// yet released to the producer.
+    head: u64,
+    /// Last `head` stored to shared memory.
+    published: u64,
+    /// Last `tail` read from shared memory; every message before it is published.
+    cached_tail: u64,
+}
+
+impl Consumer {
+    /// Takes over the consumer side of `ring` where the last consumer left it.
+    pub(crate) fn attach(ring: &RingView) -> Result<Self, Unavailable> {
+        // SYNC: Acquire; pairs with the Release store in `release` of an earlier consumer.
+        let head = ring.control().head.load(Acquire);
+        // SYNC: Acquire; pairs with the Release store in `Producer::publish`.
+        let tail = ring.control().tail.load(Acquire);
+        check_span(head, tail, ring.capacity())?;
+        Ok(Self { head, published: head, cached_tail: tail })
+    }
+
+    /// The position and length of the oldest unread message.
+    pub(crate) fn next_message(&mut self, ring: &RingView) -> Result<(u64, usize), Unavailable> {
+        if self.head == self.cached_tail {
+            // SYNC: Acquire; pairs with the Release store of `tail` in
+            // `Producer::publish`: the slot's payload and length are visible.
+            let tail = ring.control().tail.load(Acquire);
+            check_span(self.head, tail, ring.capacity())?;
+            self.cached_tail = tail;
+            if tail == self.head {
+                return Err(Unavailable::WouldBlock);
+            }
+        }
+        // SYNC: Relaxed; made visible by the Acquire load of `tail` above.
+        let len = ring.meta(self.head).len.load(Relaxed);
+        if len > ring.slot_size() as u64 {
+            return Err(Unavailable::Corrupt("a message length exceeds the slot size"));
+        }
+        Ok((self.head, len as usize))
+    }
+
+    /// Moves past the message returned by `next_message`. Its slot goes back to the
+    /// producer at the next `release`.
+    pub(crate) fn advance(&mut self) {
+        debug_assert!(self.head < self.cached_tail);
+        self.head += 1;
+    }
+
+    /// Hands every slot read so far back to the producer.
+    pub(crate) fn release(&mut self, ring: &RingView) {
+        if self.published != self.head {
+            // SYNC: Release; pairs with the Acquire load of `head` in
+            // `Producer::next_free`: our reads of the slots finish before they are reused.
+            ring.control().head.store(self.head, Release);
+            self.published = self.head;
+        }
+    }
+}
+
+/// Checks that `head..tail` is a possible span of published messages.
+fn check_span(head: u64, tail: u64, capacity: u64) -> Result<(), Unavailable> {
+    match tail.checked_sub(head) {
+        Some(n) if n <= capacity => Ok(()),
+        _ => Err(Unavailable::Corrupt("the ring's positions are inconsistent")),
+    }
+}

@@ -1,0 +1,473 @@
+//! Named shared memory: create, open and unlink a segment, and the header that says what
+//! it holds.
+//!
+//! A segment is a POSIX shared-memory object (`/dev/shm/ferry.NAME` on Linux) laid out as
+//! a 128-byte-aligned [`Header`] followed by one ring. The creator makes the object
+//! exclusively with mode 0600 (or the mode asked for, whatever the umask), sizes it,
+//! writes the header and the empty ring, and only then stores the magic number with
+//! Release ordering. An opener waits, a bounded time, for that magic with Acquire
+//! ordering, so it never sees half a header. It then checks the layout version, the
+//! header checksum, the geometry and the object's size before it touches the ring.
+//!
+//! The same layout also lives in plain heap memory ([`Segment::heap`]), for in-process
+//! channels, property tests and loom.
+
+use std::{
+    alloc::{self, Layout},
+    mem::size_of,
+    ptr::{addr_of_mut, NonNull},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    error::AttachError,
+    ring::{Geometry, RingKind, RingView},
+    sync::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Release},
+};
+
+/// The first eight bytes of every ferry segment, once it is initialised.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
+/// Version of the shared layout (header, control block, slots). Bumped on every change.
+pub const LAYOUT_VERSION: u32 = 1;
+/// How long `open` waits for a creator to finish initialising a segment.
+const INIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).
+pub const MAX_NAME_LEN: usize = 200;
+/// Prefix of every segment's object name, so ferry's segments are easy to find.
+const OBJECT_PREFIX: &str = "/ferry.";
+
+/// The start of every segment. Immutable after initialisation except the attach words.
+#[repr(C, align(128))]
+pub(crate) struct Header {
+    /// `MAGIC` once the segment is fully initialised, 0 before.
+    magic: AtomicU64,
+    /// `LAYOUT_VERSION` of the creator.
+    version: u32,
+    /// `RingKind` as a `u32`.
+    kind: u32,
+    /// Payload bytes per slot.
+    slot_size: u64,
+    /// Number of slots, a power of two.
+    capacity: u64,
+    /// Size of the whole segment in bytes.
+    total_size: u64,
+    /// FNV-1a over the fields above.
+    checksum: u64,
+    /// Process that created the segment.
+    creator_pid: u32,
+    /// State of the sender role: see [`Role`].
+    sender: AtomicU32,
+    /// State of the receiver role: see [`Role`].
+    receiver: AtomicU32,
+}
+
+#[cfg(not(ferry_loom))]
+const _: () = assert!(size_of::<Header>() == 128);
+
+/// Role-word value of a role that was held and released.
+const DETACHED: u32 = u32::MAX;
+
+/// One end of a channel. Each role is held by at most one process at a time; its word in
+/// the header is 0 (never held), the holder's pid, or `DETACHED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Sender,
+    Receiver,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sender => "sender",
+            Self::Receiver => "receiver",
+        }
+    }
+}
+
+/// What one side knows of the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Never attached yet: wait for it.
+    NotYet,
+    /// Attached and alive.
+    Attached,
+    /// Detached, or died while attached.
+    Gone,
+}
+
+/// A mapped segment (or its heap twin). Unlinks its name on drop if it created it.
+pub(crate) struct Segment {
+    base: NonNull<u8>,
+    geometry: Geometry,
+    name: String,
+    backing: Backing,
+}
+
+enum Backing {
+    #[cfg(not(ferry_loom))]
+    Shared {
+        _map: memmap2::MmapRaw,
+        owner: bool,
+    },
+    Heap(Layout),
+}
+
+// SAFETY: the segment is plain memory; every access to its shared parts goes through
+// atomics or through the ring protocol, which hands each slot to one side at a time.
+unsafe impl Send for Segment {}
+// SAFETY: as for `Send`; `&Segment` exposes only atomics and the ring view.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Makes an initialised segment in heap memory, for a channel inside one process.
+    pub(crate) fn heap(geometry: Geometry) -> Result<Self, AttachError> {
+        geometry.validate().map_err(AttachError::InvalidConfig)?;
+        let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
+        let layout = Layout::from_size_align(total, 128).map_err(|_| AttachError::InvalidConfig("ring too large"))?;
+        // SAFETY: `layout` has a non-zero size (the header alone is 128 bytes).
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let header = base.cast::<Header>().as_ptr();
+        // SAFETY: fresh, 128-aligned, zeroed allocation of `total` bytes; ours alone. The
+        // atomics are written as values so that loom's atomics are constructed.
+        unsafe {
+            addr_of_mut!((*header).magic).write(AtomicU64::new(0));
+            addr_of_mut!((*header).sender).write(AtomicU32::new(0));
+            addr_of_mut!((*header).receiver).write(AtomicU32::new(0));
+            initialise(base, &geometry, total);
+        }
+        Ok(Self { base, geometry, name: String::from("(in memory)"), backing: Backing::Heap(layout) })
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: an initialised header lies at `base` while `self` lives.
+        unsafe { self.base.cast::<Header>().as_ref() }
+    }
+
+    /// The ring that follows the header.
+    pub(crate) fn ring(&self) -> RingView {
+        // SAFETY: the ring follows the 128-byte header, was initialised and validated
+        // against the segment's size, and stays mapped while `self` lives; every user of
+        // the view holds the segment (through an `Arc`).
+        unsafe { RingView::new(self.base.add(size_of::<Header>()), &self.geometry) }
+    }
+
+    /// The geometry, as validated at creation or open.
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The channel name, for messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes `role` for this process. A role whose holder has died is taken over.
+    pub(crate) fn attach(&self, role: Role) -> Result<(), AttachError> {
+        let word = self.role_word(role);
+        let me = std::process::id();
+        // SYNC: Acquire; pairs with the Release store in `detach`, so a new holder
+        // starts after everything the previous one published.
+        let mut current = word.load(Acquire);
+        loop {
+            if current != 0 && current != DETACHED && process_alive(current) {
+                return Err(AttachError::RoleTaken { name: self.name.clone(), role: role.name(), pid: current });
+            }
+            // SYNC: AcqRel on success as for the load above; Acquire on failure to retry.
+            match word.compare_exchange(current, me, crate::sync::Ordering::AcqRel, Acquire) {
+                Ok(_) => return Ok(()),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Gives `role` up.
+    pub(crate) fn detach(&self, role: Role) {
+        // SYNC: Release; pairs with the Acquire loads in `attach` and `peer`: whoever
+        // sees the role released also sees everything this side published before.
+        self.role_word(role).store(DETACHED, Release);
+    }
+
+    /// The state of the process holding `role`.
+    pub(crate) fn peer(&self, role: Role) -> Peer {
+        // SYNC: Acquire; pairs with the Release store in `detach`: a caller that sees
+        // `Gone` and then finds the ring empty has seen every message the peer published.
+        match self.role_word(role).load(Acquire) {
+            0 => Peer::NotYet,
+            DETACHED => Peer::Gone,
+            pid if process_alive(pid) => Peer::Attached,
+            _ => Peer::Gone,
+        }
+    }
+
+    fn role_word(&self, role: Role) -> &AtomicU32 {
+        match role {
+            Role::Sender => &self.header().sender,
+            Role::Receiver => &self.header().receiver,
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        match &self.backing {
+            #[cfg(not(ferry_loom))]
+            Backing::Shared { owner, .. } => {
+                if *owner {
+                    // Best effort: the name may have been removed by hand already.
+                    let _ = rustix::shm::unlink(object_name(&self.name));
+                }
+            }
+            Backing::Heap(layout) => {
+                // SAFETY: this process initialised the heap segment and every view of it
+                // is gone (they hold the segment); the layout is the one allocated with.
+                unsafe {
+                    self.ring().drop_in_place();
+                    self.base.cast::<Header>().as_ptr().drop_in_place();
+                    alloc::dealloc(self.base.as_ptr(), *layout);
+                }
+            }
+        }
+    }
+}
+
+/// Size of a segment holding `geometry`.
+fn total_size(geometry: &Geometry) -> Option<usize> {
+    geometry.ring_bytes()?.checked_add(size_of::<Header>())
+}
+
+/// Writes the header's plain fields and the empty ring, then publishes the magic.
+///
+/// # Safety
+/// `base` is 128-aligned, `total` bytes long, zeroed or holding valid atomics, and no
+/// other process relies on anything but the magic yet.
+unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
+    let header = base.cast::<Header>().as_ptr();
+    let fields = HeaderFields {
+        version: LAYOUT_VERSION,
+        kind: geometry.kind as u32,
+        slot_size: geometry.slot_size as u64,
+        capacity: geometry.capacity as u64,
+        total_size: total as u64,
+    };
+    // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
+    // it is published below.
+    unsafe {
+        addr_of_mut!((*header).version).write(fields.version);
+        addr_of_mut!((*header).kind).write(fields.kind);
+        addr_of_mut!((*header).slot_size).write(fields.slot_size);
+        addr_of_mut!((*header).capacity).write(fields.capacity);
+        addr_of_mut!((*header).total_size).write(fields.total_size);
+        addr_of_mut!((*header).checksum).write(fields.checksum());
+        addr_of_mut!((*header).creator_pid).write(std::process::id());
+        RingView::init(base.add(size_of::<Header>()), geometry);
+        // SYNC: Release; pairs with the Acquire load of `magic` in `open`: an opener
+        // that sees the magic sees the whole header and the initialised ring.
+        (*header).magic.store(MAGIC, Release);
+    }
+}
+
+/// The header fields covered by the checksum, as read once from shared memory.
+#[derive(Debug, Clone, Copy)]
+struct HeaderFields {
+    version: u32,
+    kind: u32,
+    slot_size: u64,
+    capacity: u64,
+    total_size: u64,
+}
+
+impl HeaderFields {
+    fn checksum(&self) -> u64 {
+        // FNV-1a, 64-bit.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let words =
+            [MAGIC, u64::from(self.version), u64::from(self.kind), self.slot_size, self.capacity, self.total_size];
+        for byte in words.iter().flat_map(|w| w.to_le_bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash
+    }
+}
+
+/// Checks a channel name and returns its shared-memory object name.
+pub(crate) fn object_name(name: &str) -> String {
+    format!("{OBJECT_PREFIX}{name}")
+}
+
+/// Checks that `name` can name a channel: 1 to `MAX_NAME_LEN` of `[A-Za-z0-9._-]`, not
+/// starting with a dot.
+pub(crate) fn validate_name(name: &str) -> Result<(), AttachError> {
+    let invalid = |reason| Err(AttachError::InvalidName { name: name.to_owned(), reason });
+    if name.is_empty() {
+        return invalid("it is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return invalid("it is longer than 200 bytes");
+    }
+    if name.starts_with('.') {
+        return invalid("it starts with a dot");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        return invalid("only ASCII letters, digits, `.`, `_` and `-` are allowed");
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists (signal 0 reaches it, or exists but is not ours to signal).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+}
+
+#[cfg(not(ferry_loom))]
+mod shared {
+    use std::fs::File;
+
+    use rustix::{fs::Mode, io::Errno, shm};
+
+    use super::*;
+
+    impl Segment {
+        /// Creates the named segment exclusively, with `mode` whatever the umask, and
+        /// initialises it. The segment unlinks its name when dropped.
+        pub(crate) fn create(name: &str, geometry: Geometry, mode: u32) -> Result<Self, AttachError> {
+            validate_name(name)?;
+            geometry.validate().map_err(AttachError::InvalidConfig)?;
+            let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
+            let object = object_name(name);
+            let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
+            let fd = shm::open(&object, flags, Mode::from_raw_mode(mode)).map_err(|e| os_error(e, "create", name))?;
+            let unlink_on_error = |e: AttachError| {
+                let _ = shm::unlink(&object);
+                e
+            };
+            // The umask may have cleared bits of `mode`: set it exactly.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .map_err(|e| unlink_on_error(os_error(e, "set the mode of", name)))?;
+            rustix::fs::ftruncate(&fd, total as u64).map_err(|e| unlink_on_error(os_error(e, "size", name)))?;
+            let map = memmap2::MmapOptions::new()
+                .len(total)
+                .map_raw(&File::from(fd))
+                .map_err(|e| unlink_on_error(AttachError::Io { op: "map", name: name.to_owned(), source: e }))?;
+            let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+            // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
+            // only `magic` until `initialise` publishes it.
+            unsafe { initialise(base, &geometry, total) };
+            Ok(Self { base, geometry, name: name.to_owned(), backing: Backing::Shared { _map: map, owner: true } })
+        }
+
+        /// Opens the named segment, waiting a bounded time for its creator to finish
+        /// initialising it, and checks its header. With `expected`, the geometry must match.
+        pub(crate) fn open(name: &str, expected: Option<Geometry>) -> Result<Self, AttachError> {
+            validate_name(name)?;
+            let fd = shm::open(object_name(name), shm::OFlags::RDWR, Mode::empty())
+                .map_err(|e| os_error(e, "open", name))?;
+            let file = File::from(fd);
+            let deadline = Instant::now() + INIT_TIMEOUT;
+            let not_initialised = || AttachError::NotInitialised { name: name.to_owned() };
+            let io = |op| move |e: std::io::Error| AttachError::Io { op, name: name.to_owned(), source: e };
+            loop {
+                let size = file.metadata().map_err(io("inspect"))?.len();
+                if size >= size_of::<Header>() as u64 {
+                    let len = usize::try_from(size).map_err(|_| not_initialised())?;
+                    let map = memmap2::MmapOptions::new().len(len).map_raw(&file).map_err(io("map"))?;
+                    let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+                    // SAFETY: the mapping is page-aligned and at least a header long.
+                    let header = unsafe { base.cast::<Header>().as_ref() };
+                    // SYNC: Acquire; pairs with the Release store in `initialise`.
+                    match header.magic.load(Acquire) {
+                        MAGIC => {
+                            let geometry = check_header(name, header, size, expected)?;
+                            let backing = Backing::Shared { _map: map, owner: false };
+                            return Ok(Self { base, geometry, name: name.to_owned(), backing });
+                        }
+                        0 => {}
+                        found => return Err(AttachError::BadMagic { name: name.to_owned(), found }),
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(not_initialised());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Reads the header's fields once and checks them against each other, the object's
+    /// `size` and the geometry the caller expects.
+    fn check_header(
+        name: &str,
+        header: &Header,
+        size: u64,
+        expected: Option<Geometry>,
+    ) -> Result<Geometry, AttachError> {
+        let corrupt = |reason| AttachError::CorruptHeader { name: name.to_owned(), reason };
+        // SAFETY: the fields are initialised (the magic was seen with Acquire) and
+        // aligned; volatile because a peer could still write them, and they are read once.
+        let fields = unsafe {
+            HeaderFields {
+                version: std::ptr::read_volatile(&header.version),
+                kind: std::ptr::read_volatile(&header.kind),
+                slot_size: std::ptr::read_volatile(&header.slot_size),
+                capacity: std::ptr::read_volatile(&header.capacity),
+                total_size: std::ptr::read_volatile(&header.total_size),
+            }
+        };
+        // SAFETY: as above.
+        let checksum = unsafe { std::ptr::read_volatile(&header.checksum) };
+        if fields.version != LAYOUT_VERSION {
+            return Err(AttachError::VersionMismatch {
+                name: name.to_owned(),
+                found: fields.version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        if checksum != fields.checksum() {
+            return Err(corrupt("the header checksum does not match its fields"));
+        }
+        let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
+        let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
+        let geometry = Geometry { kind, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
+        geometry.validate().map_err(corrupt)?;
+        if total_size(&geometry).map(|t| t as u64) != Some(fields.total_size) {
+            return Err(corrupt("the total size does not match the geometry"));
+        }
+        if size != fields.total_size {
+            return Err(AttachError::SizeMismatch { name: name.to_owned(), expected: fields.total_size, actual: size });
+        }
+        if let Some(want) = expected {
+            if want != geometry {
+                return Err(AttachError::GeometryMismatch {
+                    name: name.to_owned(),
+                    expected: (want.slot_size, want.capacity),
+                    found: (geometry.slot_size, geometry.capacity),
+                });
+            }
+        }
+        Ok(geometry)
+    }
+
+    fn os_error(errno: Errno, op: &'static str, name: &str) -> AttachError {
+        let name = name.to_owned();
+        match errno {
+            Errno::EXIST => AttachError::AlreadyExists { name },
+            Errno::NOENT => AttachError::NotFound { name },
+            Errno::ACCESS | Errno::PERM => AttachError::PermissionDenied { name },
+            other => AttachError::Io { op, name, source: other.into() },
+        }
+    }
+
+    /// Removes the named segment. Processes that have it open keep using it.
+    pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
+        validate_name(name)?;
+        shm::unlink(object_name(name)).map_err(|e| os_error(e, "remove", name))
+    }
+}
+
+#[cfg(not(ferry_loom))]
+pub(crate) use shared::unlink;
