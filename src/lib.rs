@@ -51,3 +51,8 @@ pub use error::{AttachError, RecvError, SendError};
 pub use pod::Pod;
 pub use ring::{MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
+
+/// Runs the README's Rust examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
