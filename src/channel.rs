@@ -592,7 +592,12 @@ impl Receiver {
     /// [`RecvError::WrongSize`] (the message stays in the channel);
     /// [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
-        self.recv()?.value::<T>().copied()
+        let guard = self.recv()?;
+        let value = guard.value::<T>().copied();
+        if value.is_err() {
+            guard.keep();
+        }
+        value
     }
 
     /// Starts a batch: slots read through it go back to the sender together, with one

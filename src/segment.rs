@@ -107,7 +107,9 @@ enum Backing {
     #[cfg(not(ferry_loom))]
     Shared {
         _map: memmap2::MmapRaw,
-        owner: bool,
+        /// For the creator: the object's (device, inode), so that drop unlinks the name
+        /// only while it still names this segment.
+        owner: Option<(u64, u64)>,
     },
     Heap(Layout),
 }
@@ -213,12 +215,14 @@ impl Drop for Segment {
     fn drop(&mut self) {
         match &self.backing {
             #[cfg(not(ferry_loom))]
-            Backing::Shared { owner, .. } => {
-                if *owner {
-                    // Best effort: the name may have been removed by hand already.
+            Backing::Shared { owner: Some(identity), .. } => {
+                // Best effort: the name may have been removed, or even reused, since.
+                if shared::identity_of(&self.name) == Some(*identity) {
                     let _ = rustix::shm::unlink(object_name(&self.name));
                 }
             }
+            #[cfg(not(ferry_loom))]
+            Backing::Shared { owner: None, .. } => {}
             Backing::Heap(layout) => {
                 // SAFETY: this process initialised the heap segment and every view of it
                 // is gone (they hold the segment); the layout is the one allocated with.
@@ -350,6 +354,7 @@ mod shared {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
                 .map_err(|e| unlink_on_error(os_error(e, "set the mode of", name)))?;
             rustix::fs::ftruncate(&fd, total as u64).map_err(|e| unlink_on_error(os_error(e, "size", name)))?;
+            let identity = rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok();
             let map = memmap2::MmapOptions::new()
                 .len(total)
                 .map_raw(&File::from(fd))
@@ -358,7 +363,7 @@ mod shared {
             // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
             // only `magic` until `initialise` publishes it.
             unsafe { initialise(base, &geometry, total) };
-            Ok(Self { base, geometry, name: name.to_owned(), backing: Backing::Shared { _map: map, owner: true } })
+            Ok(Self { base, geometry, name: name.to_owned(), backing: Backing::Shared { _map: map, owner: identity } })
         }
 
         /// Opens the named segment, waiting a bounded time for its creator to finish
@@ -383,7 +388,7 @@ mod shared {
                     match header.magic.load(Acquire) {
                         MAGIC => {
                             let geometry = check_header(name, header, size, expected)?;
-                            let backing = Backing::Shared { _map: map, owner: false };
+                            let backing = Backing::Shared { _map: map, owner: None };
                             return Ok(Self { base, geometry, name: name.to_owned(), backing });
                         }
                         0 => {}
@@ -460,6 +465,12 @@ mod shared {
             Errno::ACCESS | Errno::PERM => AttachError::PermissionDenied { name },
             other => AttachError::Io { op, name, source: other.into() },
         }
+    }
+
+    /// The (device, inode) of the object that `name` names now, if any.
+    pub(super) fn identity_of(name: &str) -> Option<(u64, u64)> {
+        let fd = shm::open(object_name(name), shm::OFlags::RDONLY, Mode::empty()).ok()?;
+        rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok()
     }
 
     /// Removes the named segment. Processes that have it open keep using it.
