@@ -14,10 +14,12 @@ use crate::{
     error::{AttachError, RecvError, SendError},
     pod::Pod,
     ring::{
-        spsc::{Consumer, Producer, Unavailable},
-        Geometry, RingKind, RingView, SLOT_ALIGN,
+        mpmc,
+        spsc::{Consumer, Producer},
+        Geometry, RingKind, RingView, Unavailable, SLOT_ALIGN,
     },
     segment::{Peer, Role, Segment},
+    signal::{Signal, Signaling, WaitPolicy},
     sync,
 };
 
@@ -31,6 +33,8 @@ use crate::{
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
+    kind: RingKind,
+    signaling: Signaling,
     slot_size: usize,
     capacity: usize,
     mode: u32,
@@ -38,14 +42,28 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { slot_size: 1024, capacity: 256, mode: 0o600 }
+        Self { kind: RingKind::Spsc, signaling: Signaling::Futex, slot_size: 1024, capacity: 256, mode: 0o600 }
     }
 }
 
 impl Config {
-    /// 1 KiB slots, 256 of them, mode 0600.
+    /// An SPSC ring of 256 slots of 1 KiB, futex signaling, mode 0600.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Which ring: one sender and one receiver ([`RingKind::Spsc`], the default), or any
+    /// number of each ([`RingKind::Mpmc`]).
+    pub fn kind(mut self, kind: RingKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// How blocked calls sleep: [`Signaling::Futex`] (the default) or
+    /// [`Signaling::Semaphore`].
+    pub fn signaling(mut self, signaling: Signaling) -> Self {
+        self.signaling = signaling;
+        self
     }
 
     /// The largest message, in bytes (1 byte to 1 GiB).
@@ -78,7 +96,7 @@ impl Config {
     }
 
     fn geometry(&self) -> Geometry {
-        Geometry { kind: RingKind::Spsc, slot_size: self.slot_size, capacity: self.capacity }
+        Geometry { kind: self.kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity }
     }
 }
 
@@ -133,23 +151,32 @@ pub fn unlink(name: &str) -> Result<(), AttachError> {
 /// ```
 pub struct Sender {
     ring: RingView,
-    state: Producer,
+    side: SendSide,
+    policy: WaitPolicy,
     segment: Arc<Segment>,
 }
 
+/// The sender's ring-specific state.
+#[derive(Debug)]
+enum SendSide {
+    Spsc(Producer),
+    /// The MPMC ring keeps all its state in shared memory.
+    Mpmc,
+}
+
 // SAFETY: the ring view points into `segment`, which the sender keeps alive and which
-// is `Send`; the producer state is plain data.
+// is `Send`; the rest is plain data.
 unsafe impl Send for Sender {}
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("name", &self.segment.name()).field("state", &self.state).finish()
+        f.debug_struct("Sender").field("name", &self.segment.name()).field("side", &self.side).finish()
     }
 }
 
 impl Sender {
-    /// Creates the channel `name` and attaches to it as its sender. The channel's name is
-    /// removed when this sender is dropped (attached receivers keep working).
+    /// Creates the channel `name` and attaches to it as a sender. The channel's name is
+    /// removed when this sender is dropped (attached processes keep working).
     ///
     /// # Errors
     ///
@@ -161,12 +188,12 @@ impl Sender {
         Self::attach(Arc::new(Segment::create(name, config.geometry(), config.mode)?))
     }
 
-    /// Opens the existing channel `name` as its sender, whatever its geometry.
+    /// Opens the existing channel `name` as a sender, whatever its geometry.
     ///
     /// # Errors
     ///
-    /// [`AttachError::NotFound`], [`AttachError::RoleTaken`] if a live sender is
-    /// attached, and the header errors ([`AttachError::BadMagic`],
+    /// [`AttachError::NotFound`], [`AttachError::RoleTaken`] if the channel is SPSC and a
+    /// live sender is attached, and the header errors ([`AttachError::BadMagic`],
     /// [`AttachError::VersionMismatch`], [`AttachError::CorruptHeader`],
     /// [`AttachError::SizeMismatch`], [`AttachError::NotInitialised`]).
     #[cfg(not(ferry_loom))]
@@ -175,7 +202,7 @@ impl Sender {
     }
 
     /// Like [`Sender::open`], but fails with [`AttachError::GeometryMismatch`] unless the
-    /// channel has `config`'s slot size and capacity.
+    /// channel has `config`'s kind, signaling, slot size and capacity.
     ///
     /// # Errors
     ///
@@ -188,16 +215,17 @@ impl Sender {
     fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
         segment.attach(Role::Sender)?;
         let ring = segment.ring();
-        match Producer::attach(&ring) {
-            Ok(state) => Ok(Self { ring, state, segment }),
-            Err(_) => {
-                segment.detach(Role::Sender);
-                Err(AttachError::CorruptHeader {
-                    name: segment.name().to_owned(),
-                    reason: "the ring's positions are inconsistent",
-                })
-            }
-        }
+        let side = match segment.geometry().kind {
+            RingKind::Spsc => match Producer::attach(&ring) {
+                Ok(state) => SendSide::Spsc(state),
+                Err(_) => {
+                    segment.detach(Role::Sender);
+                    return Err(inconsistent(&segment));
+                }
+            },
+            RingKind::Mpmc => SendSide::Mpmc,
+        };
+        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
     /// The largest message in bytes.
@@ -210,16 +238,24 @@ impl Sender {
         self.segment.geometry().capacity
     }
 
-    /// Messages published and not yet released by the receiver.
+    /// Sets how blocked calls of this sender spin, yield and park.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
     ///
     /// # Errors
     ///
     /// [`RecvError::Corrupt`] if the receiver's position is impossible.
     pub fn in_flight(&mut self) -> Result<usize, RecvError> {
-        self.state.in_flight(&self.ring).map(|n| n as usize).map_err(|e| match e {
-            Unavailable::Corrupt(reason) => RecvError::Corrupt { reason },
-            Unavailable::WouldBlock => unreachable!("in_flight never blocks"),
-        })
+        match &mut self.side {
+            SendSide::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(|e| match e {
+                Unavailable::Corrupt(reason) => RecvError::Corrupt { reason },
+                _ => unreachable!("in_flight never blocks"),
+            }),
+            SendSide::Mpmc => Ok(mpmc::in_flight(&self.ring) as usize),
+        }
     }
 
     /// Borrows a free slot to write a message into, waiting while the ring is full.
@@ -227,13 +263,13 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Disconnected`] if the ring is full and the receiver has gone;
+    /// [`SendError::Disconnected`] if the ring is full and the receivers have gone;
     /// [`SendError::Corrupt`].
     pub fn loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
         self.loan_until(Wait::Forever, true)
     }
 
-    /// Borrows a free slot without waiting.
+    /// Borrows a free slot without waiting. Never enters the kernel.
     ///
     /// # Errors
     ///
@@ -252,17 +288,23 @@ impl Sender {
     }
 
     fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError<()>> {
-        let (ring, segment) = (self.ring, &self.segment);
-        let pos =
-            block_on(segment, Role::Receiver, wait, || self.state.next_free(&ring)).map_err(|stop| match stop {
-                Stop::WouldBlock => SendError::Full(()),
+        let (ring, segment, policy) = (self.ring, &self.segment, self.policy);
+        let side = &mut self.side;
+        let blocked = Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy, wait };
+        let pos = blocked
+            .retry(|| match side {
+                SendSide::Spsc(state) => state.next_free(&ring),
+                SendSide::Mpmc => mpmc::claim_free(&ring),
+            })
+            .map_err(|stop| match stop {
                 Stop::Timeout => SendError::Timeout(()),
                 Stop::Gone => SendError::Disconnected(()),
                 Stop::Corrupt(reason) => SendError::Corrupt { message: (), reason },
+                Stop::WouldBlock | Stop::Refused(_) => SendError::Full(()),
             })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
-        Ok(Loan { sender: self, pos, publish })
+        Ok(Loan { sender: self, pos, publish, committed: false })
     }
 
     /// Copies `message` into the ring, waiting while it is full.
@@ -275,7 +317,8 @@ impl Sender {
         self.send_until(message, Wait::Forever)
     }
 
-    /// Copies `message` into the ring if there is room now.
+    /// Copies `message` into the ring if there is room now. Never enters the kernel
+    /// unless a receiver is parked and must be woken.
     ///
     /// # Errors
     ///
@@ -315,17 +358,29 @@ impl Sender {
         Ok(())
     }
 
-    /// Starts a batch: messages committed through it are published together, once, when
-    /// the batch is dropped or [`SendBatch::publish`] is called.
+    /// Starts a batch: on an SPSC ring, messages committed through it are published
+    /// together, with one store, when the batch is dropped or [`SendBatch::publish`] is
+    /// called. (An MPMC ring publishes each slot on its own.)
     pub fn batch(&mut self) -> SendBatch<'_> {
         SendBatch { sender: self }
+    }
+
+    /// Publishes what is staged and wakes a parked receiver if there is one.
+    fn publish(&mut self) {
+        if let SendSide::Spsc(state) = &mut self.side {
+            if state.publish(&self.ring) {
+                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+            }
+        }
     }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        self.state.publish(&self.ring);
+        self.publish();
         self.segment.detach(Role::Sender);
+        // Parked receivers re-check and find the sender gone.
+        self.ring.control().not_empty.wake(self.segment.geometry().signaling);
     }
 }
 
@@ -336,6 +391,7 @@ pub struct Loan<'a> {
     sender: &'a mut Sender,
     pos: u64,
     publish: bool,
+    committed: bool,
 }
 
 impl Loan<'_> {
@@ -345,17 +401,10 @@ impl Loan<'_> {
     /// # Panics
     ///
     /// If `len` is larger than the slot.
-    pub fn commit(self, len: usize) {
-        let sender = self.sender;
-        assert!(
-            len <= sender.ring.slot_size(),
-            "committed {len} bytes into a slot of {} bytes",
-            sender.ring.slot_size()
-        );
-        sender.state.stage(&sender.ring, len);
-        if self.publish {
-            sender.state.publish(&sender.ring);
-        }
+    pub fn commit(mut self, len: usize) {
+        let max = self.sender.ring.slot_size();
+        assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
+        self.finish(len as u64);
     }
 
     /// Writes `value` at the start of the slot and commits `size_of::<T>()` bytes.
@@ -369,6 +418,37 @@ impl Loan<'_> {
         // gives this side exclusive access to it.
         unsafe { self.as_mut_ptr().cast::<T>().write(value) };
         self.commit(size_of::<T>());
+    }
+
+    /// Hands the slot to the ring with `len` bytes, or `mpmc::CANCELLED`.
+    fn finish(&mut self, len: u64) {
+        self.committed = true;
+        let sender = &mut *self.sender;
+        match &mut sender.side {
+            SendSide::Spsc(state) => {
+                if len == mpmc::CANCELLED {
+                    return; // Nothing was staged: the slot stays free.
+                }
+                state.stage(&sender.ring, len as usize);
+                if self.publish {
+                    sender.publish();
+                }
+            }
+            SendSide::Mpmc => {
+                mpmc::publish(&sender.ring, self.pos, len);
+                sender.ring.control().not_empty.notify(sender.segment.geometry().signaling);
+            }
+        }
+    }
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // An MPMC position is claimed for good: publish it as cancelled, so
+            // receivers skip it rather than wait on it.
+            self.finish(mpmc::CANCELLED);
+        }
     }
 }
 
@@ -425,7 +505,7 @@ impl SendBatch<'_> {
 
     /// Publishes every message committed so far with one store.
     pub fn publish(&mut self) {
-        self.sender.state.publish(&self.sender.ring);
+        self.sender.publish();
     }
 }
 
@@ -437,7 +517,8 @@ impl Drop for SendBatch<'_> {
 
 /// The receiving end of a channel.
 ///
-/// `Send` but not `Sync`: one thread receives at a time, as the ring has one consumer.
+/// `Send` but not `Sync`: one thread receives through it at a time. An MPMC channel
+/// takes any number of receivers, each opened on its own; each message goes to one.
 ///
 /// # Examples
 ///
@@ -454,8 +535,17 @@ impl Drop for SendBatch<'_> {
 /// ```
 pub struct Receiver {
     ring: RingView,
-    state: Consumer,
+    side: RecvSide,
+    policy: WaitPolicy,
     segment: Arc<Segment>,
+}
+
+/// The receiver's ring-specific state.
+#[derive(Debug)]
+enum RecvSide {
+    Spsc(Consumer),
+    /// The MPMC ring keeps all its state in shared memory.
+    Mpmc,
 }
 
 // SAFETY: as for `Sender`.
@@ -463,12 +553,12 @@ unsafe impl Send for Receiver {}
 
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("name", &self.segment.name()).field("state", &self.state).finish()
+        f.debug_struct("Receiver").field("name", &self.segment.name()).field("side", &self.side).finish()
     }
 }
 
 impl Receiver {
-    /// Creates the channel `name` and attaches to it as its receiver. The channel's name
+    /// Creates the channel `name` and attaches to it as a receiver. The channel's name
     /// is removed when this receiver is dropped.
     ///
     /// # Errors
@@ -479,11 +569,11 @@ impl Receiver {
         Self::attach(Arc::new(Segment::create(name, config.geometry(), config.mode)?))
     }
 
-    /// Opens the existing channel `name` as its receiver, whatever its geometry.
+    /// Opens the existing channel `name` as a receiver, whatever its geometry.
     ///
     /// # Errors
     ///
-    /// As for [`Sender::open`], with [`AttachError::RoleTaken`] for a live receiver.
+    /// As for [`Sender::open`], with [`AttachError::RoleTaken`] for a live SPSC receiver.
     #[cfg(not(ferry_loom))]
     pub fn open(name: &str) -> Result<Self, AttachError> {
         Self::attach(Arc::new(Segment::open(name, None)?))
@@ -502,16 +592,17 @@ impl Receiver {
     fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
         segment.attach(Role::Receiver)?;
         let ring = segment.ring();
-        match Consumer::attach(&ring) {
-            Ok(state) => Ok(Self { ring, state, segment }),
-            Err(_) => {
-                segment.detach(Role::Receiver);
-                Err(AttachError::CorruptHeader {
-                    name: segment.name().to_owned(),
-                    reason: "the ring's positions are inconsistent",
-                })
-            }
-        }
+        let side = match segment.geometry().kind {
+            RingKind::Spsc => match Consumer::attach(&ring) {
+                Ok(state) => RecvSide::Spsc(state),
+                Err(_) => {
+                    segment.detach(Role::Receiver);
+                    return Err(inconsistent(&segment));
+                }
+            },
+            RingKind::Mpmc => RecvSide::Mpmc,
+        };
+        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
     /// The largest message in bytes.
@@ -524,23 +615,29 @@ impl Receiver {
         self.segment.geometry().capacity
     }
 
+    /// Sets how blocked calls of this receiver spin, yield and park.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
     /// Waits for a message and returns a guard that reads it in place.
     ///
     /// # Errors
     ///
-    /// [`RecvError::Disconnected`] once the sender has gone and every message it sent
-    /// has been received; [`RecvError::Corrupt`].
+    /// [`RecvError::Disconnected`] once the senders have gone and every message they
+    /// sent has been received; [`RecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
-        self.recv_until(Wait::Forever, true)
+        self.recv_until(Wait::Forever, true, |_| true)
     }
 
-    /// Returns the next message if one is waiting.
+    /// Returns the next message if one is waiting. Never enters the kernel unless a
+    /// sender is parked and must be woken.
     ///
     /// # Errors
     ///
     /// [`RecvError::Empty`]; [`RecvError::Corrupt`].
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
-        self.recv_until(Wait::Never, true)
+        self.recv_until(Wait::Never, true, |_| true)
     }
 
     /// Waits at most `timeout` for a message.
@@ -549,17 +646,37 @@ impl Receiver {
     ///
     /// [`RecvError::Timeout`]; [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, RecvError> {
-        self.recv_until(Wait::until(timeout), true)
+        self.recv_until(Wait::until(timeout), true, |_| true)
     }
 
-    fn recv_until(&mut self, wait: Wait, release: bool) -> Result<RecvGuard<'_>, RecvError> {
-        let (ring, segment) = (self.ring, &self.segment);
-        let (pos, len) =
-            block_on(segment, Role::Sender, wait, || self.state.next_message(&ring)).map_err(|stop| match stop {
+    /// Takes the next message whose length `accept`s, or fails with `Refused` leaving
+    /// it in the ring.
+    fn recv_until(
+        &mut self,
+        wait: Wait,
+        release: bool,
+        accept: impl Fn(usize) -> bool,
+    ) -> Result<RecvGuard<'_>, RecvError> {
+        let (ring, segment, policy) = (self.ring, &self.segment, self.policy);
+        let side = &mut self.side;
+        let blocked = Blocked { segment, peer: Role::Sender, signal: &ring.control().not_empty, policy, wait };
+        let (pos, len) = blocked
+            .retry(|| match side {
+                RecvSide::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
+                    if accept(len) {
+                        Ok((pos, len))
+                    } else {
+                        Err(Unavailable::Refused(len))
+                    }
+                }),
+                RecvSide::Mpmc => mpmc::claim_message(&ring, &accept),
+            })
+            .map_err(|stop| match stop {
                 Stop::WouldBlock => RecvError::Empty,
                 Stop::Timeout => RecvError::Timeout,
                 Stop::Gone => RecvError::Disconnected,
                 Stop::Corrupt(reason) => RecvError::Corrupt { reason },
+                Stop::Refused(len) => RecvError::BufferTooSmall { needed: len },
             })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
@@ -573,7 +690,8 @@ impl Receiver {
     /// [`RecvError::BufferTooSmall`] (the message stays in the channel);
     /// [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        copy_out(self.recv()?, buf)
+        let room = buf.len();
+        copy_out(self.recv_until(Wait::Forever, true, |len| len <= room)?, buf)
     }
 
     /// Copies the next message into `buf` if one is waiting.
@@ -582,7 +700,19 @@ impl Receiver {
     ///
     /// [`RecvError::Empty`]; [`RecvError::BufferTooSmall`]; [`RecvError::Corrupt`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        copy_out(self.try_recv()?, buf)
+        let room = buf.len();
+        copy_out(self.recv_until(Wait::Never, true, |len| len <= room)?, buf)
+    }
+
+    /// Copies a message into `buf`, waiting at most `timeout` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Timeout`]; [`RecvError::BufferTooSmall`]; [`RecvError::Disconnected`];
+    /// [`RecvError::Corrupt`].
+    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
+        let room = buf.len();
+        copy_out(self.recv_until(Wait::until(timeout), true, |len| len <= room)?, buf)
     }
 
     /// Waits for a message of exactly `size_of::<T>()` bytes and returns a copy.
@@ -592,41 +722,49 @@ impl Receiver {
     /// [`RecvError::WrongSize`] (the message stays in the channel);
     /// [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
-        let guard = self.recv()?;
-        let value = guard.value::<T>().copied();
-        if value.is_err() {
-            guard.keep();
+        let want = size_of::<T>();
+        match self.recv_until(Wait::Forever, true, |len| len == want) {
+            Ok(guard) => guard.value::<T>().copied(),
+            Err(RecvError::BufferTooSmall { needed }) => Err(RecvError::WrongSize { expected: want, actual: needed }),
+            Err(e) => Err(e),
         }
-        value
     }
 
-    /// Starts a batch: slots read through it go back to the sender together, with one
-    /// store, when the batch is dropped.
+    /// Starts a batch: on an SPSC ring, slots read through it go back to the sender
+    /// together, with one store, when the batch is dropped. (An MPMC ring releases each
+    /// slot on its own.)
     pub fn batch(&mut self) -> RecvBatch<'_> {
         RecvBatch { receiver: self }
+    }
+
+    /// Hands the slots read so far back and wakes a parked sender if there is one.
+    fn release(&mut self) {
+        if let RecvSide::Spsc(state) = &mut self.side {
+            if state.release(&self.ring) {
+                self.ring.control().not_full.notify(self.segment.geometry().signaling);
+            }
+        }
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.state.release(&self.ring);
+        self.release();
         self.segment.detach(Role::Receiver);
+        // Parked senders re-check and find the receiver gone.
+        self.ring.control().not_full.wake(self.segment.geometry().signaling);
     }
 }
 
-/// Copies the guard's message into `buf`, consuming it only if it fits.
+/// Copies the guard's message into `buf` (which `recv_until` checked is long enough).
 fn copy_out(guard: RecvGuard<'_>, buf: &mut [u8]) -> Result<usize, RecvError> {
     let len = guard.len();
-    let Some(dst) = buf.get_mut(..len) else {
-        guard.keep();
-        return Err(RecvError::BufferTooSmall { needed: len });
-    };
-    dst.copy_from_slice(&guard);
+    buf[..len].copy_from_slice(&guard);
     Ok(len)
 }
 
 /// A received message, read in place in the ring. Derefs to its bytes; dropping the guard
-/// hands the slot back to the sender (at once, or at the end of its batch).
+/// hands the slot back to the senders (at once, or at the end of its batch).
 pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     pos: u64,
@@ -649,17 +787,28 @@ impl RecvGuard<'_> {
         Ok(unsafe { &*self.receiver.ring.payload(self.pos).cast::<T>() })
     }
 
-    /// Drops the guard without consuming the message: the next receive returns it again.
-    pub fn keep(self) {
-        std::mem::forget(self);
+    /// Leaves the message in the channel: the next receive returns it again.
+    ///
+    /// # Errors
+    ///
+    /// On an MPMC ring the message was handed to this receiver alone and cannot go back:
+    /// the guard is returned.
+    pub fn keep(self) -> Result<(), Self> {
+        match self.receiver.side {
+            RecvSide::Spsc(_) => {
+                std::mem::forget(self);
+                Ok(())
+            }
+            RecvSide::Mpmc => Err(self),
+        }
     }
 }
 
 impl Deref for RecvGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the message at `pos` is published and not yet released, so the sender
-        // does not write it; `len` was checked against the slot size in `next_message`.
+        // SAFETY: the message at `pos` is published and not yet released, so no sender
+        // writes it; `len` was checked against the slot size when it was claimed.
         unsafe { slice::from_raw_parts(self.receiver.ring.payload(self.pos), self.len) }
     }
 }
@@ -667,9 +816,17 @@ impl Deref for RecvGuard<'_> {
 impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         let receiver = &mut *self.receiver;
-        receiver.state.advance();
-        if self.release {
-            receiver.state.release(&receiver.ring);
+        match &mut receiver.side {
+            RecvSide::Spsc(state) => {
+                state.advance();
+                if self.release {
+                    receiver.release();
+                }
+            }
+            RecvSide::Mpmc => {
+                mpmc::release(&receiver.ring, self.pos);
+                receiver.ring.control().not_full.notify(receiver.segment.geometry().signaling);
+            }
         }
     }
 }
@@ -693,12 +850,12 @@ impl RecvBatch<'_> {
     ///
     /// [`RecvError::Empty`]; [`RecvError::Corrupt`].
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
-        self.receiver.recv_until(Wait::Never, false)
+        self.receiver.recv_until(Wait::Never, false, |_| true)
     }
 
     /// Hands every slot read so far back to the sender with one store.
     pub fn release(&mut self) {
-        self.receiver.state.release(&self.receiver.ring);
+        self.receiver.release();
     }
 }
 
@@ -715,6 +872,10 @@ fn check_fits(len: usize, max: usize) -> Result<(), SendError<()>> {
     Ok(())
 }
 
+fn inconsistent(segment: &Segment) -> AttachError {
+    AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
+}
+
 /// How long a call may wait.
 #[derive(Debug, Clone, Copy)]
 enum Wait {
@@ -729,56 +890,91 @@ impl Wait {
     }
 }
 
-/// Why `block_on` gave up.
+/// Why a blocked call gave up.
 enum Stop {
     WouldBlock,
     Timeout,
     Gone,
     Corrupt(&'static str),
+    Refused(usize),
 }
 
-/// Spins this many rounds (with exponential pauses) before yielding the CPU.
-const SPIN_ROUNDS: u32 = 10;
-/// Checks the peer's liveness (a syscall) once per this many yields.
-const LIVENESS_EVERY: u32 = 64;
+/// Longest single park: a parked side re-checks its peer's liveness this often.
+const PARK_SLICE: Duration = Duration::from_millis(20);
+/// Attempts between two looks at the clock while spinning or yielding.
+const ATTEMPTS_PER_LOOK: u32 = 16;
 
-/// Retries `attempt` until it succeeds, `wait` runs out, or the `peer` role is gone.
-fn block_on<R>(
-    segment: &Segment,
+/// A call that may wait: for what (`signal`), on whom (`peer`), how and how long.
+struct Blocked<'a> {
+    segment: &'a Segment,
     peer: Role,
+    signal: &'a Signal,
+    policy: WaitPolicy,
     wait: Wait,
-    mut attempt: impl FnMut() -> Result<R, Unavailable>,
-) -> Result<R, Stop> {
-    let mut round = 0u32;
-    loop {
-        match attempt() {
-            Ok(r) => return Ok(r),
-            Err(Unavailable::Corrupt(reason)) => return Err(Stop::Corrupt(reason)),
-            Err(Unavailable::WouldBlock) => {}
+}
+
+impl Blocked<'_> {
+    /// Retries `attempt` until it succeeds, the wait runs out, or the peer has gone:
+    /// spinning, then yielding, then parked on the signal.
+    fn retry<R>(&self, mut attempt: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Stop> {
+        let mut attempt = || match attempt() {
+            Ok(r) => Ok(Some(r)),
+            Err(Unavailable::WouldBlock) => Ok(None),
+            Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
+            Err(Unavailable::Refused(len)) => Err(Stop::Refused(len)),
+        };
+        if let Some(r) = attempt()? {
+            return Ok(r);
         }
-        let deadline = match wait {
+        let deadline = match self.wait {
             Wait::Never => return Err(Stop::WouldBlock),
             Wait::Until(deadline) => Some(deadline),
             Wait::Forever => None,
         };
-        if round < SPIN_ROUNDS {
-            for _ in 0..1u32 << round.min(6) {
-                sync::spin_loop();
+        let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
+
+        let start = Instant::now();
+        let active = self.policy.spin + self.policy.yield_for;
+        let mut now = start;
+        while now - start < active && !expired(now) {
+            let spinning = now - start < self.policy.spin;
+            for _ in 0..ATTEMPTS_PER_LOOK {
+                if spinning {
+                    sync::spin_loop();
+                } else {
+                    sync::yield_now();
+                }
+                if let Some(r) = attempt()? {
+                    return Ok(r);
+                }
             }
-        } else {
-            if (round - SPIN_ROUNDS) % LIVENESS_EVERY == 0 && segment.peer(peer) == Peer::Gone {
+            now = Instant::now();
+        }
+
+        let how = self.segment.geometry().signaling;
+        let waiting = self.signal.announce(how);
+        let mut next_liveness_check = now + PARK_SLICE;
+        loop {
+            let ticket = waiting.ticket();
+            if let Some(r) = attempt()? {
+                return Ok(r);
+            }
+            let now = Instant::now();
+            // A detached peer shows in its role word; a dead one needs a system call,
+            // made once per slice.
+            let check_pid = now >= next_liveness_check;
+            if check_pid {
+                next_liveness_check = now + PARK_SLICE;
+            }
+            if self.segment.peer(self.peer, check_pid) == Peer::Gone {
                 // The peer published everything before it left: one last look.
-                return match attempt() {
-                    Ok(r) => Ok(r),
-                    Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
-                    Err(Unavailable::WouldBlock) => Err(Stop::Gone),
-                };
+                return attempt()?.ok_or(Stop::Gone);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if expired(now) {
                 return Err(Stop::Timeout);
             }
-            sync::yield_now();
+            let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
+            waiting.park(ticket, slice);
         }
-        round = round.saturating_add(1);
     }
 }

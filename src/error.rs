@@ -57,14 +57,15 @@ pub enum AttachError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The segment's geometry is not the one the caller asked for.
+    /// The segment's shape (ring kind, signaling, slot size, capacity) is not the one
+    /// the caller asked for.
     GeometryMismatch {
         /// The channel name.
         name: String,
-        /// `(slot_size, capacity)` asked for.
-        expected: (usize, usize),
-        /// `(slot_size, capacity)` found.
-        found: (usize, usize),
+        /// The shape asked for, in words (e.g. "SPSC ring of 64 slots of 256 B, futex").
+        expected: String,
+        /// The shape found, in words.
+        found: String,
     },
     /// The segment's size does not match the size its header describes.
     SizeMismatch {
@@ -124,11 +125,9 @@ impl fmt::Display for AttachError {
                  remove it with ferry::unlink(\"{name}\") and create it again"
             ),
             Self::CorruptHeader { name, reason } => write!(f, "channel `{name}` has a corrupt header: {reason}"),
-            Self::GeometryMismatch { name, expected, found } => write!(
-                f,
-                "channel `{name}` has slot size {} and capacity {}, but slot size {} and capacity {} were asked for",
-                found.0, found.1, expected.0, expected.1
-            ),
+            Self::GeometryMismatch { name, expected, found } => {
+                write!(f, "channel `{name}` is an {found}, but an {expected} was asked for")
+            }
             Self::SizeMismatch { name, expected, actual } => {
                 write!(f, "channel `{name}` should be {expected} bytes but its shared-memory object is {actual} bytes")
             }

@@ -42,6 +42,7 @@ mod error;
 mod pod;
 mod ring;
 mod segment;
+mod signal;
 mod sync;
 
 #[cfg(not(ferry_loom))]
@@ -49,8 +50,9 @@ pub use channel::unlink;
 pub use channel::{in_memory, Config, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
 pub use error::{AttachError, RecvError, SendError};
 pub use pod::Pod;
-pub use ring::{MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
+pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
+pub use signal::{Signaling, WaitPolicy};
 
 /// Runs the README's Rust examples as doctests.
 #[cfg(doctest)]

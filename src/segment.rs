@@ -22,13 +22,14 @@ use std::{
 use crate::{
     error::AttachError,
     ring::{Geometry, RingKind, RingView},
+    signal::Signaling,
     sync::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Release},
 };
 
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// How long `open` waits for a creator to finish initialising a segment.
 const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).
@@ -53,6 +54,8 @@ pub(crate) struct Header {
     total_size: u64,
     /// FNV-1a over the fields above.
     checksum: u64,
+    /// `Signaling` as a `u32`; covered by the checksum like the fields above.
+    signaling: u32,
     /// Process that created the segment.
     creator_pid: u32,
     /// State of the sender role: see [`Role`].
@@ -64,11 +67,16 @@ pub(crate) struct Header {
 #[cfg(not(ferry_loom))]
 const _: () = assert!(size_of::<Header>() == 128);
 
-/// Role-word value of a role that was held and released.
+/// SPSC role-word value of a role that was held and released.
 const DETACHED: u32 = u32::MAX;
+/// MPMC role-word bit set once any process has held the role; the rest counts holders.
+const EVER_HELD: u32 = 1 << 31;
 
-/// One end of a channel. Each role is held by at most one process at a time; its word in
-/// the header is 0 (never held), the holder's pid, or `DETACHED`.
+/// One end of a channel.
+///
+/// SPSC: each role is held by at most one process at a time; its word in the header is
+/// 0 (never held), the holder's pid, or `DETACHED`. MPMC: any number hold it; the word
+/// counts them, with `EVER_HELD` set from the first attach on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Sender,
@@ -165,9 +173,20 @@ impl Segment {
         &self.name
     }
 
-    /// Takes `role` for this process. A role whose holder has died is taken over.
+    /// Takes `role` for this process. An SPSC role whose holder has died is taken over.
     pub(crate) fn attach(&self, role: Role) -> Result<(), AttachError> {
         let word = self.role_word(role);
+        if self.geometry.kind == RingKind::Mpmc {
+            // SYNC: AcqRel; pairs with the Release in `detach`, as for the SPSC CAS below.
+            let before = word.fetch_add(1, crate::sync::Ordering::AcqRel);
+            if before & !EVER_HELD == !EVER_HELD {
+                word.fetch_sub(1, Release);
+                return Err(AttachError::InvalidConfig("too many processes attached"));
+            }
+            // SYNC: Release; as above.
+            word.fetch_or(EVER_HELD, Release);
+            return Ok(());
+        }
         let me = std::process::id();
         // SYNC: Acquire; pairs with the Release store in `detach`, so a new holder
         // starts after everything the previous one published.
@@ -188,18 +207,31 @@ impl Segment {
     pub(crate) fn detach(&self, role: Role) {
         // SYNC: Release; pairs with the Acquire loads in `attach` and `peer`: whoever
         // sees the role released also sees everything this side published before.
-        self.role_word(role).store(DETACHED, Release);
+        match self.geometry.kind {
+            RingKind::Spsc => self.role_word(role).store(DETACHED, Release),
+            RingKind::Mpmc => drop(self.role_word(role).fetch_sub(1, Release)),
+        }
     }
 
-    /// The state of the process holding `role`.
-    pub(crate) fn peer(&self, role: Role) -> Peer {
+    /// The state of the processes holding `role`. Whether an SPSC holder is still alive
+    /// takes a system call, made only with `check_pid`; MPMC holders that died without
+    /// detaching still count as attached.
+    pub(crate) fn peer(&self, role: Role, check_pid: bool) -> Peer {
         // SYNC: Acquire; pairs with the Release store in `detach`: a caller that sees
         // `Gone` and then finds the ring empty has seen every message the peer published.
-        match self.role_word(role).load(Acquire) {
-            0 => Peer::NotYet,
-            DETACHED => Peer::Gone,
-            pid if process_alive(pid) => Peer::Attached,
-            _ => Peer::Gone,
+        let word = self.role_word(role).load(Acquire);
+        match self.geometry.kind {
+            RingKind::Spsc => match word {
+                0 => Peer::NotYet,
+                DETACHED => Peer::Gone,
+                pid if check_pid && !process_alive(pid) => Peer::Gone,
+                _ => Peer::Attached,
+            },
+            RingKind::Mpmc => match word {
+                0 => Peer::NotYet,
+                EVER_HELD => Peer::Gone,
+                _ => Peer::Attached,
+            },
         }
     }
 
@@ -254,6 +286,7 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
         slot_size: geometry.slot_size as u64,
         capacity: geometry.capacity as u64,
         total_size: total as u64,
+        signaling: geometry.signaling as u32,
     };
     // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
     // it is published below.
@@ -263,6 +296,7 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
         addr_of_mut!((*header).slot_size).write(fields.slot_size);
         addr_of_mut!((*header).capacity).write(fields.capacity);
         addr_of_mut!((*header).total_size).write(fields.total_size);
+        addr_of_mut!((*header).signaling).write(fields.signaling);
         addr_of_mut!((*header).checksum).write(fields.checksum());
         addr_of_mut!((*header).creator_pid).write(std::process::id());
         RingView::init(base.add(size_of::<Header>()), geometry);
@@ -280,14 +314,22 @@ struct HeaderFields {
     slot_size: u64,
     capacity: u64,
     total_size: u64,
+    signaling: u32,
 }
 
 impl HeaderFields {
     fn checksum(&self) -> u64 {
         // FNV-1a, 64-bit.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let words =
-            [MAGIC, u64::from(self.version), u64::from(self.kind), self.slot_size, self.capacity, self.total_size];
+        let words = [
+            MAGIC,
+            u64::from(self.version),
+            u64::from(self.kind),
+            self.slot_size,
+            self.capacity,
+            self.total_size,
+            u64::from(self.signaling),
+        ];
         for byte in words.iter().flat_map(|w| w.to_le_bytes()) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -421,6 +463,7 @@ mod shared {
                 slot_size: std::ptr::read_volatile(&header.slot_size),
                 capacity: std::ptr::read_volatile(&header.capacity),
                 total_size: std::ptr::read_volatile(&header.total_size),
+                signaling: std::ptr::read_volatile(&header.signaling),
             }
         };
         // SAFETY: as above.
@@ -436,8 +479,10 @@ mod shared {
             return Err(corrupt("the header checksum does not match its fields"));
         }
         let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
+        let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
         let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
-        let geometry = Geometry { kind, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
+        let geometry =
+            Geometry { kind, signaling, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
         geometry.validate().map_err(corrupt)?;
         if total_size(&geometry).map(|t| t as u64) != Some(fields.total_size) {
             return Err(corrupt("the total size does not match the geometry"));
@@ -449,8 +494,8 @@ mod shared {
             if want != geometry {
                 return Err(AttachError::GeometryMismatch {
                     name: name.to_owned(),
-                    expected: (want.slot_size, want.capacity),
-                    found: (geometry.slot_size, geometry.capacity),
+                    expected: want.to_string(),
+                    found: geometry.to_string(),
                 });
             }
         }

@@ -56,3 +56,52 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Sleeps while `word` holds `expected`, for at most `timeout`; may return early.
+///
+/// A shared (not `FUTEX_PRIVATE_FLAG`) futex: the word may be in memory mapped by
+/// several processes. Interruption, a changed word and a timeout all simply return.
+#[cfg(not(ferry_loom))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    use rustix::thread::futex;
+    let timeout = futex::Timespec::try_from(timeout).ok();
+    let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
+}
+
+/// Wakes every thread, in any process, sleeping in `futex_wait` on `word`.
+#[cfg(not(ferry_loom))]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    use rustix::thread::futex;
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+}
+
+/// Loom's model of a futex: one global condition variable stands for the kernel's wait
+/// queues. Waiting checks the word under the lock, so a wake between the check and the
+/// sleep cannot be lost, exactly as the kernel guarantees. Timeouts are not modelled: a
+/// waiter sleeps until woken, so a lost wake-up shows as a deadlock that loom reports.
+#[cfg(ferry_loom)]
+mod futex_model {
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        pub(super) static ref KERNEL: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+}
+
+/// Loom model of `futex_wait`: sleeps until woken while `word` holds `expected`.
+#[cfg(ferry_loom)]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: std::time::Duration) {
+    let (lock, queue) = &*futex_model::KERNEL;
+    let guard = lock.lock().unwrap();
+    if word.load(Ordering::SeqCst) == expected {
+        drop(queue.wait(guard).unwrap());
+    }
+}
+
+/// Loom model of `futex_wake_all`.
+#[cfg(ferry_loom)]
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+    let (lock, queue) = &*futex_model::KERNEL;
+    let _guard = lock.lock().unwrap();
+    queue.notify_all();
+}

@@ -17,8 +17,8 @@ use std::{
 };
 
 use ferry::{
-    in_memory, unlink, AttachError, Config, Receiver, RecvError, SendError, Sender, LAYOUT_VERSION, MAX_CAPACITY,
-    MAX_NAME_LEN, MAX_SLOT_SIZE,
+    in_memory, unlink, AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender, Signaling,
+    LAYOUT_VERSION, MAX_CAPACITY, MAX_NAME_LEN, MAX_SLOT_SIZE,
 };
 
 /// ferry's magic number: the first eight bytes of an initialised segment.
@@ -33,8 +33,11 @@ const AT_SLOT_SIZE: u64 = 16;
 const AT_CAPACITY: u64 = 24;
 const AT_TOTAL_SIZE: u64 = 32;
 const AT_CHECKSUM: u64 = 40;
+const AT_SIGNALING: usize = 48;
 /// Bytes of the header the checksum covers, with the checksum itself.
-const CHECKED_LEN: usize = 48;
+const CHECKED_LEN: usize = 52;
+/// `Signaling::Futex` in the header.
+const FUTEX: u32 = 1;
 
 /// Environment of `child_create_and_check_mode`.
 const MODE_CHANNEL_ENV: &str = "FERRY_CHILD_MODE_CHANNEL";
@@ -70,16 +73,17 @@ fn assert_names(err: &AttachError, name: &str) {
     assert!(text.contains(&format!("`{name}`")), "the message should name `{name}`: {text}");
 }
 
-/// Size of a segment of the given geometry: header, ring control block (two positions on
-/// 128-byte lines), then `capacity` slots of a 64-byte meta line and the payload rounded
+/// Size of a segment of the given geometry: header, ring control block (two positions and
+/// two signals, each on 128-byte lines), then `capacity` slots of a 64-byte meta line and the payload rounded
 /// up to 64 bytes.
 fn segment_len(slot_size: u64, capacity: u64) -> u64 {
-    HEADER_LEN as u64 + 256 + capacity * (64 + slot_size.next_multiple_of(64))
+    HEADER_LEN as u64 + 512 + capacity * (64 + slot_size.next_multiple_of(64))
 }
 
-/// The header's FNV-1a checksum over the magic and the fields after it.
+/// The header's FNV-1a checksum over the magic, the fields after it and the signaling
+/// (futex).
 fn checksum(version: u32, kind: u32, slot_size: u64, capacity: u64, total: u64) -> u64 {
-    let words = [MAGIC, u64::from(version), u64::from(kind), slot_size, capacity, total];
+    let words = [MAGIC, u64::from(version), u64::from(kind), slot_size, capacity, total, u64::from(FUTEX)];
     words
         .iter()
         .flat_map(|w| w.to_le_bytes())
@@ -97,6 +101,7 @@ fn header(magic: u64, version: u32, kind: u32, slot_size: u64, capacity: u64, to
     bytes[24..32].copy_from_slice(&capacity.to_le_bytes());
     bytes[32..40].copy_from_slice(&total.to_le_bytes());
     bytes[40..48].copy_from_slice(&checksum(version, kind, slot_size, capacity, total).to_le_bytes());
+    bytes[AT_SIGNALING..AT_SIGNALING + 4].copy_from_slice(&FUTEX.to_le_bytes());
     bytes
 }
 
@@ -399,12 +404,19 @@ fn opening_with_another_geometry_is_geometry_mismatch() {
     let _cleanup = Cleanup(name.clone());
     let _rx = Receiver::create(&name, &config()).expect("create");
 
-    for (slot_size, capacity) in [(512, 64), (256, 128), (255, 64)] {
-        let other = Config::new().slot_size(slot_size).capacity(capacity);
+    let found = "SPSC ring of 64 slots of 256 B, futex signaling";
+    let others = [
+        (Config::new().slot_size(512).capacity(64), "SPSC ring of 64 slots of 512 B, futex signaling"),
+        (Config::new().slot_size(256).capacity(128), "SPSC ring of 128 slots of 256 B, futex signaling"),
+        (Config::new().slot_size(255).capacity(64), "SPSC ring of 64 slots of 255 B, futex signaling"),
+        (config().kind(RingKind::Mpmc), "MPMC ring of 64 slots of 256 B, futex signaling"),
+        (config().signaling(Signaling::Semaphore), "SPSC ring of 64 slots of 256 B, semaphore signaling"),
+    ];
+    for (other, described) in others {
         let err = Sender::open_expecting(&name, &other).unwrap_err();
         assert!(
-            matches!(&err, AttachError::GeometryMismatch { name: n, expected, found }
-                if *n == name && *expected == (slot_size, capacity) && *found == (256, 64)),
+            matches!(&err, AttachError::GeometryMismatch { name: n, expected, found: f }
+                if *n == name && expected == described && f == found),
             "{err:?}"
         );
         assert_names(&err, &name);
@@ -418,7 +430,10 @@ fn opening_with_another_geometry_is_geometry_mismatch() {
     let _cleanup = Cleanup(name.clone());
     let _tx = Sender::create(&name, &config()).expect("create");
     let err = Receiver::open_expecting(&name, &Config::new().slot_size(256).capacity(32)).unwrap_err();
-    assert!(matches!(&err, AttachError::GeometryMismatch { found: (256, 64), .. }), "{err:?}");
+    assert!(
+        matches!(&err, AttachError::GeometryMismatch { found, .. } if found.contains("64 slots of 256 B")),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

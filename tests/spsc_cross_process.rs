@@ -242,7 +242,7 @@ fn receive_stream(rx: &mut Receiver) -> Result<(), String> {
                 // A kept guard leaves the message in place.
                 let guard = rx.recv().map_err(|e| failed(seq, "recv", e))?;
                 check(seq, &guard, &mut scratch)?;
-                guard.keep();
+                guard.keep().expect("an SPSC ring takes a message back");
                 let again = rx.try_recv().map_err(|e| failed(seq, "try_recv after keep", e))?;
                 check(seq, &again, &mut scratch)?;
                 seq += 1;

@@ -207,7 +207,7 @@ fn peek(rx: &mut Receiver, queue: &VecDeque<Expected>) {
         Some(front) => {
             let guard = rx.try_recv().unwrap_or_else(|e| panic!("the model holds {} messages, got {e}", queue.len()));
             check_guard(&guard, front);
-            guard.keep();
+            guard.keep().expect("an SPSC ring takes a message back");
         }
     }
 }
@@ -309,7 +309,7 @@ impl Harness {
                     let guard = self.rx.try_recv().expect("the model holds a message");
                     let expected = RecvError::WrongSize { expected: 8, actual: front.bytes.len() };
                     assert_eq!(guard.value::<u64>().unwrap_err(), expected);
-                    guard.keep();
+                    guard.keep().expect("an SPSC ring takes a message back");
                 }
             },
             Op::SendBatch(steps) => self.send_batch(steps),
@@ -363,7 +363,7 @@ impl Harness {
             // The batch's first message is now at the front.
             let guard = self.rx.try_recv().expect("the batch was published");
             check_guard(&guard, &first);
-            guard.keep();
+            guard.keep().expect("an SPSC ring takes a message back");
         }
     }
 
@@ -381,7 +381,7 @@ impl Harness {
                         let guard = batch.try_recv().expect("the model holds a message");
                         check_guard(&guard, front);
                         if matches!(step, RxStep::Keep) {
-                            guard.keep();
+                            guard.keep().expect("an SPSC ring takes a message back");
                         } else {
                             drop(guard);
                             queue.pop_front();

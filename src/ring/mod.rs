@@ -11,13 +11,17 @@
 //! The same block lives in a mapped segment in production and in heap memory in the
 //! property tests and under loom ([`RingView`] does not know which).
 
+pub(crate) mod mpmc;
 pub(crate) mod spsc;
 
 use std::{mem::size_of, ptr::NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, UnsafeCell};
+use crate::{
+    signal::{Signal, Signaling},
+    sync::{AtomicU64, UnsafeCell},
+};
 
 /// Alignment of every slot, and so of every payload.
 pub const SLOT_ALIGN: usize = 64;
@@ -28,27 +32,45 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 /// Largest ring, in bytes (64 GiB): bounds what a header can make a process map.
 const MAX_RING_BYTES: usize = 1 << 36;
 
-/// Which algorithm a ring runs. Stored in the segment header as a `u32`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which ring a channel runs. Chosen by the creator, stored in the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u32)]
-pub(crate) enum RingKind {
-    /// One producer, one consumer (Lamport ring with cached positions).
+pub enum RingKind {
+    /// One sender and one receiver: Lamport's ring with cached positions and batching.
+    #[default]
     Spsc = 1,
+    /// Any number of senders and receivers, in any processes; each message goes to one
+    /// receiver. Vyukov's bounded queue with a sequence number per slot.
+    Mpmc = 2,
 }
 
 impl RingKind {
     pub(crate) fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(Self::Spsc),
+            2 => Some(Self::Mpmc),
             _ => None,
         }
     }
 }
 
-/// The shape of a ring: its kind, the payload bytes per slot, and the number of slots.
+/// Why the ring could not give a slot or a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// No free slot (producer) or no published message (consumer).
+    WouldBlock,
+    /// The next message is this long and the caller refused it; it stays in the ring.
+    Refused(usize),
+    /// A position or length read from shared memory is impossible.
+    Corrupt(&'static str),
+}
+
+/// The shape of a ring: its kind, how it signals, the payload bytes per slot, and the
+/// number of slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub(crate) kind: RingKind,
+    pub(crate) signaling: Signaling,
     pub(crate) slot_size: usize,
     pub(crate) capacity: usize,
 }
@@ -81,24 +103,48 @@ impl Geometry {
     }
 }
 
+impl std::fmt::Display for Geometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            RingKind::Spsc => "SPSC",
+            RingKind::Mpmc => "MPMC",
+        };
+        let signaling = match self.signaling {
+            Signaling::Futex => "futex",
+            Signaling::Semaphore => "semaphore",
+        };
+        write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)
+    }
+}
+
 /// Offset of the first slot from the start of the ring.
 fn slots_offset() -> usize {
     size_of::<RingControl>().next_multiple_of(SLOT_ALIGN)
 }
 
-/// The shared positions of a ring. Each sits on its own pair of cache lines, so the
-/// producer's and the consumer's stores never contend for a line.
+/// The shared positions and signals of a ring. Each sits on its own pair of cache
+/// lines, so the producers' and the consumers' stores never contend for a line.
 #[repr(C)]
 pub(crate) struct RingControl {
-    /// Position one past the last published message. Only the producer stores it.
+    /// SPSC: position one past the last published message, stored by the producer only.
+    /// MPMC: next position to claim, advanced by producers with a CAS.
     pub(crate) tail: CachePadded<AtomicU64>,
-    /// Position one past the last released message. Only the consumer stores it.
+    /// SPSC: position one past the last released message, stored by the consumer only.
+    /// MPMC: next position to claim, advanced by consumers with a CAS.
     pub(crate) head: CachePadded<AtomicU64>,
+    /// Receivers park here while the ring is empty; senders notify after publishing.
+    pub(crate) not_empty: CachePadded<Signal>,
+    /// Senders park here while the ring is full; receivers notify after releasing.
+    pub(crate) not_full: CachePadded<Signal>,
 }
 
-/// The per-slot metadata, one cache line in front of the payload.
+/// The per-slot metadata, one cache line in front of the payload. What it does not use
+/// of its 64 bytes is left for recording the claiming process (crash recovery).
 #[repr(C, align(64))]
 pub(crate) struct SlotMeta {
+    /// MPMC only: `p` while the slot is free for the producer of position `p`, `p + 1`
+    /// once that producer has published, `p + capacity` once the consumer released it.
+    pub(crate) seq: AtomicU64,
     /// Length of the message in the slot. Written by the producer before it publishes the
     /// slot; a reader must check it against the slot size before using it.
     pub(crate) len: AtomicU64,
@@ -111,7 +157,7 @@ pub(crate) struct SlotMeta {
 #[cfg(not(ferry_loom))]
 const _: () = {
     assert!(size_of::<SlotMeta>() == SLOT_ALIGN);
-    assert!(size_of::<RingControl>() == 256);
+    assert!(size_of::<RingControl>() == 512);
 };
 
 /// A ring's memory, seen through its geometry. Copyable; it borrows nothing, so the
@@ -148,14 +194,20 @@ impl RingView {
             base.cast::<RingControl>().as_ptr().write(RingControl {
                 tail: CachePadded::new(AtomicU64::new(0)),
                 head: CachePadded::new(AtomicU64::new(0)),
+                not_empty: CachePadded::new(Signal::new()),
+                not_full: CachePadded::new(Signal::new()),
             });
         }
+        view.control().not_empty.init(geometry.signaling);
+        view.control().not_full.init(geometry.signaling);
         for pos in 0..=view.mask {
             // SAFETY: `slot` stays inside the ring and is 64-aligned; nobody else sees it.
             unsafe {
-                view.slot(pos)
-                    .cast::<SlotMeta>()
-                    .write(SlotMeta { len: AtomicU64::new(0), payload: UnsafeCell::new(()) });
+                view.slot(pos).cast::<SlotMeta>().write(SlotMeta {
+                    seq: AtomicU64::new(pos),
+                    len: AtomicU64::new(0),
+                    payload: UnsafeCell::new(()),
+                });
             }
         }
         view

@@ -11,18 +11,9 @@
 //! local one and the capacity before use, and a length against the slot size.
 
 use crate::{
-    ring::RingView,
+    ring::{RingView, Unavailable},
     sync::Ordering::{Acquire, Relaxed, Release},
 };
-
-/// Why the ring could not give a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unavailable {
-    /// No free slot (producer) or no published message (consumer).
-    WouldBlock,
-    /// A position or length read from shared memory is impossible.
-    Corrupt(&'static str),
-}
 
 /// The producer's private state.
 #[derive(Debug)]
@@ -73,15 +64,18 @@ impl Producer {
         self.tail += 1;
     }
 
-    /// Makes every staged message visible to the consumer.
-    pub(crate) fn publish(&mut self, ring: &RingView) {
-        if self.published != self.tail {
+    /// Makes every staged message visible to the consumer. Returns whether there was
+    /// anything to publish.
+    pub(crate) fn publish(&mut self, ring: &RingView) -> bool {
+        let any = self.published != self.tail;
+        if any {
             // SYNC: Release; pairs with the Acquire load of `tail` in
             // `Consumer::next_message`: the payload and length writes of every staged
             // slot are visible to the consumer once it sees the new tail.
             ring.control().tail.store(self.tail, Release);
             self.published = self.tail;
         }
+        any
     }
 
     /// Messages published and not yet released by the consumer.
@@ -144,14 +138,17 @@ impl Consumer {
         self.head += 1;
     }
 
-    /// Hands every slot read so far back to the producer.
-    pub(crate) fn release(&mut self, ring: &RingView) {
-        if self.published != self.head {
+    /// Hands every slot read so far back to the producer. Returns whether there was
+    /// anything to release.
+    pub(crate) fn release(&mut self, ring: &RingView) -> bool {
+        let any = self.published != self.head;
+        if any {
             // SYNC: Release; pairs with the Acquire load of `head` in
             // `Producer::next_free`: our reads of the slots finish before they are reused.
             ring.control().head.store(self.head, Release);
             self.published = self.head;
         }
+        any
     }
 }
 

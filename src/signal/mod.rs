@@ -1,0 +1,209 @@
+//! Blocking without burning a core: the wait/wake protocol.
+//!
+//! A side that cannot proceed (a receiver on an empty ring, a sender on a full one) spins
+//! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment. The
+//! other side, after it publishes (or releases), enters the kernel only if a waiter has
+//! announced itself. The classic protocol, with the two fences that prevent a lost
+//! wake-up:
+//!
+//! ```text
+//! waiter                                   waker
+//! waiters += 1                             publish (Release)
+//! fence(SeqCst)            <-- pairs -->   fence(SeqCst)
+//! ticket = word (Acquire)                  if waiters > 0:
+//! re-check the condition                       word += 1 (Release); wake all
+//! park while word == ticket
+//! waiters -= 1
+//! ```
+//!
+//! The two fences are ordered one way or the other. If the waker's comes first, the
+//! waiter's re-check sees the publication. If the waiter's comes first, the waker sees the
+//! announcement and bumps the word; the waiter either read the bumped word (and with it
+//! the publication, through Acquire) or parks on the old value and the kernel returns
+//! at once because the word has changed.
+//!
+//! Parking uses `futex` on the shared (never private) word, or, when the channel was
+//! created with [`Signaling::Semaphore`], a process-shared POSIX semaphore in the same
+//! signal (for systems without futex; selectable on Linux so it is tested here).
+
+mod futex;
+#[cfg(not(ferry_loom))]
+mod semaphore;
+
+use std::time::Duration;
+
+use crate::sync::{
+    AtomicU32,
+    Ordering::{AcqRel, Relaxed},
+};
+
+/// How a channel's blocked sides sleep. Chosen by the creator, stored in the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u32)]
+pub enum Signaling {
+    /// `futex` wait/wake on a 32-bit word in the segment (Linux).
+    #[default]
+    Futex = 1,
+    /// A process-shared POSIX semaphore in the segment (portable fallback).
+    Semaphore = 2,
+}
+
+impl Signaling {
+    pub(crate) fn from_u32(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Futex),
+            2 => Some(Self::Semaphore),
+            _ => None,
+        }
+    }
+}
+
+/// How long a blocked call spins and yields before it parks in the kernel.
+///
+/// Spinning answers fastest but burns a core; parking costs a system call on both
+/// sides. The default spins for 5 µs and yields for 50 µs.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let eager = ferry::WaitPolicy::new().spin(Duration::from_micros(50)).yield_for(Duration::ZERO);
+/// let frugal = ferry::WaitPolicy::park_at_once();
+/// assert_ne!(eager, frugal);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitPolicy {
+    pub(crate) spin: Duration,
+    pub(crate) yield_for: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self { spin: Duration::from_micros(5), yield_for: Duration::from_micros(50) }
+    }
+}
+
+impl WaitPolicy {
+    /// The default policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parks as soon as the condition is not met.
+    pub fn park_at_once() -> Self {
+        Self { spin: Duration::ZERO, yield_for: Duration::ZERO }
+    }
+
+    /// How long to spin on the CPU before yielding.
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// How long to yield the CPU before parking.
+    pub fn yield_for(mut self, yield_for: Duration) -> Self {
+        self.yield_for = yield_for;
+        self
+    }
+}
+
+/// One direction of wake-ups ("not empty" or "not full"), in shared memory.
+#[repr(C)]
+pub(crate) struct Signal {
+    /// The futex word: bumped by every wake that found a waiter.
+    word: AtomicU32,
+    /// How many threads, in any process, have announced they are about to park.
+    waiters: AtomicU32,
+    /// The semaphore that replaces the futex under [`Signaling::Semaphore`].
+    #[cfg(not(ferry_loom))]
+    semaphore: semaphore::Semaphore,
+}
+
+impl Signal {
+    /// A signal with no waiter, ready to be written into its place in the segment and
+    /// then [`Signal::init`]ialised there.
+    pub(crate) fn new() -> Self {
+        Self {
+            word: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+            #[cfg(not(ferry_loom))]
+            semaphore: semaphore::Semaphore::zeroed(),
+        }
+    }
+
+    /// Finishes initialisation in place (a semaphore must not move once initialised).
+    pub(crate) fn init(&self, how: Signaling) {
+        match how {
+            Signaling::Futex => {}
+            #[cfg(not(ferry_loom))]
+            Signaling::Semaphore => self.semaphore.init(),
+            #[cfg(ferry_loom)]
+            Signaling::Semaphore => unreachable!("loom models the futex only"),
+        }
+    }
+
+    /// Wakes every parked waiter if there is one. Call after publishing.
+    pub(crate) fn notify(&self, how: Signaling) {
+        // SYNC: AcqRel read-modify-write; pairs with the AcqRel increment in `announce`.
+        // The two RMWs are ordered in `waiters`' modification order. If the waiter's
+        // comes first, this one reads its increment and wakes. If this one comes first,
+        // the waiter's increment reads from it (a release sequence), so the waiter's
+        // re-check sees everything published before this call.
+        if self.waiters.fetch_add(0, AcqRel) != 0 {
+            self.wake(how);
+        }
+    }
+
+    /// Wakes every parked waiter, announced or not (a peer leaving).
+    pub(crate) fn wake(&self, how: Signaling) {
+        match how {
+            Signaling::Futex => futex::wake(&self.word),
+            #[cfg(not(ferry_loom))]
+            Signaling::Semaphore => self.semaphore.post(),
+            #[cfg(ferry_loom)]
+            Signaling::Semaphore => unreachable!("loom models the futex only"),
+        }
+    }
+
+    /// Announces a waiter; it stays announced until the returned guard is dropped.
+    pub(crate) fn announce(&self, how: Signaling) -> Waiting<'_> {
+        // SYNC: AcqRel; pairs with the AcqRel read-modify-write in `notify` (see there).
+        // Every re-check of this waiter follows it, so one announcement covers them all.
+        self.waiters.fetch_add(1, AcqRel);
+        Waiting { signal: self, how }
+    }
+}
+
+/// An announced waiter. Call [`Waiting::ticket`], re-check the condition, then
+/// [`Waiting::park`] with the ticket; repeat while the condition does not hold.
+pub(crate) struct Waiting<'a> {
+    signal: &'a Signal,
+    how: Signaling,
+}
+
+impl Waiting<'_> {
+    /// Takes a ticket. The caller must re-check its condition after this and before
+    /// parking.
+    pub(crate) fn ticket(&self) -> u32 {
+        futex::ticket(&self.signal.word)
+    }
+
+    /// Sleeps until woken, for at most `timeout`; may return early (the caller re-checks).
+    pub(crate) fn park(&self, ticket: u32, timeout: Duration) {
+        match self.how {
+            Signaling::Futex => futex::park(&self.signal.word, ticket, timeout),
+            #[cfg(not(ferry_loom))]
+            Signaling::Semaphore => self.signal.semaphore.wait(timeout),
+            #[cfg(ferry_loom)]
+            Signaling::Semaphore => unreachable!("loom models the futex only"),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        // SYNC: Relaxed; a stale non-zero count costs the waker one needless wake, never a
+        // lost one.
+        self.signal.waiters.fetch_sub(1, Relaxed);
+    }
+}
