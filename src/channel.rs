@@ -228,6 +228,24 @@ impl Sender {
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
+    /// Attaches another sender to the same channel (MPMC only: an SPSC channel has one).
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::RoleTaken`] on an SPSC channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{Config, RingKind};
+    /// let (tx, _rx) = ferry::in_memory(&Config::new().kind(RingKind::Mpmc))?;
+    /// let tx2 = tx.try_clone()?;
+    /// # Ok::<(), ferry::AttachError>(())
+    /// ```
+    pub fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.segment.clone())
+    }
+
     /// The largest message in bytes.
     pub fn slot_size(&self) -> usize {
         self.ring.slot_size()
@@ -377,6 +395,9 @@ impl Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         self.publish();
         self.segment.detach(Role::Sender);
         // Parked receivers re-check and find the sender gone.
@@ -444,6 +465,9 @@ impl Loan<'_> {
 
 impl Drop for Loan<'_> {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         if !self.committed {
             // An MPMC position is claimed for good: publish it as cancelled, so
             // receivers skip it rather than wait on it.
@@ -511,6 +535,9 @@ impl SendBatch<'_> {
 
 impl Drop for SendBatch<'_> {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         self.publish();
     }
 }
@@ -603,6 +630,15 @@ impl Receiver {
             RingKind::Mpmc => RecvSide::Mpmc,
         };
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+    }
+
+    /// Attaches another receiver to the same channel (MPMC only: an SPSC channel has one).
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::RoleTaken`] on an SPSC channel.
+    pub fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.segment.clone())
     }
 
     /// The largest message in bytes.
@@ -749,6 +785,9 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         self.release();
         self.segment.detach(Role::Receiver);
         // Parked senders re-check and find the receiver gone.
@@ -815,6 +854,9 @@ impl Deref for RecvGuard<'_> {
 
 impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         let receiver = &mut *self.receiver;
         match &mut receiver.side {
             RecvSide::Spsc(state) => {
@@ -861,6 +903,9 @@ impl RecvBatch<'_> {
 
 impl Drop for RecvBatch<'_> {
     fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
         self.release();
     }
 }

@@ -36,6 +36,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
+// Under loom the named (mapped) segments are compiled out; their helpers go unused.
+#![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
 mod channel;
 mod error;
@@ -53,6 +55,16 @@ pub use pod::Pod;
 pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
 pub use signal::{Signaling, WaitPolicy};
+
+/// Hooks for the loom suite in `loom-tests/` (only under `--cfg ferry_loom`).
+#[cfg(ferry_loom)]
+#[doc(hidden)]
+pub mod loom_hooks {
+    pub use crate::{
+        segment::model::Handshake,
+        sync::{set_mutation, Mutation},
+    };
+}
 
 /// Runs the README's Rust examples as doctests.
 #[cfg(doctest)]

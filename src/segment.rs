@@ -23,7 +23,7 @@ use crate::{
     error::AttachError,
     ring::{Geometry, RingKind, RingView},
     signal::Signaling,
-    sync::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Release},
+    sync::{weaken, AtomicU32, AtomicU64, Mutation, Ordering::Acquire, Ordering::Release, UnsafeCell},
 };
 
 /// The first eight bytes of every ferry segment, once it is initialised.
@@ -62,6 +62,9 @@ pub(crate) struct Header {
     sender: AtomicU32,
     /// State of the receiver role: see [`Role`].
     receiver: AtomicU32,
+    /// Zero-sized in production. Under loom it records the writes and reads of the plain
+    /// fields above, so that a reader not ordered after the creator's writes is reported.
+    fields: UnsafeCell<()>,
 }
 
 #[cfg(not(ferry_loom))]
@@ -131,6 +134,15 @@ unsafe impl Sync for Segment {}
 impl Segment {
     /// Makes an initialised segment in heap memory, for a channel inside one process.
     pub(crate) fn heap(geometry: Geometry) -> Result<Self, AttachError> {
+        let (segment, total) = Self::heap_unpublished(geometry)?;
+        // SAFETY: the fresh heap segment is ours alone.
+        unsafe { initialise(segment.base, &geometry, total) };
+        Ok(segment)
+    }
+
+    /// A heap segment whose header atomics exist but which is not initialised: its magic
+    /// is 0 and its ring is not written. It must be `initialise`d before it is dropped.
+    fn heap_unpublished(geometry: Geometry) -> Result<(Self, usize), AttachError> {
         geometry.validate().map_err(AttachError::InvalidConfig)?;
         let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
         let layout = Layout::from_size_align(total, 128).map_err(|_| AttachError::InvalidConfig("ring too large"))?;
@@ -144,9 +156,9 @@ impl Segment {
             addr_of_mut!((*header).magic).write(AtomicU64::new(0));
             addr_of_mut!((*header).sender).write(AtomicU32::new(0));
             addr_of_mut!((*header).receiver).write(AtomicU32::new(0));
-            initialise(base, &geometry, total);
+            addr_of_mut!((*header).fields).write(UnsafeCell::new(()));
         }
-        Ok(Self { base, geometry, name: String::from("(in memory)"), backing: Backing::Heap(layout) })
+        Ok((Self { base, geometry, name: String::from("(in memory)"), backing: Backing::Heap(layout) }, total))
     }
 
     /// The header.
@@ -245,6 +257,9 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
+        if crate::sync::abandoned_by_loom() {
+            return; // Leaks the heap segment of a failed loom model.
+        }
         match &self.backing {
             #[cfg(not(ferry_loom))]
             Backing::Shared { owner: Some(identity), .. } => {
@@ -291,6 +306,7 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
     // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
     // it is published below.
     unsafe {
+        (*header).fields.with_mut(|_| ());
         addr_of_mut!((*header).version).write(fields.version);
         addr_of_mut!((*header).kind).write(fields.kind);
         addr_of_mut!((*header).slot_size).write(fields.slot_size);
@@ -300,9 +316,9 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
         addr_of_mut!((*header).checksum).write(fields.checksum());
         addr_of_mut!((*header).creator_pid).write(std::process::id());
         RingView::init(base.add(size_of::<Header>()), geometry);
-        // SYNC: Release; pairs with the Acquire load of `magic` in `open`: an opener
-        // that sees the magic sees the whole header and the initialised ring.
-        (*header).magic.store(MAGIC, Release);
+        // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
+        // opener that sees the magic sees the whole header and the initialised ring.
+        (*header).magic.store(MAGIC, weaken(Release, Mutation::InitMagic));
     }
 }
 
@@ -336,6 +352,77 @@ impl HeaderFields {
         }
         hash
     }
+}
+
+/// The geometry `header` describes once its creator has published it (`None` while the
+/// magic is still 0), checked against the object's `size` and the `expected` geometry.
+fn published(
+    name: &str,
+    header: &Header,
+    size: u64,
+    expected: Option<Geometry>,
+) -> Option<Result<Geometry, AttachError>> {
+    // SYNC: Acquire; pairs with the Release store in `initialise`: seeing the magic makes
+    // every field written before it visible.
+    match header.magic.load(Acquire) {
+        0 => None,
+        MAGIC => Some(check_header(name, header, size, expected)),
+        found => Some(Err(AttachError::BadMagic { name: name.to_owned(), found })),
+    }
+}
+
+/// Reads the header's fields once and checks them against each other, the object's
+/// `size` and the geometry the caller expects.
+fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometry>) -> Result<Geometry, AttachError> {
+    let corrupt = |reason| AttachError::CorruptHeader { name: name.to_owned(), reason };
+    // Tell loom the fields are read here.
+    header.fields.with(|_| ());
+    // SAFETY: the fields are initialised (the magic was seen with Acquire) and
+    // aligned; volatile because a peer could still write them, and they are read once.
+    let fields = unsafe {
+        HeaderFields {
+            version: std::ptr::read_volatile(&header.version),
+            kind: std::ptr::read_volatile(&header.kind),
+            slot_size: std::ptr::read_volatile(&header.slot_size),
+            capacity: std::ptr::read_volatile(&header.capacity),
+            total_size: std::ptr::read_volatile(&header.total_size),
+            signaling: std::ptr::read_volatile(&header.signaling),
+        }
+    };
+    // SAFETY: as above.
+    let checksum = unsafe { std::ptr::read_volatile(&header.checksum) };
+    if fields.version != LAYOUT_VERSION {
+        return Err(AttachError::VersionMismatch {
+            name: name.to_owned(),
+            found: fields.version,
+            expected: LAYOUT_VERSION,
+        });
+    }
+    if checksum != fields.checksum() {
+        return Err(corrupt("the header checksum does not match its fields"));
+    }
+    let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
+    let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
+    let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
+    let geometry =
+        Geometry { kind, signaling, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
+    geometry.validate().map_err(corrupt)?;
+    if total_size(&geometry).map(|t| t as u64) != Some(fields.total_size) {
+        return Err(corrupt("the total size does not match the geometry"));
+    }
+    if size != fields.total_size {
+        return Err(AttachError::SizeMismatch { name: name.to_owned(), expected: fields.total_size, actual: size });
+    }
+    if let Some(want) = expected {
+        if want != geometry {
+            return Err(AttachError::GeometryMismatch {
+                name: name.to_owned(),
+                expected: want.to_string(),
+                found: geometry.to_string(),
+            });
+        }
+    }
+    Ok(geometry)
 }
 
 /// Checks a channel name and returns its shared-memory object name.
@@ -426,15 +513,9 @@ mod shared {
                     let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
                     // SAFETY: the mapping is page-aligned and at least a header long.
                     let header = unsafe { base.cast::<Header>().as_ref() };
-                    // SYNC: Acquire; pairs with the Release store in `initialise`.
-                    match header.magic.load(Acquire) {
-                        MAGIC => {
-                            let geometry = check_header(name, header, size, expected)?;
-                            let backing = Backing::Shared { _map: map, owner: None };
-                            return Ok(Self { base, geometry, name: name.to_owned(), backing });
-                        }
-                        0 => {}
-                        found => return Err(AttachError::BadMagic { name: name.to_owned(), found }),
+                    if let Some(geometry) = published(name, header, size, expected) {
+                        let backing = Backing::Shared { _map: map, owner: None };
+                        return Ok(Self { base, geometry: geometry?, name: name.to_owned(), backing });
                     }
                 }
                 if Instant::now() >= deadline {
@@ -443,63 +524,6 @@ mod shared {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-    }
-
-    /// Reads the header's fields once and checks them against each other, the object's
-    /// `size` and the geometry the caller expects.
-    fn check_header(
-        name: &str,
-        header: &Header,
-        size: u64,
-        expected: Option<Geometry>,
-    ) -> Result<Geometry, AttachError> {
-        let corrupt = |reason| AttachError::CorruptHeader { name: name.to_owned(), reason };
-        // SAFETY: the fields are initialised (the magic was seen with Acquire) and
-        // aligned; volatile because a peer could still write them, and they are read once.
-        let fields = unsafe {
-            HeaderFields {
-                version: std::ptr::read_volatile(&header.version),
-                kind: std::ptr::read_volatile(&header.kind),
-                slot_size: std::ptr::read_volatile(&header.slot_size),
-                capacity: std::ptr::read_volatile(&header.capacity),
-                total_size: std::ptr::read_volatile(&header.total_size),
-                signaling: std::ptr::read_volatile(&header.signaling),
-            }
-        };
-        // SAFETY: as above.
-        let checksum = unsafe { std::ptr::read_volatile(&header.checksum) };
-        if fields.version != LAYOUT_VERSION {
-            return Err(AttachError::VersionMismatch {
-                name: name.to_owned(),
-                found: fields.version,
-                expected: LAYOUT_VERSION,
-            });
-        }
-        if checksum != fields.checksum() {
-            return Err(corrupt("the header checksum does not match its fields"));
-        }
-        let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
-        let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
-        let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
-        let geometry =
-            Geometry { kind, signaling, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
-        geometry.validate().map_err(corrupt)?;
-        if total_size(&geometry).map(|t| t as u64) != Some(fields.total_size) {
-            return Err(corrupt("the total size does not match the geometry"));
-        }
-        if size != fields.total_size {
-            return Err(AttachError::SizeMismatch { name: name.to_owned(), expected: fields.total_size, actual: size });
-        }
-        if let Some(want) = expected {
-            if want != geometry {
-                return Err(AttachError::GeometryMismatch {
-                    name: name.to_owned(),
-                    expected: want.to_string(),
-                    found: geometry.to_string(),
-                });
-            }
-        }
-        Ok(geometry)
     }
 
     fn os_error(errno: Errno, op: &'static str, name: &str) -> AttachError {
@@ -527,3 +551,43 @@ mod shared {
 
 #[cfg(not(ferry_loom))]
 pub(crate) use shared::unlink;
+
+/// The segment's initialisation handshake, on heap memory, for the loom models.
+#[cfg(ferry_loom)]
+#[doc(hidden)]
+pub mod model {
+    use super::*;
+
+    /// A segment whose creator has not published it yet.
+    pub struct Handshake {
+        segment: Segment,
+        total: usize,
+    }
+
+    // SAFETY: shared between loom threads like a mapped segment between processes; the
+    // header is written once before the magic is published and only read after.
+    unsafe impl Sync for Handshake {}
+
+    impl Handshake {
+        /// An unpublished SPSC segment of `capacity` slots of `slot_size` bytes.
+        pub fn new(slot_size: usize, capacity: usize) -> Self {
+            let geometry = Geometry { kind: RingKind::Spsc, signaling: Signaling::Futex, slot_size, capacity };
+            let (segment, total) = Segment::heap_unpublished(geometry).expect("a valid geometry");
+            Self { segment, total }
+        }
+
+        /// The creator's side: writes the header and the ring, then publishes the magic.
+        pub fn publish(&self) {
+            // SAFETY: called once, by the one creator thread; openers read only the magic
+            // until it is published.
+            unsafe { initialise(self.segment.base, &self.segment.geometry, self.total) };
+        }
+
+        /// The opener's side: `None` before publication, else the checked
+        /// `(slot_size, capacity)`.
+        pub fn observe(&self) -> Option<Result<(usize, usize), AttachError>> {
+            published("model", self.segment.header(), self.total as u64, None)
+                .map(|geometry| geometry.map(|g| (g.slot_size, g.capacity)))
+        }
+    }
+}

@@ -21,6 +21,13 @@ pub(crate) fn yield_now() {
     std::thread::yield_now();
 }
 
+/// Whether a destructor must leave shared state alone: under loom, while a failed model
+/// unwinds, loom's atomics can no longer be touched (doing so aborts the process and
+/// hides loom's report). Always `false` in production.
+pub(crate) fn abandoned_by_loom() -> bool {
+    cfg!(ferry_loom) && std::thread::panicking()
+}
+
 /// Hints the CPU that this is a spin loop (a loom scheduling point under loom).
 pub(crate) fn spin_loop() {
     #[cfg(ferry_loom)]
@@ -104,4 +111,69 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32) {
     let (lock, queue) = &*futex_model::KERNEL;
     let _guard = lock.lock().unwrap();
     queue.notify_all();
+}
+
+/// Deliberate breakages, one per model in the loom suite, that the suite expects loom to
+/// report: the proof that each model can fail. Each names the operation it weakens. Compiled only under `ferry_loom`; in
+/// production [`weaken`] is the identity.
+#[cfg(ferry_loom)]
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mutation {
+    /// No breakage.
+    None = 0,
+    /// The SPSC producer publishes `tail` with Relaxed instead of Release.
+    SpscPublish,
+    /// The SPSC consumer releases `head` with Relaxed instead of Release.
+    SpscRelease,
+    /// The MPMC producer publishes a slot's sequence with Relaxed instead of Release.
+    MpmcPublish,
+    /// The waker reads the waiter count with a Relaxed load instead of an AcqRel RMW.
+    NotifyLoad,
+    /// The creator publishes the segment's magic with Relaxed instead of Release.
+    InitMagic,
+}
+
+#[cfg(ferry_loom)]
+static MUTATION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Selects the breakage the next models run with.
+#[cfg(ferry_loom)]
+#[doc(hidden)]
+pub fn set_mutation(mutation: Mutation) {
+    MUTATION.store(mutation as u8, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether `mutation` is selected.
+#[cfg(ferry_loom)]
+pub(crate) fn mutated(mutation: Mutation) -> bool {
+    MUTATION.load(std::sync::atomic::Ordering::SeqCst) == mutation as u8
+}
+
+/// `order`, or `Relaxed` while the loom suite has selected `mutation`.
+#[cfg(ferry_loom)]
+pub(crate) fn weaken(order: Ordering, mutation: Mutation) -> Ordering {
+    if mutated(mutation) {
+        Ordering::Relaxed
+    } else {
+        order
+    }
+}
+
+/// The operations a mutation can weaken (see the loom-only enum of the same name).
+#[cfg(not(ferry_loom))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mutation {
+    SpscPublish,
+    SpscRelease,
+    MpmcPublish,
+    InitMagic,
+}
+
+/// `order`: mutations exist only under loom.
+#[cfg(not(ferry_loom))]
+#[inline(always)]
+pub(crate) fn weaken(order: Ordering, _: Mutation) -> Ordering {
+    order
 }

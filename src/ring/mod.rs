@@ -84,6 +84,11 @@ impl Geometry {
         if !self.capacity.is_power_of_two() || self.capacity > MAX_CAPACITY {
             return Err("capacity must be a power of two between 1 and 2^24");
         }
+        // With one slot, an MPMC sequence number could not tell "published at position
+        // p" (p + 1) from "free for position p + 1" (p + capacity).
+        if self.kind == RingKind::Mpmc && self.capacity < 2 {
+            return Err("an MPMC ring needs a capacity of at least 2");
+        }
         if self.ring_bytes().is_none() {
             return Err("slot size times capacity exceeds 64 GiB");
         }

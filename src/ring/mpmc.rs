@@ -15,7 +15,10 @@
 
 use crate::{
     ring::{RingView, Unavailable},
-    sync::Ordering::{Acquire, Relaxed, Release},
+    sync::{
+        weaken, Mutation,
+        Ordering::{Acquire, Relaxed, Release},
+    },
 };
 
 /// Length of a slot whose loan was dropped without commit: consumers skip it.
@@ -57,7 +60,7 @@ pub(crate) fn publish(ring: &RingView, pos: u64, len: u64) {
     meta.len.store(len, Relaxed);
     // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`: the
     // payload and the length are visible to the consumer that sees `pos + 1`.
-    meta.seq.store(pos.wrapping_add(1), Release);
+    meta.seq.store(pos.wrapping_add(1), weaken(Release, Mutation::MpmcPublish));
 }
 
 /// Claims the oldest published message for a consumer, skipping cancelled slots, if

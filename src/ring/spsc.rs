@@ -12,7 +12,10 @@
 
 use crate::{
     ring::{RingView, Unavailable},
-    sync::Ordering::{Acquire, Relaxed, Release},
+    sync::{
+        weaken, Mutation,
+        Ordering::{Acquire, Relaxed, Release},
+    },
 };
 
 /// The producer's private state.
@@ -72,7 +75,7 @@ impl Producer {
             // SYNC: Release; pairs with the Acquire load of `tail` in
             // `Consumer::next_message`: the payload and length writes of every staged
             // slot are visible to the consumer once it sees the new tail.
-            ring.control().tail.store(self.tail, Release);
+            ring.control().tail.store(self.tail, weaken(Release, Mutation::SpscPublish));
             self.published = self.tail;
         }
         any
@@ -145,7 +148,7 @@ impl Consumer {
         if any {
             // SYNC: Release; pairs with the Acquire load of `head` in
             // `Producer::next_free`: our reads of the slots finish before they are reused.
-            ring.control().head.store(self.head, Release);
+            ring.control().head.store(self.head, weaken(Release, Mutation::SpscRelease));
             self.published = self.head;
         }
         any

@@ -79,6 +79,11 @@ pub struct WaitPolicy {
 
 impl Default for WaitPolicy {
     fn default() -> Self {
+        // Under loom, time-based spinning would make the explored schedules depend on
+        // the wall clock: the models park at once.
+        if cfg!(ferry_loom) {
+            return Self::park_at_once();
+        }
         Self { spin: Duration::from_micros(5), yield_for: Duration::from_micros(50) }
     }
 }
@@ -149,9 +154,19 @@ impl Signal {
         // comes first, this one reads its increment and wakes. If this one comes first,
         // the waiter's increment reads from it (a release sequence), so the waiter's
         // re-check sees everything published before this call.
-        if self.waiters.fetch_add(0, AcqRel) != 0 {
+        if self.waiting(AcqRel) != 0 {
             self.wake(how);
         }
+    }
+
+    /// Reads the waiter count with a read-modify-write (a plain load under the loom
+    /// suite's `NotifyLoad` breakage).
+    fn waiting(&self, order: crate::sync::Ordering) -> u32 {
+        #[cfg(ferry_loom)]
+        if crate::sync::mutated(crate::sync::Mutation::NotifyLoad) {
+            return self.waiters.load(Relaxed);
+        }
+        self.waiters.fetch_add(0, order)
     }
 
     /// Wakes every parked waiter, announced or not (a peer leaving).
@@ -202,6 +217,9 @@ impl Waiting<'_> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        if crate::sync::abandoned_by_loom() {
+            return;
+        }
         // SYNC: Relaxed; a stale non-zero count costs the waker one needless wake, never a
         // lost one.
         self.signal.waiters.fetch_sub(1, Relaxed);

@@ -1,0 +1,170 @@
+//! The model bodies, shared by the passing models and their deliberately broken runs.
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Mutex,
+};
+
+use ferry::{
+    loom_hooks::{set_mutation, Handshake, Mutation},
+    Config, RingKind,
+};
+use loom::thread;
+
+/// Runs `body` under loom (bounded by `LOOM_MAX_PREEMPTIONS`) and prints how many
+/// interleavings it explored.
+pub fn model(body: impl Fn() + Sync + Send + 'static) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let start = std::time::Instant::now();
+    let before = RUNS.load(Ordering::SeqCst);
+    loom::model(move || {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        body();
+    });
+    let runs = RUNS.load(Ordering::SeqCst) - before;
+    println!("explored {runs} interleavings in {:.1} s", start.elapsed().as_secs_f64());
+}
+
+/// Runs `body` under loom with `mutation` applied to ferry's code; one at a time, since
+/// the switch is global to the process.
+pub fn with_mutation(mutation: Mutation, body: impl Fn() + Sync + Send + 'static) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            set_mutation(Mutation::None);
+        }
+    }
+    let _reset = Reset;
+    set_mutation(mutation);
+    model(body);
+}
+
+/// Fills `buf` with bytes derived from `value`, so a torn or stale payload shows.
+fn pattern(value: u8, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = value.wrapping_mul(31).wrapping_add(i as u8);
+    }
+}
+
+fn check(value: u8, bytes: &[u8]) {
+    let mut want = [0u8; 8];
+    pattern(value, &mut want);
+    assert_eq!(bytes, &want[..], "message {value} torn or stale");
+}
+
+/// SPSC, two slots, three messages: a loan committed alone, one sent in a batch, one
+/// sent blocking into the slot the first used (wrap-around). The consumer reads the
+/// first in place, then releases the next two through a batch.
+pub fn spsc_loans_batches_wrap() {
+    let (mut tx, mut rx) = ferry::in_memory(&Config::new().slot_size(8).capacity(2)).unwrap();
+    let producer = thread::spawn(move || {
+        let mut loan = tx.loan().unwrap();
+        pattern(0, &mut loan[..8]);
+        loan.commit(8);
+
+        let mut batch = tx.batch();
+        let mut loan = batch.try_loan().expect("one slot is free after one message");
+        pattern(1, &mut loan[..8]);
+        loan.commit(8);
+        drop(batch);
+
+        let mut message = [0u8; 8];
+        pattern(2, &mut message);
+        tx.send(&message).unwrap();
+    });
+    let guard = rx.recv().unwrap();
+    check(0, &guard);
+    drop(guard);
+    let mut got = 1;
+    while got < 3 {
+        let mut batch = rx.batch();
+        while let Ok(guard) = batch.try_recv() {
+            check(got, &guard);
+            got += 1;
+        }
+        drop(batch);
+        thread::yield_now();
+    }
+    producer.join().unwrap();
+}
+
+/// MPMC, two slots: two producers send one message each while two consumers (a thread
+/// and the main thread) each try once to take one; what they leave, the main thread
+/// takes after the others are done. Every message
+/// arrives exactly once and whole. (Non-blocking calls keep the model small; the
+/// parking paths have their own models.)
+pub fn mpmc_two_by_two() {
+    let config = Config::new().kind(RingKind::Mpmc).slot_size(8).capacity(2);
+    let (tx, mut rx) = ferry::in_memory(&config).unwrap();
+    let producers = [1u8, 2].map(|value| {
+        let mut tx = tx.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut message = [0u8; 8];
+            pattern(value, &mut message);
+            tx.try_send(&message).expect("two slots hold both messages");
+        })
+    });
+    let consumer = {
+        let mut rx = rx.try_clone().unwrap();
+        thread::spawn(move || rx.try_recv().ok().map(|guard| take(&guard)))
+    };
+    drop(tx);
+    let mut got: Vec<u8> = rx.try_recv().ok().map(|guard| take(&guard)).into_iter().collect();
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    got.extend(consumer.join().unwrap());
+    while let Ok(guard) = rx.try_recv() {
+        got.push(take(&guard));
+    }
+    got.sort_unstable();
+    assert_eq!(got, [1, 2], "each message exactly once");
+}
+
+/// The value a message carries, after checking every byte of it.
+fn take(bytes: &[u8]) -> u8 {
+    let value = (1..=2u8).find(|&v| bytes[0] == v.wrapping_mul(31)).expect("a known message");
+    check(value, bytes);
+    value
+}
+
+/// A receiver that parks at once on an empty ring must be woken by the one message.
+pub fn sleeping_receiver(kind: RingKind) {
+    let (mut tx, mut rx) = ferry::in_memory(&Config::new().kind(kind).slot_size(8).capacity(2)).unwrap();
+    let receiver = thread::spawn(move || rx.recv_value::<u64>().unwrap());
+    tx.send_value(7u64).unwrap();
+    assert_eq!(receiver.join().unwrap(), 7);
+    drop(tx);
+}
+
+/// A sender that parks at once on a full two-slot ring must be woken by the release.
+pub fn sleeping_sender(kind: RingKind) {
+    let (mut tx, mut rx) = ferry::in_memory(&Config::new().kind(kind).slot_size(8).capacity(2)).unwrap();
+    let sender = thread::spawn(move || {
+        for value in 1..=3u64 {
+            tx.send_value(value).unwrap();
+        }
+    });
+    for value in 1..=3u64 {
+        assert_eq!(rx.recv_value::<u64>().unwrap(), value);
+    }
+    sender.join().unwrap();
+}
+
+/// The creator publishes the segment while an opener looks: the opener sees nothing or
+/// the whole, valid header.
+pub fn segment_handshake() {
+    let handshake = loom::sync::Arc::new(Handshake::new(8, 2));
+    let creator = {
+        let handshake = handshake.clone();
+        thread::spawn(move || handshake.publish())
+    };
+    if let Some(seen) = handshake.observe() {
+        assert_eq!(seen.expect("a published header checks out"), (8, 2));
+    }
+    creator.join().unwrap();
+}

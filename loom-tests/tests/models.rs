@@ -1,0 +1,50 @@
+//! Loom models of ferry's rings, wake-up protocol and segment handshake.
+//!
+//! Every model drives ferry's own code (the crate built with `--cfg ferry_loom`, whose
+//! `src/sync.rs` then hands out loom's atomics, `UnsafeCell` and a futex model) on heap
+//! memory. Run with:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg ferry_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p ferry-loom-tests --release
+//! ```
+#![cfg(ferry_loom)]
+
+mod common;
+
+use common::{model, mpmc_two_by_two, segment_handshake, sleeping_receiver, sleeping_sender, spsc_loans_batches_wrap};
+use ferry::RingKind;
+
+#[test]
+fn spsc_delivers_every_message_once_across_wrap_around() {
+    model(spsc_loans_batches_wrap);
+}
+
+#[test]
+fn mpmc_two_producers_two_consumers_exactly_once() {
+    model(mpmc_two_by_two);
+}
+
+#[test]
+fn spsc_receiver_parked_on_empty_is_woken() {
+    model(|| sleeping_receiver(RingKind::Spsc));
+}
+
+#[test]
+fn mpmc_receiver_parked_on_empty_is_woken() {
+    model(|| sleeping_receiver(RingKind::Mpmc));
+}
+
+#[test]
+fn spsc_sender_parked_on_full_is_woken() {
+    model(|| sleeping_sender(RingKind::Spsc));
+}
+
+#[test]
+fn mpmc_sender_parked_on_full_is_woken() {
+    model(|| sleeping_sender(RingKind::Mpmc));
+}
+
+#[test]
+fn opener_never_sees_a_half_initialised_header() {
+    model(segment_handshake);
+}

@@ -1,0 +1,39 @@
+//! Proof that the models bite: each runs with one deliberate breakage of the production
+//! code (an ordering weakened, a read-modify-write turned into a plain load) and must be
+//! reported by loom. The same models pass unbroken in `models.rs`.
+#![cfg(ferry_loom)]
+
+mod common;
+
+use common::{mpmc_two_by_two, segment_handshake, sleeping_receiver, spsc_loans_batches_wrap, with_mutation};
+use ferry::{loom_hooks::Mutation, RingKind};
+
+#[test]
+#[should_panic]
+fn spsc_publish_without_release_is_caught() {
+    with_mutation(Mutation::SpscPublish, spsc_loans_batches_wrap);
+}
+
+#[test]
+#[should_panic]
+fn spsc_release_without_release_is_caught() {
+    with_mutation(Mutation::SpscRelease, spsc_loans_batches_wrap);
+}
+
+#[test]
+#[should_panic]
+fn mpmc_publish_without_release_is_caught() {
+    with_mutation(Mutation::MpmcPublish, mpmc_two_by_two);
+}
+
+#[test]
+#[should_panic]
+fn waker_reading_waiters_with_a_plain_load_is_caught() {
+    with_mutation(Mutation::NotifyLoad, || sleeping_receiver(RingKind::Spsc));
+}
+
+#[test]
+#[should_panic]
+fn magic_published_without_release_is_caught() {
+    with_mutation(Mutation::InitMagic, segment_handshake);
+}
