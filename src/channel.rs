@@ -1,5 +1,6 @@
 //! [`Sender`] and [`Receiver`]: the two ends of a channel, with zero-copy loans and
-//! in-place receive guards, copy helpers, typed messages and batches.
+//! in-place receive guards, copy helpers, typed messages and batches, over every
+//! transport (dispatched by a private enum).
 
 use std::{
     fmt,
@@ -7,20 +8,22 @@ use std::{
     ops::{Deref, DerefMut},
     slice,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use crate::{
     error::{AttachError, RecvError, SendError},
     pod::Pod,
-    ring::{
-        mpmc,
-        spsc::{Consumer, Producer},
-        Geometry, RingKind, RingView, Unavailable, SLOT_ALIGN,
-    },
-    segment::{Peer, Role, Segment},
-    signal::{Signal, Signaling, WaitPolicy},
+    ring::{Geometry, RingKind, SLOT_ALIGN},
+    segment::Segment,
+    signal::{Signaling, WaitPolicy},
     sync,
+    transport::{
+        fifo::{FifoReceiver, FifoSender},
+        shm::{ShmReceiver, ShmSender},
+        unix::{UnixReceiver, UnixSender},
+        Endpoint, Stop, Wait,
+    },
 };
 
 /// The shape of a channel, chosen by its creator.
@@ -118,11 +121,13 @@ impl Config {
 /// ```
 pub fn in_memory(config: &Config) -> Result<(Sender, Receiver), AttachError> {
     let segment = Arc::new(Segment::heap(config.geometry())?);
-    Ok((Sender::attach(segment.clone())?, Receiver::attach(segment)?))
+    let tx = ShmSender::attach(segment.clone())?;
+    let rx = ShmReceiver::attach(segment)?;
+    Ok((Sender::new(SendVia::Shm(tx), None), Receiver::new(RecvVia::Shm(rx), None)))
 }
 
-/// Removes the named channel's segment. Processes attached to it keep using it; a new
-/// channel of that name can be created at once.
+/// Removes the named shared-memory channel's segment (`NAME` or `shm:NAME`). Processes
+/// attached to it keep using it; a new channel of that name can be created at once.
 ///
 /// # Errors
 ///
@@ -130,12 +135,19 @@ pub fn in_memory(config: &Config) -> Result<(Sender, Receiver), AttachError> {
 /// [`AttachError::PermissionDenied`], or [`AttachError::Io`].
 #[cfg(not(ferry_loom))]
 pub fn unlink(name: &str) -> Result<(), AttachError> {
-    crate::segment::unlink(name)
+    crate::segment::unlink(name.strip_prefix("shm:").unwrap_or(name))
 }
 
 /// The sending end of a channel.
 ///
-/// `Send` but not `Sync`: one thread sends at a time, as the ring has one producer.
+/// An endpoint string names the channel and its transport: `NAME` or `shm:NAME` (shared
+/// memory), `unix:PATH` (a Unix domain socket), `fifo:PATH` (a named pipe), or
+/// `auto:NAME` (shared memory, falling back to a Unix socket where shared memory cannot
+/// be used). Every call works the same over every transport; on the socket and pipe
+/// transports a loan is a buffer in this process that `commit` writes out.
+///
+/// `Send` but not `Sync`: one thread sends through it at a time. An MPMC channel takes
+/// any number of senders ([`Sender::open`] or [`Sender::try_clone`]).
 ///
 /// # Examples
 ///
@@ -150,89 +162,131 @@ pub fn unlink(name: &str) -> Result<(), AttachError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Sender {
-    ring: RingView,
-    side: SendSide,
-    policy: WaitPolicy,
-    segment: Arc<Segment>,
+    via: SendVia,
+    /// The loan buffer of the socket and pipe transports (empty for shared memory).
+    scratch: Vec<u8>,
+    /// An error a commit met on a socket or pipe, reported by the next call.
+    deferred: Option<Stop>,
+    /// Why `auto:` fell back from shared memory, if it did.
+    fallback: Option<String>,
 }
 
-/// The sender's ring-specific state.
+/// The transport under a sender.
 #[derive(Debug)]
-enum SendSide {
-    Spsc(Producer),
-    /// The MPMC ring keeps all its state in shared memory.
-    Mpmc,
+enum SendVia {
+    Shm(ShmSender),
+    Unix(UnixSender),
+    Fifo(FifoSender),
 }
-
-// SAFETY: the ring view points into `segment`, which the sender keeps alive and which
-// is `Send`; the rest is plain data.
-unsafe impl Send for Sender {}
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("name", &self.segment.name()).field("side", &self.side).finish()
+        f.debug_struct("Sender").field("via", &self.via).field("fallback", &self.fallback).finish()
     }
 }
 
 impl Sender {
-    /// Creates the channel `name` and attaches to it as a sender. The channel's name is
-    /// removed when this sender is dropped (attached processes keep working).
+    fn new(via: SendVia, fallback: Option<String>) -> Self {
+        let scratch = match &via {
+            SendVia::Shm(_) => Vec::new(),
+            SendVia::Unix(s) => vec![0; s.slot_size()],
+            SendVia::Fifo(s) => vec![0; s.slot_size()],
+        };
+        Self { via, scratch, deferred: None, fallback }
+    }
+
+    /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`)
+    /// and attaches to it as a sender. The name is removed when this sender is dropped
+    /// (attached processes keep working). Socket and pipe endpoints are created by their
+    /// receiver.
     ///
     /// # Errors
     ///
     /// [`AttachError::AlreadyExists`], [`AttachError::InvalidName`],
-    /// [`AttachError::InvalidConfig`], [`AttachError::PermissionDenied`], or
-    /// [`AttachError::Io`].
+    /// [`AttachError::InvalidEndpoint`], [`AttachError::InvalidConfig`],
+    /// [`AttachError::PermissionDenied`], [`AttachError::Unsupported`] for `unix:` and
+    /// `fifo:`, or [`AttachError::Io`].
     #[cfg(not(ferry_loom))]
-    pub fn create(name: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::create(name, config.geometry(), config.mode)?))
+    pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        match Endpoint::parse(endpoint)? {
+            Endpoint::Shm(name) | Endpoint::Auto(name) => {
+                let segment = Segment::create(&name, config.geometry(), config.mode)?;
+                Ok(Self::new(SendVia::Shm(ShmSender::attach(Arc::new(segment))?), None))
+            }
+            Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
+                endpoint: endpoint.to_owned(),
+                what: "creating a socket or pipe endpoint from the sender: its receiver creates it",
+            }),
+        }
     }
 
-    /// Opens the existing channel `name` as a sender, whatever its geometry.
+    /// Opens the existing channel `endpoint` as a sender, whatever its geometry.
     ///
     /// # Errors
     ///
     /// [`AttachError::NotFound`], [`AttachError::RoleTaken`] if the channel is SPSC and a
-    /// live sender is attached, and the header errors ([`AttachError::BadMagic`],
+    /// live sender is attached, [`AttachError::Unsupported`] for a second sender on a
+    /// FIFO, and the header errors ([`AttachError::BadMagic`],
     /// [`AttachError::VersionMismatch`], [`AttachError::CorruptHeader`],
     /// [`AttachError::SizeMismatch`], [`AttachError::NotInitialised`]).
     #[cfg(not(ferry_loom))]
-    pub fn open(name: &str) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::open(name, None)?))
+    pub fn open(endpoint: &str) -> Result<Self, AttachError> {
+        Self::open_with(endpoint, None)
     }
 
     /// Like [`Sender::open`], but fails with [`AttachError::GeometryMismatch`] unless the
-    /// channel has `config`'s kind, signaling, slot size and capacity.
+    /// shared-memory channel has `config`'s kind, signaling, slot size and capacity (on
+    /// sockets and pipes, unless the receiver's slot size is `config`'s).
     ///
     /// # Errors
     ///
     /// As for [`Sender::open`], plus [`AttachError::GeometryMismatch`].
     #[cfg(not(ferry_loom))]
-    pub fn open_expecting(name: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::open(name, Some(config.geometry()))?))
+    pub fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        Self::open_with(endpoint, Some(config))
     }
 
-    fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        segment.attach(Role::Sender)?;
-        let ring = segment.ring();
-        let side = match segment.geometry().kind {
-            RingKind::Spsc => match Producer::attach(&ring) {
-                Ok(state) => SendSide::Spsc(state),
-                Err(_) => {
-                    segment.detach(Role::Sender);
-                    return Err(inconsistent(&segment));
-                }
-            },
-            RingKind::Mpmc => SendSide::Mpmc,
+    #[cfg(not(ferry_loom))]
+    fn open_with(endpoint: &str, config: Option<&Config>) -> Result<Self, AttachError> {
+        let shm = |name: &str| -> Result<SendVia, AttachError> {
+            let segment = Segment::open(name, config.map(Config::geometry))?;
+            Ok(SendVia::Shm(ShmSender::attach(Arc::new(segment))?))
         };
-        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+        let unix = |path: &std::path::Path| UnixSender::open(path).map(SendVia::Unix);
+        let (via, fallback) = match Endpoint::parse(endpoint)? {
+            Endpoint::Shm(name) => (shm(&name)?, None),
+            Endpoint::Unix(path) => (unix(&path)?, None),
+            Endpoint::Fifo(path) => (FifoSender::open(&path).map(SendVia::Fifo)?, None),
+            Endpoint::Auto(name) => match shm(&name) {
+                Ok(via) => (via, None),
+                Err(shm_error) => match unix(&Endpoint::auto_socket(&name)) {
+                    Ok(via) => (via, Some(shm_error.to_string())),
+                    // Neither is there: the shared-memory error says more.
+                    Err(_) => return Err(shm_error),
+                },
+            },
+        };
+        let sender = Self::new(via, fallback);
+        // On a socket or pipe the receiver's slot size is the whole geometry.
+        if let (Some(config), SendVia::Unix(_) | SendVia::Fifo(_)) = (config, &sender.via) {
+            if sender.slot_size() != config.slot_size {
+                return Err(AttachError::GeometryMismatch {
+                    name: endpoint.to_owned(),
+                    expected: format!("stream of messages up to {} B", config.slot_size),
+                    found: format!("stream of messages up to {} B", sender.slot_size()),
+                });
+            }
+        }
+        Ok(sender)
     }
 
-    /// Attaches another sender to the same channel (MPMC only: an SPSC channel has one).
+    /// Attaches another sender to the same channel: MPMC shared memory, or another
+    /// connection to a Unix socket.
     ///
     /// # Errors
     ///
-    /// [`AttachError::RoleTaken`] on an SPSC channel.
+    /// [`AttachError::RoleTaken`] on an SPSC channel; [`AttachError::Unsupported`] on a
+    /// FIFO.
     ///
     /// # Examples
     ///
@@ -243,36 +297,56 @@ impl Sender {
     /// # Ok::<(), ferry::AttachError>(())
     /// ```
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::attach(self.segment.clone())
+        match &self.via {
+            SendVia::Shm(s) => Ok(Self::new(SendVia::Shm(s.try_clone()?), None)),
+            SendVia::Unix(s) => Ok(Self::new(SendVia::Unix(s.try_clone()?), self.fallback.clone())),
+            SendVia::Fifo(_) => {
+                Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
+            }
+        }
+    }
+
+    /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// The largest message in bytes.
     pub fn slot_size(&self) -> usize {
-        self.ring.slot_size()
+        match &self.via {
+            SendVia::Shm(s) => s.slot_size(),
+            SendVia::Unix(s) => s.slot_size(),
+            SendVia::Fifo(s) => s.slot_size(),
+        }
     }
 
-    /// The number of slots.
+    /// The number of slots of a shared-memory ring; 0 on sockets and pipes, whose kernel
+    /// buffers hold a number of messages that depends on their size.
     pub fn capacity(&self) -> usize {
-        self.segment.geometry().capacity
+        match &self.via {
+            SendVia::Shm(s) => s.capacity(),
+            SendVia::Unix(_) | SendVia::Fifo(_) => 0,
+        }
     }
 
-    /// Sets how blocked calls of this sender spin, yield and park.
+    /// Sets how blocked calls of this sender spin, yield and park (shared memory; the
+    /// socket and pipe transports sleep in `poll`).
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.policy = policy;
+        if let SendVia::Shm(s) = &mut self.via {
+            s.set_wait_policy(policy);
+        }
     }
 
     /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
+    /// Sockets and pipes do not tell: 0.
     ///
     /// # Errors
     ///
     /// [`RecvError::Corrupt`] if the receiver's position is impossible.
     pub fn in_flight(&mut self) -> Result<usize, RecvError> {
-        match &mut self.side {
-            SendSide::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(|e| match e {
-                Unavailable::Corrupt(reason) => RecvError::Corrupt { reason },
-                _ => unreachable!("in_flight never blocks"),
-            }),
-            SendSide::Mpmc => Ok(mpmc::in_flight(&self.ring) as usize),
+        match &mut self.via {
+            SendVia::Shm(s) => s.in_flight().map_err(recv_error),
+            SendVia::Unix(_) | SendVia::Fifo(_) => Ok(0),
         }
     }
 
@@ -281,13 +355,13 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Disconnected`] if the ring is full and the receivers have gone;
+    /// [`SendError::Disconnected`] if the receivers have gone (noticed while waiting);
     /// [`SendError::Corrupt`].
     pub fn loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
         self.loan_until(Wait::Forever, true)
     }
 
-    /// Borrows a free slot without waiting. Never enters the kernel.
+    /// Borrows a free slot without waiting. Never enters the kernel on shared memory.
     ///
     /// # Errors
     ///
@@ -306,26 +380,18 @@ impl Sender {
     }
 
     fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError<()>> {
-        let (ring, segment, policy) = (self.ring, &self.segment, self.policy);
-        let side = &mut self.side;
-        let blocked = Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy, wait };
-        let pos = blocked
-            .retry(|| match side {
-                SendSide::Spsc(state) => state.next_free(&ring),
-                SendSide::Mpmc => mpmc::claim_free(&ring),
-            })
-            .map_err(|stop| match stop {
-                Stop::Timeout => SendError::Timeout(()),
-                Stop::Gone => SendError::Disconnected(()),
-                Stop::Corrupt(reason) => SendError::Corrupt { message: (), reason },
-                Stop::WouldBlock | Stop::Refused(_) => SendError::Full(()),
-            })?;
-        // Tell loom the producer now writes this payload.
-        ring.meta(pos).payload.with_mut(|_| ());
-        Ok(Loan { sender: self, pos, publish, committed: false })
+        if let Some(stop) = self.deferred.take() {
+            return Err(send_error(stop, ()));
+        }
+        let slot = match &mut self.via {
+            SendVia::Shm(s) => LoanSlot::Ring(s.loan(wait).map_err(|stop| send_error(stop, ()))?),
+            // The buffer is always free; the wait applies when `commit` writes it out.
+            SendVia::Unix(_) | SendVia::Fifo(_) => LoanSlot::Buffer(wait.at_least_blocking()),
+        };
+        Ok(Loan { sender: self, slot, publish, committed: false })
     }
 
-    /// Copies `message` into the ring, waiting while it is full.
+    /// Copies `message` into the channel, waiting while it is full.
     ///
     /// # Errors
     ///
@@ -335,8 +401,8 @@ impl Sender {
         self.send_until(message, Wait::Forever)
     }
 
-    /// Copies `message` into the ring if there is room now. Never enters the kernel
-    /// unless a receiver is parked and must be woken.
+    /// Copies `message` into the channel if there is room now. On shared memory, never
+    /// enters the kernel unless a receiver is parked and must be woken.
     ///
     /// # Errors
     ///
@@ -345,7 +411,7 @@ impl Sender {
         self.send_until(message, Wait::Never)
     }
 
-    /// Copies `message` into the ring, waiting at most `timeout` for room.
+    /// Copies `message` into the channel, waiting at most `timeout` for room.
     ///
     /// # Errors
     ///
@@ -357,13 +423,23 @@ impl Sender {
 
     fn send_until<'m>(&mut self, message: &'m [u8], wait: Wait) -> Result<(), SendError<&'m [u8]>> {
         check_fits(message.len(), self.slot_size()).map_err(|e| e.map(|()| message))?;
-        let mut loan = self.loan_until(wait, true).map_err(|e| e.map(|()| message))?;
-        loan[..message.len()].copy_from_slice(message);
-        loan.commit(message.len());
-        Ok(())
+        if let Some(stop) = self.deferred.take() {
+            return Err(send_error(stop, message));
+        }
+        match &mut self.via {
+            SendVia::Shm(_) => {
+                let mut loan = self.loan_until(wait, true).map_err(|e| e.map(|()| message))?;
+                loan[..message.len()].copy_from_slice(message);
+                loan.commit(message.len());
+                Ok(())
+            }
+            // No staging buffer needed: the message goes straight to the kernel.
+            SendVia::Unix(s) => s.send(message, wait).map_err(|stop| send_error(stop, message)),
+            SendVia::Fifo(s) => s.send(message, wait).map_err(|stop| send_error(stop, message)),
+        }
     }
 
-    /// Sends a copy of `value`, waiting while the ring is full.
+    /// Sends a copy of `value`, waiting while the channel is full.
     ///
     /// # Errors
     ///
@@ -378,54 +454,61 @@ impl Sender {
 
     /// Starts a batch: on an SPSC ring, messages committed through it are published
     /// together, with one store, when the batch is dropped or [`SendBatch::publish`] is
-    /// called. (An MPMC ring publishes each slot on its own.)
+    /// called. (An MPMC ring, a socket or a pipe sends each message on its own.)
     pub fn batch(&mut self) -> SendBatch<'_> {
         SendBatch { sender: self }
     }
 
-    /// Publishes what is staged and wakes a parked receiver if there is one.
     fn publish(&mut self) {
-        if let SendSide::Spsc(state) = &mut self.side {
-            if state.publish(&self.ring) {
-                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
-            }
+        if let SendVia::Shm(s) = &mut self.via {
+            s.publish();
         }
     }
 }
 
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
-            return;
-        }
-        self.publish();
-        self.segment.detach(Role::Sender);
-        // Parked receivers re-check and find the sender gone.
-        self.ring.control().not_empty.wake(self.segment.geometry().signaling);
-    }
+/// Where a loan's bytes live.
+#[derive(Debug, Clone, Copy)]
+enum LoanSlot {
+    /// A slot of the shared ring, at this position.
+    Ring(u64),
+    /// The sender's buffer, written out by `commit` within this wait.
+    Buffer(Wait),
 }
 
-/// A slot borrowed from the ring for writing. Derefs to the slot's whole payload
-/// (`slot_size` bytes, 64-byte aligned). Dropping it without [`Loan::commit`] sends
-/// nothing.
+/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
+/// 64-byte aligned). Dropping it without [`Loan::commit`] sends nothing.
 pub struct Loan<'a> {
     sender: &'a mut Sender,
-    pos: u64,
+    slot: LoanSlot,
     publish: bool,
     committed: bool,
 }
 
 impl Loan<'_> {
-    /// Sends the first `len` bytes of the slot (published at once, or at the end of the
-    /// batch the loan came from).
+    /// Sends the first `len` bytes of the slot: published at once (or at the end of the
+    /// batch the loan came from). On a socket or pipe the bytes are written out now; if
+    /// the receiver has gone, the next call on the sender reports it.
     ///
     /// # Panics
     ///
     /// If `len` is larger than the slot.
     pub fn commit(mut self, len: usize) {
-        let max = self.sender.ring.slot_size();
+        let max = self.sender.slot_size();
         assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
-        self.finish(len as u64);
+        self.committed = true;
+        let sender = &mut *self.sender;
+        let sent = match (&mut sender.via, self.slot) {
+            (SendVia::Shm(s), LoanSlot::Ring(pos)) => {
+                s.commit(pos, len, self.publish);
+                Ok(())
+            }
+            (SendVia::Unix(s), LoanSlot::Buffer(wait)) => s.send(&sender.scratch[..len], wait),
+            (SendVia::Fifo(s), LoanSlot::Buffer(wait)) => s.send(&sender.scratch[..len], wait),
+            _ => unreachable!("a loan's slot matches its sender's transport"),
+        };
+        if let Err(stop) = sent {
+            sender.deferred = Some(stop);
+        }
     }
 
     /// Writes `value` at the start of the slot and commits `size_of::<T>()` bytes.
@@ -435,43 +518,29 @@ impl Loan<'_> {
     /// If `T` is larger than the slot or aligned to more than 64 bytes.
     pub fn write_value<T: Pod>(mut self, value: T) {
         assert!(size_of::<T>() <= self.len() && align_of::<T>() <= SLOT_ALIGN, "value does not fit a slot");
-        // SAFETY: the payload is 64-aligned (so aligned for `T`) and long enough; the loan
-        // gives this side exclusive access to it.
-        unsafe { self.as_mut_ptr().cast::<T>().write(value) };
+        // SAFETY: the payload is at least `size_of::<T>()` long and the loan gives
+        // exclusive access; `write_unaligned` needs no alignment (a socket's buffer has
+        // none), and `T: Pod` has no padding to leak.
+        unsafe { self.as_mut_ptr().cast::<T>().write_unaligned(value) };
         self.commit(size_of::<T>());
     }
 
-    /// Hands the slot to the ring with `len` bytes, or `mpmc::CANCELLED`.
-    fn finish(&mut self, len: u64) {
-        self.committed = true;
-        let sender = &mut *self.sender;
-        match &mut sender.side {
-            SendSide::Spsc(state) => {
-                if len == mpmc::CANCELLED {
-                    return; // Nothing was staged: the slot stays free.
-                }
-                state.stage(&sender.ring, len as usize);
-                if self.publish {
-                    sender.publish();
-                }
-            }
-            SendSide::Mpmc => {
-                mpmc::publish(&sender.ring, self.pos, len);
-                sender.ring.control().not_empty.notify(sender.segment.geometry().signaling);
-            }
+    fn payload(&self) -> *mut u8 {
+        match (&self.sender.via, self.slot) {
+            (SendVia::Shm(s), LoanSlot::Ring(pos)) => s.payload(pos),
+            // The buffer is only ever borrowed through a loan, which borrows the sender.
+            _ => self.sender.scratch.as_ptr().cast_mut(),
         }
     }
 }
 
 impl Drop for Loan<'_> {
     fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
+        if sync::abandoned_by_loom() || self.committed {
             return;
         }
-        if !self.committed {
-            // An MPMC position is claimed for good: publish it as cancelled, so
-            // receivers skip it rather than wait on it.
-            self.finish(mpmc::CANCELLED);
+        if let (SendVia::Shm(s), LoanSlot::Ring(pos)) = (&mut self.sender.via, self.slot) {
+            s.cancel(pos);
         }
     }
 }
@@ -479,22 +548,23 @@ impl Drop for Loan<'_> {
 impl Deref for Loan<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the slot at `pos` is free (the consumer released it) and not yet
-        // published, so only this loan touches its `slot_size` payload bytes.
-        unsafe { slice::from_raw_parts(self.sender.ring.payload(self.pos), self.sender.ring.slot_size()) }
+        // SAFETY: a ring slot at `pos` is free (the consumer released it) and not yet
+        // published, so only this loan touches its `slot_size` payload bytes; the buffer
+        // is `slot_size` long and borrowed through the sender.
+        unsafe { slice::from_raw_parts(self.payload(), self.sender.slot_size()) }
     }
 }
 
 impl DerefMut for Loan<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`; `&mut self` makes the access unique in this process.
-        unsafe { slice::from_raw_parts_mut(self.sender.ring.payload(self.pos), self.sender.ring.slot_size()) }
+        unsafe { slice::from_raw_parts_mut(self.payload(), self.sender.slot_size()) }
     }
 }
 
 impl fmt::Debug for Loan<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Loan").field("position", &self.pos).field("capacity", &self.len()).finish()
+        f.debug_struct("Loan").field("slot", &self.slot).field("capacity", &self.len()).finish()
     }
 }
 
@@ -544,8 +614,8 @@ impl Drop for SendBatch<'_> {
 
 /// The receiving end of a channel.
 ///
-/// `Send` but not `Sync`: one thread receives through it at a time. An MPMC channel
-/// takes any number of receivers, each opened on its own; each message goes to one.
+/// Endpoints as for [`Sender`]. `Send` but not `Sync`: one thread receives through it at
+/// a time. An MPMC channel takes any number of receivers; each message goes to one.
 ///
 /// # Examples
 ///
@@ -561,49 +631,72 @@ impl Drop for SendBatch<'_> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Receiver {
-    ring: RingView,
-    side: RecvSide,
-    policy: WaitPolicy,
-    segment: Arc<Segment>,
+    via: RecvVia,
+    /// Why `auto:` fell back from shared memory, if it did.
+    fallback: Option<String>,
 }
 
-/// The receiver's ring-specific state.
+/// The transport under a receiver.
 #[derive(Debug)]
-enum RecvSide {
-    Spsc(Consumer),
-    /// The MPMC ring keeps all its state in shared memory.
-    Mpmc,
+enum RecvVia {
+    Shm(ShmReceiver),
+    Unix(UnixReceiver),
+    Fifo(FifoReceiver),
 }
-
-// SAFETY: as for `Sender`.
-unsafe impl Send for Receiver {}
 
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("name", &self.segment.name()).field("side", &self.side).finish()
+        f.debug_struct("Receiver").field("via", &self.via).field("fallback", &self.fallback).finish()
     }
 }
 
 impl Receiver {
-    /// Creates the channel `name` and attaches to it as a receiver. The channel's name
-    /// is removed when this receiver is dropped.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Sender::create`].
-    #[cfg(not(ferry_loom))]
-    pub fn create(name: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::create(name, config.geometry(), config.mode)?))
+    fn new(via: RecvVia, fallback: Option<String>) -> Self {
+        Self { via, fallback }
     }
 
-    /// Opens the existing channel `name` as a receiver, whatever its geometry.
+    /// Creates the channel `endpoint` and attaches to it as a receiver: a shared-memory
+    /// segment, a listening Unix socket, or a FIFO (mode `config.mode`, whatever the
+    /// umask). `auto:NAME` falls back to a Unix socket if shared memory cannot be
+    /// created; [`Receiver::fallback_reason`] says why. The name is removed when this
+    /// receiver is dropped.
     ///
     /// # Errors
     ///
-    /// As for [`Sender::open`], with [`AttachError::RoleTaken`] for a live SPSC receiver.
+    /// As for [`Sender::create`]; a socket or FIFO a live receiver holds is
+    /// [`AttachError::AlreadyExists`], a stale one is replaced.
     #[cfg(not(ferry_loom))]
-    pub fn open(name: &str) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::open(name, None)?))
+    pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        let shm = |name: &str| -> Result<RecvVia, AttachError> {
+            let segment = Segment::create(name, config.geometry(), config.mode)?;
+            Ok(RecvVia::Shm(ShmReceiver::attach(Arc::new(segment))?))
+        };
+        config.geometry().validate().map_err(AttachError::InvalidConfig)?;
+        let unix = |path: &std::path::Path| UnixReceiver::create(path, config.slot_size, config.mode);
+        let (via, fallback) = match Endpoint::parse(endpoint)? {
+            Endpoint::Shm(name) => (shm(&name)?, None),
+            Endpoint::Unix(path) => (RecvVia::Unix(unix(&path)?), None),
+            Endpoint::Fifo(path) => (RecvVia::Fifo(FifoReceiver::create(&path, config.slot_size, config.mode)?), None),
+            Endpoint::Auto(name) => match shm(&name) {
+                Ok(via) => (via, None),
+                // Another creator's segment is a conflict, not a reason to fall back.
+                Err(e @ AttachError::AlreadyExists { .. }) => return Err(e),
+                Err(shm_error) => (RecvVia::Unix(unix(&Endpoint::auto_socket(&name))?), Some(shm_error.to_string())),
+            },
+        };
+        Ok(Self::new(via, fallback))
+    }
+
+    /// Opens the existing shared-memory channel `endpoint` as a receiver, whatever its
+    /// geometry. (A socket or FIFO has one receiver, its creator.)
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::open`], with [`AttachError::RoleTaken`] for a live SPSC receiver
+    /// and [`AttachError::Unsupported`] for `unix:` and `fifo:`.
+    #[cfg(not(ferry_loom))]
+    pub fn open(endpoint: &str) -> Result<Self, AttachError> {
+        Self::open_with(endpoint, None)
     }
 
     /// Like [`Receiver::open`], but checks the geometry against `config`.
@@ -612,48 +705,68 @@ impl Receiver {
     ///
     /// As for [`Receiver::open`], plus [`AttachError::GeometryMismatch`].
     #[cfg(not(ferry_loom))]
-    pub fn open_expecting(name: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::attach(Arc::new(Segment::open(name, Some(config.geometry()))?))
+    pub fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        Self::open_with(endpoint, Some(config))
     }
 
-    fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        segment.attach(Role::Receiver)?;
-        let ring = segment.ring();
-        let side = match segment.geometry().kind {
-            RingKind::Spsc => match Consumer::attach(&ring) {
-                Ok(state) => RecvSide::Spsc(state),
-                Err(_) => {
-                    segment.detach(Role::Receiver);
-                    return Err(inconsistent(&segment));
-                }
-            },
-            RingKind::Mpmc => RecvSide::Mpmc,
-        };
-        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+    #[cfg(not(ferry_loom))]
+    fn open_with(endpoint: &str, config: Option<&Config>) -> Result<Self, AttachError> {
+        match Endpoint::parse(endpoint)? {
+            Endpoint::Shm(name) | Endpoint::Auto(name) => {
+                let segment = Segment::open(&name, config.map(Config::geometry))?;
+                Ok(Self::new(RecvVia::Shm(ShmReceiver::attach(Arc::new(segment))?), None))
+            }
+            Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
+                endpoint: endpoint.to_owned(),
+                what: "a second receiver on a socket or pipe: its one receiver is the one that created it",
+            }),
+        }
     }
 
-    /// Attaches another receiver to the same channel (MPMC only: an SPSC channel has one).
+    /// Attaches another receiver to the same channel (MPMC shared memory only).
     ///
     /// # Errors
     ///
-    /// [`AttachError::RoleTaken`] on an SPSC channel.
+    /// [`AttachError::RoleTaken`] on an SPSC channel; [`AttachError::Unsupported`] on a
+    /// socket or pipe.
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::attach(self.segment.clone())
+        match &self.via {
+            RecvVia::Shm(r) => Ok(Self::new(RecvVia::Shm(r.try_clone()?), None)),
+            RecvVia::Unix(_) | RecvVia::Fifo(_) => Err(AttachError::Unsupported {
+                endpoint: String::from("unix: or fifo:"),
+                what: "a second receiver on a socket or pipe",
+            }),
+        }
+    }
+
+    /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// The largest message in bytes.
     pub fn slot_size(&self) -> usize {
-        self.ring.slot_size()
+        match &self.via {
+            RecvVia::Shm(r) => r.slot_size(),
+            RecvVia::Unix(r) => r.slot_size(),
+            RecvVia::Fifo(r) => r.slot_size(),
+        }
     }
 
-    /// The number of slots.
+    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
     pub fn capacity(&self) -> usize {
-        self.segment.geometry().capacity
+        match &self.via {
+            RecvVia::Shm(r) => r.capacity(),
+            RecvVia::Unix(_) | RecvVia::Fifo(_) => 0,
+        }
     }
 
-    /// Sets how blocked calls of this receiver spin, yield and park.
+    /// Sets how blocked calls of this receiver spin, yield and park (shared memory; the
+    /// socket and pipe transports sleep in `poll`).
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.policy = policy;
+        if let RecvVia::Shm(r) = &mut self.via {
+            r.set_wait_policy(policy);
+        }
     }
 
     /// Waits for a message and returns a guard that reads it in place.
@@ -666,8 +779,8 @@ impl Receiver {
         self.recv_until(Wait::Forever, true, |_| true)
     }
 
-    /// Returns the next message if one is waiting. Never enters the kernel unless a
-    /// sender is parked and must be woken.
+    /// Returns the next message if one is waiting. On shared memory, never enters the
+    /// kernel unless a sender is parked and must be woken.
     ///
     /// # Errors
     ///
@@ -685,38 +798,21 @@ impl Receiver {
         self.recv_until(Wait::until(timeout), true, |_| true)
     }
 
-    /// Takes the next message whose length `accept`s, or fails with `Refused` leaving
-    /// it in the ring.
+    /// Takes the next message whose length `accept`s, or fails with `BufferTooSmall`
+    /// leaving it in the channel.
     fn recv_until(
         &mut self,
         wait: Wait,
         release: bool,
         accept: impl Fn(usize) -> bool,
     ) -> Result<RecvGuard<'_>, RecvError> {
-        let (ring, segment, policy) = (self.ring, &self.segment, self.policy);
-        let side = &mut self.side;
-        let blocked = Blocked { segment, peer: Role::Sender, signal: &ring.control().not_empty, policy, wait };
-        let (pos, len) = blocked
-            .retry(|| match side {
-                RecvSide::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
-                    if accept(len) {
-                        Ok((pos, len))
-                    } else {
-                        Err(Unavailable::Refused(len))
-                    }
-                }),
-                RecvSide::Mpmc => mpmc::claim_message(&ring, &accept),
-            })
-            .map_err(|stop| match stop {
-                Stop::WouldBlock => RecvError::Empty,
-                Stop::Timeout => RecvError::Timeout,
-                Stop::Gone => RecvError::Disconnected,
-                Stop::Corrupt(reason) => RecvError::Corrupt { reason },
-                Stop::Refused(len) => RecvError::BufferTooSmall { needed: len },
-            })?;
-        // Tell loom the consumer now reads this payload.
-        ring.meta(pos).payload.with(|_| ());
-        Ok(RecvGuard { receiver: self, pos, len, release })
+        let (slot, len) = match &mut self.via {
+            RecvVia::Shm(r) => r.recv(wait, accept).map(|(pos, len)| (GuardSlot::Ring(pos), len)),
+            RecvVia::Unix(r) => r.recv(wait, accept).map(|(sender, len)| (GuardSlot::Socket(sender), len)),
+            RecvVia::Fifo(r) => r.recv(wait, accept).map(|len| (GuardSlot::Pipe, len)),
+        }
+        .map_err(recv_error)?;
+        Ok(RecvGuard { receiver: self, slot, len, release })
     }
 
     /// Waits for a message and copies it into `buf`, returning its length.
@@ -760,38 +856,23 @@ impl Receiver {
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
         let want = size_of::<T>();
         match self.recv_until(Wait::Forever, true, |len| len == want) {
-            Ok(guard) => guard.value::<T>().copied(),
+            Ok(guard) => guard.value::<T>(),
             Err(RecvError::BufferTooSmall { needed }) => Err(RecvError::WrongSize { expected: want, actual: needed }),
             Err(e) => Err(e),
         }
     }
 
     /// Starts a batch: on an SPSC ring, slots read through it go back to the sender
-    /// together, with one store, when the batch is dropped. (An MPMC ring releases each
-    /// slot on its own.)
+    /// together, with one store, when the batch is dropped. (Elsewhere each message is
+    /// released on its own.)
     pub fn batch(&mut self) -> RecvBatch<'_> {
         RecvBatch { receiver: self }
     }
 
-    /// Hands the slots read so far back and wakes a parked sender if there is one.
     fn release(&mut self) {
-        if let RecvSide::Spsc(state) = &mut self.side {
-            if state.release(&self.ring) {
-                self.ring.control().not_full.notify(self.segment.geometry().signaling);
-            }
+        if let RecvVia::Shm(r) = &mut self.via {
+            r.release();
         }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
-            return;
-        }
-        self.release();
-        self.segment.detach(Role::Receiver);
-        // Parked senders re-check and find the receiver gone.
-        self.ring.control().not_full.wake(self.segment.geometry().signaling);
     }
 }
 
@@ -802,28 +883,39 @@ fn copy_out(guard: RecvGuard<'_>, buf: &mut [u8]) -> Result<usize, RecvError> {
     Ok(len)
 }
 
-/// A received message, read in place in the ring. Derefs to its bytes; dropping the guard
-/// hands the slot back to the senders (at once, or at the end of its batch).
+/// Where a received message lives.
+#[derive(Debug, Clone, Copy)]
+enum GuardSlot {
+    /// A slot of the shared ring, at this position.
+    Ring(u64),
+    /// The frame buffer of this connected sender.
+    Socket(usize),
+    /// The FIFO's frame buffer.
+    Pipe,
+}
+
+/// A received message, read in place. Derefs to its bytes; dropping the guard hands the
+/// slot back to the senders (at once, or at the end of its batch).
 pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
-    pos: u64,
+    slot: GuardSlot,
     len: usize,
     release: bool,
 }
 
 impl RecvGuard<'_> {
-    /// Reads the message in place as a `T`.
+    /// A copy of the message as a `T`.
     ///
     /// # Errors
     ///
     /// [`RecvError::WrongSize`] unless the message is exactly `size_of::<T>()` bytes.
-    pub fn value<T: Pod>(&self) -> Result<&T, RecvError> {
-        if self.len != size_of::<T>() || align_of::<T>() > SLOT_ALIGN {
+    pub fn value<T: Pod>(&self) -> Result<T, RecvError> {
+        if self.len != size_of::<T>() {
             return Err(RecvError::WrongSize { expected: size_of::<T>(), actual: self.len });
         }
-        // SAFETY: the payload is 64-aligned and holds `size_of::<T>()` bytes; `T: Pod`
-        // is valid for any bytes; the slot stays ours while the guard lives.
-        Ok(unsafe { &*self.receiver.ring.payload(self.pos).cast::<T>() })
+        // SAFETY: the message holds `size_of::<T>()` bytes; `T: Pod` is valid for any
+        // bytes; `read_unaligned` needs no alignment (a socket's frame has none).
+        Ok(unsafe { self.as_ptr().cast::<T>().read_unaligned() })
     }
 
     /// Leaves the message in the channel: the next receive returns it again.
@@ -833,22 +925,27 @@ impl RecvGuard<'_> {
     /// On an MPMC ring the message was handed to this receiver alone and cannot go back:
     /// the guard is returned.
     pub fn keep(self) -> Result<(), Self> {
-        match self.receiver.side {
-            RecvSide::Spsc(_) => {
-                std::mem::forget(self);
-                Ok(())
+        if let (RecvVia::Shm(r), GuardSlot::Ring(_)) = (&self.receiver.via, self.slot) {
+            if !r.can_keep() {
+                return Err(self);
             }
-            RecvSide::Mpmc => Err(self),
         }
+        std::mem::forget(self);
+        Ok(())
     }
 }
 
 impl Deref for RecvGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the message at `pos` is published and not yet released, so no sender
-        // writes it; `len` was checked against the slot size when it was claimed.
-        unsafe { slice::from_raw_parts(self.receiver.ring.payload(self.pos), self.len) }
+        match (&self.receiver.via, self.slot) {
+            // SAFETY: the message at `pos` is published and not yet released, so no
+            // sender writes it; `len` was checked against the slot size when claimed.
+            (RecvVia::Shm(r), GuardSlot::Ring(pos)) => unsafe { slice::from_raw_parts(r.payload(pos), self.len) },
+            (RecvVia::Unix(r), GuardSlot::Socket(sender)) => r.frame(sender, self.len),
+            (RecvVia::Fifo(r), GuardSlot::Pipe) => r.frame(self.len),
+            _ => unreachable!("a guard's slot matches its receiver's transport"),
+        }
     }
 }
 
@@ -857,25 +954,18 @@ impl Drop for RecvGuard<'_> {
         if sync::abandoned_by_loom() {
             return;
         }
-        let receiver = &mut *self.receiver;
-        match &mut receiver.side {
-            RecvSide::Spsc(state) => {
-                state.advance();
-                if self.release {
-                    receiver.release();
-                }
-            }
-            RecvSide::Mpmc => {
-                mpmc::release(&receiver.ring, self.pos);
-                receiver.ring.control().not_full.notify(receiver.segment.geometry().signaling);
-            }
+        match (&mut self.receiver.via, self.slot) {
+            (RecvVia::Shm(r), GuardSlot::Ring(pos)) => r.done(pos, self.release),
+            (RecvVia::Unix(r), GuardSlot::Socket(sender)) => r.consume(sender, self.len),
+            (RecvVia::Fifo(r), GuardSlot::Pipe) => r.consume(self.len),
+            _ => unreachable!("a guard's slot matches its receiver's transport"),
         }
     }
 }
 
 impl fmt::Debug for RecvGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvGuard").field("position", &self.pos).field("len", &self.len).finish()
+        f.debug_struct("RecvGuard").field("slot", &self.slot).field("len", &self.len).finish()
     }
 }
 
@@ -917,109 +1007,21 @@ fn check_fits(len: usize, max: usize) -> Result<(), SendError<()>> {
     Ok(())
 }
 
-fn inconsistent(segment: &Segment) -> AttachError {
-    AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
-}
-
-/// How long a call may wait.
-#[derive(Debug, Clone, Copy)]
-enum Wait {
-    Never,
-    Until(Instant),
-    Forever,
-}
-
-impl Wait {
-    fn until(timeout: Duration) -> Self {
-        Instant::now().checked_add(timeout).map_or(Self::Forever, Self::Until)
+fn send_error<T>(stop: Stop, message: T) -> SendError<T> {
+    match stop {
+        Stop::WouldBlock | Stop::Refused(_) => SendError::Full(message),
+        Stop::Timeout => SendError::Timeout(message),
+        Stop::Gone => SendError::Disconnected(message),
+        Stop::Corrupt(reason) => SendError::Corrupt { message, reason },
     }
 }
 
-/// Why a blocked call gave up.
-enum Stop {
-    WouldBlock,
-    Timeout,
-    Gone,
-    Corrupt(&'static str),
-    Refused(usize),
-}
-
-/// Longest single park: a parked side re-checks its peer's liveness this often.
-const PARK_SLICE: Duration = Duration::from_millis(20);
-/// Attempts between two looks at the clock while spinning or yielding.
-const ATTEMPTS_PER_LOOK: u32 = 16;
-
-/// A call that may wait: for what (`signal`), on whom (`peer`), how and how long.
-struct Blocked<'a> {
-    segment: &'a Segment,
-    peer: Role,
-    signal: &'a Signal,
-    policy: WaitPolicy,
-    wait: Wait,
-}
-
-impl Blocked<'_> {
-    /// Retries `attempt` until it succeeds, the wait runs out, or the peer has gone:
-    /// spinning, then yielding, then parked on the signal.
-    fn retry<R>(&self, mut attempt: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Stop> {
-        let mut attempt = || match attempt() {
-            Ok(r) => Ok(Some(r)),
-            Err(Unavailable::WouldBlock) => Ok(None),
-            Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
-            Err(Unavailable::Refused(len)) => Err(Stop::Refused(len)),
-        };
-        if let Some(r) = attempt()? {
-            return Ok(r);
-        }
-        let deadline = match self.wait {
-            Wait::Never => return Err(Stop::WouldBlock),
-            Wait::Until(deadline) => Some(deadline),
-            Wait::Forever => None,
-        };
-        let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
-
-        let start = Instant::now();
-        let active = self.policy.spin + self.policy.yield_for;
-        let mut now = start;
-        while now - start < active && !expired(now) {
-            let spinning = now - start < self.policy.spin;
-            for _ in 0..ATTEMPTS_PER_LOOK {
-                if spinning {
-                    sync::spin_loop();
-                } else {
-                    sync::yield_now();
-                }
-                if let Some(r) = attempt()? {
-                    return Ok(r);
-                }
-            }
-            now = Instant::now();
-        }
-
-        let how = self.segment.geometry().signaling;
-        let waiting = self.signal.announce(how);
-        let mut next_liveness_check = now + PARK_SLICE;
-        loop {
-            let ticket = waiting.ticket();
-            if let Some(r) = attempt()? {
-                return Ok(r);
-            }
-            let now = Instant::now();
-            // A detached peer shows in its role word; a dead one needs a system call,
-            // made once per slice.
-            let check_pid = now >= next_liveness_check;
-            if check_pid {
-                next_liveness_check = now + PARK_SLICE;
-            }
-            if self.segment.peer(self.peer, check_pid) == Peer::Gone {
-                // The peer published everything before it left: one last look.
-                return attempt()?.ok_or(Stop::Gone);
-            }
-            if expired(now) {
-                return Err(Stop::Timeout);
-            }
-            let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
-            waiting.park(ticket, slice);
-        }
+fn recv_error(stop: Stop) -> RecvError {
+    match stop {
+        Stop::WouldBlock => RecvError::Empty,
+        Stop::Timeout => RecvError::Timeout,
+        Stop::Gone => RecvError::Disconnected,
+        Stop::Corrupt(reason) => RecvError::Corrupt { reason },
+        Stop::Refused(len) => RecvError::BufferTooSmall { needed: len },
     }
 }

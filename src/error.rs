@@ -19,6 +19,22 @@ pub enum AttachError {
     },
     /// The configuration cannot describe a ring.
     InvalidConfig(&'static str),
+    /// The endpoint string is not `NAME`, `shm:NAME`, `unix:PATH`, `fifo:PATH` or
+    /// `auto:NAME`.
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The transport cannot offer what was asked (a second receiver on a socket, a
+    /// second sender on a FIFO, shared memory where it is disabled).
+    Unsupported {
+        /// The endpoint.
+        endpoint: String,
+        /// What it cannot do.
+        what: &'static str,
+    },
     /// `create` found a segment of that name already there.
     AlreadyExists {
         /// The channel name.
@@ -106,6 +122,11 @@ impl fmt::Display for AttachError {
         match self {
             Self::InvalidName { name, reason } => write!(f, "invalid channel name `{name}`: {reason}"),
             Self::InvalidConfig(reason) => write!(f, "invalid channel configuration: {reason}"),
+            Self::InvalidEndpoint { endpoint, reason } => write!(
+                f,
+                "invalid endpoint `{endpoint}`: {reason} (expected NAME, shm:NAME, unix:PATH, fifo:PATH or auto:NAME)"
+            ),
+            Self::Unsupported { endpoint, what } => write!(f, "`{endpoint}` does not support {what}"),
             Self::AlreadyExists { name } => write!(
                 f,
                 "channel `{name}` already exists: open it instead, or remove it with ferry::unlink(\"{name}\")"

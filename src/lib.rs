@@ -46,6 +46,7 @@ mod ring;
 mod segment;
 mod signal;
 mod sync;
+mod transport;
 
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;

@@ -470,6 +470,7 @@ mod shared {
         /// initialises it. The segment unlinks its name when dropped.
         pub(crate) fn create(name: &str, geometry: Geometry, mode: u32) -> Result<Self, AttachError> {
             validate_name(name)?;
+            check_enabled(name)?;
             geometry.validate().map_err(AttachError::InvalidConfig)?;
             let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
             let object = object_name(name);
@@ -499,6 +500,7 @@ mod shared {
         /// initialising it, and checks its header. With `expected`, the geometry must match.
         pub(crate) fn open(name: &str, expected: Option<Geometry>) -> Result<Self, AttachError> {
             validate_name(name)?;
+            check_enabled(name)?;
             let fd = shm::open(object_name(name), shm::OFlags::RDWR, Mode::empty())
                 .map_err(|e| os_error(e, "open", name))?;
             let file = File::from(fd);
@@ -523,6 +525,18 @@ mod shared {
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
+        }
+    }
+
+    /// `FERRY_DISABLE_SHM=1` makes every segment create and open fail, as on a system
+    /// without usable shared memory (so `auto:` endpoints fall back to a socket).
+    fn check_enabled(name: &str) -> Result<(), AttachError> {
+        match std::env::var_os("FERRY_DISABLE_SHM") {
+            Some(v) if v == "1" => Err(AttachError::Unsupported {
+                endpoint: format!("shm:{name}"),
+                what: "shared memory here (FERRY_DISABLE_SHM=1)",
+            }),
+            _ => Ok(()),
         }
     }
 

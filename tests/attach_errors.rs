@@ -637,7 +637,7 @@ fn reading_a_message_as_the_wrong_type_is_wrong_size() {
     let guard = rx.recv().expect("recv");
     assert_eq!(guard.value::<u32>().unwrap_err(), RecvError::WrongSize { expected: 4, actual: 8 });
     assert_eq!(guard.value::<[u8; 9]>().unwrap_err(), RecvError::WrongSize { expected: 9, actual: 8 });
-    assert_eq!(*guard.value::<u64>().expect("the right size"), 0xdead_beef);
+    assert_eq!(guard.value::<u64>().expect("the right size"), 0xdead_beef);
     drop(guard);
     assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
 }

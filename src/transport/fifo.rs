@@ -1,0 +1,212 @@
+//! The named-pipe transport: a FIFO created by the receiver, written by one sender at a
+//! time, carrying length-prefixed frames.
+//!
+//! A FIFO has no way back to the sender, so the receiver describes its slot size in a
+//! small file beside it (`PATH.ferry`), which senders read on open. Frames longer than
+//! `PIPE_BUF` are not written atomically, so two senders could interleave: a sender takes
+//! an exclusive lock on the FIFO and a second one is refused. A sender says hello when
+//! it opens, so the receiver can tell "no sender yet" from "the sender has gone" (end
+//! of file). Writing to a FIFO whose reader has gone raises SIGPIPE: opening a sender
+//! sets SIGPIPE to "ignore" if it was at its default (which kills the process), and the
+//! write's EPIPE becomes "peer gone".
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read},
+    os::{
+        fd::AsFd,
+        unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    },
+    path::{Path, PathBuf},
+};
+
+use rustix::{
+    event::PollFlags,
+    fs::{FlockOperation, Mode, CWD},
+};
+
+use crate::{
+    error::AttachError,
+    transport::{
+        describe,
+        framing::{self, Frame, FrameReader, HELLO},
+        read_description, remove_description, Stop, Wait,
+    },
+};
+
+/// The reading end.
+#[derive(Debug)]
+pub(crate) struct FifoReceiver {
+    fifo: File,
+    path: PathBuf,
+    /// (device, inode) of the FIFO, so drop removes only our own.
+    identity: (u64, u64),
+    reader: FrameReader,
+    slot_size: usize,
+}
+
+impl FifoReceiver {
+    /// Creates the FIFO at `path` (mode `mode`), replacing one no receiver has open.
+    pub(crate) fn create(path: &Path, slot_size: usize, mode: u32) -> Result<Self, AttachError> {
+        let name = path.display().to_string();
+        let io = |op| move |e: io::Error| io_error(op, path, e);
+        match rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(mode)) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => {
+                let is_fifo = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+                // Opening for writing without blocking succeeds only if a reader has it.
+                if !is_fifo || open_writer(path).is_ok() {
+                    return Err(AttachError::AlreadyExists { name });
+                }
+                fs::remove_file(path).map_err(io("remove the stale FIFO"))?;
+                rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(mode))
+                    .map_err(|e| io_error("create", path, e.into()))?;
+            }
+            Err(e) => return Err(io_error("create", path, e.into())),
+        }
+        let cleanup = |e: AttachError| {
+            let _ = fs::remove_file(path);
+            remove_description(path);
+            e
+        };
+        // The umask may have cleared bits of `mode`: set it exactly.
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| cleanup(io("set the mode of")(e)))?;
+        describe(path, slot_size, mode).map_err(|e| cleanup(io("describe")(e)))?;
+        let fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| cleanup(io("open")(e)))?;
+        let meta = fifo.metadata().map_err(|e| cleanup(io("inspect")(e)))?;
+        Ok(Self {
+            fifo,
+            path: path.to_owned(),
+            identity: (meta.dev(), meta.ino()),
+            reader: FrameReader::new(slot_size),
+            slot_size,
+        })
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Finds the next whole message whose length `accept`s, waiting as `wait` allows.
+    /// Read it with `frame`, then `consume` it.
+    pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<usize, Stop> {
+        loop {
+            let fifo = &self.fifo;
+            match self.reader.fill(|buf| (&*fifo).read(buf))? {
+                Frame::Ready(len) if accept(len) => return Ok(len),
+                Frame::Ready(len) => return Err(Stop::Refused(len)),
+                // End of file after a hello: the sender has gone, and everything it
+                // wrote has been read. Before any hello: no sender yet.
+                Frame::Closed if self.reader.greeted() => return Err(Stop::Gone),
+                Frame::Closed | Frame::Partial => {}
+            }
+            if wait.is_never() {
+                return Err(Stop::WouldBlock);
+            }
+            framing::wait_for(self.fifo.as_fd(), PollFlags::IN, wait)?;
+        }
+    }
+
+    /// The payload of the message `recv` found.
+    pub(crate) fn frame(&self, len: usize) -> &[u8] {
+        self.reader.frame(len)
+    }
+
+    /// Drops the message `recv` found.
+    pub(crate) fn consume(&mut self, len: usize) {
+        self.reader.consume(len);
+    }
+}
+
+impl Drop for FifoReceiver {
+    fn drop(&mut self) {
+        let ours = fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
+        if ours {
+            let _ = fs::remove_file(&self.path);
+            remove_description(&self.path);
+        }
+    }
+}
+
+/// The writing end; one per FIFO at a time.
+#[derive(Debug)]
+pub(crate) struct FifoSender {
+    fifo: File,
+    slot_size: usize,
+    broken: bool,
+}
+
+impl FifoSender {
+    /// Opens the FIFO at `path`, which a receiver must have created and hold open.
+    pub(crate) fn open(path: &Path) -> Result<Self, AttachError> {
+        let name = path.display().to_string();
+        let slot_size = read_description(path)?;
+        let fifo = open_writer(path).map_err(|e| match e.raw_os_error() {
+            // No reader has the FIFO open: nobody would receive.
+            Some(libc::ENXIO) | Some(libc::ENOENT) => AttachError::NotFound { name: name.clone() },
+            _ => io_error("open", path, e),
+        })?;
+        rustix::fs::flock(&fifo, FlockOperation::NonBlockingLockExclusive).map_err(|_| AttachError::Unsupported {
+            endpoint: format!("fifo:{name}"),
+            what: "a second sender on one FIFO",
+        })?;
+        ignore_sigpipe();
+        let mut sender = Self { fifo, slot_size, broken: false };
+        // Tell the receiver a sender is here (4 bytes: atomic in a pipe).
+        sender.write(&HELLO).map_err(|e| io_error("greet the receiver of", path, e))?;
+        Ok(sender)
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Sends `payload` as one message, waiting for room as `wait` allows.
+    pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
+        if self.broken {
+            return Err(Stop::Gone);
+        }
+        let fifo = &self.fifo;
+        framing::write_frame(fifo.as_fd(), payload, wait, |buf| rustix::io::write(fifo, buf).map_err(Into::into))
+            .map_err(|(stop, partial)| {
+                // A half-written frame would desynchronise the reader: stop writing.
+                self.broken |= partial;
+                stop
+            })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        Ok(rustix::io::write(&self.fifo, bytes)?)
+    }
+}
+
+fn open_writer(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path)
+}
+
+/// Sets SIGPIPE to "ignore" if it is at its default action, which kills the process.
+fn ignore_sigpipe() {
+    // SAFETY: querying and setting a signal disposition with valid, zeroed structs; a
+    // handler the program installed is left alone.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_DFL
+        {
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGPIPE, &ignore, std::ptr::null_mut());
+        }
+    }
+}
+
+fn io_error(op: &'static str, path: &Path, source: io::Error) -> AttachError {
+    let name = path.display().to_string();
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => AttachError::PermissionDenied { name },
+        _ => AttachError::Io { op, name, source },
+    }
+}

@@ -1,0 +1,374 @@
+//! The shared-memory transport: a ring in a named segment (or in heap memory), with
+//! zero-copy loans and in-place reads.
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    error::AttachError,
+    ring::{
+        mpmc,
+        spsc::{Consumer, Producer},
+        RingKind, RingView, Unavailable,
+    },
+    segment::{Peer, Role, Segment},
+    signal::{Signal, WaitPolicy},
+    sync,
+    transport::{Stop, Wait},
+};
+
+/// The sending side of a ring.
+pub(crate) struct ShmSender {
+    ring: RingView,
+    side: SendSide,
+    policy: WaitPolicy,
+    segment: Arc<Segment>,
+}
+
+/// The sender's ring-specific state.
+#[derive(Debug)]
+enum SendSide {
+    Spsc(Producer),
+    /// The MPMC ring keeps all its state in shared memory.
+    Mpmc,
+}
+
+// SAFETY: the ring view points into `segment`, which the sender keeps alive and which
+// is `Send`; the rest is plain data.
+unsafe impl Send for ShmSender {}
+
+impl std::fmt::Debug for ShmSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmSender").field("name", &self.segment.name()).field("side", &self.side).finish()
+    }
+}
+
+impl ShmSender {
+    /// Attaches to `segment` as a sender.
+    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+        segment.attach(Role::Sender)?;
+        let ring = segment.ring();
+        let side = match segment.geometry().kind {
+            RingKind::Spsc => match Producer::attach(&ring) {
+                Ok(state) => SendSide::Spsc(state),
+                Err(_) => {
+                    segment.detach(Role::Sender);
+                    return Err(inconsistent(&segment));
+                }
+            },
+            RingKind::Mpmc => SendSide::Mpmc,
+        };
+        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+    }
+
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.segment.clone())
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.ring.slot_size()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.segment.geometry().capacity
+    }
+
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
+    pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
+        match &mut self.side {
+            SendSide::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable),
+            SendSide::Mpmc => Ok(mpmc::in_flight(&self.ring) as usize),
+        }
+    }
+
+    /// Claims a free slot, waiting as `wait` allows; returns its position.
+    pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        let (ring, segment) = (self.ring, &self.segment);
+        let side = &mut self.side;
+        let blocked =
+            Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy: self.policy, wait };
+        let pos = blocked.retry(|| match side {
+            SendSide::Spsc(state) => state.next_free(&ring),
+            SendSide::Mpmc => mpmc::claim_free(&ring),
+        })?;
+        // Tell loom the producer now writes this payload.
+        ring.meta(pos).payload.with_mut(|_| ());
+        Ok(pos)
+    }
+
+    /// The whole payload of the slot at `pos`, for the holder of its loan.
+    pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
+        self.ring.payload(pos)
+    }
+
+    /// Hands the loaned slot at `pos` to the ring with `len` bytes; on SPSC, published
+    /// now or at the next `publish`.
+    pub(crate) fn commit(&mut self, pos: u64, len: usize, publish: bool) {
+        match &mut self.side {
+            SendSide::Spsc(state) => {
+                state.stage(&self.ring, len);
+                if publish {
+                    self.publish();
+                }
+            }
+            SendSide::Mpmc => {
+                mpmc::publish(&self.ring, pos, len as u64);
+                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+            }
+        }
+    }
+
+    /// Gives the loaned slot at `pos` back unused. An MPMC position is claimed for good:
+    /// it is published as cancelled, so receivers skip it rather than wait on it.
+    pub(crate) fn cancel(&mut self, pos: u64) {
+        if let SendSide::Mpmc = self.side {
+            mpmc::publish(&self.ring, pos, mpmc::CANCELLED);
+            self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+        }
+    }
+
+    /// Publishes what is staged (SPSC) and wakes a parked receiver if there is one.
+    pub(crate) fn publish(&mut self) {
+        if let SendSide::Spsc(state) = &mut self.side {
+            if state.publish(&self.ring) {
+                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+            }
+        }
+    }
+}
+
+impl Drop for ShmSender {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        self.publish();
+        self.segment.detach(Role::Sender);
+        // Parked receivers re-check and find the sender gone.
+        self.ring.control().not_empty.wake(self.segment.geometry().signaling);
+    }
+}
+
+/// The receiving side of a ring.
+pub(crate) struct ShmReceiver {
+    ring: RingView,
+    side: RecvSide,
+    policy: WaitPolicy,
+    segment: Arc<Segment>,
+}
+
+/// The receiver's ring-specific state.
+#[derive(Debug)]
+enum RecvSide {
+    Spsc(Consumer),
+    /// The MPMC ring keeps all its state in shared memory.
+    Mpmc,
+}
+
+// SAFETY: as for `ShmSender`.
+unsafe impl Send for ShmReceiver {}
+
+impl std::fmt::Debug for ShmReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmReceiver").field("name", &self.segment.name()).field("side", &self.side).finish()
+    }
+}
+
+impl ShmReceiver {
+    /// Attaches to `segment` as a receiver.
+    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+        segment.attach(Role::Receiver)?;
+        let ring = segment.ring();
+        let side = match segment.geometry().kind {
+            RingKind::Spsc => match Consumer::attach(&ring) {
+                Ok(state) => RecvSide::Spsc(state),
+                Err(_) => {
+                    segment.detach(Role::Receiver);
+                    return Err(inconsistent(&segment));
+                }
+            },
+            RingKind::Mpmc => RecvSide::Mpmc,
+        };
+        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+    }
+
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.segment.clone())
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.ring.slot_size()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.segment.geometry().capacity
+    }
+
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
+    /// refused one stays in the ring. Returns its position and length.
+    pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
+        let (ring, segment) = (self.ring, &self.segment);
+        let side = &mut self.side;
+        let blocked =
+            Blocked { segment, peer: Role::Sender, signal: &ring.control().not_empty, policy: self.policy, wait };
+        let (pos, len) = blocked.retry(|| match side {
+            RecvSide::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
+                if accept(len) {
+                    Ok((pos, len))
+                } else {
+                    Err(Unavailable::Refused(len))
+                }
+            }),
+            RecvSide::Mpmc => mpmc::claim_message(&ring, &accept),
+        })?;
+        // Tell loom the consumer now reads this payload.
+        ring.meta(pos).payload.with(|_| ());
+        Ok((pos, len))
+    }
+
+    /// The payload of the message at `pos`, for the holder of its guard.
+    pub(crate) fn payload(&self, pos: u64) -> *const u8 {
+        self.ring.payload(pos)
+    }
+
+    /// Whether a received message can be left in the ring for the next receive.
+    pub(crate) fn can_keep(&self) -> bool {
+        matches!(self.side, RecvSide::Spsc(_))
+    }
+
+    /// Frees the slot of the message at `pos`; on SPSC, handed back to the sender now or
+    /// at the next `release`.
+    pub(crate) fn done(&mut self, pos: u64, release: bool) {
+        match &mut self.side {
+            RecvSide::Spsc(state) => {
+                state.advance();
+                if release {
+                    self.release();
+                }
+            }
+            RecvSide::Mpmc => {
+                mpmc::release(&self.ring, pos);
+                self.ring.control().not_full.notify(self.segment.geometry().signaling);
+            }
+        }
+    }
+
+    /// Hands the slots read so far back (SPSC) and wakes a parked sender if there is one.
+    pub(crate) fn release(&mut self) {
+        if let RecvSide::Spsc(state) = &mut self.side {
+            if state.release(&self.ring) {
+                self.ring.control().not_full.notify(self.segment.geometry().signaling);
+            }
+        }
+    }
+}
+
+impl Drop for ShmReceiver {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        self.release();
+        self.segment.detach(Role::Receiver);
+        // Parked senders re-check and find the receiver gone.
+        self.ring.control().not_full.wake(self.segment.geometry().signaling);
+    }
+}
+
+fn inconsistent(segment: &Segment) -> AttachError {
+    AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
+}
+
+fn unavailable(e: Unavailable) -> Stop {
+    match e {
+        Unavailable::WouldBlock => Stop::WouldBlock,
+        Unavailable::Refused(len) => Stop::Refused(len),
+        Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
+    }
+}
+
+/// Longest single park: a parked side re-checks its peer's liveness this often.
+const PARK_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+/// Attempts between two looks at the clock while spinning or yielding.
+const ATTEMPTS_PER_LOOK: u32 = 16;
+
+/// A call that may wait: for what (`signal`), on whom (`peer`), how and how long.
+struct Blocked<'a> {
+    segment: &'a Segment,
+    peer: Role,
+    signal: &'a Signal,
+    policy: WaitPolicy,
+    wait: Wait,
+}
+
+impl Blocked<'_> {
+    /// Retries `attempt` until it succeeds, the wait runs out, or the peer has gone:
+    /// spinning, then yielding, then parked on the signal.
+    fn retry<R>(&self, mut attempt: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Stop> {
+        let mut attempt = || match attempt() {
+            Ok(r) => Ok(Some(r)),
+            Err(Unavailable::WouldBlock) => Ok(None),
+            Err(other) => Err(unavailable(other)),
+        };
+        if let Some(r) = attempt()? {
+            return Ok(r);
+        }
+        let deadline = match self.wait {
+            Wait::Never => return Err(Stop::WouldBlock),
+            Wait::Until(deadline) => Some(deadline),
+            Wait::Forever => None,
+        };
+        let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
+
+        let start = Instant::now();
+        let active = self.policy.spin + self.policy.yield_for;
+        let mut now = start;
+        while now - start < active && !expired(now) {
+            let spinning = now - start < self.policy.spin;
+            for _ in 0..ATTEMPTS_PER_LOOK {
+                if spinning {
+                    sync::spin_loop();
+                } else {
+                    sync::yield_now();
+                }
+                if let Some(r) = attempt()? {
+                    return Ok(r);
+                }
+            }
+            now = Instant::now();
+        }
+
+        let how = self.segment.geometry().signaling;
+        let waiting = self.signal.announce(how);
+        let mut next_liveness_check = now + PARK_SLICE;
+        loop {
+            let ticket = waiting.ticket();
+            if let Some(r) = attempt()? {
+                return Ok(r);
+            }
+            let now = Instant::now();
+            // A detached peer shows in its role word; a dead one needs a system call,
+            // made once per slice.
+            let check_pid = now >= next_liveness_check;
+            if check_pid {
+                next_liveness_check = now + PARK_SLICE;
+            }
+            if self.segment.peer(self.peer, check_pid) == Peer::Gone {
+                // The peer published everything before it left: one last look.
+                return attempt()?.ok_or(Stop::Gone);
+            }
+            if expired(now) {
+                return Err(Stop::Timeout);
+            }
+            let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
+            waiting.park(ticket, slice);
+        }
+    }
+}

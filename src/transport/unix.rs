@@ -1,0 +1,230 @@
+//! The Unix domain socket transport: one receiver listening on a stream socket, any
+//! number of senders connected to it, length-prefixed frames on each connection.
+//!
+//! The receiver describes its slot size in a small file beside the socket
+//! (`PATH.ferry`), which senders read on open, so they refuse oversized messages exactly
+//! as on shared memory. A socket file left by a receiver that died is recognised (nobody
+//! accepts on it) and replaced.
+
+use std::{
+    fs,
+    io::{self, Read},
+    os::{
+        fd::AsFd,
+        unix::{
+            fs::{MetadataExt, PermissionsExt},
+            net::{UnixListener, UnixStream},
+        },
+    },
+    path::{Path, PathBuf},
+};
+
+use rustix::{event::PollFlags, net::SendFlags};
+
+use crate::{
+    error::AttachError,
+    transport::{
+        describe,
+        framing::{self, Frame, FrameReader},
+        read_description, remove_description, Stop, Wait,
+    },
+};
+
+/// The listening end.
+#[derive(Debug)]
+pub(crate) struct UnixReceiver {
+    listener: UnixListener,
+    path: PathBuf,
+    /// (device, inode) of the socket file, so drop removes only our own.
+    identity: (u64, u64),
+    senders: Vec<Connection>,
+    /// Where the next search for a ready frame starts (round robin between senders).
+    next: usize,
+    /// Whether any sender has connected: after that, no senders means "gone".
+    ever_connected: bool,
+    slot_size: usize,
+}
+
+#[derive(Debug)]
+struct Connection {
+    stream: UnixStream,
+    reader: FrameReader,
+}
+
+impl UnixReceiver {
+    /// Listens at `path` (mode `mode`), replacing a stale socket file.
+    pub(crate) fn create(path: &Path, slot_size: usize, mode: u32) -> Result<Self, AttachError> {
+        let name = path.display().to_string();
+        let io = |op| move |e: io::Error| io_error(op, path, e);
+        let listener = match UnixListener::bind(path) {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                // A live receiver accepts connections; a crashed one left only the file.
+                if UnixStream::connect(path).is_ok() {
+                    return Err(AttachError::AlreadyExists { name });
+                }
+                fs::remove_file(path).map_err(io("remove the stale socket"))?;
+                UnixListener::bind(path).map_err(io("listen on"))?
+            }
+            Err(e) => return Err(io_error("listen on", path, e)),
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("set the mode of"))?;
+        describe(path, slot_size, mode).map_err(io("describe"))?;
+        listener.set_nonblocking(true).map_err(io("configure"))?;
+        let meta = fs::metadata(path).map_err(io("inspect"))?;
+        Ok(Self {
+            listener,
+            path: path.to_owned(),
+            identity: (meta.dev(), meta.ino()),
+            senders: Vec::new(),
+            next: 0,
+            ever_connected: false,
+            slot_size,
+        })
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Finds the next whole message whose length `accept`s, waiting as `wait` allows.
+    /// Returns the sender's index and the length; read it with `frame`, then `consume`.
+    pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(usize, usize), Stop> {
+        loop {
+            self.accept_senders();
+            if let Some(found) = self.ready_frame(&accept)? {
+                return Ok(found);
+            }
+            if self.senders.is_empty() && self.ever_connected {
+                return Err(Stop::Gone);
+            }
+            if wait.is_never() {
+                return Err(Stop::WouldBlock);
+            }
+            let mut fds = vec![self.listener.as_fd()];
+            fds.extend(self.senders.iter().map(|c| c.stream.as_fd()));
+            framing::wait_any(&fds, PollFlags::IN, wait)?;
+        }
+    }
+
+    /// The payload of the message `recv` found.
+    pub(crate) fn frame(&self, sender: usize, len: usize) -> &[u8] {
+        self.senders[sender].reader.frame(len)
+    }
+
+    /// Drops the message `recv` found.
+    pub(crate) fn consume(&mut self, sender: usize, len: usize) {
+        self.senders[sender].reader.consume(len);
+    }
+
+    /// Accepts every waiting sender.
+    fn accept_senders(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_ok() {
+                self.senders.push(Connection { stream, reader: FrameReader::new(self.slot_size) });
+                self.ever_connected = true;
+            }
+        }
+    }
+
+    /// Reads from every sender; returns the first whole message, round robin. Senders
+    /// that closed are forgotten once their last whole message has been taken.
+    fn ready_frame(&mut self, accept: &impl Fn(usize) -> bool) -> Result<Option<(usize, usize)>, Stop> {
+        let count = self.senders.len();
+        let mut closed = Vec::new();
+        for i in 0..count {
+            let index = (self.next + i) % count;
+            let connection = &mut self.senders[index];
+            let stream = &connection.stream;
+            match connection.reader.fill(|buf| (&*stream).read(buf)) {
+                Ok(Frame::Ready(len)) if accept(len) => {
+                    self.next = index + 1;
+                    return Ok(Some((index, len)));
+                }
+                Ok(Frame::Ready(len)) => return Err(Stop::Refused(len)),
+                Ok(Frame::Partial) => {}
+                Ok(Frame::Closed) => closed.push(index),
+                Err(stop) => {
+                    // A sender that breaks the framing is cut off; the others go on.
+                    self.senders.remove(index);
+                    return Err(stop);
+                }
+            }
+        }
+        closed.sort_unstable_by(|a, b| b.cmp(a));
+        for index in closed {
+            self.senders.remove(index);
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for UnixReceiver {
+    fn drop(&mut self) {
+        let ours = fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
+        if ours {
+            let _ = fs::remove_file(&self.path);
+            remove_description(&self.path);
+        }
+    }
+}
+
+/// A connected sender.
+#[derive(Debug)]
+pub(crate) struct UnixSender {
+    path: PathBuf,
+    stream: UnixStream,
+    slot_size: usize,
+    /// Set once a frame was left half-written: the stream is unusable.
+    broken: bool,
+}
+
+impl UnixSender {
+    /// Connects to the receiver at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Self, AttachError> {
+        let name = path.display().to_string();
+        let slot_size = read_description(path)?;
+        let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotFound { name: name.clone() },
+            _ => io_error("connect to", path, e),
+        })?;
+        stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
+        Ok(Self { path: path.to_owned(), stream, slot_size, broken: false })
+    }
+
+    /// Another connection to the same receiver.
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::open(&self.path)
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Sends `payload` as one message, waiting for room as `wait` allows.
+    pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
+        if self.broken {
+            return Err(Stop::Gone);
+        }
+        let stream = &self.stream;
+        let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+        let result =
+            framing::write_frame(stream.as_fd(), payload, wait, |buf| Ok(rustix::net::send(stream, buf, flags)?));
+        result.map_err(|(stop, partial)| {
+            if partial {
+                // The receiver sees this connection close and drops the partial frame.
+                self.broken = true;
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            }
+            stop
+        })
+    }
+}
+
+fn io_error(op: &'static str, path: &Path, source: io::Error) -> AttachError {
+    let name = path.display().to_string();
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => AttachError::PermissionDenied { name },
+        _ => AttachError::Io { op, name, source },
+    }
+}
