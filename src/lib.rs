@@ -41,6 +41,7 @@
 
 mod channel;
 mod error;
+mod liveness;
 mod pod;
 mod ring;
 mod segment;

@@ -23,13 +23,13 @@ use crate::{
     error::AttachError,
     ring::{Geometry, RingKind, RingView},
     signal::Signaling,
-    sync::{weaken, AtomicU32, AtomicU64, Mutation, Ordering::Acquire, Ordering::Release, UnsafeCell},
+    sync::{weaken, AtomicU64, Mutation, Ordering::Acquire, Ordering::Release, UnsafeCell},
 };
 
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// How long `open` waits for a creator to finish initialising a segment.
 const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).
@@ -59,9 +59,9 @@ pub(crate) struct Header {
     /// Process that created the segment.
     creator_pid: u32,
     /// State of the sender role: see [`Role`].
-    sender: AtomicU32,
+    sender: AtomicU64,
     /// State of the receiver role: see [`Role`].
-    receiver: AtomicU32,
+    receiver: AtomicU64,
     /// Zero-sized in production. Under loom it records the writes and reads of the plain
     /// fields above, so that a reader not ordered after the creator's writes is reported.
     fields: UnsafeCell<()>,
@@ -71,15 +71,16 @@ pub(crate) struct Header {
 const _: () = assert!(size_of::<Header>() == 128);
 
 /// SPSC role-word value of a role that was held and released.
-const DETACHED: u32 = u32::MAX;
+const DETACHED: u64 = u64::MAX;
 /// MPMC role-word bit set once any process has held the role; the rest counts holders.
-const EVER_HELD: u32 = 1 << 31;
+const EVER_HELD: u64 = 1 << 63;
 
 /// One end of a channel.
 ///
 /// SPSC: each role is held by at most one process at a time; its word in the header is
-/// 0 (never held), the holder's pid, or `DETACHED`. MPMC: any number hold it; the word
-/// counts them, with `EVER_HELD` set from the first attach on.
+/// 0 (never held), the holder's identity (pid and start time, see `liveness`), or
+/// `DETACHED`. MPMC: any number hold it; the word counts them, with `EVER_HELD` set from
+/// the first attach on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Sender,
@@ -154,8 +155,8 @@ impl Segment {
         // atomics are written as values so that loom's atomics are constructed.
         unsafe {
             addr_of_mut!((*header).magic).write(AtomicU64::new(0));
-            addr_of_mut!((*header).sender).write(AtomicU32::new(0));
-            addr_of_mut!((*header).receiver).write(AtomicU32::new(0));
+            addr_of_mut!((*header).sender).write(AtomicU64::new(0));
+            addr_of_mut!((*header).receiver).write(AtomicU64::new(0));
             addr_of_mut!((*header).fields).write(UnsafeCell::new(()));
         }
         Ok((Self { base, geometry, name: String::from("(in memory)"), backing: Backing::Heap(layout) }, total))
@@ -199,13 +200,14 @@ impl Segment {
             word.fetch_or(EVER_HELD, Release);
             return Ok(());
         }
-        let me = std::process::id();
+        let me = crate::liveness::me();
         // SYNC: Acquire; pairs with the Release store in `detach`, so a new holder
         // starts after everything the previous one published.
         let mut current = word.load(Acquire);
         loop {
-            if current != 0 && current != DETACHED && process_alive(current) {
-                return Err(AttachError::RoleTaken { name: self.name.clone(), role: role.name(), pid: current });
+            if current != 0 && current != DETACHED && crate::liveness::alive(current) {
+                let pid = crate::liveness::pid_of(current);
+                return Err(AttachError::RoleTaken { name: self.name.clone(), role: role.name(), pid });
             }
             // SYNC: AcqRel on success as for the load above; Acquire on failure to retry.
             match word.compare_exchange(current, me, crate::sync::Ordering::AcqRel, Acquire) {
@@ -236,7 +238,7 @@ impl Segment {
             RingKind::Spsc => match word {
                 0 => Peer::NotYet,
                 DETACHED => Peer::Gone,
-                pid if check_pid && !process_alive(pid) => Peer::Gone,
+                holder if check_pid && !crate::liveness::alive(holder) => Peer::Gone,
                 _ => Peer::Attached,
             },
             RingKind::Mpmc => match word {
@@ -247,7 +249,7 @@ impl Segment {
         }
     }
 
-    fn role_word(&self, role: Role) -> &AtomicU32 {
+    fn role_word(&self, role: Role) -> &AtomicU64 {
         match role {
             Role::Sender => &self.header().sender,
             Role::Receiver => &self.header().receiver,
@@ -447,14 +449,6 @@ pub(crate) fn validate_name(name: &str) -> Result<(), AttachError> {
         return invalid("only ASCII letters, digits, `.`, `_` and `-` are allowed");
     }
     Ok(())
-}
-
-/// Whether process `pid` exists (signal 0 reaches it, or exists but is not ours to signal).
-pub(crate) fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
-        return false;
-    };
-    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
 }
 
 #[cfg(not(ferry_loom))]

@@ -1,0 +1,92 @@
+//! Who is alive: process identities that survive pid reuse.
+//!
+//! A process is identified by its pid and the low 32 bits of its start time (clock ticks
+//! since boot, from `/proc/PID/stat`), packed into one 64-bit word so that a reader can
+//! never pair one process's pid with another's start time. A pid that now belongs to a
+//! process started at another time, a zombie, and a pid that no longer exists are all
+//! dead. Where `/proc` cannot be read, a process counts as alive while signal 0 reaches
+//! its pid.
+
+/// This process's identity word.
+pub(crate) fn me() -> u64 {
+    let pid = std::process::id();
+    identity(pid, start_time(pid).unwrap_or(0))
+}
+
+/// The pid in an identity word.
+pub(crate) fn pid_of(identity: u64) -> u32 {
+    identity as u32
+}
+
+/// Whether the process an identity word names is still running.
+pub(crate) fn alive(word: u64) -> bool {
+    let pid = pid_of(word);
+    match read_stat(pid) {
+        Ok(Some((state, start))) => !matches!(state, 'Z' | 'X') && identity(pid, start) == word,
+        Ok(None) => false,
+        // No procfs here: fall back to "signal 0 reaches it".
+        Err(()) => signal_reaches(pid),
+    }
+}
+
+fn identity(pid: u32, start: u64) -> u64 {
+    ((start & 0xffff_ffff) << 32) | u64::from(pid)
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    read_stat(pid).ok().flatten().map(|(_, start)| start)
+}
+
+/// `(state, start time)` of `pid`; `Ok(None)` if there is no such process, `Err` if
+/// `/proc` cannot tell.
+fn read_stat(pid: u32) -> Result<Option<(char, u64)>, ()> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if std::path::Path::new("/proc/self/stat").exists() { Ok(None) } else { Err(()) };
+        }
+        Err(_) => return Err(()),
+    };
+    // The command name is in parentheses and may hold spaces: parse after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or(())?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next().and_then(|s| s.chars().next()).ok_or(())?;
+    // Field 22 of the file; the state is field 3.
+    let start = fields.nth(18).and_then(|s| s.parse().ok()).ok_or(())?;
+    Ok(Some((state, start)))
+}
+
+fn signal_reaches(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not() {
+        let me = me();
+        assert_eq!(pid_of(me), std::process::id());
+        assert!(alive(me));
+        // The same pid with another start time is another process.
+        assert!(!alive(me ^ (1 << 40)));
+    }
+
+    #[test]
+    fn a_reaped_child_and_a_zombie_are_dead() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().expect("spawn sleep");
+        let pid = child.id();
+        let word = identity(pid, start_time(pid).expect("the child's start time"));
+        assert!(alive(word));
+        child.kill().expect("kill");
+        // Not reaped yet: a zombie, which signal 0 would still reach.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!alive(word), "a zombie counts as dead");
+        child.wait().expect("reap");
+        assert!(!alive(word));
+    }
+}
