@@ -63,14 +63,26 @@ pub(crate) fn publish(ring: &RingView, pos: u64, len: u64) {
     meta.seq.store(pos.wrapping_add(1), weaken(Release, Mutation::MpmcPublish));
 }
 
-/// Claims the oldest published message for a consumer, skipping cancelled slots, if
-/// `accept` takes its length (otherwise it stays in the ring, `Refused`). Returns its
-/// position and length; the caller must then `release` it.
-pub(crate) fn claim_message(ring: &RingView, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Unavailable> {
+/// Claims the oldest published message for a consumer, if `accept` takes its length
+/// (otherwise it stays in the ring, `Refused`). Returns its position and length; the
+/// caller must then `release` it.
+///
+/// Cancelled slots on the way are released and skipped; `freed` is called after any
+/// were, so the caller can wake a parked producer. Skipping is progress, so it does not
+/// use up the attempts (it is bounded by the capacity instead).
+pub(crate) fn claim_message(
+    ring: &RingView,
+    accept: impl Fn(usize) -> bool,
+    freed: impl Fn(),
+) -> Result<(u64, usize), Unavailable> {
     let control = ring.control();
     // SYNC: Relaxed; arbitration only, as for `tail` in `claim_free`.
     let mut head = control.head.load(Relaxed);
-    for _ in 0..CLAIM_ATTEMPTS {
+    let (mut attempts, mut skipped) = (0, 0);
+    let result = loop {
+        if attempts == CLAIM_ATTEMPTS || skipped == ring.capacity() {
+            break Err(Unavailable::WouldBlock);
+        }
         let meta = ring.meta(head);
         // SYNC: Acquire; pairs with the Release store in `publish`.
         let seq = meta.seq.load(Acquire);
@@ -86,27 +98,36 @@ pub(crate) fn claim_message(ring: &RingView, accept: impl Fn(usize) -> bool) -> 
                 // SYNC: Relaxed both ways: exclusivity comes from the RMW itself.
                 if let Err(now) = control.head.compare_exchange_weak(head, head.wrapping_add(1), Relaxed, Relaxed) {
                     head = now;
+                    attempts += 1;
                     continue;
                 }
                 if len == CANCELLED {
                     release(ring, head);
                     head = head.wrapping_add(1);
+                    skipped += 1;
                     continue;
                 }
                 if len > ring.slot_size() as u64 {
                     // Hand the slot on so the ring keeps moving, then report.
                     release(ring, head);
-                    return Err(Unavailable::Corrupt("a message length exceeds the slot size"));
+                    skipped += 1;
+                    break Err(Unavailable::Corrupt("a message length exceeds the slot size"));
                 }
-                return Ok((head, len as usize));
+                break Ok((head, len as usize));
             }
             // Not published yet: the ring is empty (or a producer is mid-write).
-            d if d < 0 => return Err(Unavailable::WouldBlock),
+            d if d < 0 => break Err(Unavailable::WouldBlock),
             // Another consumer took this position: catch up.
-            _ => head = control.head.load(Relaxed),
+            _ => {
+                head = control.head.load(Relaxed);
+                attempts += 1;
+            }
         }
+    };
+    if skipped > 0 {
+        freed();
     }
-    Err(Unavailable::WouldBlock)
+    result
 }
 
 /// Hands the slot at `pos` to the producers of the next lap.
@@ -116,11 +137,11 @@ pub(crate) fn release(ring: &RingView, pos: u64) {
     ring.meta(pos).seq.store(pos.wrapping_add(ring.capacity()), Release);
 }
 
-/// Messages claimed by producers and not yet released by consumers (approximate while
-/// other processes are moving the positions).
+/// Messages published and not yet released by a consumer, read or not (a snapshot
+/// while other processes move; it scans every slot). A slot at index `i` is free exactly
+/// when its sequence is `i` modulo the capacity; published or held, it is `i + 1`.
 pub(crate) fn in_flight(ring: &RingView) -> u64 {
+    let mask = ring.capacity() - 1;
     // SYNC: Relaxed; a snapshot for information, nothing is read through it.
-    let head = ring.control().head.load(Relaxed);
-    let tail = ring.control().tail.load(Relaxed);
-    tail.saturating_sub(head).min(ring.capacity())
+    (0..ring.capacity()).filter(|&i| ring.meta(i).seq.load(Relaxed) & mask != i).count() as u64
 }

@@ -226,7 +226,9 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            RecvSide::Mpmc => mpmc::claim_message(&ring, &accept),
+            RecvSide::Mpmc => {
+                mpmc::claim_message(&ring, &accept, || ring.control().not_full.notify(segment.geometry().signaling))
+            }
         })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
