@@ -525,11 +525,24 @@ impl Loan<'_> {
         self.commit(size_of::<T>());
     }
 
-    fn payload(&self) -> *mut u8 {
+    /// The loaned bytes, for reading.
+    fn bytes(&self) -> &[u8] {
         match (&self.sender.via, self.slot) {
-            (SendVia::Shm(s), LoanSlot::Ring(pos)) => s.payload(pos),
-            // The buffer is only ever borrowed through a loan, which borrows the sender.
-            _ => self.sender.scratch.as_ptr().cast_mut(),
+            // SAFETY: the ring slot at `pos` is free (the consumer released it) and not
+            // yet published, so only this loan touches its `slot_size` payload bytes.
+            (SendVia::Shm(s), LoanSlot::Ring(pos)) => unsafe { slice::from_raw_parts(s.payload(pos), s.slot_size()) },
+            _ => &self.sender.scratch,
+        }
+    }
+
+    /// The loaned bytes, for writing.
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match (&mut self.sender.via, self.slot) {
+            // SAFETY: as in `bytes`; `&mut self` makes the access unique in this process.
+            (SendVia::Shm(s), LoanSlot::Ring(pos)) => unsafe {
+                slice::from_raw_parts_mut(s.payload(pos), s.slot_size())
+            },
+            _ => &mut self.sender.scratch,
         }
     }
 }
@@ -548,17 +561,13 @@ impl Drop for Loan<'_> {
 impl Deref for Loan<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: a ring slot at `pos` is free (the consumer released it) and not yet
-        // published, so only this loan touches its `slot_size` payload bytes; the buffer
-        // is `slot_size` long and borrowed through the sender.
-        unsafe { slice::from_raw_parts(self.payload(), self.sender.slot_size()) }
+        self.bytes()
     }
 }
 
 impl DerefMut for Loan<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `deref`; `&mut self` makes the access unique in this process.
-        unsafe { slice::from_raw_parts_mut(self.payload(), self.sender.slot_size()) }
+        self.bytes_mut()
     }
 }
 
