@@ -41,6 +41,8 @@
 
 mod channel;
 mod error;
+#[cfg(not(ferry_loom))]
+mod inspect;
 mod liveness;
 mod pod;
 mod ring;
@@ -53,6 +55,8 @@ mod transport;
 pub use channel::unlink;
 pub use channel::{in_memory, Config, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
 pub use error::{AttachError, RecvError, SendError};
+#[cfg(not(ferry_loom))]
+pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};
 pub use pod::Pod;
 pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};

@@ -56,12 +56,14 @@ pub(crate) struct Header {
     checksum: u64,
     /// `Signaling` as a `u32`; covered by the checksum like the fields above.
     signaling: u32,
-    /// Process that created the segment.
-    creator_pid: u32,
+    /// Explicit padding, zero.
+    _reserved: u32,
     /// State of the sender role: see [`Role`].
     sender: AtomicU64,
     /// State of the receiver role: see [`Role`].
     receiver: AtomicU64,
+    /// The creator's identity (pid and start time, see `liveness`).
+    creator: u64,
     /// Zero-sized in production. Under loom it records the writes and reads of the plain
     /// fields above, so that a reader not ordered after the creator's writes is reported.
     fields: UnsafeCell<()>,
@@ -107,6 +109,42 @@ pub(crate) enum Peer {
     Gone,
 }
 
+/// Who holds a segment, as `Segment::holders` saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Holders {
+    pub(crate) creator_pid: u32,
+    pub(crate) creator_alive: bool,
+    pub(crate) sender: Holder,
+    pub(crate) receiver: Holder,
+}
+
+impl Holders {
+    /// Whether nobody can be using the segment: its creator is dead and no live process
+    /// holds a role. (An MPMC process that died attached still counts: MPMC roles are
+    /// counted, not named.)
+    pub(crate) fn stale(&self) -> bool {
+        let idle = |h: Holder| match h {
+            Holder::Never | Holder::Left | Holder::Count(0) => true,
+            Holder::Process { alive, .. } => !alive,
+            Holder::Count(_) => false,
+        };
+        !self.creator_alive && idle(self.sender) && idle(self.receiver)
+    }
+}
+
+/// Who holds one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Never held.
+    Never,
+    /// Held, then given up.
+    Left,
+    /// Held by this process (SPSC), alive or dead.
+    Process { pid: u32, alive: bool },
+    /// Held by this many processes (MPMC).
+    Count(u32),
+}
+
 /// A mapped segment (or its heap twin). Unlinks its name on drop if it created it.
 pub(crate) struct Segment {
     base: NonNull<u8>,
@@ -119,9 +157,11 @@ enum Backing {
     #[cfg(not(ferry_loom))]
     Shared {
         _map: memmap2::MmapRaw,
-        /// For the creator: the object's (device, inode), so that drop unlinks the name
-        /// only while it still names this segment.
-        owner: Option<(u64, u64)>,
+        /// The object's (device, inode): the creator's drop unlinks the name only while
+        /// it still names this segment.
+        object: Option<(u64, u64)>,
+        /// Whether this is the creator, which unlinks the name on drop.
+        owner: bool,
     },
     Heap(Layout),
 }
@@ -249,6 +289,32 @@ impl Segment {
         }
     }
 
+    /// Who holds the segment: its creator and both roles, as seen now.
+    pub(crate) fn holders(&self) -> Holders {
+        let header = self.header();
+        header.fields.with(|_| ());
+        // SAFETY: written once by the creator before the magic that `open` saw.
+        let creator = unsafe { std::ptr::read_volatile(&header.creator) };
+        let role = |role| {
+            // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`.
+            let word = self.role_word(role).load(Acquire);
+            match (self.geometry.kind, word) {
+                (_, 0) => Holder::Never,
+                (RingKind::Spsc, DETACHED) => Holder::Left,
+                (RingKind::Spsc, identity) => {
+                    Holder::Process { pid: crate::liveness::pid_of(identity), alive: crate::liveness::alive(identity) }
+                }
+                (RingKind::Mpmc, count) => Holder::Count((count & !EVER_HELD) as u32),
+            }
+        };
+        Holders {
+            creator_pid: crate::liveness::pid_of(creator),
+            creator_alive: crate::liveness::alive(creator),
+            sender: role(Role::Sender),
+            receiver: role(Role::Receiver),
+        }
+    }
+
     fn role_word(&self, role: Role) -> &AtomicU64 {
         match role {
             Role::Sender => &self.header().sender,
@@ -264,14 +330,12 @@ impl Drop for Segment {
         }
         match &self.backing {
             #[cfg(not(ferry_loom))]
-            Backing::Shared { owner: Some(identity), .. } => {
+            Backing::Shared { object, owner, .. } => {
                 // Best effort: the name may have been removed, or even reused, since.
-                if shared::identity_of(&self.name) == Some(*identity) {
+                if *owner && object.is_some() && shared::identity_of(&self.name) == *object {
                     let _ = rustix::shm::unlink(object_name(&self.name));
                 }
             }
-            #[cfg(not(ferry_loom))]
-            Backing::Shared { owner: None, .. } => {}
             Backing::Heap(layout) => {
                 // SAFETY: this process initialised the heap segment and every view of it
                 // is gone (they hold the segment); the layout is the one allocated with.
@@ -316,7 +380,7 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
         addr_of_mut!((*header).total_size).write(fields.total_size);
         addr_of_mut!((*header).signaling).write(fields.signaling);
         addr_of_mut!((*header).checksum).write(fields.checksum());
-        addr_of_mut!((*header).creator_pid).write(std::process::id());
+        addr_of_mut!((*header).creator).write(crate::liveness::me());
         RingView::init(base.add(size_of::<Header>()), geometry);
         // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
         // opener that sees the magic sees the whole header and the initialised ring.
@@ -469,7 +533,12 @@ mod shared {
             let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
             let object = object_name(name);
             let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-            let fd = shm::open(&object, flags, Mode::from_raw_mode(mode)).map_err(|e| os_error(e, "create", name))?;
+            let fd = match shm::open(&object, flags, Mode::from_raw_mode(mode)) {
+                // A segment whose creator and users all died is reclaimed, once.
+                Err(Errno::EXIST) if reclaim_if_stale(name) => shm::open(&object, flags, Mode::from_raw_mode(mode)),
+                other => other,
+            }
+            .map_err(|e| os_error(e, "create", name))?;
             let unlink_on_error = |e: AttachError| {
                 let _ = shm::unlink(&object);
                 e
@@ -487,7 +556,12 @@ mod shared {
             // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
             // only `magic` until `initialise` publishes it.
             unsafe { initialise(base, &geometry, total) };
-            Ok(Self { base, geometry, name: name.to_owned(), backing: Backing::Shared { _map: map, owner: identity } })
+            Ok(Self {
+                base,
+                geometry,
+                name: name.to_owned(),
+                backing: Backing::Shared { _map: map, object: identity, owner: true },
+            })
         }
 
         /// Opens the named segment, waiting a bounded time for its creator to finish
@@ -510,7 +584,8 @@ mod shared {
                     // SAFETY: the mapping is page-aligned and at least a header long.
                     let header = unsafe { base.cast::<Header>().as_ref() };
                     if let Some(geometry) = published(name, header, size, expected) {
-                        let backing = Backing::Shared { _map: map, owner: None };
+                        let object = rustix::fs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).ok();
+                        let backing = Backing::Shared { _map: map, object, owner: false };
                         return Ok(Self { base, geometry: geometry?, name: name.to_owned(), backing });
                     }
                 }
@@ -520,6 +595,19 @@ mod shared {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+    }
+
+    /// Removes the segment `name` if it is stale (see `Holders::stale`); returns whether
+    /// it did. A segment that cannot be opened and checked is left alone.
+    pub(crate) fn reclaim_if_stale(name: &str) -> bool {
+        let Ok(segment) = Segment::open(name, None) else { return false };
+        if !segment.holders().stale() {
+            return false;
+        }
+        let Backing::Shared { object: Some(judged), .. } = segment.backing else { return false };
+        drop(segment);
+        // Unlink only the object we judged, not one created since under the same name.
+        identity_of(name) == Some(judged) && shm::unlink(object_name(name)).is_ok()
     }
 
     /// `FERRY_DISABLE_SHM=1` makes every segment create and open fail, as on a system
@@ -558,7 +646,7 @@ mod shared {
 }
 
 #[cfg(not(ferry_loom))]
-pub(crate) use shared::unlink;
+pub(crate) use shared::{reclaim_if_stale, unlink};
 
 /// The segment's initialisation handshake, on heap memory, for the loom models.
 #[cfg(ferry_loom)]

@@ -1,0 +1,117 @@
+//! Looking at channels from outside: what `ferry ls`, `ferry rm` and `ferry gc` show and
+//! do.
+
+use crate::{
+    error::AttachError,
+    ring::{mpmc, RingKind},
+    segment::{self, Holder, Segment},
+    signal::Signaling,
+    sync::Ordering::Relaxed,
+};
+
+/// Where POSIX shared-memory objects live on Linux.
+const SHM_DIR: &str = "/dev/shm";
+
+/// What a shared-memory channel holds and who holds it, as seen by [`inspect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The channel name.
+    pub name: String,
+    /// SPSC or MPMC.
+    pub kind: RingKind,
+    /// How its blocked sides sleep.
+    pub signaling: Signaling,
+    /// The largest message in bytes.
+    pub slot_size: usize,
+    /// The number of slots.
+    pub capacity: usize,
+    /// Messages published and not yet released.
+    pub in_flight: usize,
+    /// The process that created the channel.
+    pub creator: Process,
+    /// Who holds the sender role.
+    pub senders: Holders,
+    /// Who holds the receiver role.
+    pub receivers: Holders,
+    /// Nobody can be using the channel: its creator is dead and no live process holds a
+    /// role. `ferry gc` removes such channels, and creating the name again reclaims it.
+    pub stale: bool,
+}
+
+/// A process, by pid, and whether it is still running (pid reuse does not fool it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Process {
+    /// Its pid.
+    pub pid: u32,
+    /// Whether it is still running.
+    pub alive: bool,
+}
+
+/// Who holds one role of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holders {
+    /// Nobody has held it yet.
+    Never,
+    /// It was held and given up.
+    Left,
+    /// An SPSC role, held by this process (which may have died).
+    Process(Process),
+    /// An MPMC role, held by this many processes (one that died attached still counts).
+    Count(u32),
+}
+
+/// The names of the shared-memory channels on this machine, sorted.
+pub fn list() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(SHM_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.strip_prefix("ferry.").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Opens the channel `name` read-only in spirit (it attaches to no role) and reports
+/// what it holds.
+///
+/// # Errors
+///
+/// As for opening a channel: [`AttachError::NotFound`], the header errors, and so on.
+pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
+    let segment = Segment::open(name, None)?;
+    let geometry = *segment.geometry();
+    let ring = segment.ring();
+    let in_flight = match geometry.kind {
+        RingKind::Spsc => {
+            // SYNC: Relaxed; a snapshot for information, nothing is read through it.
+            let (head, tail) = (ring.control().head.load(Relaxed), ring.control().tail.load(Relaxed));
+            tail.saturating_sub(head).min(ring.capacity())
+        }
+        RingKind::Mpmc => mpmc::in_flight(&ring),
+    } as usize;
+    let holders = segment.holders();
+    let role = |holder| match holder {
+        Holder::Never => Holders::Never,
+        Holder::Left => Holders::Left,
+        Holder::Process { pid, alive } => Holders::Process(Process { pid, alive }),
+        Holder::Count(n) => Holders::Count(n),
+    };
+    Ok(ChannelInfo {
+        name: name.to_owned(),
+        kind: geometry.kind,
+        signaling: geometry.signaling,
+        slot_size: geometry.slot_size,
+        capacity: geometry.capacity,
+        in_flight,
+        creator: Process { pid: holders.creator_pid, alive: holders.creator_alive },
+        senders: role(holders.sender),
+        receivers: role(holders.receiver),
+        stale: holders.stale(),
+    })
+}
+
+/// Removes every stale channel (see [`ChannelInfo::stale`]); returns their names.
+pub fn remove_stale() -> Vec<String> {
+    list().into_iter().filter(|name| segment::reclaim_if_stale(name)).collect()
+}
