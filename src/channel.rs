@@ -144,7 +144,9 @@ pub fn unlink(name: &str) -> Result<(), AttachError> {
 /// memory), `unix:PATH` (a Unix domain socket), `fifo:PATH` (a named pipe), or
 /// `auto:NAME` (shared memory, falling back to a Unix socket where shared memory cannot
 /// be used). Every call works the same over every transport; on the socket and pipe
-/// transports a loan is a buffer in this process that `commit` writes out.
+/// transports a loan is a buffer in this process that `commit` writes out, and the end of
+/// a message the kernel buffer does not take whole waits in the sender and goes out with
+/// its next call, or when it is dropped (never half a message, never interleaved).
 ///
 /// `Send` but not `Sync`: one thread sends through it at a time. An MPMC channel takes
 /// any number of senders ([`Sender::open`] or [`Sender::try_clone`]).
@@ -385,8 +387,10 @@ impl Sender {
         }
         let slot = match &mut self.via {
             SendVia::Shm(s) => LoanSlot::Ring(s.loan(wait).map_err(|stop| send_error(stop, ()))?),
-            // The buffer is always free; the wait applies when `commit` writes it out.
-            SendVia::Unix(_) | SendVia::Fifo(_) => LoanSlot::Buffer(wait.at_least_blocking()),
+            // The buffer is always free: wait for the stream to take more, so the commit
+            // can hand it the message (keeping what it does not take at once).
+            SendVia::Unix(s) => s.ready(wait).map(|()| LoanSlot::Buffer).map_err(|stop| send_error(stop, ()))?,
+            SendVia::Fifo(s) => s.ready(wait).map(|()| LoanSlot::Buffer).map_err(|stop| send_error(stop, ()))?,
         };
         Ok(Loan { sender: self, slot, publish, committed: false })
     }
@@ -406,7 +410,9 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Corrupt`].
+    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Corrupt`]; on a socket
+    /// or pipe, [`SendError::Disconnected`] once the receiver has gone (shared memory,
+    /// which looks for no departed peer without blocking, says `Full` once the ring is).
     pub fn try_send<'m>(&mut self, message: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
         self.send_until(message, Wait::Never)
     }
@@ -446,10 +452,16 @@ impl Sender {
     /// [`SendError::TooLarge`] if `T` is larger than a slot; [`SendError::Disconnected`];
     /// [`SendError::Corrupt`]. The value is handed back.
     pub fn send_value<T: Pod>(&mut self, value: T) -> Result<(), SendError<T>> {
-        check_fits(size_of::<T>(), self.slot_size()).map_err(|e| e.map(|()| value))?;
-        let loan = self.loan_until(Wait::Forever, true).map_err(|e| e.map(|()| value))?;
-        loan.write_value(value);
-        Ok(())
+        if let SendVia::Shm(_) = self.via {
+            check_fits(size_of::<T>(), self.slot_size()).map_err(|e| e.map(|()| value))?;
+            let loan = self.loan_until(Wait::Forever, true).map_err(|e| e.map(|()| value))?;
+            loan.write_value(value);
+            return Ok(());
+        }
+        // On a socket or pipe, send directly, so that an error is this call's.
+        // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes are initialised.
+        let bytes = unsafe { slice::from_raw_parts((&value as *const T).cast::<u8>(), size_of::<T>()) };
+        self.send_until(bytes, Wait::Forever).map_err(|e| e.map(|_| value))
     }
 
     /// Starts a batch: on an SPSC ring, messages committed through it are published
@@ -471,8 +483,8 @@ impl Sender {
 enum LoanSlot {
     /// A slot of the shared ring, at this position.
     Ring(u64),
-    /// The sender's buffer, written out by `commit` within this wait.
-    Buffer(Wait),
+    /// The sender's buffer, written out by `commit`.
+    Buffer,
 }
 
 /// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
@@ -502,8 +514,8 @@ impl Loan<'_> {
                 s.commit(pos, len, self.publish);
                 Ok(())
             }
-            (SendVia::Unix(s), LoanSlot::Buffer(wait)) => s.send(&sender.scratch[..len], wait),
-            (SendVia::Fifo(s), LoanSlot::Buffer(wait)) => s.send(&sender.scratch[..len], wait),
+            (SendVia::Unix(s), LoanSlot::Buffer) => s.queue(&sender.scratch[..len]),
+            (SendVia::Fifo(s), LoanSlot::Buffer) => s.queue(&sender.scratch[..len]),
             _ => unreachable!("a loan's slot matches its sender's transport"),
         };
         if let Err(stop) = sent {
@@ -793,7 +805,9 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`]; [`RecvError::Corrupt`].
+    /// [`RecvError::Empty`]; [`RecvError::Corrupt`]; on a socket or pipe,
+    /// [`RecvError::Disconnected`] once the senders have gone (shared memory, which looks
+    /// for no departed peer without blocking, says `Empty`).
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         self.recv_until(Wait::Never, true, |_| true)
     }

@@ -173,8 +173,15 @@ impl Signal {
     pub(crate) fn wake(&self, how: Signaling) {
         match how {
             Signaling::Futex => futex::wake(&self.word),
+            // A post wakes one sleeper: post once per announced waiter (at least once);
+            // extra posts are spurious wake-ups, absorbed by the waiters' re-checks.
             #[cfg(not(ferry_loom))]
-            Signaling::Semaphore => self.semaphore.post(),
+            Signaling::Semaphore => {
+                // SYNC: Relaxed; a count to size the wake-up, ordered by `notify`'s RMW.
+                for _ in 0..self.waiters.load(Relaxed).max(1) {
+                    self.semaphore.post();
+                }
+            }
             #[cfg(ferry_loom)]
             Signaling::Semaphore => unreachable!("loom models the futex only"),
         }

@@ -29,8 +29,8 @@ use crate::{
     error::AttachError,
     transport::{
         describe,
-        framing::{self, Frame, FrameReader, HELLO},
-        read_description, remove_description, Stop, Wait,
+        framing::{self, Frame, FrameReader, FrameWriter, HELLO},
+        read_description, remove_description, Stop, Wait, FINISH_FRAME,
     },
 };
 
@@ -100,9 +100,13 @@ impl FifoReceiver {
                 Frame::Ready(len) if accept(len) => return Ok(len),
                 Frame::Ready(len) => return Err(Stop::Refused(len)),
                 // End of file after a hello: the sender has gone, and everything it
-                // wrote has been read. Before any hello: no sender yet.
+                // wrote has been read.
                 Frame::Closed if self.reader.greeted() => return Err(Stop::Gone),
-                Frame::Closed | Frame::Partial => {}
+                // End of file before any hello: a writer came and went without being a
+                // sender. The FIFO would now poll as hung up forever; reopening it makes
+                // `poll` wait for the next writer again.
+                Frame::Closed => self.reopen().map_err(|_| Stop::Gone)?,
+                Frame::Partial => {}
             }
             if wait.is_never() {
                 return Err(Stop::WouldBlock);
@@ -114,6 +118,11 @@ impl FifoReceiver {
     /// The payload of the message `recv` found.
     pub(crate) fn frame(&self, len: usize) -> &[u8] {
         self.reader.frame(len)
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        self.fifo = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&self.path)?;
+        Ok(())
     }
 
     /// Drops the message `recv` found.
@@ -137,7 +146,7 @@ impl Drop for FifoReceiver {
 pub(crate) struct FifoSender {
     fifo: File,
     slot_size: usize,
-    broken: bool,
+    writer: FrameWriter,
 }
 
 impl FifoSender {
@@ -155,9 +164,10 @@ impl FifoSender {
             what: "a second sender on one FIFO",
         })?;
         ignore_sigpipe();
-        let mut sender = Self { fifo, slot_size, broken: false };
+        let mut sender = Self { fifo, slot_size, writer: FrameWriter::default() };
         // Tell the receiver a sender is here (4 bytes: atomic in a pipe).
-        sender.write(&HELLO).map_err(|e| io_error("greet the receiver of", path, e))?;
+        let fifo = &sender.fifo;
+        sender.writer.queue_raw(&HELLO, |b| write(fifo, b)).map_err(|_| AttachError::NotFound { name })?;
         Ok(sender)
     }
 
@@ -167,21 +177,34 @@ impl FifoSender {
 
     /// Sends `payload` as one message, waiting for room as `wait` allows.
     pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        if self.broken {
-            return Err(Stop::Gone);
-        }
         let fifo = &self.fifo;
-        framing::write_frame(fifo.as_fd(), payload, wait, |buf| rustix::io::write(fifo, buf).map_err(Into::into))
-            .map_err(|(stop, partial)| {
-                // A half-written frame would desynchronise the reader: stop writing.
-                self.broken |= partial;
-                stop
-            })
+        self.writer.send(fifo.as_fd(), payload, wait, |b| write(fifo, b))
     }
 
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        Ok(rustix::io::write(&self.fifo, bytes)?)
+    /// Waits as `wait` allows until the FIFO takes more (for a loan).
+    pub(crate) fn ready(&mut self, wait: Wait) -> Result<(), Stop> {
+        let fifo = &self.fifo;
+        self.writer.flush(fifo.as_fd(), wait, |b| write(fifo, b))?;
+        framing::wait_for(fifo.as_fd(), PollFlags::OUT, wait)
     }
+
+    /// Sends `payload` as one message without waiting (a loan's commit, after `ready`).
+    pub(crate) fn queue(&mut self, payload: &[u8]) -> Result<(), Stop> {
+        let fifo = &self.fifo;
+        self.writer.queue(payload, |b| write(fifo, b))
+    }
+}
+
+impl Drop for FifoSender {
+    fn drop(&mut self) {
+        let fifo = &self.fifo;
+        let _ = self.writer.flush(fifo.as_fd(), Wait::until(FINISH_FRAME), |b| write(fifo, b));
+    }
+}
+
+/// A non-blocking write; a gone reader is EPIPE (SIGPIPE is ignored, see `open`).
+fn write(fifo: &File, bytes: &[u8]) -> io::Result<usize> {
+    Ok(rustix::io::write(fifo, bytes)?)
 }
 
 fn open_writer(path: &Path) -> io::Result<File> {

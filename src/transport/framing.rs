@@ -3,9 +3,8 @@
 //! A frame is a little-endian `u32` length and that many bytes. The reader checks the
 //! length against the slot size before it allocates or waits for the bytes, so a hostile
 //! prefix (say 4 GiB) is an error, not an allocation. The writer never leaves half a
-//! frame: once the first byte is out it finishes the frame, or, if the call's deadline
-//! passes first, tells the caller to close the stream, so the reader sees the writer
-//! gone and discards the partial frame.
+//! frame: the part of a frame the stream does not take at once is kept and written
+//! before the next one, and on drop.
 
 use std::{io, os::fd::BorrowedFd};
 
@@ -21,37 +20,118 @@ const READ_AHEAD: usize = 4096;
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
 
-/// Writes `payload` as one frame through `write` (a non-blocking write on `fd`).
-///
-/// On error, the flag says whether part of the frame was written: the stream is then
-/// unusable and the caller must close it.
-pub(crate) fn write_frame(
-    fd: BorrowedFd<'_>,
-    payload: &[u8],
-    wait: Wait,
-    mut write: impl FnMut(&[u8]) -> io::Result<usize>,
-) -> Result<(), (Stop, bool)> {
-    let prefix = u32::try_from(payload.len()).expect("slot sizes fit in u32").to_le_bytes();
-    let mut written = 0;
-    let total = PREFIX + payload.len();
-    while written < total {
-        let chunk = if written < PREFIX { &prefix[written..] } else { &payload[written - PREFIX..] };
-        let partial = written > 0;
-        match write(chunk) {
-            Ok(0) => return Err((Stop::Gone, partial)),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Before the first byte the call may give up; after it, it must finish
-                // the frame (or report a timeout that makes the caller drop the stream).
-                let wait = if partial { wait.at_least_blocking() } else { wait };
-                wait_for(fd, PollFlags::OUT, wait).map_err(|stop| (stop, partial))?;
+/// Writes frames to a non-blocking byte stream without ever leaving half of one: what
+/// the stream does not take at once is kept, and written before anything else.
+#[derive(Debug, Default)]
+pub(crate) struct FrameWriter {
+    /// The unwritten end of the last frame (at most one frame).
+    pending: Vec<u8>,
+}
+
+impl FrameWriter {
+    /// Sends `payload` as one frame through `write` (a non-blocking write on `fd`),
+    /// waiting as `wait` allows for the stream to take the first byte. An error means
+    /// none of this frame was written.
+    pub(crate) fn send(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        payload: &[u8],
+        wait: Wait,
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        self.flush(fd, wait, &mut write)?;
+        loop {
+            match self.start(payload, &mut write)? {
+                true => return Ok(()),
+                false => wait_for(fd, PollFlags::OUT, wait)?,
             }
-            // Any other failure leaves the stream unusable, as if the peer had gone.
-            Err(_) => return Err((Stop::Gone, partial)),
         }
     }
-    Ok(())
+
+    /// Sends `payload` as one frame without waiting: what the stream does not take now
+    /// is kept for the next call. Call `flush` first (a loan does, when it is taken).
+    pub(crate) fn queue(
+        &mut self,
+        payload: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        debug_assert!(self.pending.is_empty());
+        if !self.start(payload, &mut write)? {
+            self.pending.extend_from_slice(&prefix(payload));
+            self.pending.extend_from_slice(payload);
+        }
+        Ok(())
+    }
+
+    /// Writes raw bytes (a hello) without waiting, keeping what the stream does not take.
+    pub(crate) fn queue_raw(
+        &mut self,
+        bytes: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        let mut written = 0;
+        while written < bytes.len() {
+            match write(&bytes[written..]) {
+                Ok(0) => return Err(Stop::Gone),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Err(Stop::Gone),
+            }
+        }
+        self.pending.extend_from_slice(&bytes[written..]);
+        Ok(())
+    }
+
+    /// Writes what an earlier frame left, waiting as `wait` allows.
+    pub(crate) fn flush(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        wait: Wait,
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        while !self.pending.is_empty() {
+            match write(&self.pending) {
+                Ok(0) => return Err(Stop::Gone),
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for(fd, PollFlags::OUT, wait)?,
+                // Any other failure leaves the stream unusable, as if the peer had gone.
+                Err(_) => return Err(Stop::Gone),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes as much of the frame as the stream takes now, keeping the rest. `false`
+    /// if it took nothing.
+    fn start(&mut self, payload: &[u8], write: &mut impl FnMut(&[u8]) -> io::Result<usize>) -> Result<bool, Stop> {
+        let prefix = prefix(payload);
+        let total = PREFIX + payload.len();
+        let mut written = 0;
+        while written < total {
+            let chunk = if written < PREFIX { &prefix[written..] } else { &payload[written - PREFIX..] };
+            match write(chunk) {
+                Ok(0) => return Err(Stop::Gone),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && written == 0 => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if written < PREFIX {
+                        self.pending.extend_from_slice(&prefix[written..]);
+                    }
+                    self.pending.extend_from_slice(&payload[written.saturating_sub(PREFIX)..]);
+                    return Ok(true);
+                }
+                Err(_) => return Err(Stop::Gone),
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn prefix(payload: &[u8]) -> [u8; PREFIX] {
+    u32::try_from(payload.len()).expect("slot sizes fit in u32").to_le_bytes()
 }
 
 /// Reassembles frames from a non-blocking byte stream.
@@ -110,7 +190,8 @@ impl FrameReader {
             self.buf.resize(start + need.max(READ_AHEAD), 0);
             match read(&mut self.buf[start..]) {
                 Ok(0) => {
-                    self.buf.truncate(start);
+                    // A partial frame from a writer that has gone is garbage.
+                    self.buf.clear();
                     return Ok(Frame::Closed);
                 }
                 Ok(n) => self.buf.truncate(start + n),

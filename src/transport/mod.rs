@@ -80,8 +80,8 @@ pub(crate) enum Wait {
     Forever,
 }
 
-/// How long a sender may take to finish a frame it has started, even in a `try_` call.
-const FINISH_FRAME: Duration = Duration::from_secs(1);
+/// How long a dropped sender waits for the stream to take the rest of its last frame.
+pub(crate) const FINISH_FRAME: Duration = Duration::from_secs(1);
 
 impl Wait {
     pub(crate) fn until(timeout: Duration) -> Self {
@@ -99,14 +99,6 @@ impl Wait {
             Self::Never => Some(Some(Duration::ZERO)),
             Self::Forever => Some(None),
             Self::Until(deadline) => deadline.checked_duration_since(Instant::now()).map(Some),
-        }
-    }
-
-    /// A wait that lets a started frame finish: `Never` becomes a short bounded wait.
-    pub(crate) fn at_least_blocking(self) -> Self {
-        match self {
-            Self::Never => Self::until(FINISH_FRAME),
-            other => other,
         }
     }
 }

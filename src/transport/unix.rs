@@ -12,7 +12,7 @@ use std::{
     os::{
         fd::AsFd,
         unix::{
-            fs::{MetadataExt, PermissionsExt},
+            fs::{FileTypeExt, MetadataExt, PermissionsExt},
             net::{UnixListener, UnixStream},
         },
     },
@@ -25,8 +25,8 @@ use crate::{
     error::AttachError,
     transport::{
         describe,
-        framing::{self, Frame, FrameReader},
-        read_description, remove_description, Stop, Wait,
+        framing::{self, Frame, FrameReader, FrameWriter, HELLO},
+        read_description, remove_description, Stop, Wait, FINISH_FRAME,
     },
 };
 
@@ -56,15 +56,17 @@ impl UnixReceiver {
     pub(crate) fn create(path: &Path, slot_size: usize, mode: u32) -> Result<Self, AttachError> {
         let name = path.display().to_string();
         let io = |op| move |e: io::Error| io_error(op, path, e);
-        let listener = match UnixListener::bind(path) {
+        let listener = match listen(path, mode) {
             Ok(listener) => listener,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 // A live receiver accepts connections; a crashed one left only the file.
-                if UnixStream::connect(path).is_ok() {
+                // Anything but a socket file is not ours to replace.
+                let is_socket = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                if !is_socket || UnixStream::connect(path).is_ok() {
                     return Err(AttachError::AlreadyExists { name });
                 }
                 fs::remove_file(path).map_err(io("remove the stale socket"))?;
-                UnixListener::bind(path).map_err(io("listen on"))?
+                listen(path, mode).map_err(io("listen on"))?
             }
             Err(e) => return Err(io_error("listen on", path, e)),
         };
@@ -112,17 +114,18 @@ impl UnixReceiver {
         self.senders[sender].reader.frame(len)
     }
 
-    /// Drops the message `recv` found.
+    /// Drops the message `recv` found; the next search starts after its sender.
     pub(crate) fn consume(&mut self, sender: usize, len: usize) {
         self.senders[sender].reader.consume(len);
+        self.next = sender + 1;
     }
 
-    /// Accepts every waiting sender.
+    /// Accepts every waiting connection. It counts as a sender once it says hello; one
+    /// that closes without (a receiver checking whether this one is alive) is forgotten.
     fn accept_senders(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
             if stream.set_nonblocking(true).is_ok() {
                 self.senders.push(Connection { stream, reader: FrameReader::new(self.slot_size) });
-                self.ever_connected = true;
             }
         }
     }
@@ -136,11 +139,10 @@ impl UnixReceiver {
             let index = (self.next + i) % count;
             let connection = &mut self.senders[index];
             let stream = &connection.stream;
-            match connection.reader.fill(|buf| (&*stream).read(buf)) {
-                Ok(Frame::Ready(len)) if accept(len) => {
-                    self.next = index + 1;
-                    return Ok(Some((index, len)));
-                }
+            let filled = connection.reader.fill(|buf| (&*stream).read(buf));
+            self.ever_connected |= connection.reader.greeted();
+            match filled {
+                Ok(Frame::Ready(len)) if accept(len) => return Ok(Some((index, len))),
                 Ok(Frame::Ready(len)) => return Err(Stop::Refused(len)),
                 Ok(Frame::Partial) => {}
                 Ok(Frame::Closed) => closed.push(index),
@@ -175,12 +177,11 @@ pub(crate) struct UnixSender {
     path: PathBuf,
     stream: UnixStream,
     slot_size: usize,
-    /// Set once a frame was left half-written: the stream is unusable.
-    broken: bool,
+    writer: FrameWriter,
 }
 
 impl UnixSender {
-    /// Connects to the receiver at `path`.
+    /// Connects to the receiver at `path` and says hello.
     pub(crate) fn open(path: &Path) -> Result<Self, AttachError> {
         let name = path.display().to_string();
         let slot_size = read_description(path)?;
@@ -189,7 +190,11 @@ impl UnixSender {
             _ => io_error("connect to", path, e),
         })?;
         stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
-        Ok(Self { path: path.to_owned(), stream, slot_size, broken: false })
+        let mut sender = Self { path: path.to_owned(), stream, slot_size, writer: FrameWriter::default() };
+        // Four bytes into a fresh socket: taken at once.
+        let stream = &sender.stream;
+        sender.writer.queue_raw(&HELLO, |b| send(stream, b)).map_err(|_| AttachError::NotFound { name })?;
+        Ok(sender)
     }
 
     /// Another connection to the same receiver.
@@ -203,22 +208,46 @@ impl UnixSender {
 
     /// Sends `payload` as one message, waiting for room as `wait` allows.
     pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        if self.broken {
-            return Err(Stop::Gone);
-        }
         let stream = &self.stream;
-        let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-        let result =
-            framing::write_frame(stream.as_fd(), payload, wait, |buf| Ok(rustix::net::send(stream, buf, flags)?));
-        result.map_err(|(stop, partial)| {
-            if partial {
-                // The receiver sees this connection close and drops the partial frame.
-                self.broken = true;
-                let _ = self.stream.shutdown(std::net::Shutdown::Both);
-            }
-            stop
-        })
+        self.writer.send(stream.as_fd(), payload, wait, |b| send(stream, b))
     }
+
+    /// Waits as `wait` allows until the socket takes more (for a loan).
+    pub(crate) fn ready(&mut self, wait: Wait) -> Result<(), Stop> {
+        let stream = &self.stream;
+        self.writer.flush(stream.as_fd(), wait, |b| send(stream, b))?;
+        framing::wait_for(stream.as_fd(), PollFlags::OUT, wait)
+    }
+
+    /// Sends `payload` as one message without waiting (a loan's commit, after `ready`).
+    pub(crate) fn queue(&mut self, payload: &[u8]) -> Result<(), Stop> {
+        let stream = &self.stream;
+        self.writer.queue(payload, |b| send(stream, b))
+    }
+}
+
+impl Drop for UnixSender {
+    fn drop(&mut self) {
+        let stream = &self.stream;
+        let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| send(stream, b));
+    }
+}
+
+/// A non-blocking send that reports a gone receiver as EPIPE, never as SIGPIPE.
+fn send(stream: &UnixStream, bytes: &[u8]) -> io::Result<usize> {
+    Ok(rustix::net::send(stream, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT)?)
+}
+
+/// A listening socket at `path` whose file never has more permissions than `mode`: the
+/// mode is set on the socket before `bind` creates the file (Linux applies it, less the
+/// umask; the caller then sets it exactly).
+fn listen(path: &Path, mode: u32) -> io::Result<UnixListener> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    rustix::fs::fchmod(&socket, rustix::fs::Mode::from_raw_mode(mode))?;
+    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
+    rustix::net::listen(&socket, 128)?;
+    Ok(UnixListener::from(socket))
 }
 
 fn io_error(op: &'static str, path: &Path, source: io::Error) -> AttachError {
