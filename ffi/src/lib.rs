@@ -1,11 +1,54 @@
-//! C ABI for ferry.
+//! The C ABI of ferry: `libferry.so` / `libferry.a` and the generated `include/ferry.h`.
 //!
-//! The full ABI (endpoints, send/receive, zero-copy loans, status codes and the generated
-//! `include/ferry.h`) is built by its own issue; this crate so far exposes the layout
-//! version so a C program can check it speaks the same shared layout.
+//! Every function returns a `ferry_status` (0 = `FERRY_OK`, negative = an error whose
+//! number never changes) and writes its results through out-parameters; every object
+//! has a create/free pair, and `_free` accepts NULL. No Rust panic crosses the boundary
+//! (`boundary.rs`); NULL pointers are a status, not a crash. `ferry_strerror` names a
+//! code and `ferry_last_error_message` explains the calling thread's last failure.
+//!
+//! The zero-copy calls are exposed too: `ferry_loan` → write → `ferry_commit`, and
+//! `ferry_recv_acquire` → read in place → `ferry_recv_release`, so a C program pays no
+//! copy. `sender.rs` explains how a loan is kept across calls soundly.
+//!
+//! The header is generated from these doc comments by a pinned cbindgen
+//! (`ffi/cbindgen.toml`) and checked in; CI regenerates it and fails if it differs.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `status.rs` | `ferry_status`, `ferry_strerror`, the mapping from ferry's errors |
+//! | `last_error.rs` | the per-thread `ferry_last_error_message` |
+//! | `boundary.rs` | the panic boundary and the checked conversion of C arguments |
+//! | `config.rs` | `ferry_config` (versioned by its `size`), kinds, signaling |
+//! | `sender.rs` | `ferry_sender`: create/open/free, send, loan/commit |
+//! | `receiver.rs` | `ferry_receiver`: create/open/free, receive, acquire/release |
+//! | `channel.rs` | `ferry_in_memory`, `ferry_unlink` |
+//! | `wait.rs` | blocking, `try` and timeout forms; wait policies |
+//! | `version.rs` | `ferry_version`, `ferry_layout_version` |
 
-/// The shared-memory layout version this library reads and writes.
-#[no_mangle]
-pub extern "C" fn ferry_layout_version() -> u32 {
-    ferry::LAYOUT_VERSION
-}
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+// cbindgen writes the header in the order the modules are declared here, hence one
+// module per group (rustfmt sorts the modules within a group).
+
+// What every call returns, and the detail of the last failure.
+mod status;
+
+mod last_error;
+
+// A new channel's shape.
+mod config;
+
+// The two ends.
+mod sender;
+
+mod receiver;
+
+// Whole channels, and versions.
+mod channel;
+
+mod version;
+
+// Private: the panic boundary and argument checks; blocking forms.
+mod boundary;
+mod wait;

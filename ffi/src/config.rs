@@ -1,0 +1,258 @@
+//! `ferry_config`: the shape of a new channel, versioned by its `size` field so later
+//! versions can add fields without breaking programs built against this header.
+
+use std::{
+    mem::{offset_of, size_of},
+    ptr,
+};
+
+use ferry::{Config, RingKind, Signaling};
+
+use crate::{
+    boundary::{self, Out},
+    status::{ferry_status, ferry_status::*, Failure},
+};
+
+/// The ring kind of a channel (`ferry_config.kind`).
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ferry_kind {
+    /// One sender and one receiver (the default).
+    FERRY_KIND_SPSC = 1,
+    /// Any number of senders and receivers, in any processes; each message goes to one
+    /// receiver.
+    FERRY_KIND_MPMC = 2,
+}
+
+/// How the blocked side of a channel sleeps (`ferry_config.signaling`).
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ferry_signaling {
+    /// futex wait/wake on a word in the segment (Linux; the default).
+    FERRY_SIGNALING_FUTEX = 1,
+    /// A process-shared POSIX semaphore in the segment.
+    FERRY_SIGNALING_SEMAPHORE = 2,
+}
+
+/// The shape of a new channel, chosen by its creator.
+///
+/// Always start from `ferry_config_init`, which sets `size` and the defaults, then
+/// change the fields you need:
+///
+///     ferry_config cfg;
+///     ferry_config_init(&cfg);
+///     cfg.slot_size = 256;
+///
+/// `size` versions the struct: a later ferry.h may add fields at the end. The library
+/// reads `size` bytes; fields it does not know must be zero (their default), so a
+/// setting it cannot honour is refused rather than ignored.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ferry_config {
+    /// `sizeof(ferry_config)` as the caller was compiled; set by `ferry_config_init`.
+    pub size: usize,
+    /// A `ferry_kind` value: `FERRY_KIND_SPSC` (default) or `FERRY_KIND_MPMC`.
+    pub kind: u32,
+    /// A `ferry_signaling` value: `FERRY_SIGNALING_FUTEX` (default) or
+    /// `FERRY_SIGNALING_SEMAPHORE`.
+    pub signaling: u32,
+    /// The largest message in bytes, 1 to `FERRY_MAX_SLOT_SIZE` (default 1024).
+    pub slot_size: usize,
+    /// Number of slots of a shared-memory ring: a power of two, at most
+    /// `FERRY_MAX_CAPACITY` (default 256). Sockets and FIFOs ignore it.
+    pub capacity: usize,
+    /// Permission bits of the shared-memory object, socket or FIFO, applied whatever the
+    /// umask (default 0600).
+    pub mode: u32,
+}
+
+/// The largest slot size, in bytes.
+pub const FERRY_MAX_SLOT_SIZE: usize = 1 << 30;
+/// The largest number of slots.
+pub const FERRY_MAX_CAPACITY: usize = 1 << 24;
+/// The shared-memory layout version this header describes; compare it with
+/// `ferry_layout_version()` to check the library speaks it too.
+pub const FERRY_LAYOUT_VERSION: u32 = 3;
+
+// The header's constants are ferry's; a change there must regenerate ferry.h.
+const _: () = assert!(FERRY_MAX_SLOT_SIZE == ferry::MAX_SLOT_SIZE);
+const _: () = assert!(FERRY_MAX_CAPACITY == ferry::MAX_CAPACITY);
+const _: () = assert!(FERRY_LAYOUT_VERSION == ferry::LAYOUT_VERSION);
+
+/// The smallest `size` this library accepts: the first version of the struct.
+const SIZE_V1: usize = offset_of!(ferry_config, mode) + size_of::<u32>();
+/// A larger `size` is not a `ferry_config` at all (was `ferry_config_init` called?).
+const SIZE_LIMIT: usize = 4096;
+
+impl ferry_config {
+    fn defaults() -> Self {
+        let rust = Config::new();
+        Self {
+            size: size_of::<Self>(),
+            kind: ferry_kind::FERRY_KIND_SPSC as u32,
+            signaling: ferry_signaling::FERRY_SIGNALING_FUTEX as u32,
+            slot_size: rust.get_slot_size(),
+            capacity: rust.get_capacity(),
+            mode: 0o600,
+        }
+    }
+
+    /// Reads the caller's config, whose `size` says how much of it there is.
+    ///
+    /// # Safety
+    ///
+    /// `cfg` is NULL or points to `cfg->size` readable bytes.
+    pub(crate) unsafe fn read(cfg: *const ferry_config) -> Result<Config, Failure> {
+        if cfg.is_null() {
+            return Ok(Config::new());
+        }
+        // SAFETY: `cfg` points to at least a `size` field (caller's contract).
+        let size = unsafe { ptr::addr_of!((*cfg).size).read_unaligned() };
+        if !(SIZE_V1..=SIZE_LIMIT).contains(&size) {
+            return Err(Failure::new(
+                FERRY_ERR_INVALID_ARGUMENT,
+                format!(
+                    "ferry_config.size is {size}, not a size this library knows \
+                     ({SIZE_V1} to {SIZE_LIMIT}): initialise the config with ferry_config_init"
+                ),
+            ));
+        }
+        let mut local = Self::defaults();
+        let known = size.min(size_of::<Self>());
+        // SAFETY: the caller's config holds `size >= known` readable bytes; `local` is a
+        // `repr(C)` struct of integers (any bytes are valid, padding included) at least
+        // `known` bytes long; the two do not overlap.
+        unsafe { ptr::copy_nonoverlapping(cfg.cast::<u8>(), ptr::addr_of_mut!(local).cast::<u8>(), known) };
+        if size > known {
+            // A newer header's fields: accepted only at their zero (= default) values,
+            // so a setting this library cannot honour is never silently dropped.
+            // SAFETY: the caller's config holds `size` readable bytes.
+            let newer = unsafe { std::slice::from_raw_parts(cfg.cast::<u8>().add(known), size - known) };
+            if newer.iter().any(|&b| b != 0) {
+                return Err(Failure::new(
+                    FERRY_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "ferry_config comes from a newer ferry.h ({size} bytes, this library knows {known}) \
+                         and sets fields this library does not have"
+                    ),
+                ));
+            }
+        }
+        local.to_rust()
+    }
+
+    fn to_rust(self) -> Result<Config, Failure> {
+        let kind = match self.kind {
+            k if k == ferry_kind::FERRY_KIND_SPSC as u32 => RingKind::Spsc,
+            k if k == ferry_kind::FERRY_KIND_MPMC as u32 => RingKind::Mpmc,
+            other => {
+                return Err(Failure::new(
+                    FERRY_ERR_INVALID_CONFIG,
+                    format!("ferry_config.kind is {other}: use FERRY_KIND_SPSC or FERRY_KIND_MPMC"),
+                ))
+            }
+        };
+        let signaling = match self.signaling {
+            s if s == ferry_signaling::FERRY_SIGNALING_FUTEX as u32 => Signaling::Futex,
+            s if s == ferry_signaling::FERRY_SIGNALING_SEMAPHORE as u32 => Signaling::Semaphore,
+            other => {
+                return Err(Failure::new(
+                    FERRY_ERR_INVALID_CONFIG,
+                    format!(
+                        "ferry_config.signaling is {other}: use FERRY_SIGNALING_FUTEX or FERRY_SIGNALING_SEMAPHORE"
+                    ),
+                ))
+            }
+        };
+        Ok(Config::new()
+            .kind(kind)
+            .signaling(signaling)
+            .slot_size(self.slot_size)
+            .capacity(self.capacity)
+            .mode(self.mode))
+    }
+}
+
+/// Fills `*cfg` with the defaults (an SPSC ring of 256 slots of 1024 bytes, futex
+/// signaling, mode 0600) and sets `cfg->size` to `sizeof(ferry_config)`.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT` if `cfg` is NULL.
+///
+/// # Safety
+///
+/// `cfg` is NULL or points to writable memory for a `ferry_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_config_init(cfg: *mut ferry_config) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: NULL or writable for a ferry_config (caller's contract).
+        let mut out = unsafe { Out::new(cfg, "cfg") }?;
+        out.set(ferry_config::defaults());
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() -> ferry_config {
+        let mut cfg = ferry_config { size: 0, kind: 0, signaling: 0, slot_size: 0, capacity: 0, mode: 0 };
+        // SAFETY: a valid, writable config.
+        assert_eq!(unsafe { ferry_config_init(&mut cfg) }, FERRY_OK);
+        cfg
+    }
+
+    #[test]
+    fn init_gives_the_rust_defaults() {
+        let cfg = init();
+        assert_eq!(cfg.size, size_of::<ferry_config>());
+        // SAFETY: a valid config.
+        let rust = unsafe { ferry_config::read(&cfg) }.unwrap();
+        assert_eq!(rust, Config::new());
+        // The defaults ferry_config_init's documentation states.
+        assert_eq!((cfg.slot_size, cfg.capacity, cfg.mode), (1024, 256, 0o600));
+    }
+
+    #[test]
+    fn size_versions_the_struct() {
+        let mut cfg = init();
+        cfg.size = 8;
+        // SAFETY: a valid config (reads at most its own size).
+        assert_eq!(unsafe { ferry_config::read(&cfg) }.unwrap_err().status, FERRY_ERR_INVALID_ARGUMENT);
+        cfg.size = SIZE_V1;
+        cfg.slot_size = 64;
+        // SAFETY: as above.
+        assert_eq!(unsafe { ferry_config::read(&cfg) }.unwrap().get_slot_size(), 64);
+
+        // A newer caller's struct: zero extra fields are accepted, set ones refused.
+        #[repr(C)]
+        struct Newer {
+            base: ferry_config,
+            extra: u64,
+        }
+        let mut newer = Newer { base: init(), extra: 0 };
+        newer.base.size = size_of::<Newer>();
+        let whole = ptr::addr_of!(newer).cast::<ferry_config>();
+        // SAFETY: `whole` points to all of `newer`, `size` readable bytes.
+        assert!(unsafe { ferry_config::read(whole) }.is_ok());
+        newer.extra = 1;
+        let whole = ptr::addr_of!(newer).cast::<ferry_config>();
+        // SAFETY: as above.
+        assert_eq!(unsafe { ferry_config::read(whole) }.unwrap_err().status, FERRY_ERR_INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn bad_kind_and_signaling_are_config_errors() {
+        let mut cfg = init();
+        cfg.kind = 7;
+        // SAFETY: a valid config.
+        assert_eq!(unsafe { ferry_config::read(&cfg) }.unwrap_err().status, FERRY_ERR_INVALID_CONFIG);
+        let mut cfg = init();
+        cfg.signaling = 0;
+        // SAFETY: a valid config.
+        assert_eq!(unsafe { ferry_config::read(&cfg) }.unwrap_err().status, FERRY_ERR_INVALID_CONFIG);
+    }
+}

@@ -1,0 +1,619 @@
+//! `ferry_receiver`: the receiving end, with copy receives and zero-copy acquire/release.
+//!
+//! An acquired message crosses the boundary as a loan does (see `sender.rs`): the
+//! `Receiver` lives in its own heap allocation owned through a raw pointer, the
+//! `RecvGuard<'static>` that `ferry_recv_acquire` makes from a borrow of it is kept in
+//! the handle, every other path to the receiver is refused with `FERRY_ERR_STATE` while
+//! the guard is kept, and the guard is dropped (releasing the message) before the
+//! receiver is freed. A release with nothing acquired finds no guard and gets a status.
+
+use std::{
+    ffi::{c_void, CString},
+    os::raw::c_char,
+    ptr::{self, NonNull},
+};
+
+use ferry::{Receiver, RecvError, RecvGuard};
+
+use crate::{
+    boundary::{self, Handle, Out},
+    config::ferry_config,
+    status::{ferry_status, ferry_status::*, Failure},
+    wait::{self, Patience},
+};
+
+/// The receiving end of a channel (opaque).
+///
+/// Made by `ferry_receiver_create`, `ferry_receiver_open`,
+/// `ferry_receiver_open_expecting`, `ferry_receiver_clone` or `ferry_in_memory`; freed
+/// by `ferry_receiver_free`. A handle may move between threads but is used by one thread
+/// at a time; distinct handles may be used concurrently.
+#[allow(non_camel_case_types)]
+pub struct ferry_receiver {
+    _private: [u8; 0],
+}
+
+// The header promises a handle may move between threads (used by one at a time):
+// everything it holds must be `Send`.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Receiver>();
+    send::<RecvGuard<'static>>();
+    send::<CString>();
+};
+
+/// What a `ferry_receiver *` points to.
+#[repr(C)]
+pub(crate) struct ReceiverHandle {
+    /// `Self::MAGIC` while the handle lives (the `Handle` contract: first field).
+    magic: u64,
+    /// The message C holds between `ferry_recv_acquire` and `ferry_recv_release`. It
+    /// mutably borrows `*receiver`: `Some` implies `receiver` is `Some`, and nothing
+    /// else reaches `*receiver` while it is `Some`.
+    guard: Option<RecvGuard<'static>>,
+    /// The receiver, in its own heap allocation (from `Box::leak`); `None` once
+    /// closed. Freed only by `close`, after `guard` is dropped.
+    receiver: Option<NonNull<Receiver>>,
+    /// The receiver's slot size and capacity, which never change.
+    slot_size: usize,
+    capacity: usize,
+    /// Why an `auto:` endpoint fell back to a Unix socket, NUL-terminated for C.
+    fallback: Option<CString>,
+}
+
+// SAFETY: `ReceiverHandle` is `repr(C)` and its first field is the `u64` magic number,
+// set to `MAGIC` in `ReceiverHandle::boxed` and never changed.
+unsafe impl Handle for ReceiverHandle {
+    type Opaque = ferry_receiver;
+    const MAGIC: u64 = u64::from_le_bytes(*b"FERRYRCV");
+    const WHAT: &'static str = "receiver";
+}
+
+impl ReceiverHandle {
+    pub(crate) fn boxed(receiver: Receiver) -> Box<Self> {
+        let fallback = receiver.fallback_reason().map(|why| CString::new(why.replace('\0', "")).unwrap_or_default());
+        Box::new(Self {
+            magic: Self::MAGIC,
+            guard: None,
+            slot_size: receiver.slot_size(),
+            capacity: receiver.capacity(),
+            fallback,
+            receiver: Some(NonNull::from(Box::leak(Box::new(receiver)))),
+        })
+    }
+
+    /// The receiver, unless the handle is closed.
+    fn attached(&self) -> Result<NonNull<Receiver>, Failure> {
+        self.receiver.ok_or_else(|| {
+            Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed: only ferry_receiver_free may be called on it")
+        })
+    }
+
+    /// The receiver for a call other than release: refused while a message is held.
+    fn receiver(&mut self) -> Result<&mut Receiver, Failure> {
+        let receiver = self.attached()?;
+        if self.guard.is_some() {
+            return Err(Failure::fixed(
+                FERRY_ERR_STATE,
+                c"an acquired message is outstanding: release it with ferry_recv_release first",
+            ));
+        }
+        // SAFETY: `receiver` is the live allocation this handle owns (freed only by
+        // `close`, which takes it out of `self.receiver`). No guard is held, so no other
+        // reference to it exists, and `&mut self` keeps it that way for the borrow.
+        Ok(unsafe { &mut *receiver.as_ptr() })
+    }
+
+    /// Takes the next message in place and keeps its guard; returns where it is.
+    fn acquire(&mut self, patience: Patience) -> Result<(*const u8, usize), Failure> {
+        let receiver = self.attached()?;
+        if self.guard.is_some() {
+            return Err(Failure::fixed(
+                FERRY_ERR_STATE,
+                c"a message is acquired already: release it with ferry_recv_release before acquiring another",
+            ));
+        }
+        // SAFETY: the allocation is live and no guard borrows it (checked above). The
+        // `'static` borrow is stored only in `self.guard`; while it is there,
+        // `receiver()` and `acquire()` refuse to make another reference, and `close`
+        // drops it before freeing the allocation, so the borrow ends before the receiver
+        // and is unique while it lasts.
+        let receiver: &'static mut Receiver = unsafe { &mut *receiver.as_ptr() };
+        let guard = match patience {
+            Patience::Block => receiver.recv(),
+            Patience::Try => receiver.try_recv(),
+            Patience::For(timeout) => receiver.recv_timeout(timeout),
+        }?;
+        let message = (guard.as_ptr(), guard.len());
+        self.guard = Some(guard);
+        Ok(message)
+    }
+
+    fn release(&mut self) -> Result<(), Failure> {
+        self.attached()?;
+        match self.guard.take() {
+            // Dropping the guard hands the slot back to the senders.
+            Some(guard) => {
+                drop(guard);
+                Ok(())
+            }
+            None => Err(Failure::fixed(
+                FERRY_ERR_STATE,
+                c"no message is acquired: ferry_recv_release needs one from ferry_recv_acquire \
+                  (was it released already?)",
+            )),
+        }
+    }
+
+    /// Releases any acquired message and detaches the receiver. Returns whether it was
+    /// attached.
+    fn close(&mut self) -> bool {
+        // The guard borrows `*receiver`: it goes first.
+        self.guard = None;
+        match self.receiver.take() {
+            Some(receiver) => {
+                // SAFETY: the allocation came from `Box::leak` in `boxed` and is freed
+                // only here, once (`take` leaves `None`); the guard that borrowed it is
+                // gone, so no reference to it remains.
+                drop(unsafe { Box::from_raw(receiver.as_ptr()) });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for ReceiverHandle {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The handle behind `r`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle (of any type), used by no other thread during `'a`.
+unsafe fn handle<'a>(r: *mut ferry_receiver) -> Result<&'a mut ReceiverHandle, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { boundary::handle_mut::<ReceiverHandle>(r) }
+}
+
+/// Creates the channel `endpoint` and attaches to it as its receiver.
+///
+/// `endpoint`: `NAME` or `shm:NAME` (a shared-memory ring), `unix:PATH` (a listening
+/// Unix socket), `fifo:PATH` (a named pipe), or `auto:NAME` (shared memory, else a Unix
+/// socket; `ferry_receiver_fallback_reason` says why). `cfg`: the channel's shape, from
+/// `ferry_config_init`; NULL for the defaults. On success `*out` receives a new handle,
+/// to free with `ferry_receiver_free`; the channel's name (segment, socket or FIFO) is
+/// removed when it is freed. On failure `*out` is set to NULL.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_INVALID_ARGUMENT` (bad `cfg->size`),
+/// `FERRY_ERR_INVALID_CONFIG`, `FERRY_ERR_INVALID_ENDPOINT`, `FERRY_ERR_INVALID_NAME`,
+/// `FERRY_ERR_ALREADY_EXISTS` (a segment of that name, or a socket or FIFO a live
+/// receiver holds), `FERRY_ERR_PERMISSION_DENIED`, `FERRY_ERR_IO`.
+///
+/// # Safety
+///
+/// `endpoint` is NULL or a NUL-terminated string; `cfg` is NULL or an initialised
+/// `ferry_config`; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_create(
+    endpoint: *const c_char,
+    cfg: *const ferry_config,
+    out: *mut *mut ferry_receiver,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: `out` is NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
+        // SAFETY: the caller's contract, as above.
+        let (endpoint, config, mut out) =
+            unsafe { (boundary::c_str(endpoint, "endpoint")?, ferry_config::read(cfg)?, Out::new(out, "out")?) };
+        let receiver = Receiver::create(endpoint, &config)?;
+        out.set(boundary::into_raw(ReceiverHandle::boxed(receiver)));
+        Ok(())
+    })
+}
+
+/// Opens the existing shared-memory channel `endpoint` (`NAME`, `shm:NAME` or
+/// `auto:NAME`) as a receiver, whatever its shape. (A socket or FIFO has one receiver,
+/// its creator.) On success `*out` receives a new handle; on failure it is set to NULL.
+///
+/// Errors: as for `ferry_sender_open`, with `FERRY_ERR_ROLE_TAKEN` for an SPSC channel
+/// with a live receiver and `FERRY_ERR_UNSUPPORTED` for `unix:` and `fifo:`.
+///
+/// # Safety
+///
+/// `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_open(endpoint: *const c_char, out: *mut *mut ferry_receiver) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { open(endpoint, None, out) }
+}
+
+/// Like `ferry_receiver_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
+/// channel has `cfg`'s kind, signaling, slot size and capacity. `cfg` must not be NULL.
+///
+/// # Safety
+///
+/// As for `ferry_receiver_open`; `cfg` is NULL or an initialised `ferry_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_open_expecting(
+    endpoint: *const c_char,
+    cfg: *const ferry_config,
+    out: *mut *mut ferry_receiver,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { open(endpoint, Some(cfg), out) }
+}
+
+/// Opens `endpoint`, expecting `expect`'s shape if it is `Some`.
+///
+/// # Safety
+///
+/// As for `ferry_receiver_open_expecting`.
+unsafe fn open(
+    endpoint: *const c_char,
+    expect: Option<*const ferry_config>,
+    out: *mut *mut ferry_receiver,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: `out` is NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
+        // SAFETY: the caller's contract, as above.
+        let (endpoint, mut out) = unsafe { (boundary::c_str(endpoint, "endpoint")?, Out::new(out, "out")?) };
+        let receiver = match expect {
+            None => Receiver::open(endpoint)?,
+            Some(cfg) if cfg.is_null() => {
+                return Err(Failure::fixed(FERRY_ERR_NULL_ARGUMENT, c"the config to expect is NULL"));
+            }
+            // SAFETY: a non-NULL initialised config (caller's contract).
+            Some(cfg) => Receiver::open_expecting(endpoint, &unsafe { ferry_config::read(cfg) }?)?,
+        };
+        out.set(boundary::into_raw(ReceiverHandle::boxed(receiver)));
+        Ok(())
+    })
+}
+
+/// Attaches another receiver to the same MPMC channel. `*out` receives the new handle
+/// (NULL on failure).
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+/// `FERRY_ERR_STATE` (a message is acquired on `r`), `FERRY_ERR_ROLE_TAKEN` (SPSC),
+/// `FERRY_ERR_UNSUPPORTED` (sockets and FIFOs), `FERRY_ERR_IO`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_clone(r: *mut ferry_receiver, out: *mut *mut ferry_receiver) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: `out` is NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
+        // SAFETY: the caller's contract.
+        let (handle, mut out) = unsafe { (handle(r)?, Out::new(out, "out")?) };
+        let clone = handle.receiver()?.try_clone()?;
+        out.set(boundary::into_raw(ReceiverHandle::boxed(clone)));
+        Ok(())
+    })
+}
+
+/// Detaches the receiver from its channel now (releasing an acquired message; senders
+/// see `FERRY_ERR_DISCONNECTED`) but keeps the handle, so later calls on it fail with
+/// `FERRY_ERR_CLOSED` instead of touching freed memory. `ferry_receiver_free` still has
+/// to be called.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED` (closed
+/// already; nothing happens).
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_close(r: *mut ferry_receiver) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        if unsafe { handle(r) }?.close() {
+            Ok(())
+        } else {
+            Err(Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed already"))
+        }
+    })
+}
+
+/// Frees a receiver handle: releases an acquired message, detaches from the channel
+/// (the creator's handle also removes the channel's name) and releases the memory. NULL
+/// is accepted and ignored. A pointer that is not a receiver handle is left alone (the
+/// thread's last error says so). The handle must not be used afterwards.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle, not used again after this call.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_free(r: *mut ferry_receiver) {
+    let _ = boundary::status(|| {
+        // SAFETY: the caller's contract.
+        drop(unsafe { boundary::take::<ReceiverHandle>(r) }?);
+        Ok(())
+    });
+}
+
+/// Sets `*slot_size` to the largest message the channel carries, in bytes.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `slot_size` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot_size: *mut usize) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        let (handle, mut out) =
+            unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(slot_size, "slot_size")?) };
+        handle.attached()?;
+        out.set(handle.slot_size);
+        Ok(())
+    })
+}
+
+/// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
+/// FIFOs.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `capacity` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_capacity(r: *const ferry_receiver, capacity: *mut usize) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        let (handle, mut out) =
+            unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(capacity, "capacity")?) };
+        handle.attached()?;
+        out.set(handle.capacity);
+        Ok(())
+    })
+}
+
+/// Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix
+/// socket, or to NULL if it did not. The string belongs to the handle and lives as long
+/// as it.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `reason` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_fallback_reason(
+    r: *const ferry_receiver,
+    reason: *mut *const c_char,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        let (handle, mut out) = unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(reason, "reason")?) };
+        out.set(handle.fallback.as_ref().map_or(ptr::null(), |why| why.as_ptr()));
+        Ok(())
+    })
+}
+
+/// Sets how this receiver's blocking calls wait for a message: spin for `spin_ns`
+/// nanoseconds, then yield the CPU for `yield_ns`, then sleep in the kernel until woken.
+/// (0, 0) sleeps at once; the default spins for a few microseconds and yields for a few
+/// tens of microseconds.
+/// Shared memory only; sockets and FIFOs sleep in `poll`.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+/// `FERRY_ERR_STATE` (a message is acquired).
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_set_wait_policy(
+    r: *mut ferry_receiver,
+    spin_ns: u64,
+    yield_ns: u64,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        unsafe { handle(r) }?.receiver()?.set_wait_policy(wait::policy(spin_ns, yield_ns));
+        Ok(())
+    })
+}
+
+/// Waits for a message and copies it into `buf` (`cap` bytes); `*len` receives its
+/// length. `buf` may be NULL when `cap` is 0 (only an empty message fits).
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+/// `FERRY_ERR_STATE` (a message is acquired), `FERRY_ERR_BUFFER_TOO_SMALL` (the message
+/// is longer than `cap`: it stays in the channel, and `*len` receives its length so you
+/// can retry with a larger buffer), `FERRY_ERR_DISCONNECTED` (the channel is empty and
+/// every sender has gone), `FERRY_ERR_CORRUPT`. Nothing is consumed on error.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `buf` is NULL or writable for `cap` bytes; `len` is
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_recv(
+    r: *mut ferry_receiver,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { recv(r, buf, cap, len, Patience::Block) }
+}
+
+/// Like `ferry_recv`, but fails with `FERRY_ERR_EMPTY` instead of waiting. On shared
+/// memory it never enters the kernel unless a sender sleeps and must be woken.
+///
+/// # Safety
+///
+/// As for `ferry_recv`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_try_recv(
+    r: *mut ferry_receiver,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { recv(r, buf, cap, len, Patience::Try) }
+}
+
+/// Like `ferry_recv`, but waits at most `timeout_ns` nanoseconds for a message, then
+/// fails with `FERRY_ERR_TIMEOUT`.
+///
+/// # Safety
+///
+/// As for `ferry_recv`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_recv_timeout(
+    r: *mut ferry_receiver,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: u64,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { recv(r, buf, cap, len, Patience::nanos(timeout_ns)) }
+}
+
+/// # Safety
+///
+/// As for `ferry_recv`.
+unsafe fn recv(
+    r: *mut ferry_receiver,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    patience: Patience,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: the caller's contract.
+        let (handle, mut len) = unsafe { (handle(r)?, Out::new(len, "len")?) };
+        len.set(0);
+        let receiver = handle.receiver()?;
+        // SAFETY: NULL or writable for `cap` bytes, used by no one else during the call
+        // (caller's contract).
+        let buf = unsafe { boundary::bytes_mut(buf, cap) }?;
+        let received = match patience {
+            Patience::Block => receiver.recv_into(buf),
+            Patience::Try => receiver.try_recv_into(buf),
+            Patience::For(timeout) => receiver.recv_into_timeout(buf, timeout),
+        };
+        match received {
+            Ok(n) => {
+                len.set(n);
+                Ok(())
+            }
+            Err(error) => {
+                if let RecvError::BufferTooSmall { needed } = error {
+                    len.set(needed);
+                }
+                Err(error.into())
+            }
+        }
+    })
+}
+
+/// Zero-copy receive, step 1: waits for a message and lends it in place: `*ptr`
+/// receives the address of its bytes and `*len` their number. Read them, then call
+/// `ferry_recv_release(r)` to hand the slot back to the senders. The pointer is valid
+/// until then; the library owns the memory. On failure `*ptr` is NULL and `*len` 0.
+///
+/// While the message is held, the other receive calls on `r` fail with
+/// `FERRY_ERR_STATE`. The bytes are read in place: a hostile sender could change them
+/// while you read; copy them out first (`ferry_recv`) if the peer is not trusted.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+/// `FERRY_ERR_STATE` (a message is acquired already), `FERRY_ERR_DISCONNECTED`,
+/// `FERRY_ERR_CORRUPT`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `ptr` and `len` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_recv_acquire(
+    r: *mut ferry_receiver,
+    ptr: *mut *const c_void,
+    len: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { acquire(r, ptr, len, Patience::Block) }
+}
+
+/// Like `ferry_recv_acquire`, but fails with `FERRY_ERR_EMPTY` instead of waiting.
+///
+/// # Safety
+///
+/// As for `ferry_recv_acquire`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_try_recv_acquire(
+    r: *mut ferry_receiver,
+    ptr: *mut *const c_void,
+    len: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { acquire(r, ptr, len, Patience::Try) }
+}
+
+/// Like `ferry_recv_acquire`, but waits at most `timeout_ns` nanoseconds, then fails
+/// with `FERRY_ERR_TIMEOUT`.
+///
+/// # Safety
+///
+/// As for `ferry_recv_acquire`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_recv_acquire_timeout(
+    r: *mut ferry_receiver,
+    ptr: *mut *const c_void,
+    len: *mut usize,
+    timeout_ns: u64,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { acquire(r, ptr, len, Patience::nanos(timeout_ns)) }
+}
+
+/// # Safety
+///
+/// As for `ferry_recv_acquire`.
+unsafe fn acquire(
+    r: *mut ferry_receiver,
+    ptr: *mut *const c_void,
+    len: *mut usize,
+    patience: Patience,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: NULL or writable (caller's contract).
+        unsafe {
+            boundary::set_if_some(ptr, ptr::null());
+            boundary::set_if_some(len, 0);
+        }
+        // SAFETY: the caller's contract.
+        let (handle, mut ptr, mut len) = unsafe { (handle(r)?, Out::new(ptr, "ptr")?, Out::new(len, "len")?) };
+        let (message, n) = handle.acquire(patience)?;
+        ptr.set(message.cast());
+        len.set(n);
+        Ok(())
+    })
+}
+
+/// Zero-copy receive, step 2: hands the acquired message's slot back to the senders.
+/// Its pointer must not be used afterwards.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+/// `FERRY_ERR_STATE` (no message is acquired: none was, or it was released already).
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_recv_release(r: *mut ferry_receiver) -> ferry_status {
+    // SAFETY: the caller's contract.
+    boundary::status(|| unsafe { handle(r) }?.release())
+}
