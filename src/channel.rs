@@ -144,9 +144,11 @@ pub fn unlink(name: &str) -> Result<(), AttachError> {
 /// memory), `unix:PATH` (a Unix domain socket), `fifo:PATH` (a named pipe), or
 /// `auto:NAME` (shared memory, falling back to a Unix socket where shared memory cannot
 /// be used). Every call works the same over every transport; on the socket and pipe
-/// transports a loan is a buffer in this process that `commit` writes out, and the end of
-/// a message the kernel buffer does not take whole waits in the sender and goes out with
-/// its next call, or when it is dropped (never half a message, never interleaved).
+/// transports a loan is a buffer in this process that `commit` writes out. A blocking
+/// call returns once its whole message is in the kernel; when a `try_` call (or a
+/// `_timeout` call that runs out) finds room for only part of a message, the rest waits
+/// in the sender and goes out first with its next call, or when it is dropped: never
+/// half a message, never interleaved.
 ///
 /// `Send` but not `Sync`: one thread sends through it at a time. An MPMC channel takes
 /// any number of senders ([`Sender::open`] or [`Sender::try_clone`]).
@@ -389,8 +391,8 @@ impl Sender {
             SendVia::Shm(s) => LoanSlot::Ring(s.loan(wait).map_err(|stop| send_error(stop, ()))?),
             // The buffer is always free: wait for the stream to take more, so the commit
             // can hand it the message (keeping what it does not take at once).
-            SendVia::Unix(s) => s.ready(wait).map(|()| LoanSlot::Buffer).map_err(|stop| send_error(stop, ()))?,
-            SendVia::Fifo(s) => s.ready(wait).map(|()| LoanSlot::Buffer).map_err(|stop| send_error(stop, ()))?,
+            SendVia::Unix(s) => s.ready(wait).map(|()| LoanSlot::Buffer(wait)).map_err(|stop| send_error(stop, ()))?,
+            SendVia::Fifo(s) => s.ready(wait).map(|()| LoanSlot::Buffer(wait)).map_err(|stop| send_error(stop, ()))?,
         };
         Ok(Loan { sender: self, slot, publish, committed: false })
     }
@@ -483,8 +485,8 @@ impl Sender {
 enum LoanSlot {
     /// A slot of the shared ring, at this position.
     Ring(u64),
-    /// The sender's buffer, written out by `commit`.
-    Buffer,
+    /// The sender's buffer, written out by `commit` within the loan's wait.
+    Buffer(Wait),
 }
 
 /// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
@@ -514,8 +516,8 @@ impl Loan<'_> {
                 s.commit(pos, len, self.publish);
                 Ok(())
             }
-            (SendVia::Unix(s), LoanSlot::Buffer) => s.queue(&sender.scratch[..len]),
-            (SendVia::Fifo(s), LoanSlot::Buffer) => s.queue(&sender.scratch[..len]),
+            (SendVia::Unix(s), LoanSlot::Buffer(wait)) => s.queue(&sender.scratch[..len], wait),
+            (SendVia::Fifo(s), LoanSlot::Buffer(wait)) => s.queue(&sender.scratch[..len], wait),
             _ => unreachable!("a loan's slot matches its sender's transport"),
         };
         if let Err(stop) = sent {

@@ -1598,3 +1598,27 @@ fn child_auto_fallback() {
     assert!(!socket.exists(), "child: the socket outlived its receiver");
     println!("{CHILD_DONE}");
 }
+
+/// Request and reply with messages larger than a pipe's or socket's buffer: a blocking
+/// send must have its whole message out before it returns, or the echo never answers.
+#[test]
+fn request_reply_with_messages_larger_than_the_kernel_buffer() {
+    for kind in [Kind::ShmSpsc, Kind::ShmMpmc, Kind::Unix, Kind::Fifo] {
+        let config = Config::new().slot_size(BIG_SLOT).capacity(CAPACITY);
+        let (_requests, mut ask, mut serve) = pair_with(kind, "request", config);
+        let (_replies, mut answer, mut hear) = pair_with(kind, "reply", config);
+        let echo = std::thread::spawn(move || {
+            while let Ok(request) = serve.recv_timeout(LONG) {
+                answer.send_timeout(&request, LONG).expect("reply");
+            }
+        });
+        for seq in 0..20 {
+            let m = message(seq, BIG_SLOT - seq as usize);
+            ask.send(&m).unwrap_or_else(|e| panic!("{kind:?}: request {seq}: {e}"));
+            let reply = hear.recv_timeout(LONG).unwrap_or_else(|e| panic!("{kind:?}: reply {seq}: {e:?}"));
+            assert_message(seq, m.len(), &reply);
+        }
+        drop(ask);
+        echo.join().expect("the echo thread");
+    }
+}

@@ -188,10 +188,11 @@ impl FifoSender {
         framing::wait_for(fifo.as_fd(), PollFlags::OUT, wait)
     }
 
-    /// Sends `payload` as one message without waiting (a loan's commit, after `ready`).
-    pub(crate) fn queue(&mut self, payload: &[u8]) -> Result<(), Stop> {
+    /// Sends `payload` as one message (a loan's commit, after `ready`), finishing it
+    /// within `wait`.
+    pub(crate) fn queue(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
         let fifo = &self.fifo;
-        self.writer.queue(payload, |b| write(fifo, b))
+        self.writer.queue(fifo.as_fd(), payload, wait, |b| write(fifo, b))
     }
 }
 

@@ -30,8 +30,9 @@ pub(crate) struct FrameWriter {
 
 impl FrameWriter {
     /// Sends `payload` as one frame through `write` (a non-blocking write on `fd`),
-    /// waiting as `wait` allows for the stream to take the first byte. An error means
-    /// none of this frame was written.
+    /// waiting as `wait` allows: for the stream to take the first byte (an error then
+    /// means none of this frame was written), and then to take the rest. What is left when
+    /// the wait runs out (at once, for `Wait::Never`) goes out with the next call.
     pub(crate) fn send(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -40,19 +41,19 @@ impl FrameWriter {
         mut write: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> Result<(), Stop> {
         self.flush(fd, wait, &mut write)?;
-        loop {
-            match self.start(payload, &mut write)? {
-                true => return Ok(()),
-                false => wait_for(fd, PollFlags::OUT, wait)?,
-            }
+        while !self.start(payload, &mut write)? {
+            wait_for(fd, PollFlags::OUT, wait)?;
         }
+        self.finish(fd, wait, write)
     }
 
-    /// Sends `payload` as one frame without waiting: what the stream does not take now
-    /// is kept for the next call. Call `flush` first (a loan does, when it is taken).
+    /// Sends `payload` as one frame (a loan's commit, after `flush`): what the stream
+    /// does not take at once is written within `wait`, or kept for the next call.
     pub(crate) fn queue(
         &mut self,
+        fd: BorrowedFd<'_>,
         payload: &[u8],
+        wait: Wait,
         mut write: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> Result<(), Stop> {
         debug_assert!(self.pending.is_empty());
@@ -60,7 +61,25 @@ impl FrameWriter {
             self.pending.extend_from_slice(&prefix(payload));
             self.pending.extend_from_slice(payload);
         }
-        Ok(())
+        self.finish(fd, wait, write)
+    }
+
+    /// Writes the rest of the frame just started, within `wait`. A blocking call must
+    /// not return with its message half out (a peer waiting for it to answer would wait
+    /// forever); a call whose wait runs out leaves the rest for the next call.
+    fn finish(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        wait: Wait,
+        write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        if wait.is_never() {
+            return Ok(());
+        }
+        match self.flush(fd, wait, write) {
+            Err(Stop::Timeout) => Ok(()),
+            other => other,
+        }
     }
 
     /// Writes raw bytes (a hello) without waiting, keeping what the stream does not take.

@@ -219,10 +219,11 @@ impl UnixSender {
         framing::wait_for(stream.as_fd(), PollFlags::OUT, wait)
     }
 
-    /// Sends `payload` as one message without waiting (a loan's commit, after `ready`).
-    pub(crate) fn queue(&mut self, payload: &[u8]) -> Result<(), Stop> {
+    /// Sends `payload` as one message (a loan's commit, after `ready`), finishing it
+    /// within `wait`.
+    pub(crate) fn queue(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
         let stream = &self.stream;
-        self.writer.queue(payload, |b| send(stream, b))
+        self.writer.queue(stream.as_fd(), payload, wait, |b| send(stream, b))
     }
 }
 
