@@ -112,6 +112,9 @@ impl WaitPolicy {
     }
 }
 
+/// Most semaphore posts one wake-up makes (one per parked waiter, up to this).
+const MAX_POSTS_PER_WAKE: u32 = 64;
+
 /// One direction of wake-ups ("not empty" or "not full"), in shared memory.
 #[repr(C)]
 pub(crate) struct Signal {
@@ -178,8 +181,14 @@ impl Signal {
             #[cfg(not(ferry_loom))]
             Signaling::Semaphore => {
                 // SYNC: Relaxed; a count to size the wake-up, ordered by `notify`'s RMW.
-                for _ in 0..self.waiters.load(Relaxed).max(1) {
-                    self.semaphore.post();
+                // It comes from shared memory: bounded, so a scribbled count cannot make
+                // this loop run for long (a waiter beyond the bound wakes at its next
+                // park slice).
+                let waiters = self.waiters.load(Relaxed).clamp(1, MAX_POSTS_PER_WAKE);
+                for _ in 0..waiters {
+                    if !self.semaphore.post() {
+                        break;
+                    }
                 }
             }
             #[cfg(ferry_loom)]

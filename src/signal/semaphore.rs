@@ -24,12 +24,12 @@ impl Semaphore {
         assert_eq!(rc, 0, "sem_init failed: {}", std::io::Error::last_os_error());
     }
 
-    /// Adds one to the count, waking one sleeper.
-    pub(super) fn post(&self) {
+    /// Adds one to the count, waking one sleeper. `false` if the count is at its
+    /// maximum (EOVERFLOW): sleepers are then certain to wake anyway.
+    pub(super) fn post(&self) -> bool {
         // SAFETY: `init` ran on this semaphore in the segment's creator; `sem_post` is
-        // safe to call concurrently from any thread of any process mapping it. Its only
-        // failure is EOVERFLOW, when waiters are already certain to wake.
-        unsafe { libc::sem_post(self.raw()) };
+        // safe to call concurrently from any thread of any process mapping it.
+        unsafe { libc::sem_post(self.raw()) == 0 }
     }
 
     /// Takes one from the count, sleeping at most `timeout` for it to be non-zero.

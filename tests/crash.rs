@@ -1,0 +1,792 @@
+//! Crash injection: a producer process is killed with SIGKILL at random points, and the
+//! receiver must survive it.
+//!
+//! Each run re-executes this test binary as the producer (`child_crash_sender`, chosen by
+//! its exact name, with environment variables naming the channel), lets it stream
+//! messages through every send path, and kills it after a random delay: usually a few
+//! milliseconds after it attached, sometimes before it can have attached at all. Every
+//! message carries its sequence number and a checksum of its bytes. The receiver must
+//! never accept a torn message, must get the messages in order with no gap and no
+//! duplicate, must get at least every message the producer knew to be published (the
+//! producer records that count in a side file after each publication), must never block
+//! past the timeout it asked for, and must learn that the producer has gone.
+//!
+//! On SPSC the receiver learns it through the sender's identity in the segment: it ends
+//! with `Disconnected`, and the time from `kill()` returning to that `Disconnected` is the
+//! death-detection time, printed as p50 and max. MPMC counts attached processes instead
+//! of naming them, so a producer that dies attached stays counted: there the receiver is
+//! only required to end with a bounded `Timeout` (or `Disconnected`, should the ring ever
+//! learn to see the death), after every message.
+//!
+//! `FERRY_CRASH_RUNS` sets the number of SPSC runs (default 200; MPMC runs a quarter as
+//! many, at least 50); `FERRY_CRASH_SEED` replays a run sequence.
+
+use std::{
+    env,
+    fs::{self, File, OpenOptions},
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::{fs::FileExt, process::ExitStatusExt},
+    path::PathBuf,
+    process::{self, Child, Command, Stdio},
+    sync::atomic::{AtomicBool, Ordering::SeqCst},
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use ferry::{Config, Holders, Process, Receiver, RecvError, RingKind, SendError, Sender};
+
+/// Slot size of every run's channel: the largest message.
+const SLOT: usize = 192;
+/// Shortest message: sequence number (8 bytes) and checksum (8).
+const MIN_LEN: usize = 16;
+/// Capacities the runs choose from: small ones make the producer block on a full ring.
+const CAPACITIES: [usize; 3] = [4, 16, 64];
+/// SPSC runs unless `FERRY_CRASH_RUNS` says otherwise.
+const DEFAULT_RUNS: usize = 200;
+/// The fewest MPMC runs.
+const MIN_MPMC_RUNS: usize = 50;
+/// The longest delay between the producer attaching and its death.
+const MAX_KILL_DELAY_US: u64 = 5_000;
+/// One run in this many kills the producer without waiting for it to attach.
+const EARLY_ONE_IN: u64 = 8;
+/// The receiver's timeout while the producer may still be alive: long enough that only
+/// a receiver that misses the death runs into it.
+const GENEROUS: Duration = Duration::from_secs(5);
+/// A receive that waits for a producer known never to have attached.
+const SHORT: Duration = Duration::from_millis(100);
+/// The MPMC receiver's timeout: it cannot see the producer's death, so it polls.
+const MPMC_WAIT: Duration = Duration::from_millis(25);
+/// How far past its timeout a receive may return on a loaded machine.
+const LATE: Duration = Duration::from_secs(2);
+/// The median death-detection time the issue asks for.
+const DETECTION_TARGET: Duration = Duration::from_millis(100);
+/// Batches take up to this many messages.
+const MAX_BATCH: u64 = 24;
+/// A child that runs longer than this kills itself, so a hang becomes a failure.
+const CHILD_WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Names the channel `child_crash_sender` streams into.
+const CHANNEL_ENV: &str = "FERRY_CRASH_CHANNEL";
+/// The run's seed: it picks the lengths and the send paths.
+const SEED_ENV: &str = "FERRY_CRASH_CHILD_SEED";
+/// The file `child_crash_sender` records its published count in.
+const PROGRESS_ENV: &str = "FERRY_CRASH_PROGRESS";
+/// Printed by the child once it holds the sender role.
+const CHILD_ATTACHED: &str = "FERRY-CHILD-ATTACHED";
+
+/// Salts, so that lengths, send paths and abandoned loans do not line up.
+const LEN_SALT: u64 = 0x6372_6173_686c_6e01;
+const FILL_SALT: u64 = 0x6372_6173_6866_6c02;
+const SEND_SALT: u64 = 0x6372_6173_6873_6e03;
+const ABANDON_SALT: u64 = 0x6372_6173_6861_6204;
+
+fn shm_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/shm/ferry.{name}"))
+}
+
+/// Removes the segment's file on drop, in case a failing run left it behind.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(shm_path(&self.0));
+    }
+}
+
+/// The side file in which the producer records how many messages it has published.
+struct Progress(PathBuf);
+
+impl Progress {
+    fn new(name: &str) -> Self {
+        let path = env::temp_dir().join(format!("{name}.progress"));
+        fs::write(&path, 0u64.to_le_bytes()).expect("create the progress file");
+        Self(path)
+    }
+
+    fn read(&self) -> u64 {
+        let bytes = fs::read(&self.0).expect("read the progress file");
+        u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes of progress"))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// SplitMix64: the runs' random choices, replayable from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `FERRY_CRASH_SEED`, or a fresh seed.
+fn seed() -> u64 {
+    match env::var("FERRY_CRASH_SEED") {
+        Ok(s) => s.parse().unwrap_or_else(|_| panic!("FERRY_CRASH_SEED={s:?} is not a number")),
+        Err(_) => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock").as_nanos() as u64;
+            mix(now ^ u64::from(process::id()))
+        }
+    }
+}
+
+/// `FERRY_CRASH_RUNS`, or `DEFAULT_RUNS`.
+fn runs() -> usize {
+    match env::var("FERRY_CRASH_RUNS") {
+        Ok(s) => s.parse().unwrap_or_else(|_| panic!("FERRY_CRASH_RUNS={s:?} is not a number")),
+        Err(_) => DEFAULT_RUNS,
+    }
+}
+
+/// FNV-1a over `bytes`.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Length of message `seq` of the run seeded `seed`: `MIN_LEN` to a full slot.
+fn message_len(seed: u64, seq: u64) -> usize {
+    MIN_LEN + (mix(seed ^ seq ^ LEN_SALT) % (SLOT - MIN_LEN + 1) as u64) as usize
+}
+
+/// Writes message `seq` into `out`, whose length is the message's: the sequence number,
+/// filler derived from it, and the checksum of both.
+fn write_message(seed: u64, seq: u64, out: &mut [u8]) {
+    let body = out.len() - 8;
+    out[..8].copy_from_slice(&seq.to_le_bytes());
+    let mut state = mix(seed ^ seq ^ FILL_SALT);
+    for chunk in out[8..body].chunks_mut(8) {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
+    }
+    let sum = checksum(&out[..body]);
+    out[body..].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Checks that `got` is intact (its checksum) and is message `expected` (its sequence
+/// number, length and bytes). `scratch` is at least `SLOT` bytes.
+fn check(seed: u64, expected: u64, got: &[u8], scratch: &mut [u8]) -> Result<(), String> {
+    if !(MIN_LEN..=SLOT).contains(&got.len()) {
+        return Err(format!("message {expected}: {} bytes, but every message is {MIN_LEN} to {SLOT}", got.len()));
+    }
+    let body = got.len() - 8;
+    let sum = u64::from_le_bytes(got[body..].try_into().expect("8 bytes"));
+    let seq = u64::from_le_bytes(got[..8].try_into().expect("8 bytes"));
+    if checksum(&got[..body]) != sum {
+        return Err(format!("torn message accepted: {} bytes claiming seq {seq}, bad checksum", got.len()));
+    }
+    if seq != expected {
+        let what = if seq < expected { "a duplicate or an old message" } else { "a gap" };
+        return Err(format!("expected message {expected}, got message {seq}: {what}"));
+    }
+    let len = message_len(seed, seq);
+    let want = &mut scratch[..len];
+    write_message(seed, seq, want);
+    if got != &want[..] {
+        return Err(format!("message {seq} is {} bytes and not the one sent ({len} bytes)", got.len()));
+    }
+    Ok(())
+}
+
+/// Kills this (child) process if it runs too long, so that a hang fails the parent.
+fn start_watchdog() {
+    thread::spawn(|| {
+        thread::sleep(CHILD_WATCHDOG);
+        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
+        process::exit(3);
+    });
+}
+
+/// Spawns the producer for channel `name`, stdout and stderr piped.
+fn spawn_producer(name: &str, seed: u64, progress: &Progress) -> Child {
+    Command::new(env::current_exe().expect("the test binary's path"))
+        .args(["--exact", "child_crash_sender", "--nocapture", "--test-threads=1"])
+        .env(CHANNEL_ENV, name)
+        .env(SEED_ENV, seed.to_string())
+        .env(PROGRESS_ENV, &progress.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the producer")
+}
+
+/// Reads the producer's stdout until it reports that it attached; `false` if it closed
+/// its stdout first (it died or ran no test).
+fn wait_attached(child: &mut Child) -> bool {
+    let mut lines = BufReader::new(child.stdout.as_mut().expect("piped stdout"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line.contains(CHILD_ATTACHED) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Reaps the killed producer, asserting that SIGKILL, not something else, ended it.
+fn reap(child: &mut Child, context: &str) -> Result<(), String> {
+    let status = child.wait().map_err(|e| format!("{context}: wait for the producer: {e}"))?;
+    if status.signal() == Some(9) {
+        return Ok(());
+    }
+    let mut stderr = String::new();
+    if let Some(pipe) = child.stderr.as_mut() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    Err(format!("{context}: the producer ended with {status}, not by SIGKILL\n--- producer stderr ---\n{stderr}"))
+}
+
+/// Fails unless a receive that asked for `timeout` returned within it (plus `LATE`).
+fn bounded(started: Instant, timeout: Duration, what: &str) -> Result<(), String> {
+    let took = started.elapsed();
+    if took > timeout + LATE {
+        return Err(format!("{what} asked to wait {timeout:?} but blocked for {took:?}"));
+    }
+    Ok(())
+}
+
+/// Why a receive loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Disconnected,
+    Timeout,
+}
+
+/// What a receive loop saw.
+#[derive(Debug)]
+struct Received {
+    /// Messages received, all intact and in order: the next expected sequence number.
+    count: u64,
+    end: End,
+    /// When the final `Disconnected` or `Timeout` came back.
+    at: Instant,
+}
+
+/// Receives messages in order until the channel reports `Disconnected` (or, with
+/// `timeout_ends`, a timeout that began after that flag was set), mixing the receive
+/// calls.
+/// Each call waits at most `timeout`. While `slow` and the producer lives, it pauses now
+/// and then so the ring fills and the producer blocks.
+fn receive_all(
+    rx: &mut Receiver,
+    seed: u64,
+    timeout: Duration,
+    timeout_ends: Option<&AtomicBool>,
+    slow: Option<&AtomicBool>,
+) -> Result<Received, String> {
+    let mut scratch = vec![0u8; SLOT];
+    let mut buf = vec![0u8; SLOT];
+    let mut seq = 0u64;
+    let mut picks = Rng(seed ^ 0x7265_6376);
+    let failed = |seq: u64, what: &str, e: RecvError| format!("receiving message {seq} with {what}: {e:?}");
+    loop {
+        if slow.is_some_and(|killed| !killed.load(SeqCst)) && seq % 8 == 7 {
+            thread::sleep(Duration::from_micros(300));
+        }
+        // Whether the producer was dead and reaped before this call: then a timeout
+        // means the ring holds nothing more.
+        let was_gone = timeout_ends.is_some_and(|gone| gone.load(SeqCst));
+        let started = Instant::now();
+        let step: Result<u64, (RecvError, &str)> = match picks.below(4) {
+            0 | 1 => {
+                let result = rx.recv_timeout(timeout);
+                bounded(started, timeout, "recv_timeout")?;
+                match result {
+                    Ok(guard) => {
+                        check(seed, seq, &guard, &mut scratch)?;
+                        Ok(1)
+                    }
+                    Err(e) => Err((e, "recv_timeout")),
+                }
+            }
+            2 => {
+                let result = rx.recv_into_timeout(&mut buf, timeout);
+                bounded(started, timeout, "recv_into_timeout")?;
+                match result {
+                    Ok(n) => {
+                        check(seed, seq, &buf[..n], &mut scratch)?;
+                        Ok(1)
+                    }
+                    Err(e) => Err((e, "recv_into_timeout")),
+                }
+            }
+            _ => {
+                // A batch of what is waiting; if nothing is, one blocking receive.
+                let limit = 1 + picks.below(MAX_BATCH);
+                let mut batch = rx.batch();
+                let mut taken = 0;
+                while taken < limit {
+                    match batch.try_recv() {
+                        Ok(guard) => {
+                            check(seed, seq + taken, &guard, &mut scratch)?;
+                            taken += 1;
+                        }
+                        Err(RecvError::Empty) => break,
+                        Err(e) => return Err(failed(seq + taken, "batch try_recv", e)),
+                    }
+                }
+                drop(batch);
+                if taken > 0 {
+                    Ok(taken)
+                } else {
+                    let result = rx.recv_timeout(timeout);
+                    bounded(started, timeout, "recv_timeout after an empty batch")?;
+                    match result {
+                        Ok(guard) => {
+                            check(seed, seq, &guard, &mut scratch)?;
+                            Ok(1)
+                        }
+                        Err(e) => Err((e, "recv_timeout")),
+                    }
+                }
+            }
+        };
+        match step {
+            Ok(n) => seq += n,
+            Err((RecvError::Disconnected, _)) => {
+                return Ok(Received { count: seq, end: End::Disconnected, at: Instant::now() })
+            }
+            Err((RecvError::Timeout, what)) => match timeout_ends {
+                Some(_) if was_gone => return Ok(Received { count: seq, end: End::Timeout, at: Instant::now() }),
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "{what} timed out after {timeout:?} waiting for message {seq}: the producer's death went \
+                         unnoticed"
+                    ))
+                }
+            },
+            Err((e, what)) => return Err(failed(seq, what, e)),
+        }
+    }
+}
+
+/// What the SPSC runs measured.
+#[derive(Default)]
+struct Stats {
+    /// From `kill()` returning to `Disconnected`, for runs killed after attaching.
+    detection: Vec<Duration>,
+    /// From spawning the producer to its report that it attached.
+    attach: Vec<Duration>,
+    /// Messages received per run.
+    messages: Vec<u64>,
+    /// Runs killed early in which the producer had attached, or had not.
+    early_attached: usize,
+    early_never: usize,
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+// ---------------------------------------------------------------------------------------
+// SPSC: the receiver sees the dead producer gone, after every message.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn spsc_producer_killed_at_random_points_never_tears_loses_or_wedges() {
+    let (seed, runs) = (seed(), runs());
+    let mut rng = Rng(seed);
+    let mut stats = Stats::default();
+    let started = Instant::now();
+    for run in 0..runs {
+        let run_seed = rng.next();
+        let context = format!("SPSC run {run} (FERRY_CRASH_SEED={seed})");
+        if let Err(failure) = spsc_run(run, run_seed, &mut rng, &mut stats, &context) {
+            panic!("{context}: {failure}");
+        }
+    }
+    let mut detection = stats.detection.clone();
+    detection.sort();
+    let mut attach = stats.attach.clone();
+    attach.sort();
+    let total: u64 = stats.messages.iter().sum();
+    assert!(!detection.is_empty(), "no run killed an attached producer");
+    eprintln!(
+        "SPSC crash injection: {runs} runs in {:.1?} (seed {seed}); {} killed after attaching, {} killed early \
+         ({} of them had attached); {total} messages received, at most {} in one run",
+        started.elapsed(),
+        detection.len(),
+        stats.early_attached + stats.early_never,
+        stats.early_attached,
+        stats.messages.iter().max().unwrap_or(&0),
+    );
+    eprintln!(
+        "SPSC death detection (kill() returned -> Disconnected) over {} runs: p50 {:.1?}, p90 {:.1?}, max {:.1?} \
+         (producer start to attach: p50 {:.1?})",
+        detection.len(),
+        percentile(&detection, 50),
+        percentile(&detection, 90),
+        detection[detection.len() - 1],
+        percentile(&attach, 50),
+    );
+    assert!(
+        percentile(&detection, 50) <= DETECTION_TARGET,
+        "median death detection {:.1?} exceeds the {DETECTION_TARGET:?} target",
+        percentile(&detection, 50)
+    );
+    // A producer must sometimes have been caught mid-stream, not only before its first message.
+    assert!(total > 0, "no run received any message: the producer never got to send");
+}
+
+fn spsc_run(run: usize, seed: u64, rng: &mut Rng, stats: &mut Stats, context: &str) -> Result<(), String> {
+    let name = format!("crash-spsc-{}-{run}", process::id());
+    let _cleanup = Cleanup(name.clone());
+    let progress = Progress::new(&name);
+    let capacity = CAPACITIES[rng.below(CAPACITIES.len() as u64) as usize];
+    let mut rx = Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(capacity))
+        .map_err(|e| format!("create: {e}"))?;
+    let spawned = Instant::now();
+    let mut child = spawn_producer(&name, seed, &progress);
+
+    if rng.below(EARLY_ONE_IN) == 0 {
+        // Killed around the time it attaches: anywhere from before exec to its first
+        // messages, scaled to how long producers take to attach on this machine.
+        let typical = stats.attach.last().copied().unwrap_or(Duration::from_millis(5));
+        thread::sleep(Duration::from_micros(rng.below(2 * typical.as_micros() as u64 + 1)));
+        let _ = child.kill();
+        reap(&mut child, context)?;
+        let info = ferry::inspect(&name).map_err(|e| format!("inspect after the kill: {e}"))?;
+        let dead = Holders::Process(Process { pid: child.id(), alive: false });
+        return match info.senders {
+            Holders::Never => {
+                // It never attached: nothing was sent, and nothing says it has gone.
+                stats.early_never += 1;
+                let at = Instant::now();
+                let result = rx.recv_timeout(SHORT).map(|m| m.len());
+                bounded(at, SHORT, "recv_timeout")?;
+                match (result, progress.read()) {
+                    (Err(RecvError::Timeout), 0) => Ok(()),
+                    (other, published) => Err(format!(
+                        "the producer never attached (published {published}), yet recv_timeout gave {other:?}"
+                    )),
+                }
+            }
+            holder if holder == dead => {
+                stats.early_attached += 1;
+                let got = receive_all(&mut rx, seed, GENEROUS, None, None)?;
+                stats.messages.push(got.count);
+                check_complete(&mut rx, &got, &progress)
+            }
+            other => Err(format!("after the kill the sender role is {other:?}, expected {dead:?} or Never")),
+        };
+    }
+
+    if !wait_attached(&mut child) {
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut stderr = String::new();
+        let _ = child.stderr.as_mut().expect("piped stderr").read_to_string(&mut stderr);
+        return Err(format!("the producer did not attach\n--- producer stderr ---\n{stderr}"));
+    }
+    stats.attach.push(spawned.elapsed());
+    let delay = Duration::from_micros(rng.below(MAX_KILL_DELAY_US + 1));
+    let slow = rng.below(4) == 0;
+    let killed = AtomicBool::new(false);
+    let (received, before, after) = thread::scope(|s| {
+        let receiving = s.spawn(|| receive_all(&mut rx, seed, GENEROUS, None, slow.then_some(&killed)));
+        thread::sleep(delay);
+        killed.store(true, SeqCst);
+        let before = Instant::now();
+        child.kill().expect("kill the producer");
+        let after = Instant::now();
+        (receiving.join().expect("the receiving thread"), before, after)
+    });
+    reap(&mut child, context)?;
+    let got = received?;
+    if got.at < before {
+        return Err(format!("Disconnected {:?} before the producer was killed", before - got.at));
+    }
+    check_complete(&mut rx, &got, &progress)?;
+    stats.detection.push(got.at.saturating_duration_since(after));
+    stats.messages.push(got.count);
+
+    // The dead producer shows as such, and its role can be taken over.
+    let info = ferry::inspect(&name).map_err(|e| format!("inspect after the run: {e}"))?;
+    let dead = Holders::Process(Process { pid: child.id(), alive: false });
+    if info.senders != dead || info.stale || !info.creator.alive {
+        return Err(format!("inspect after the kill: {info:?}, expected sender {dead:?}, a live creator"));
+    }
+    let mut tx = Sender::open(&name).map_err(|e| format!("open over the dead sender: {e}"))?;
+    tx.try_send(b"after the crash").map_err(|e| format!("send after the crash: {e}"))?;
+    match rx.try_recv() {
+        Ok(m) if &*m == b"after the crash" => {}
+        other => return Err(format!("the new sender's message: {:?}", other.map(|m| m.to_vec()))),
+    }
+    drop((tx, rx));
+    if shm_path(&name).exists() {
+        return Err(String::from("the creator's drop left the segment behind"));
+    }
+    Ok(())
+}
+
+/// Checks the end of an SPSC receive: `Disconnected`, after at least every message the
+/// producer knew it had published; then nothing more arrives.
+fn check_complete(rx: &mut Receiver, got: &Received, progress: &Progress) -> Result<(), String> {
+    let published = progress.read();
+    if got.end != End::Disconnected {
+        return Err(format!("the receive ended with {:?}, not Disconnected", got.end));
+    }
+    if got.count < published {
+        return Err(format!("received {} messages, but the producer had published {published}", got.count));
+    }
+    match rx.try_recv() {
+        Err(RecvError::Empty) => Ok(()),
+        other => Err(format!("try_recv after Disconnected: {:?}", other.map(|m| m.len()))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// MPMC: no torn or duplicate message, in order, bounded waits.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn mpmc_producer_killed_at_random_points_never_tears_duplicates_or_reorders() {
+    let seed = seed() ^ 0x6d70_6d63;
+    let runs = (runs() / 4).max(MIN_MPMC_RUNS);
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let (mut timeouts, mut disconnects, mut still_counted, mut total) = (0, 0, 0, 0);
+    for run in 0..runs {
+        let run_seed = rng.next();
+        let context = format!("MPMC run {run} (FERRY_CRASH_SEED={})", seed ^ 0x6d70_6d63);
+        match mpmc_run(run, run_seed, &mut rng, &context) {
+            Ok((got, senders)) => {
+                total += got.count;
+                match got.end {
+                    End::Timeout => timeouts += 1,
+                    End::Disconnected => disconnects += 1,
+                }
+                if matches!(senders, Holders::Count(n) if n > 0) {
+                    still_counted += 1;
+                }
+            }
+            Err(failure) => panic!("{context}: {failure}"),
+        }
+    }
+    eprintln!(
+        "MPMC crash injection: {runs} runs in {:.1?}, {total} messages; the receiver ended with Timeout in {timeouts} \
+         runs and Disconnected in {disconnects}; a dead producer was still counted as attached in {still_counted} \
+         runs (MPMC counts holders, so it cannot see a death)",
+        started.elapsed()
+    );
+    assert!(total > 0, "no run received any message: the producer never got to send");
+}
+
+fn mpmc_run(run: usize, seed: u64, rng: &mut Rng, context: &str) -> Result<(Received, Holders), String> {
+    let name = format!("crash-mpmc-{}-{run}", process::id());
+    let _cleanup = Cleanup(name.clone());
+    let progress = Progress::new(&name);
+    let capacity = CAPACITIES[rng.below(CAPACITIES.len() as u64) as usize];
+    let config = Config::new().kind(RingKind::Mpmc).slot_size(SLOT).capacity(capacity);
+    let mut rx = Receiver::create(&name, &config).map_err(|e| format!("create: {e}"))?;
+    let mut child = spawn_producer(&name, seed, &progress);
+    let early = rng.below(EARLY_ONE_IN) == 0;
+    if !early && !wait_attached(&mut child) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(String::from("the producer did not attach"));
+    }
+    let delay = Duration::from_micros(rng.below(MAX_KILL_DELAY_US + 1));
+    let gone = AtomicBool::new(false);
+    let received = thread::scope(|s| {
+        let receiving = s.spawn(|| receive_all(&mut rx, seed, MPMC_WAIT, Some(&gone), None));
+        thread::sleep(delay);
+        let _ = child.kill();
+        let reaped = reap(&mut child, context);
+        gone.store(true, SeqCst);
+        reaped.map(|()| receiving.join().expect("the receiving thread"))
+    })?;
+    let got = received?;
+    let published = progress.read();
+    if got.count < published {
+        return Err(format!("received {} messages, but the producer had published {published}", got.count));
+    }
+    // After the end, nothing more: the ring holds no message the loop missed.
+    match rx.try_recv() {
+        Err(RecvError::Empty) => {}
+        other => return Err(format!("try_recv after the end: {:?}", other.map(|m| m.len()))),
+    }
+    let senders = ferry::inspect(&name).map_err(|e| format!("inspect after the run: {e}"))?.senders;
+    Ok((got, senders))
+}
+
+// ---------------------------------------------------------------------------------------
+// The producer.
+// ---------------------------------------------------------------------------------------
+
+/// The producer: opens the channel as its sender and streams messages through every
+/// send path until it is killed (or the receiver goes), recording after each
+/// publication how many messages it has published.
+#[test]
+fn child_crash_sender() {
+    let Ok(name) = env::var(CHANNEL_ENV) else { return };
+    start_watchdog();
+    let seed: u64 = env::var(SEED_ENV).expect("child: the seed").parse().expect("child: a numeric seed");
+    let progress = OpenOptions::new()
+        .write(true)
+        .open(env::var(PROGRESS_ENV).expect("child: the progress file"))
+        .expect("child: open the progress file");
+    let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: open {name}: {e}"));
+    assert_eq!(tx.slot_size(), SLOT, "child: the header's slot size");
+    println!("{CHILD_ATTACHED}");
+    std::io::stdout().flush().expect("child: flush stdout");
+    let mut scratch = vec![0u8; SLOT];
+    let mut seq = 0u64;
+    loop {
+        match send_some(&mut tx, seed, seq, &mut scratch) {
+            Ok(next) => seq = next,
+            // The receiver has gone (the parent failed): nothing to do.
+            Err(()) => return,
+        }
+        record(&progress, seq);
+    }
+}
+
+fn record(progress: &File, published: u64) {
+    progress.write_all_at(&published.to_le_bytes(), 0).expect("child: record the progress");
+}
+
+/// Sends message `seq` and maybe some after it through one send path; returns the next
+/// sequence number once everything sent is published, `Err` if the receiver has gone.
+fn send_some(tx: &mut Sender, seed: u64, mut seq: u64, scratch: &mut [u8]) -> Result<u64, ()> {
+    let pick = mix(seed ^ seq ^ SEND_SALT);
+    let len = message_len(seed, seq);
+    match pick % 8 {
+        0 => {
+            write_message(seed, seq, &mut scratch[..len]);
+            tx.send(&scratch[..len]).map_err(|e| gone_or_panic(seq, e))?;
+        }
+        1 => {
+            write_message(seed, seq, &mut scratch[..len]);
+            tx.send_timeout(&scratch[..len], GENEROUS).map_err(|e| gone_or_panic(seq, e))?;
+        }
+        2 => {
+            write_message(seed, seq, &mut scratch[..len]);
+            match tx.try_send(&scratch[..len]) {
+                Ok(()) => {}
+                Err(SendError::Full(back)) => tx.send(back).map_err(|e| gone_or_panic(seq, e))?,
+                Err(e) => panic!("child: try_send {seq}: {e}"),
+            }
+        }
+        3 => {
+            let mut loan = tx.loan().map_err(|e| gone_or_panic(seq, e))?;
+            write_message(seed, seq, &mut loan[..len]);
+            loan.commit(len);
+        }
+        4 => {
+            let mut loan = tx.loan_timeout(GENEROUS).map_err(|e| gone_or_panic(seq, e))?;
+            write_message(seed, seq, &mut loan[..len]);
+            loan.commit(len);
+        }
+        5 => {
+            // A loan filled with the next message's bytes and dropped uncommitted: it
+            // must send nothing, even if the producer dies right after.
+            let mut decoy = tx.loan().map_err(|e| gone_or_panic(seq, e))?;
+            let decoy_len = message_len(seed, seq + 1);
+            write_message(seed, seq + 1, &mut decoy[..decoy_len]);
+            drop(decoy);
+            write_message(seed, seq, &mut scratch[..len]);
+            tx.send(&scratch[..len]).map_err(|e| gone_or_panic(seq, e))?;
+        }
+        6 => return send_batch_of_copies(tx, seed, seq, pick, scratch),
+        _ => return send_batch_of_loans(tx, seed, seq, pick),
+    }
+    seq += 1;
+    Ok(seq)
+}
+
+/// Up to `MAX_BATCH` copies through a batch, published once in the middle and once at
+/// its end; a blocking send if the ring was full.
+fn send_batch_of_copies(tx: &mut Sender, seed: u64, mut seq: u64, pick: u64, scratch: &mut [u8]) -> Result<u64, ()> {
+    let limit = 1 + (pick >> 8) % MAX_BATCH;
+    let publish_at = (pick >> 16) % limit;
+    let start = seq;
+    let mut batch = tx.batch();
+    while seq - start < limit {
+        let len = message_len(seed, seq);
+        write_message(seed, seq, &mut scratch[..len]);
+        match batch.try_send(&scratch[..len]) {
+            Ok(()) => seq += 1,
+            Err(SendError::Full(_)) => break,
+            Err(e) => panic!("child: batch try_send {seq}: {e}"),
+        }
+        if seq - start == publish_at {
+            batch.publish();
+        }
+    }
+    drop(batch);
+    if seq == start {
+        let len = message_len(seed, seq);
+        write_message(seed, seq, &mut scratch[..len]);
+        tx.send(&scratch[..len]).map_err(|e| gone_or_panic(seq, e))?;
+        seq += 1;
+    }
+    Ok(seq)
+}
+
+/// Up to `MAX_BATCH` loans through a batch, some of them abandoned after being written;
+/// a blocking loan if the ring was full.
+fn send_batch_of_loans(tx: &mut Sender, seed: u64, mut seq: u64, pick: u64) -> Result<u64, ()> {
+    let limit = 1 + (pick >> 8) % MAX_BATCH;
+    let start = seq;
+    let mut batch = tx.batch();
+    while seq - start < limit {
+        if mix(seed ^ seq ^ ABANDON_SALT) % 8 == 0 {
+            match batch.try_loan() {
+                Ok(mut abandoned) => {
+                    let decoy = message_len(seed, seq + 1);
+                    write_message(seed, seq + 1, &mut abandoned[..decoy]);
+                }
+                Err(SendError::Full(())) => break,
+                Err(e) => panic!("child: batch try_loan {seq}: {e}"),
+            }
+        }
+        match batch.try_loan() {
+            Ok(mut loan) => {
+                let len = message_len(seed, seq);
+                write_message(seed, seq, &mut loan[..len]);
+                loan.commit(len);
+                seq += 1;
+            }
+            Err(SendError::Full(())) => break,
+            Err(e) => panic!("child: batch try_loan {seq}: {e}"),
+        }
+    }
+    drop(batch);
+    if seq == start {
+        let len = message_len(seed, seq);
+        let mut loan = tx.loan().map_err(|e| gone_or_panic(seq, e))?;
+        write_message(seed, seq, &mut loan[..len]);
+        loan.commit(len);
+        seq += 1;
+    }
+    Ok(seq)
+}
+
+/// `Ok` if the send failed because the receiver has gone; any other failure is a bug.
+fn gone_or_panic<T>(seq: u64, e: SendError<T>) {
+    match e {
+        SendError::Disconnected(_) => (),
+        e => panic!("child: message {seq}: {e}"),
+    }
+}
