@@ -24,7 +24,8 @@ pub fn model(body: impl Fn() + Sync + Send + 'static) {
         body();
     });
     let runs = RUNS.load(Ordering::SeqCst) - before;
-    println!("explored {runs} interleavings in {:.1} s", start.elapsed().as_secs_f64());
+    let test = std::thread::current().name().unwrap_or("model").to_owned();
+    println!("{test}: explored {runs} interleavings in {:.1} s", start.elapsed().as_secs_f64());
 }
 
 /// Runs `body` under loom with `mutation` applied to ferry's code; one at a time, since
