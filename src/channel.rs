@@ -19,9 +19,9 @@ use crate::{
     signal::{Signaling, WaitPolicy},
     sync,
     transport::{
-        fifo::{FifoReceiver, FifoSender},
+        fifo::{self, FifoReceiver, FifoSender},
         shm::{ShmReceiver, ShmSender},
-        unix::{UnixReceiver, UnixSender},
+        unix::{self, UnixReceiver, UnixSender},
         Endpoint, Stop, Wait,
     },
 };
@@ -256,11 +256,11 @@ impl Sender {
             let segment = Segment::open(name, config.map(Config::geometry))?;
             Ok(SendVia::Shm(ShmSender::attach(Arc::new(segment))?))
         };
-        let unix = |path: &std::path::Path| UnixSender::open(path).map(SendVia::Unix);
+        let unix = |path: &std::path::Path| unix::open_sender(path).map(SendVia::Unix);
         let (via, fallback) = match Endpoint::parse(endpoint)? {
             Endpoint::Shm(name) => (shm(&name)?, None),
             Endpoint::Unix(path) => (unix(&path)?, None),
-            Endpoint::Fifo(path) => (FifoSender::open(&path).map(SendVia::Fifo)?, None),
+            Endpoint::Fifo(path) => (fifo::open_sender(&path).map(SendVia::Fifo)?, None),
             Endpoint::Auto(name) => match shm(&name) {
                 Ok(via) => (via, None),
                 Err(shm_error) => match unix(&Endpoint::auto_socket(&name)) {
@@ -303,7 +303,7 @@ impl Sender {
     pub fn try_clone(&self) -> Result<Self, AttachError> {
         match &self.via {
             SendVia::Shm(s) => Ok(Self::new(SendVia::Shm(s.try_clone()?), None)),
-            SendVia::Unix(s) => Ok(Self::new(SendVia::Unix(s.try_clone()?), self.fallback.clone())),
+            SendVia::Unix(s) => Ok(Self::new(SendVia::Unix(unix::open_sender(s.path())?), self.fallback.clone())),
             SendVia::Fifo(_) => {
                 Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
             }

@@ -29,8 +29,8 @@ use crate::{
     error::AttachError,
     transport::{
         describe,
-        framing::{self, Frame, FrameReader, FrameWriter, HELLO},
-        read_description, remove_description, Stop, Wait, FINISH_FRAME,
+        framing::{self, Frame, FrameReader, FramedSender},
+        read_description, remove_description, Stop, Wait,
     },
 };
 
@@ -142,68 +142,28 @@ impl Drop for FifoReceiver {
 }
 
 /// The writing end; one per FIFO at a time.
-#[derive(Debug)]
-pub(crate) struct FifoSender {
-    fifo: File,
-    slot_size: usize,
-    writer: FrameWriter,
+pub(crate) type FifoSender = FramedSender<File>;
+
+/// Opens the FIFO at `path`, which a receiver must have created and hold open, and says
+/// hello.
+pub(crate) fn open_sender(path: &Path) -> Result<FifoSender, AttachError> {
+    let name = path.display().to_string();
+    let slot_size = read_description(path)?;
+    let fifo = open_writer(path).map_err(|e| match e.raw_os_error() {
+        // No reader has the FIFO open: nobody would receive.
+        Some(libc::ENXIO) | Some(libc::ENOENT) => AttachError::NotFound { name: name.clone() },
+        _ => io_error("open", path, e),
+    })?;
+    rustix::fs::flock(&fifo, FlockOperation::NonBlockingLockExclusive).map_err(|_| AttachError::Unsupported {
+        endpoint: format!("fifo:{name}"),
+        what: "a second sender on one FIFO",
+    })?;
+    ignore_sigpipe();
+    // Four bytes: atomic in a pipe.
+    FramedSender::new(fifo, write, path, slot_size).map_err(|_| AttachError::NotFound { name })
 }
 
-impl FifoSender {
-    /// Opens the FIFO at `path`, which a receiver must have created and hold open.
-    pub(crate) fn open(path: &Path) -> Result<Self, AttachError> {
-        let name = path.display().to_string();
-        let slot_size = read_description(path)?;
-        let fifo = open_writer(path).map_err(|e| match e.raw_os_error() {
-            // No reader has the FIFO open: nobody would receive.
-            Some(libc::ENXIO) | Some(libc::ENOENT) => AttachError::NotFound { name: name.clone() },
-            _ => io_error("open", path, e),
-        })?;
-        rustix::fs::flock(&fifo, FlockOperation::NonBlockingLockExclusive).map_err(|_| AttachError::Unsupported {
-            endpoint: format!("fifo:{name}"),
-            what: "a second sender on one FIFO",
-        })?;
-        ignore_sigpipe();
-        let mut sender = Self { fifo, slot_size, writer: FrameWriter::default() };
-        // Tell the receiver a sender is here (4 bytes: atomic in a pipe).
-        let fifo = &sender.fifo;
-        sender.writer.queue_raw(&HELLO, |b| write(fifo, b)).map_err(|_| AttachError::NotFound { name })?;
-        Ok(sender)
-    }
-
-    pub(crate) fn slot_size(&self) -> usize {
-        self.slot_size
-    }
-
-    /// Sends `payload` as one message, waiting for room as `wait` allows.
-    pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let fifo = &self.fifo;
-        self.writer.send(fifo.as_fd(), payload, wait, |b| write(fifo, b))
-    }
-
-    /// Waits as `wait` allows until the FIFO takes more (for a loan).
-    pub(crate) fn ready(&mut self, wait: Wait) -> Result<(), Stop> {
-        let fifo = &self.fifo;
-        self.writer.flush(fifo.as_fd(), wait, |b| write(fifo, b))?;
-        framing::wait_for(fifo.as_fd(), PollFlags::OUT, wait)
-    }
-
-    /// Sends `payload` as one message (a loan's commit, after `ready`), finishing it
-    /// within `wait`.
-    pub(crate) fn queue(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let fifo = &self.fifo;
-        self.writer.queue(fifo.as_fd(), payload, wait, |b| write(fifo, b))
-    }
-}
-
-impl Drop for FifoSender {
-    fn drop(&mut self) {
-        let fifo = &self.fifo;
-        let _ = self.writer.flush(fifo.as_fd(), Wait::until(FINISH_FRAME), |b| write(fifo, b));
-    }
-}
-
-/// A non-blocking write; a gone reader is EPIPE (SIGPIPE is ignored, see `open`).
+/// A non-blocking write; a gone reader is EPIPE (SIGPIPE is ignored, see `open_sender`).
 fn write(fifo: &File, bytes: &[u8]) -> io::Result<usize> {
     Ok(rustix::io::write(fifo, bytes)?)
 }

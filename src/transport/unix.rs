@@ -25,8 +25,8 @@ use crate::{
     error::AttachError,
     transport::{
         describe,
-        framing::{self, Frame, FrameReader, FrameWriter, HELLO},
-        read_description, remove_description, Stop, Wait, FINISH_FRAME,
+        framing::{self, Frame, FrameReader, FramedSender},
+        read_description, remove_description, Stop, Wait,
     },
 };
 
@@ -171,67 +171,20 @@ impl Drop for UnixReceiver {
     }
 }
 
-/// A connected sender.
-#[derive(Debug)]
-pub(crate) struct UnixSender {
-    path: PathBuf,
-    stream: UnixStream,
-    slot_size: usize,
-    writer: FrameWriter,
-}
+/// A sender connected to the receiver at `path`.
+pub(crate) type UnixSender = FramedSender<UnixStream>;
 
-impl UnixSender {
-    /// Connects to the receiver at `path` and says hello.
-    pub(crate) fn open(path: &Path) -> Result<Self, AttachError> {
-        let name = path.display().to_string();
-        let slot_size = read_description(path)?;
-        let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotFound { name: name.clone() },
-            _ => io_error("connect to", path, e),
-        })?;
-        stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
-        let mut sender = Self { path: path.to_owned(), stream, slot_size, writer: FrameWriter::default() };
-        // Four bytes into a fresh socket: taken at once.
-        let stream = &sender.stream;
-        sender.writer.queue_raw(&HELLO, |b| send(stream, b)).map_err(|_| AttachError::NotFound { name })?;
-        Ok(sender)
-    }
-
-    /// Another connection to the same receiver.
-    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::open(&self.path)
-    }
-
-    pub(crate) fn slot_size(&self) -> usize {
-        self.slot_size
-    }
-
-    /// Sends `payload` as one message, waiting for room as `wait` allows.
-    pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let stream = &self.stream;
-        self.writer.send(stream.as_fd(), payload, wait, |b| send(stream, b))
-    }
-
-    /// Waits as `wait` allows until the socket takes more (for a loan).
-    pub(crate) fn ready(&mut self, wait: Wait) -> Result<(), Stop> {
-        let stream = &self.stream;
-        self.writer.flush(stream.as_fd(), wait, |b| send(stream, b))?;
-        framing::wait_for(stream.as_fd(), PollFlags::OUT, wait)
-    }
-
-    /// Sends `payload` as one message (a loan's commit, after `ready`), finishing it
-    /// within `wait`.
-    pub(crate) fn queue(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let stream = &self.stream;
-        self.writer.queue(stream.as_fd(), payload, wait, |b| send(stream, b))
-    }
-}
-
-impl Drop for UnixSender {
-    fn drop(&mut self) {
-        let stream = &self.stream;
-        let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| send(stream, b));
-    }
+/// Connects to the receiver at `path` and says hello.
+pub(crate) fn open_sender(path: &Path) -> Result<UnixSender, AttachError> {
+    let name = path.display().to_string();
+    let slot_size = read_description(path)?;
+    let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotFound { name: name.clone() },
+        _ => io_error("connect to", path, e),
+    })?;
+    stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
+    // Four bytes into a fresh socket: taken at once.
+    FramedSender::new(stream, send, path, slot_size).map_err(|_| AttachError::NotFound { name })
 }
 
 /// A non-blocking send that reports a gone receiver as EPIPE, never as SIGPIPE.
