@@ -454,13 +454,6 @@ impl Sender {
     /// [`SendError::TooLarge`] if `T` is larger than a slot; [`SendError::Disconnected`];
     /// [`SendError::Corrupt`]. The value is handed back.
     pub fn send_value<T: Pod>(&mut self, value: T) -> Result<(), SendError<T>> {
-        if let SendVia::Shm(_) = self.via {
-            check_fits(size_of::<T>(), self.slot_size()).map_err(|e| e.map(|()| value))?;
-            let loan = self.loan_until(Wait::Forever, true).map_err(|e| e.map(|()| value))?;
-            loan.write_value(value);
-            return Ok(());
-        }
-        // On a socket or pipe, send directly, so that an error is this call's.
         // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes are initialised.
         let bytes = unsafe { slice::from_raw_parts((&value as *const T).cast::<u8>(), size_of::<T>()) };
         self.send_until(bytes, Wait::Forever).map_err(|e| e.map(|_| value))

@@ -45,18 +45,8 @@ impl std::fmt::Debug for ShmSender {
 impl ShmSender {
     /// Attaches to `segment` as a sender.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        segment.attach(Role::Sender)?;
-        let ring = segment.ring();
-        let side = match segment.geometry().kind {
-            RingKind::Spsc => match Producer::attach(&ring) {
-                Ok(state) => SendSide::Spsc(state),
-                Err(_) => {
-                    segment.detach(Role::Sender);
-                    return Err(inconsistent(&segment));
-                }
-            },
-            RingKind::Mpmc => SendSide::Mpmc,
-        };
+        let (ring, state) = attach_role(&segment, Role::Sender, Producer::attach)?;
+        let side = state.map_or(SendSide::Mpmc, SendSide::Spsc);
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
@@ -180,18 +170,8 @@ impl std::fmt::Debug for ShmReceiver {
 impl ShmReceiver {
     /// Attaches to `segment` as a receiver.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        segment.attach(Role::Receiver)?;
-        let ring = segment.ring();
-        let side = match segment.geometry().kind {
-            RingKind::Spsc => match Consumer::attach(&ring) {
-                Ok(state) => RecvSide::Spsc(state),
-                Err(_) => {
-                    segment.detach(Role::Receiver);
-                    return Err(inconsistent(&segment));
-                }
-            },
-            RingKind::Mpmc => RecvSide::Mpmc,
-        };
+        let (ring, state) = attach_role(&segment, Role::Receiver, Consumer::attach)?;
+        let side = state.map_or(RecvSide::Mpmc, RecvSide::Spsc);
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
@@ -284,8 +264,29 @@ impl Drop for ShmReceiver {
     }
 }
 
-fn inconsistent(segment: &Segment) -> AttachError {
-    AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
+/// Takes `role` in `segment` and returns its ring, with the SPSC side's private state
+/// (`spsc_attach`, taking over where the last holder left) or `None` on an MPMC ring,
+/// which keeps all its state in shared memory.
+fn attach_role<S>(
+    segment: &Segment,
+    role: Role,
+    spsc_attach: impl FnOnce(&RingView) -> Result<S, Unavailable>,
+) -> Result<(RingView, Option<S>), AttachError> {
+    segment.attach(role)?;
+    let ring = segment.ring();
+    match segment.geometry().kind {
+        RingKind::Mpmc => Ok((ring, None)),
+        RingKind::Spsc => match spsc_attach(&ring) {
+            Ok(state) => Ok((ring, Some(state))),
+            Err(_) => {
+                segment.detach(role);
+                Err(AttachError::CorruptHeader {
+                    name: segment.name().to_owned(),
+                    reason: "the ring's positions are inconsistent",
+                })
+            }
+        },
+    }
 }
 
 fn unavailable(e: Unavailable) -> Stop {
