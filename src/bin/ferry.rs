@@ -4,6 +4,8 @@
 //! ferry ls            list channels: kind, geometry, fill level, who is attached
 //! ferry rm NAME...    remove channels (attached processes keep theirs)
 //! ferry gc            remove channels whose creator and users have all died
+//! ferry bench         measure ferry beside Unix sockets, pipes and the hardware limits
+//!                     ([--tiny] [--json PATH|-]; see `ferry::bench`)
 //! ```
 
 use std::process::ExitCode;
@@ -11,10 +13,13 @@ use std::process::ExitCode;
 use ferry::{ChannelInfo, Holders};
 
 fn main() -> ExitCode {
+    // `ferry bench` starts this binary again for the other side of each measurement.
+    ferry::bench::child_main_if_requested();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ls") if args.len() == 1 => ls(),
         Some("rm") if args.len() > 1 => rm(&args[1..]),
+        Some("bench") => ferry::bench::report::main(&args[1..]),
         Some("gc") if args.len() == 1 => {
             for name in ferry::remove_stale() {
                 println!("removed stale channel `{name}`");
@@ -22,7 +27,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: ferry ls | ferry rm NAME... | ferry gc");
+            eprintln!("usage: ferry ls | ferry rm NAME... | ferry gc | {}", ferry::bench::report::USAGE);
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,301 @@
+//! The baselines and the limits, written by hand: a plain Unix stream socket, a plain
+//! Unix seqpacket socket, a plain pipe, a cache line flipped between two processes, a
+//! raw futex ping-pong, and `memcpy` in one process.
+
+use std::{
+    fs::{File, OpenOptions},
+    hint::black_box,
+    io,
+    os::{
+        fd::{AsFd, OwnedFd},
+        unix::net::{UnixListener, UnixStream},
+    },
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use memmap2::{MmapMut, MmapOptions, MmapRaw};
+use rustix::{
+    fs::{Mode, CWD},
+    net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketType},
+    thread::futex,
+};
+
+use super::process::failure;
+use crate::sync::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Release},
+};
+
+/// The largest message the seqpacket baseline carries: one message must fit in the
+/// socket's send buffer (`net.core.wmem_max`, 208 KiB by default), so 1 MiB cannot go.
+pub(crate) const MAX_SEQPACKET: usize = 64 * 1024;
+
+/// A listening stream socket at `path`.
+pub(crate) fn listen_stream(path: &Path) -> io::Result<UnixListener> {
+    UnixListener::bind(path)
+}
+
+/// Connects a stream socket to `path`.
+pub(crate) fn connect_stream(path: &Path) -> io::Result<UnixStream> {
+    UnixStream::connect(path)
+}
+
+/// A listening seqpacket socket at `path`.
+pub(crate) fn listen_seqpacket(path: &Path) -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
+    rustix::net::listen(&socket, 4)?;
+    Ok(socket)
+}
+
+/// Accepts one connection on a listening seqpacket socket.
+pub(crate) fn accept_seqpacket(listener: &OwnedFd) -> io::Result<OwnedFd> {
+    Ok(rustix::net::accept(listener)?)
+}
+
+/// Connects a seqpacket socket to `path`.
+pub(crate) fn connect_seqpacket(path: &Path) -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+    rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
+    Ok(socket)
+}
+
+/// Sends one seqpacket message, whole.
+pub(crate) fn send_packet(socket: impl AsFd, message: &[u8]) -> io::Result<()> {
+    let sent = rustix::net::send(socket, message, SendFlags::empty())?;
+    if sent != message.len() {
+        return Err(failure(format!("a seqpacket send took {sent} of {} bytes", message.len())));
+    }
+    Ok(())
+}
+
+/// Receives one seqpacket message into `buf`; returns its length.
+pub(crate) fn recv_packet(socket: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(socket, &mut *buf, RecvFlags::empty())?;
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(n)
+}
+
+/// Makes a named pipe at `path`.
+pub(crate) fn make_fifo(path: &Path) -> io::Result<()> {
+    Ok(rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(0o600))?)
+}
+
+/// Opens the reading end of the pipe at `path` (waits for a writer).
+pub(crate) fn open_pipe_reader(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+/// Opens the writing end of the pipe at `path` (waits for a reader).
+pub(crate) fn open_pipe_writer(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).open(path)
+}
+
+/// Offset of the second futex word: a cache-line pair away from the first.
+const SECOND_WORD: usize = 128;
+/// Size of the file behind a [`SharedPage`].
+const PAGE: usize = 4096;
+
+/// A page of memory shared by two processes through a file, for the two floors.
+pub(crate) struct SharedPage {
+    map: MmapRaw,
+}
+
+impl SharedPage {
+    /// Creates the file at `path`, zeroed, and maps it.
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        file.set_len(PAGE as u64)?;
+        Self::map(&file)
+    }
+
+    /// Maps the file at `path` made by [`SharedPage::create`].
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        Self::map(&OpenOptions::new().read(true).write(true).open(path)?)
+    }
+
+    fn map(file: &File) -> io::Result<Self> {
+        let map = MmapOptions::new().len(PAGE).map_raw(file)?;
+        Ok(Self { map })
+    }
+
+    /// The counter the cache-line ping-pong flips: the first 8 bytes of the page.
+    fn counter(&self) -> &AtomicU64 {
+        // SAFETY: the mapping is a page long, page-aligned (so aligned for a u64), shared
+        // and alive as long as `self`; an atomic may alias memory another process
+        // writes only through atomics.
+        unsafe { &*self.map.as_mut_ptr().cast::<AtomicU64>() }
+    }
+
+    /// The futex word at `offset` (0 or [`SECOND_WORD`]).
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset == 0 || offset == SECOND_WORD);
+        // SAFETY: as in `counter`; `offset` is 0 or 128, inside the page and 4-aligned.
+        unsafe { &*self.map.as_mut_ptr().add(offset).cast::<AtomicU32>() }
+    }
+}
+
+/// The parent's side of the cache-line ping-pong: it writes odd values and waits for
+/// the echo to answer with the next even one.
+pub(crate) struct LinePinger {
+    page: SharedPage,
+    next: u64,
+}
+
+impl LinePinger {
+    pub(crate) fn new(page: SharedPage) -> Self {
+        Self { page, next: 1 }
+    }
+
+    /// One round trip.
+    pub(crate) fn round_trip(&mut self) {
+        let line = self.page.counter();
+        // SYNC: Release; pairs with the Acquire load in `LineEcho::echo`, as a message
+        // hand-off would.
+        line.store(self.next, Release);
+        // SYNC: Acquire; pairs with the Release store in `LineEcho::echo`.
+        while line.load(Acquire) != self.next + 1 {
+            std::hint::spin_loop();
+        }
+        self.next += 2;
+    }
+}
+
+/// The echo's side of the cache-line ping-pong.
+pub(crate) struct LineEcho {
+    page: SharedPage,
+    next: u64,
+}
+
+impl LineEcho {
+    pub(crate) fn new(page: SharedPage) -> Self {
+        Self { page, next: 1 }
+    }
+
+    /// Answers one round trip.
+    pub(crate) fn echo(&mut self) {
+        let line = self.page.counter();
+        // SYNC: Acquire; pairs with the Release store in `LinePinger::round_trip`.
+        while line.load(Acquire) != self.next {
+            std::hint::spin_loop();
+        }
+        // SYNC: Release; pairs with the Acquire load in `LinePinger::round_trip`.
+        line.store(self.next + 1, Release);
+        self.next += 2;
+    }
+}
+
+/// One side of the raw futex ping-pong: each hand-off stores the round's number in the
+/// other side's word and wakes it (always a system call), then sleeps on its own word
+/// until the answer is there.
+pub(crate) struct FutexSide {
+    page: SharedPage,
+    /// The word this side writes (and wakes), and the one it sleeps on.
+    theirs: usize,
+    mine: usize,
+    round: u32,
+}
+
+impl FutexSide {
+    /// The pinging side writes the first word; the echo writes the second.
+    pub(crate) fn new(page: SharedPage, pinger: bool) -> Self {
+        let (theirs, mine) = if pinger { (0, SECOND_WORD) } else { (SECOND_WORD, 0) };
+        Self { page, theirs, mine, round: 0 }
+    }
+
+    /// Hands round `self.round` to the other side.
+    fn hand_over(&self) -> io::Result<()> {
+        let theirs = self.page.word(self.theirs);
+        // SYNC: Release; pairs with the Acquire load in the other side's `wait_turn`.
+        theirs.store(self.round, Release);
+        // A shared (not private) futex: the word is in a mapping of another process.
+        futex::wake(theirs, futex::Flags::empty(), 1)?;
+        Ok(())
+    }
+
+    /// Sleeps until the other side has handed over round `self.round`.
+    fn wait_turn(&self) {
+        let mine = self.page.word(self.mine);
+        // SYNC: Acquire; pairs with the Release store in the other side's `hand_over`.
+        while mine.load(Acquire) != self.round {
+            // Sleeps only while the word still holds the previous round; a wake-up that
+            // came first makes the kernel return at once (EAGAIN), and the loop re-checks.
+            let _ = futex::wait(mine, futex::Flags::empty(), self.round.wrapping_sub(1), None);
+        }
+    }
+
+    /// The pinger's round trip.
+    pub(crate) fn round_trip(&mut self) -> io::Result<()> {
+        self.round = self.round.wrapping_add(1);
+        self.hand_over()?;
+        self.wait_turn();
+        Ok(())
+    }
+
+    /// The echo's answer to one round trip.
+    pub(crate) fn echo(&mut self) -> io::Result<()> {
+        self.round = self.round.wrapping_add(1);
+        self.wait_turn();
+        self.hand_over()
+    }
+}
+
+/// Two page-aligned buffers of one size in this process, for the copy ceiling.
+pub struct CopyBuffers {
+    src: MmapMut,
+    dst: MmapMut,
+    size: usize,
+    dst_offset: usize,
+}
+
+impl CopyBuffers {
+    /// A source of `size` bytes at the start of a page, and a destination `dst_offset`
+    /// bytes past the start of a page (0 for the ceiling; other offsets show what the
+    /// relative placement of the two costs). Both are written once first, so no page
+    /// fault falls in a measurement.
+    ///
+    /// # Errors
+    ///
+    /// The anonymous mappings could not be made.
+    pub fn new(size: usize, dst_offset: usize) -> io::Result<Self> {
+        let mut src = MmapMut::map_anon(size.max(1))?;
+        let mut dst = MmapMut::map_anon(size.max(1) + dst_offset)?;
+        for (i, b) in src.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        dst.fill(0);
+        Ok(Self { src, dst, size, dst_offset })
+    }
+
+    /// Copies the source to the destination `times` times; returns how long it took.
+    pub fn copy(&mut self, times: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..times {
+            let dst = &mut self.dst[self.dst_offset..self.dst_offset + self.size];
+            dst.copy_from_slice(black_box(&self.src[..self.size]));
+            black_box(dst);
+        }
+        start.elapsed()
+    }
+}
+
+/// Single-process copy bandwidth in bytes per second: `size` bytes between two
+/// page-aligned buffers, repeated for about `time`.
+///
+/// # Errors
+///
+/// The buffers could not be mapped.
+pub fn memcpy_bandwidth(size: usize, time: Duration) -> io::Result<f64> {
+    let mut buffers = CopyBuffers::new(size, 0)?;
+    buffers.copy(4);
+    let (mut copies, mut spent) = (0u64, Duration::ZERO);
+    let batch = (64 * 1024 * 1024 / size.max(1)).max(1) as u64;
+    while spent < time || copies == 0 {
+        spent += buffers.copy(batch);
+        copies += batch;
+    }
+    Ok((copies * size as u64) as f64 / spent.as_secs_f64())
+}

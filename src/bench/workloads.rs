@@ -1,0 +1,619 @@
+//! The two workloads, latency ping-pong and one-way throughput, over every [`Link`], with
+//! both sides of each: the measuring (coordinating) process and its children.
+
+use std::{
+    fs::File,
+    io::{self, Read, Write},
+    os::{fd::OwnedFd, unix::net::UnixStream},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use super::{
+    baselines::{self, FutexSide, LineEcho, LinePinger, SharedPage, MAX_SEQPACKET},
+    current_cpu,
+    process::{failure, unique, Control, Peer, Scratch},
+    Api, Cpus, Link, Wait,
+};
+use crate::{Config, Receiver, RingKind, Sender};
+
+fn ferry_error(e: impl std::fmt::Display) -> io::Error {
+    failure(e.to_string())
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> io::Result<T> {
+    s.parse().map_err(|_| failure(format!("`{s}` is not a number")))
+}
+
+/// The sending end of a link.
+enum Tx {
+    Ferry(Sender),
+    Stream(UnixStream),
+    Packet(OwnedFd),
+    Pipe(File),
+}
+
+impl Tx {
+    /// Sends a copy of `message`.
+    fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Ferry(tx) => tx.send(message).map_err(ferry_error),
+            Self::Stream(s) => s.write_all(message),
+            Self::Packet(s) => baselines::send_packet(&*s, message),
+            Self::Pipe(p) => p.write_all(message),
+        }
+    }
+
+    /// Sends one message of `scratch.len()` bytes, every one of them written with
+    /// `byte` by this call: in place in a loaned slot (zero-copy), else into `scratch`,
+    /// which is then sent.
+    fn send_filled(&mut self, api: Api, scratch: &mut [u8], byte: u8) -> io::Result<()> {
+        match (api, self) {
+            (Api::ZeroCopy, Self::Ferry(tx)) => {
+                let mut loan = tx.loan().map_err(ferry_error)?;
+                loan[..scratch.len()].fill(byte);
+                loan.commit(scratch.len());
+                Ok(())
+            }
+            (_, tx) => {
+                scratch.fill(byte);
+                tx.send(scratch)
+            }
+        }
+    }
+
+    /// Sends the end-of-run marker: a message of `scratch.len()` bytes whose first is
+    /// [`STOP`].
+    fn send_stop(&mut self, scratch: &mut [u8]) -> io::Result<()> {
+        scratch[0] = STOP;
+        self.send(scratch)
+    }
+}
+
+/// The receiving end of a link.
+enum Rx {
+    Ferry(Receiver),
+    Stream(UnixStream),
+    Packet(OwnedFd),
+    Pipe(File),
+}
+
+impl Rx {
+    /// Receives one message into `buf`, returning its length. On a stream (socket or
+    /// pipe), messages have no boundaries: this reads exactly `buf.len()` bytes.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Ferry(rx) => rx.recv_into(buf).map_err(ferry_error),
+            Self::Stream(s) => s.read_exact(buf).map(|()| buf.len()),
+            Self::Packet(s) => baselines::recv_packet(&*s, buf),
+            Self::Pipe(p) => p.read_exact(buf).map(|()| buf.len()),
+        }
+    }
+
+    /// Receives one message and reads every byte of it: in place (zero-copy), else
+    /// copied into `scratch`. Returns its first byte and its [`checksum`].
+    fn recv_checked(&mut self, api: Api, scratch: &mut [u8]) -> io::Result<(u8, u64)> {
+        match (api, self) {
+            (Api::ZeroCopy, Self::Ferry(rx)) => {
+                let message = rx.recv().map_err(ferry_error)?;
+                Ok((message.first().copied().unwrap_or(0), checksum(&message)))
+            }
+            (_, rx) => {
+                let n = rx.recv(scratch)?;
+                Ok((scratch.first().copied().unwrap_or(0), checksum(&scratch[..n])))
+            }
+        }
+    }
+}
+
+/// First byte of the message that ends a throughput run; data bytes are below 251.
+const STOP: u8 = 0xff;
+
+/// What the receiver computes over every byte of a message: the wrapping sum of its
+/// little-endian 64-bit words, then of its remaining bytes.
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    let sum = words
+        .by_ref()
+        .fold(0u64, |sum, w| sum.wrapping_add(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])));
+    words.remainder().iter().fold(sum, |sum, &b| sum.wrapping_add(u64::from(b)))
+}
+
+/// [`checksum`] of `size` bytes that are all `byte`, computed without the bytes.
+fn checksum_of_fill(byte: u8, size: usize) -> u64 {
+    let word = u64::from(byte) * 0x0101_0101_0101_0101;
+    ((size / 8) as u64).wrapping_mul(word).wrapping_add((size % 8) as u64 * u64::from(byte))
+}
+
+/// The data byte of a sender's `n`th message.
+fn fill_byte(sender: u64, n: u64) -> u8 {
+    (sender.wrapping_mul(97).wrapping_add(n) % 251) as u8
+}
+
+/// Slots of a throughput ring: about 1 MiB of payload, at least 4 slots, at most 1024.
+fn throughput_capacity(size: usize) -> usize {
+    (1024 * 1024 / size.max(1)).clamp(4, 1024)
+}
+
+/// The ferry endpoint string of a link, for a name or a path in `scratch`.
+fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
+    match link {
+        Link::FerryUnix => format!("unix:{}", scratch.path(tag).display()),
+        Link::FerryFifo => format!("fifo:{}", scratch.path(tag).display()),
+        _ => format!("shm:{}", unique(tag)),
+    }
+}
+
+fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
+    let kind = if link == Link::FerryMpmc { RingKind::Mpmc } else { RingKind::Spsc };
+    Config::new().kind(kind).slot_size(size.max(1)).capacity(capacity)
+}
+
+/// Opens a ferry sender, retrying while the receiver's side is not there yet.
+fn open_sender(endpoint: &str) -> io::Result<Sender> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Sender::open(endpoint) {
+            Ok(tx) => return Ok(tx),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(ferry_error(e)),
+        }
+    }
+}
+
+/// The parent's means of a round trip. (One per session: its size does not matter, and
+/// no box puts a pointer between the measured loop and its link.)
+#[allow(clippy::large_enum_variant)]
+enum Pinger {
+    /// A message out through `tx`, the echo back through `rx`.
+    Wire {
+        tx: Tx,
+        rx: Rx,
+        message: Vec<u8>,
+        buf: Vec<u8>,
+    },
+    Line(LinePinger),
+    Futex(FutexSide),
+}
+
+/// A latency measurement: this process sends a message, an echo process sends it back.
+/// The echo lives as long as the session, across any number of batches.
+pub struct PingPong {
+    pinger: Pinger,
+    echo: Peer,
+    start_cpu: i32,
+    /// Holds the sockets, FIFOs and floor files until the end.
+    _scratch: Scratch,
+}
+
+impl PingPong {
+    /// Starts an echo process and connects to it over `link`, for messages of `size`
+    /// bytes; a ferry shared-memory link waits as `wait` says (both sides).
+    ///
+    /// # Errors
+    ///
+    /// The echo could not be started or connected.
+    pub fn start(link: Link, wait: Wait, size: usize) -> io::Result<Self> {
+        let start_cpu = current_cpu();
+        let scratch = Scratch::new()?;
+        let size = size.max(1);
+        let args = |extra: &[&str]| -> Vec<String> {
+            [link.name(), wait.name(), &size.to_string()].iter().chain(extra).map(|s| s.to_string()).collect()
+        };
+        let wire = |tx, rx| Pinger::Wire { tx, rx, message: vec![0x5a; size], buf: vec![0; size] };
+        let (pinger, echo) = match link {
+            Link::FerrySpsc | Link::FerryMpmc => {
+                let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
+                let config = ferry_config(link, size, 64);
+                let mut tx = Sender::create(&ping, &config).map_err(ferry_error)?;
+                let mut rx = Receiver::create(&pong, &config).map_err(ferry_error)?;
+                tx.set_wait_policy(wait.policy());
+                rx.set_wait_policy(wait.policy());
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                (wire(Tx::Ferry(tx), Rx::Ferry(rx)), echo)
+            }
+            Link::FerryUnix | Link::FerryFifo => {
+                let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
+                let rx = Receiver::create(&pong, &ferry_config(link, size, 64)).map_err(ferry_error)?;
+                // The echo creates its receiving end before it says `ready`.
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                (wire(Tx::Ferry(open_sender(&ping)?), Rx::Ferry(rx)), echo)
+            }
+            Link::UnixStream => {
+                let path = scratch.path("stream");
+                let listener = baselines::listen_stream(&path)?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]))?;
+                let (stream, _) = listener.accept()?;
+                (wire(Tx::Stream(stream.try_clone()?), Rx::Stream(stream)), echo)
+            }
+            Link::UnixSeqpacket => {
+                let path = scratch.path("seqpacket");
+                let listener = baselines::listen_seqpacket(&path)?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]))?;
+                let socket = baselines::accept_seqpacket(&listener)?;
+                (wire(Tx::Packet(socket.try_clone()?), Rx::Packet(socket)), echo)
+            }
+            Link::Pipe => {
+                let (ping, pong) = (scratch.path("ping"), scratch.path("pong"));
+                baselines::make_fifo(&ping)?;
+                baselines::make_fifo(&pong)?;
+                // The echo says `ready`, then opens `ping` for reading and `pong` for
+                // writing; the opens below meet it in the same order.
+                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&ping), &path_arg(&pong)]))?;
+                let tx = baselines::open_pipe_writer(&ping)?;
+                let rx = baselines::open_pipe_reader(&pong)?;
+                (wire(Tx::Pipe(tx), Rx::Pipe(rx)), echo)
+            }
+            Link::CacheLine | Link::Futex => {
+                let path = scratch.path("page");
+                let page = SharedPage::create(&path)?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&path)]))?;
+                let pinger = match link {
+                    Link::CacheLine => Pinger::Line(LinePinger::new(page)),
+                    _ => Pinger::Futex(FutexSide::new(page, true)),
+                };
+                (pinger, echo)
+            }
+        };
+        Ok(Self { pinger, echo, start_cpu, _scratch: scratch })
+    }
+
+    /// Makes `rounds` round trips and appends each one's one-way latency (half the round
+    /// trip, in nanoseconds) to `one_way_ns`. Returns the sum of the one-way latencies:
+    /// the time criterion's `iter_custom` wants for `rounds` iterations.
+    ///
+    /// # Errors
+    ///
+    /// A send, a receive or the echo failed.
+    pub fn round_trips(&mut self, rounds: u64, one_way_ns: &mut Vec<u64>) -> io::Result<Duration> {
+        self.echo.tell(&format!("run {rounds}"))?;
+        // The echo is waiting on the link now: no control line is in the timing.
+        self.echo.expect("go")?;
+        one_way_ns.reserve(rounds as usize);
+        let mut total = Duration::ZERO;
+        for _ in 0..rounds {
+            let start = Instant::now();
+            match &mut self.pinger {
+                Pinger::Wire { tx, rx, message, buf } => {
+                    tx.send(message)?;
+                    let n = rx.recv(buf)?;
+                    if n != message.len() {
+                        return Err(failure(format!("sent {} bytes, {n} came back", message.len())));
+                    }
+                }
+                Pinger::Line(line) => line.round_trip(),
+                Pinger::Futex(futex) => futex.round_trip()?,
+            }
+            let one_way = start.elapsed() / 2;
+            total += one_way;
+            one_way_ns.push(one_way.as_nanos() as u64);
+        }
+        self.echo.expect("done")?;
+        Ok(total)
+    }
+
+    /// Ends the echo; returns where both processes ran (this one first).
+    ///
+    /// # Errors
+    ///
+    /// The echo failed.
+    pub fn finish(self) -> io::Result<Vec<Cpus>> {
+        let echo = self.echo.finish()?;
+        Ok(vec![Cpus { process: "parent".into(), start: self.start_cpu, end: current_cpu() }, echo])
+    }
+}
+
+fn path_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// A throughput measurement: sender processes stream messages to receiver processes,
+/// which this process coordinates and checks. The processes live as long as the
+/// session, across any number of runs.
+pub struct Stream {
+    senders: Vec<Peer>,
+    receivers: Vec<Peer>,
+    start_cpu: i32,
+    /// The shared-memory channel's name, removed at the end should its creator fail to.
+    shm_name: Option<String>,
+    _scratch: Scratch,
+}
+
+impl Stream {
+    /// Starts `receivers` receiver processes and as many sender processes on `link`, for
+    /// messages of `size` bytes moved through `api`.
+    ///
+    /// # Errors
+    ///
+    /// A process could not be started or connected; or the combination is not one this
+    /// link offers: the zero-copy API is ferry's; more than one pair needs ferry's MPMC
+    /// ring; the seqpacket baseline carries at most 64 KiB; the floors carry no data.
+    pub fn start(link: Link, api: Api, size: usize, pairs: usize) -> io::Result<Self> {
+        let unsupported = |why: &str| Err(io::Error::new(io::ErrorKind::Unsupported, why.to_owned()));
+        if matches!(link, Link::CacheLine | Link::Futex) {
+            return unsupported("the floors carry no data");
+        }
+        if api == Api::ZeroCopy && !link.is_ferry() {
+            return unsupported("the zero-copy API is ferry's");
+        }
+        if pairs != 1 && link != Link::FerryMpmc {
+            return unsupported("more than one sender and receiver needs ferry's MPMC ring");
+        }
+        if link == Link::UnixSeqpacket && size > MAX_SEQPACKET {
+            return unsupported("a seqpacket message must fit the socket's send buffer");
+        }
+        let start_cpu = current_cpu();
+        let scratch = Scratch::new()?;
+        let size = size.max(1);
+        let endpoint =
+            if link.is_ferry() { ferry_endpoint(link, &scratch, "data") } else { path_arg(&scratch.path("data")) };
+        if link == Link::Pipe {
+            baselines::make_fifo(Path::new(&endpoint))?;
+        }
+        let shm_name = endpoint.strip_prefix("shm:").map(str::to_owned);
+        let args = |index: usize| -> Vec<String> {
+            vec![link.name().into(), api.name().into(), size.to_string(), endpoint.clone(), index.to_string()]
+        };
+        let mut stream = Self { senders: Vec::new(), receivers: Vec::new(), start_cpu, shm_name, _scratch: scratch };
+        // Receivers first: the first one creates the endpoint.
+        for i in 0..pairs {
+            stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i))?);
+        }
+        for i in 0..pairs {
+            stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i))?);
+        }
+        Ok(stream)
+    }
+
+    /// Each sender sends `messages` messages; returns how long until every receiver had
+    /// them all, after checking the count and the checksums.
+    ///
+    /// # Errors
+    ///
+    /// A process failed, or the receivers did not get exactly what was sent.
+    pub fn run(&mut self, messages: u64) -> io::Result<Duration> {
+        let start = Instant::now();
+        let order = format!("run {messages}");
+        for peer in self.receivers.iter_mut().chain(&mut self.senders) {
+            peer.tell(&order)?;
+        }
+        let (mut sent, mut received, mut count) = (0u64, 0u64, 0u64);
+        for receiver in &mut self.receivers {
+            match receiver.expect("done")?[..] {
+                [n, sum] => {
+                    count += n as u64;
+                    received = received.wrapping_add(sum as u64);
+                }
+                _ => return Err(failure("a receiver did not say what it received")),
+            }
+        }
+        let elapsed = start.elapsed();
+        for sender in &mut self.senders {
+            match sender.expect("done")?[..] {
+                [sum] => sent = sent.wrapping_add(sum as u64),
+                _ => return Err(failure("a sender did not say what it sent")),
+            }
+        }
+        let expected = messages * self.senders.len() as u64;
+        if count != expected || sent != received {
+            return Err(failure(format!(
+                "{expected} messages with checksum {sent:#x} sent, {count} with checksum {received:#x} received"
+            )));
+        }
+        Ok(elapsed)
+    }
+
+    /// Ends every process; returns where each ran (this one first).
+    ///
+    /// # Errors
+    ///
+    /// A process failed.
+    pub fn finish(mut self) -> io::Result<Vec<Cpus>> {
+        let mut cpus = vec![Cpus { process: "parent".into(), start: self.start_cpu, end: current_cpu() }];
+        for peer in self.senders.drain(..).chain(self.receivers.drain(..)) {
+            cpus.push(peer.finish()?);
+        }
+        Ok(cpus)
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // The children are ended by their `Peer`s; a channel whose creator was ended goes.
+        self.senders.clear();
+        self.receivers.clear();
+        if let Some(name) = &self.shm_name {
+            let _ = crate::unlink(name);
+        }
+    }
+}
+
+/// Runs the child role `role` with the arguments its parent gave.
+pub(crate) fn child(role: &str, args: &[String]) -> io::Result<()> {
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| failure(format!("`{role}`: too few arguments")));
+    let link = Link::parse(arg(0)?).ok_or_else(|| failure(format!("`{role}`: unknown link `{}`", args[0])))?;
+    match role {
+        "echo" => {
+            let wait = if arg(1)? == "park" { Wait::Park } else { Wait::Spin };
+            echo(link, wait, number(arg(2)?)?, &args[3..])
+        }
+        "sink" | "source" => {
+            let api = if arg(1)? == Api::ZeroCopy.name() { Api::ZeroCopy } else { Api::Copy };
+            let (size, endpoint, index) = (number(arg(2)?)?, arg(3)?, number(arg(4)?)?);
+            if role == "sink" {
+                sink(link, api, size, endpoint, index)
+            } else {
+                source(link, api, size, endpoint, index)
+            }
+        }
+        _ => Err(failure(format!("unknown role `{role}`"))),
+    }
+}
+
+/// The echo's half of the session started by [`PingPong::start`].
+fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result<()> {
+    let mut control = Control::new();
+    let endpoint = |i: usize| endpoints.get(i).ok_or_else(|| failure("echo: an endpoint is missing"));
+    #[allow(clippy::large_enum_variant)] // one per process, like `Pinger`
+    enum Echo {
+        Wire(Rx, Tx),
+        Line(LineEcho),
+        Futex(FutexSide),
+    }
+    let mut echo = match link {
+        Link::FerrySpsc | Link::FerryMpmc => {
+            let mut rx = Receiver::open(endpoint(0)?).map_err(ferry_error)?;
+            let mut tx = Sender::open(endpoint(1)?).map_err(ferry_error)?;
+            rx.set_wait_policy(wait.policy());
+            tx.set_wait_policy(wait.policy());
+            control.say("ready")?;
+            Echo::Wire(Rx::Ferry(rx), Tx::Ferry(tx))
+        }
+        Link::FerryUnix | Link::FerryFifo => {
+            let rx = Receiver::create(endpoint(0)?, &ferry_config(link, size, 64)).map_err(ferry_error)?;
+            let tx = open_sender(endpoint(1)?)?;
+            control.say("ready")?;
+            Echo::Wire(Rx::Ferry(rx), Tx::Ferry(tx))
+        }
+        Link::UnixStream => {
+            let stream = baselines::connect_stream(Path::new(endpoint(0)?))?;
+            control.say("ready")?;
+            Echo::Wire(Rx::Stream(stream.try_clone()?), Tx::Stream(stream))
+        }
+        Link::UnixSeqpacket => {
+            let socket = baselines::connect_seqpacket(Path::new(endpoint(0)?))?;
+            control.say("ready")?;
+            Echo::Wire(Rx::Packet(socket.try_clone()?), Tx::Packet(socket))
+        }
+        Link::Pipe => {
+            control.say("ready")?;
+            let rx = baselines::open_pipe_reader(Path::new(endpoint(0)?))?;
+            let tx = baselines::open_pipe_writer(Path::new(endpoint(1)?))?;
+            Echo::Wire(Rx::Pipe(rx), Tx::Pipe(tx))
+        }
+        Link::CacheLine | Link::Futex => {
+            let page = SharedPage::open(Path::new(endpoint(0)?))?;
+            control.say("ready")?;
+            match link {
+                Link::CacheLine => Echo::Line(LineEcho::new(page)),
+                _ => Echo::Futex(FutexSide::new(page, false)),
+            }
+        }
+    };
+    let mut buf = vec![0u8; size];
+    while let Some(rounds) = control.next()? {
+        control.say("go")?;
+        for _ in 0..rounds {
+            match &mut echo {
+                Echo::Wire(rx, tx) => {
+                    let n = rx.recv(&mut buf)?;
+                    tx.send(&buf[..n])?;
+                }
+                Echo::Line(line) => line.echo(),
+                Echo::Futex(futex) => futex.echo()?,
+            }
+        }
+        control.say("done")?;
+    }
+    control.quit()
+}
+
+/// A receiver of [`Stream`]: receives until the end-of-run marker, reading every byte.
+fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::Result<()> {
+    let mut control = Control::new();
+    let path = PathBuf::from(endpoint);
+    let mut rx = match link {
+        Link::FerrySpsc | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
+            let rx = if index == 0 {
+                Receiver::create(endpoint, &ferry_config(link, size, throughput_capacity(size)))
+            } else {
+                Receiver::open(endpoint)
+            };
+            control.say("ready")?;
+            Rx::Ferry(rx.map_err(ferry_error)?)
+        }
+        Link::UnixStream => {
+            let listener = baselines::listen_stream(&path)?;
+            control.say("ready")?;
+            Rx::Stream(listener.accept()?.0)
+        }
+        Link::UnixSeqpacket => {
+            let listener = baselines::listen_seqpacket(&path)?;
+            control.say("ready")?;
+            Rx::Packet(baselines::accept_seqpacket(&listener)?)
+        }
+        Link::Pipe => {
+            control.say("ready")?;
+            Rx::Pipe(baselines::open_pipe_reader(&path)?)
+        }
+        Link::CacheLine | Link::Futex => return Err(failure("the floors carry no data")),
+    };
+    let mut scratch = vec![0u8; size];
+    while control.next()?.is_some() {
+        let (mut count, mut sum) = (0u64, 0u64);
+        loop {
+            let (first, check) = rx.recv_checked(api, &mut scratch)?;
+            if first == STOP {
+                break;
+            }
+            count += 1;
+            sum = sum.wrapping_add(check);
+        }
+        control.say(&format!("done {count} {}", sum as i64))?;
+    }
+    control.quit()
+}
+
+/// A sender of [`Stream`]: writes every byte of every message, then the end marker.
+fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::Result<()> {
+    let mut control = Control::new();
+    let path = PathBuf::from(endpoint);
+    let mut tx = match link {
+        Link::FerrySpsc | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => Tx::Ferry(open_sender(endpoint)?),
+        Link::UnixStream => Tx::Stream(baselines::connect_stream(&path)?),
+        Link::UnixSeqpacket => Tx::Packet(baselines::connect_seqpacket(&path)?),
+        Link::Pipe => Tx::Pipe(baselines::open_pipe_writer(&path)?),
+        Link::CacheLine | Link::Futex => return Err(failure("the floors carry no data")),
+    };
+    control.say("ready")?;
+    // The private buffer the copy API sends from: page-aligned, like the ceiling's.
+    let mut buffer = memmap2::MmapMut::map_anon(size)?;
+    let mut sent = 0u64;
+    while let Some(messages) = control.next()? {
+        let mut sum = 0u64;
+        for _ in 0..messages {
+            let byte = fill_byte(index as u64, sent);
+            tx.send_filled(api, &mut buffer, byte)?;
+            sum = sum.wrapping_add(checksum_of_fill(byte, size));
+            sent += 1;
+        }
+        tx.send_stop(&mut buffer)?;
+        control.say(&format!("done {}", sum as i64))?;
+    }
+    drop(tx);
+    control.quit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_of_a_fill_is_known_without_the_bytes() {
+        for size in [1, 7, 8, 9, 64, 1000, 4099] {
+            for byte in [0u8, 1, 97, 250] {
+                assert_eq!(checksum(&vec![byte; size]), checksum_of_fill(byte, size), "{byte} x {size}");
+            }
+        }
+        // Every byte counts: changing any one changes the sum.
+        let mut bytes = vec![3u8; 100];
+        let whole = checksum(&bytes);
+        bytes[99] = 4;
+        assert_ne!(checksum(&bytes), whole);
+    }
+
+    #[test]
+    fn data_bytes_never_look_like_the_stop_marker() {
+        assert!((0..5000).all(|n| fill_byte(n % 3, n) != STOP));
+    }
+}

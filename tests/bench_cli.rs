@@ -1,0 +1,103 @@
+//! `ferry bench`: a tiny run of every measurement prints the table, a verdict on every
+//! target and the cores, writes JSON of the expected shape, and leaves nothing behind.
+//! No timing is asserted: the figures of a tiny run on a loaded machine mean nothing.
+
+use std::process::Command;
+
+fn ferry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+/// The names of the shared-memory segments of this user in /dev/shm made by ferry bench.
+fn bench_segments() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("ferry.bench-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn tiny_run_prints_the_table_and_writes_json() {
+    let json_path = std::env::temp_dir().join(format!("ferry-bench-cli-{}.json", std::process::id()));
+    let out = ferry().args(["bench", "--tiny", "--json"]).arg(&json_path).output().expect("run ferry bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ferry bench failed: {}\n{stdout}\n{stderr}", out.status);
+
+    // One table: every ferry figure beside its baseline, with the ratio.
+    for row in [
+        "latency 8 B, busy-poll",
+        "latency 8 B, blocking",
+        "latency 8 B vs unix stream",
+        "64 B/msg, copy vs unix stream",
+        "64 B/msg, MPMC 2x2 vs SPSC",
+        "1 MiB/msg, copy vs memcpy",
+    ] {
+        let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row `{row}`:\n{stdout}"));
+        assert!(line.trim_end().ends_with(" x"), "row without a ratio: {line}");
+    }
+    assert!(stdout.contains("cache-line:") && stdout.contains("futex:") && stdout.contains("memcpy:"), "{stdout}");
+    // A verdict on each of the seven targets.
+    let verdicts =
+        stdout.lines().filter(|l| l.ends_with(')') && (l.contains(" holds ") || l.contains("DOES NOT HOLD")));
+    assert_eq!(verdicts.count(), 7, "{stdout}");
+    assert!(stdout.contains("cores (sched_getcpu"), "{stdout}");
+    assert!(stdout.contains("echo on cpu"), "{stdout}");
+
+    let json = std::fs::read_to_string(&json_path).expect("the JSON file");
+    std::fs::remove_file(&json_path).ok();
+    assert_json_shape(&json);
+    assert!(json.contains("\"kind\": \"latency\"") && json.contains("\"kind\": \"throughput\""), "{json}");
+    assert!(json.contains("\"p99_ns\": ") && json.contains("\"bytes_per_s\": "), "{json}");
+    assert_eq!(json.matches("\"holds\": ").count(), 7, "{json}");
+    assert!(json.contains("\"cpus\": [{\"process\": \"parent\""), "{json}");
+
+    assert_eq!(bench_segments(), Vec::<String>::new(), "ferry bench left segments behind");
+}
+
+#[test]
+fn json_to_stdout_keeps_the_table_on_stderr() {
+    let out = ferry().args(["bench", "--tiny", "--json", "-"]).output().expect("run ferry bench");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_json_shape(&stdout);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("targets:"));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_the_usage() {
+    let out = ferry().args(["bench", "--fast"]).output().expect("run ferry bench");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: ferry bench"));
+}
+
+/// Checks that `text` is one JSON object with balanced brackets outside strings, the
+/// expected top-level keys, and no NaN or infinity.
+fn assert_json_shape(text: &str) {
+    let text = text.trim();
+    assert!(text.starts_with('{') && text.ends_with('}'), "not an object: {text}");
+    let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
+    for c in text.chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, '"') => in_string = true,
+            (false, _, '{' | '[') => depth += 1,
+            (false, _, '}' | ']') => {
+                depth -= 1;
+                assert!(depth >= 0, "unbalanced: {text}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((depth, in_string), (0, false), "unbalanced: {text}");
+    for key in ["\"machine\"", "\"rounds\"", "\"measurements\"", "\"rows\"", "\"targets\""] {
+        assert!(text.contains(key), "no {key}: {text}");
+    }
+    assert!(!text.contains("NaN") && !text.contains("inf"), "not JSON numbers: {text}");
+}
