@@ -28,7 +28,8 @@ pub enum AttachError {
         reason: &'static str,
     },
     /// The transport cannot offer what was asked (a second receiver on a socket, a
-    /// second sender on a FIFO, shared memory where it is disabled).
+    /// second sender on a FIFO, shared memory where it is disabled, a 129th handle on
+    /// one MPMC channel).
     Unsupported {
         /// The endpoint.
         endpoint: String,

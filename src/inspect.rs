@@ -48,16 +48,17 @@ pub struct Process {
 }
 
 /// Who holds one role of a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holders {
     /// Nobody has held it yet.
     Never,
-    /// It was held and given up.
+    /// It was held, and nobody holds it now.
     Left,
     /// An SPSC role, held by this process (which may have died).
     Process(Process),
-    /// An MPMC role, held by this many processes (one that died attached still counts).
-    Count(u32),
+    /// An MPMC role, held by these processes, each once (some may have died: their seats
+    /// are freed by the next live handle that waits on the channel).
+    Processes(Vec<Process>),
 }
 
 /// The names of the shared-memory channels on this machine, sorted.
@@ -91,11 +92,11 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
         RingKind::Mpmc => mpmc::in_flight(&ring),
     } as usize;
     let holders = segment.holders();
-    let role = |holder| match holder {
+    let role = |holder: &Holder| match holder {
         Holder::Never => Holders::Never,
         Holder::Left => Holders::Left,
-        Holder::Process { pid, alive } => Holders::Process(Process { pid, alive }),
-        Holder::Count(n) => Holders::Count(n),
+        &Holder::Process { pid, alive } => Holders::Process(Process { pid, alive }),
+        Holder::Processes(all) => Holders::Processes(all.iter().map(|&(pid, alive)| Process { pid, alive }).collect()),
     };
     Ok(ChannelInfo {
         name: name.to_owned(),
@@ -105,8 +106,8 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
         capacity: geometry.capacity,
         in_flight,
         creator: Process { pid: holders.creator_pid, alive: holders.creator_alive },
-        senders: role(holders.sender),
-        receivers: role(holders.receiver),
+        senders: role(&holders.sender),
+        receivers: role(&holders.receiver),
         stale: holders.stale(),
     })
 }

@@ -9,6 +9,10 @@
 //! ordering, so it never sees half a header. It then checks the layout version, the
 //! header checksum, the geometry and the object's size before it touches the ring.
 //!
+//! An MPMC segment also holds a table of [`Seat`]s between the header and the ring: one
+//! per attached handle, naming its process and the position it is claiming, so that the
+//! death of any process can be seen and its half-done claim resolved (see [`Segment::recover`]).
+//!
 //! The same layout also lives in plain heap memory ([`Segment::heap`]), for in-process
 //! channels, property tests and loom.
 
@@ -21,15 +25,20 @@ use std::{
 
 use crate::{
     error::AttachError,
+    ring::mpmc,
     ring::{Geometry, RingKind, RingView},
     signal::Signaling,
-    sync::{weaken, AtomicU64, Mutation, Ordering::Acquire, Ordering::Release, UnsafeCell},
+    sync::{
+        weaken, AtomicU64, Mutation,
+        Ordering::{Acquire, Relaxed, Release},
+        UnsafeCell,
+    },
 };
 
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// How long `open` waits for a creator to finish initialising a segment.
 const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).
@@ -74,19 +83,29 @@ const _: () = assert!(size_of::<Header>() == 128);
 
 /// SPSC role-word value of a role that was held and released.
 const DETACHED: u64 = u64::MAX;
-/// MPMC role-word bit set once any process has held the role; the rest counts holders.
-const EVER_HELD: u64 = 1 << 63;
+/// MPMC role-word value once any handle has held the role (who holds it now is in the
+/// seats).
+const EVER_HELD: u64 = 1;
+
+/// How often one process looks for dead handles in a segment it waits on.
+const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Seats in an MPMC segment: at most this many handles are attached at once. (Fewer
+/// under loom, where every load of a seat is a step the model explores.)
+pub(crate) const SEATS: usize = if cfg!(ferry_loom) { 8 } else { 128 };
+/// A seat's `claim` when its handle claims no position.
+pub(crate) const NO_CLAIM: u64 = u64::MAX;
 
 /// One end of a channel.
 ///
 /// SPSC: each role is held by at most one process at a time; its word in the header is
 /// 0 (never held), the holder's identity (pid and start time, see `liveness`), or
-/// `DETACHED`. MPMC: any number hold it; the word counts them, with `EVER_HELD` set from
-/// the first attach on.
+/// `DETACHED`. MPMC: any number of handles hold it, each in a [`Seat`]; the word is
+/// `EVER_HELD` from the first attach on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    Sender,
-    Receiver,
+    Sender = 1,
+    Receiver = 2,
 }
 
 impl Role {
@@ -97,6 +116,47 @@ impl Role {
         }
     }
 }
+
+/// One attached MPMC handle, on a cache line of its own (its `claim` changes with every
+/// message).
+///
+/// A handle announces in `claim` the position it is about to claim *before* its CAS on
+/// the ring's tail (sender) or head (receiver), and withdraws it once it has published
+/// (sender) or released (receiver) the slot, or given up. So whoever sees a position
+/// claimed (the tail or head past it) also sees the claimer's announcement, and a
+/// position claimed by a dead handle can be told from one claimed by a live handle that
+/// is merely slow: see `ring::mpmc::rescue`.
+#[repr(C, align(64))]
+pub(crate) struct Seat {
+    /// The holder's identity (see `liveness`), 0 while the seat is free. Taken with a CAS
+    /// from 0; given back by the holder, or by whoever finds the holder dead.
+    owner: AtomicU64,
+    /// `Role as u64`, or 0 while the new owner sets the seat up.
+    role: AtomicU64,
+    /// The position the handle is claiming or holds, or `NO_CLAIM`.
+    pub(crate) claim: AtomicU64,
+}
+
+impl Seat {
+    fn new() -> Self {
+        Self { owner: AtomicU64::new(0), role: AtomicU64::new(0), claim: AtomicU64::new(NO_CLAIM) }
+    }
+
+    /// `(owner, role, claim)`, or `None` if the seat is free or changed owner while read
+    /// (a new owner is alive, so a caller that needs certainty treats that as live).
+    fn read(&self) -> Option<(u64, u64, u64)> {
+        // SYNC: Acquire, all three; pair with the Release stores in `Segment::attach`,
+        // `Segment::detach` and the claim's announcement: a seat read with an owner shows
+        // that owner's role and a claim it announced (or a later one).
+        let owner = self.owner.load(Acquire);
+        let role = self.role.load(Acquire);
+        let claim = self.claim.load(Acquire);
+        (owner != 0 && self.owner.load(Acquire) == owner).then_some((owner, role, claim))
+    }
+}
+
+#[cfg(not(ferry_loom))]
+const _: () = assert!(size_of::<Seat>() == 64);
 
 /// What one side knows of the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +170,7 @@ pub(crate) enum Peer {
 }
 
 /// Who holds a segment, as `Segment::holders` saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Holders {
     pub(crate) creator_pid: u32,
     pub(crate) creator_alive: bool,
@@ -120,20 +180,19 @@ pub(crate) struct Holders {
 
 impl Holders {
     /// Whether nobody can be using the segment: its creator is dead and no live process
-    /// holds a role. (An MPMC process that died attached still counts: MPMC roles are
-    /// counted, not named.)
+    /// holds a role.
     pub(crate) fn stale(&self) -> bool {
-        let idle = |h: Holder| match h {
-            Holder::Never | Holder::Left | Holder::Count(0) => true,
+        let idle = |h: &Holder| match h {
+            Holder::Never | Holder::Left => true,
             Holder::Process { alive, .. } => !alive,
-            Holder::Count(_) => false,
+            Holder::Processes(all) => all.iter().all(|&(_, alive)| !alive),
         };
-        !self.creator_alive && idle(self.sender) && idle(self.receiver)
+        !self.creator_alive && idle(&self.sender) && idle(&self.receiver)
     }
 }
 
 /// Who holds one role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Holder {
     /// Never held.
     Never,
@@ -141,8 +200,8 @@ pub(crate) enum Holder {
     Left,
     /// Held by this process (SPSC), alive or dead.
     Process { pid: u32, alive: bool },
-    /// Held by this many processes (MPMC).
-    Count(u32),
+    /// Held by these processes (MPMC; pid and whether alive, each once), maybe none now.
+    Processes(Vec<(u32, bool)>),
 }
 
 /// A mapped segment (or its heap twin). Unlinks its name on drop if it created it.
@@ -151,6 +210,11 @@ pub(crate) struct Segment {
     geometry: Geometry,
     name: String,
     backing: Backing,
+    /// When this process mapped the segment: the origin of `next_recovery`.
+    opened: Instant,
+    /// Nanoseconds after `opened` before which `recover_if_due` does nothing. Process
+    /// local (not in shared memory), so a plain std atomic.
+    next_recovery: std::sync::atomic::AtomicU64,
 }
 
 enum Backing {
@@ -199,7 +263,12 @@ impl Segment {
             addr_of_mut!((*header).receiver).write(AtomicU64::new(0));
             addr_of_mut!((*header).fields).write(UnsafeCell::new(()));
         }
-        Ok((Self { base, geometry, name: String::from("(in memory)"), backing: Backing::Heap(layout) }, total))
+        Ok((Self::new(base, geometry, String::from("(in memory)"), Backing::Heap(layout)), total))
+    }
+
+    fn new(base: NonNull<u8>, geometry: Geometry, name: String, backing: Backing) -> Self {
+        let (opened, next_recovery) = (Instant::now(), std::sync::atomic::AtomicU64::new(0));
+        Self { base, geometry, name, backing, opened, next_recovery }
     }
 
     /// The header.
@@ -208,12 +277,20 @@ impl Segment {
         unsafe { self.base.cast::<Header>().as_ref() }
     }
 
-    /// The ring that follows the header.
+    /// The ring that follows the header (and the seats of an MPMC segment).
     pub(crate) fn ring(&self) -> RingView {
-        // SAFETY: the ring follows the 128-byte header, was initialised and validated
-        // against the segment's size, and stays mapped while `self` lives; every user of
-        // the view holds the segment (through an `Arc`).
-        unsafe { RingView::new(self.base.add(size_of::<Header>()), &self.geometry) }
+        // SAFETY: the ring follows the header and the seats, was initialised and
+        // validated against the segment's size, and stays mapped while `self` lives;
+        // every user of the view holds the segment (through an `Arc`).
+        unsafe { RingView::new(self.base.add(ring_offset(self.geometry.kind)), &self.geometry) }
+    }
+
+    /// The seats of an MPMC segment (none for SPSC).
+    pub(crate) fn seats(&self) -> &[Seat] {
+        let count = seat_count(self.geometry.kind);
+        // SAFETY: `initialise` wrote `count` seats right after the header, inside the
+        // segment, which stays mapped while `self` lives.
+        unsafe { std::slice::from_raw_parts(self.base.add(size_of::<Header>()).cast::<Seat>().as_ptr(), count) }
     }
 
     /// The geometry, as validated at creation or open.
@@ -226,21 +303,28 @@ impl Segment {
         &self.name
     }
 
-    /// Takes `role` for this process. An SPSC role whose holder has died is taken over.
-    pub(crate) fn attach(&self, role: Role) -> Result<(), AttachError> {
+    /// Takes `role` for this handle: returns its seat on an MPMC segment. An SPSC role
+    /// whose holder has died is taken over.
+    pub(crate) fn attach(&self, role: Role) -> Result<Option<usize>, AttachError> {
+        let me = crate::liveness::me();
         let word = self.role_word(role);
         if self.geometry.kind == RingKind::Mpmc {
-            // SYNC: AcqRel; pairs with the Release in `detach`, as for the SPSC CAS below.
-            let before = word.fetch_add(1, crate::sync::Ordering::AcqRel);
-            if before & !EVER_HELD == !EVER_HELD {
-                word.fetch_sub(1, Release);
-                return Err(AttachError::InvalidConfig("too many processes attached"));
-            }
-            // SYNC: Release; as above.
-            word.fetch_or(EVER_HELD, Release);
-            return Ok(());
+            // Seats of dead processes are given back by `recover`: try again after it.
+            let seat = self.take_seat(me, role).or_else(|| {
+                self.recover();
+                self.take_seat(me, role)
+            });
+            let Some(seat) = seat else {
+                return Err(AttachError::Unsupported {
+                    endpoint: format!("shm:{}", self.name),
+                    what: "more handles attached to one MPMC channel at once than it has seats (128)",
+                });
+            };
+            // SYNC: Release; pairs with the Acquire load in `peer`, which tells "never
+            // held" from "all gone" by it.
+            word.store(EVER_HELD, Release);
+            return Ok(Some(seat));
         }
-        let me = crate::liveness::me();
         // SYNC: Acquire; pairs with the Release store in `detach`, so a new holder
         // starts after everything the previous one published.
         let mut current = word.load(Acquire);
@@ -251,28 +335,49 @@ impl Segment {
             }
             // SYNC: AcqRel on success as for the load above; Acquire on failure to retry.
             match word.compare_exchange(current, me, crate::sync::Ordering::AcqRel, Acquire) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(None),
                 Err(now) => current = now,
             }
         }
     }
 
-    /// Gives `role` up.
-    pub(crate) fn detach(&self, role: Role) {
-        // SYNC: Release; pairs with the Acquire loads in `attach` and `peer`: whoever
-        // sees the role released also sees everything this side published before.
-        match self.geometry.kind {
-            RingKind::Spsc => self.role_word(role).store(DETACHED, Release),
-            RingKind::Mpmc => drop(self.role_word(role).fetch_sub(1, Release)),
+    /// Takes a free seat for `role`, if there is one.
+    fn take_seat(&self, me: u64, role: Role) -> Option<usize> {
+        self.seats().iter().position(|seat| {
+            // SYNC: Acquire on success; pairs with the Release store of 0 in `detach` or
+            // `recover`: the previous owner is done with the seat.
+            let taken = seat.owner.compare_exchange(0, me, Acquire, Relaxed).is_ok();
+            if taken {
+                // SYNC: Release, both; pair with the Acquire loads in `Seat::read`.
+                seat.claim.store(NO_CLAIM, Release);
+                seat.role.store(role as u64, Release);
+            }
+            taken
+        })
+    }
+
+    /// Gives `role` up (and `seat`, on an MPMC segment).
+    pub(crate) fn detach(&self, role: Role, seat: Option<usize>) {
+        match seat.and_then(|i| self.seats().get(i)) {
+            Some(seat) => {
+                // SYNC: Release, all three; pair with the Acquire loads in `Seat::read`
+                // and the CAS in `take_seat`: the next owner starts after this one.
+                seat.claim.store(NO_CLAIM, Release);
+                seat.role.store(0, Release);
+                seat.owner.store(0, Release);
+            }
+            // SYNC: Release; pairs with the Acquire loads in `attach` and `peer`:
+            // whoever sees the role released also sees everything this side published.
+            None => self.role_word(role).store(DETACHED, Release),
         }
     }
 
-    /// The state of the processes holding `role`. Whether an SPSC holder is still alive
-    /// takes a system call, made only with `check_pid`; MPMC holders that died without
-    /// detaching still count as attached.
+    /// The state of the handles holding `role`. Whether a holder is still alive takes a
+    /// system call, made only with `check_pid`.
     pub(crate) fn peer(&self, role: Role, check_pid: bool) -> Peer {
-        // SYNC: Acquire; pairs with the Release store in `detach`: a caller that sees
-        // `Gone` and then finds the ring empty has seen every message the peer published.
+        // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`: a caller
+        // that sees `Gone` and then finds the ring empty has seen every message the peer
+        // published.
         let word = self.role_word(role).load(Acquire);
         match self.geometry.kind {
             RingKind::Spsc => match word {
@@ -281,11 +386,87 @@ impl Segment {
                 holder if check_pid && !crate::liveness::alive(holder) => Peer::Gone,
                 _ => Peer::Attached,
             },
-            RingKind::Mpmc => match word {
-                0 => Peer::NotYet,
-                EVER_HELD => Peer::Gone,
-                _ => Peer::Attached,
-            },
+            RingKind::Mpmc => {
+                let held =
+                    self.seats().iter().filter_map(Seat::read).any(|(owner, held_as, _)| {
+                        held_as == role as u64 && (!check_pid || crate::liveness::alive(owner))
+                    });
+                match (held, word) {
+                    (true, _) => Peer::Attached,
+                    (false, 0) => Peer::NotYet,
+                    (false, _) => Peer::Gone,
+                }
+            }
+        }
+    }
+
+    /// The announcement word of the handle in `seat` (see [`Seat`]).
+    pub(crate) fn claim(&self, seat: usize) -> &AtomicU64 {
+        &self.seats()[seat].claim
+    }
+
+    /// Runs `recover` if this process has not run it on this segment for
+    /// `RECOVERY_INTERVAL`, so that callers polling a wedged ring do not pay a system call
+    /// per seat on every poll.
+    pub(crate) fn recover_if_due(&self) {
+        if self.geometry.kind != RingKind::Mpmc {
+            return;
+        }
+        let now = self.opened.elapsed().as_nanos() as u64;
+        // SYNC: Relaxed; a process-local rate limit, nothing is published through it.
+        let due = self.next_recovery.load(std::sync::atomic::Ordering::Relaxed);
+        let next = now + RECOVERY_INTERVAL.as_nanos() as u64;
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        if now >= due && self.next_recovery.compare_exchange(due, next, relaxed, relaxed).is_ok() {
+            self.recover();
+        }
+    }
+
+    /// Frees the seats of dead processes (MPMC), first resolving what each was claiming
+    /// (see `ring::mpmc::rescue`): a slot a dead sender claimed is marked abandoned, so
+    /// receivers skip it; a slot a dead receiver held is released. Wakes the side that
+    /// can move on. Takes a system call per occupied seat; callers ration it.
+    pub(crate) fn recover(&self) {
+        // Under loom every handle is in this one live process: nothing to recover.
+        if self.geometry.kind != RingKind::Mpmc || cfg!(ferry_loom) {
+            return;
+        }
+        let ring = self.ring();
+        let seats = self.seats();
+        let live_claim = |role: u64, pos: u64| {
+            seats.iter().any(|seat| match seat.read() {
+                Some((owner, held_as, claim)) => held_as == role && claim == pos && crate::liveness::alive(owner),
+                // Changing hands: its new owner is alive and might claim `pos`.
+                None => seat.owner.load(Acquire) != 0,
+            })
+        };
+        let mut freed = false;
+        for seat in seats {
+            let Some((owner, role, claim)) = seat.read() else { continue };
+            if crate::liveness::alive(owner) {
+                continue;
+            }
+            let sender = role == Role::Sender as u64;
+            let outcome = match claim {
+                NO_CLAIM => mpmc::Rescue::Nothing,
+                pos => mpmc::rescue(&ring, pos, sender, || live_claim(role, pos)),
+            };
+            let signaling = self.geometry.signaling;
+            match outcome {
+                mpmc::Rescue::Pending => continue,
+                mpmc::Rescue::Nothing => {}
+                mpmc::Rescue::Skippable => ring.control().not_empty.notify(signaling),
+                mpmc::Rescue::Freed => ring.control().not_full.notify(signaling),
+            }
+            // SYNC: Release on success; pairs with the Acquire CAS in `take_seat`. Only
+            // the one recoverer whose CAS succeeds gives the seat back; it writes nothing
+            // else, since a new owner may take the seat at once.
+            freed |= seat.owner.compare_exchange(owner, 0, Release, Relaxed).is_ok();
+        }
+        if freed {
+            // Anyone parked on a role that may just have lost its last holder re-checks.
+            ring.control().not_empty.wake(self.geometry.signaling);
+            ring.control().not_full.wake(self.geometry.signaling);
         }
     }
 
@@ -295,7 +476,7 @@ impl Segment {
         header.fields.with(|_| ());
         // SAFETY: written once by the creator before the magic that `open` saw.
         let creator = unsafe { std::ptr::read_volatile(&header.creator) };
-        let role = |role| {
+        let role = |role: Role| {
             // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`.
             let word = self.role_word(role).load(Acquire);
             match (self.geometry.kind, word) {
@@ -304,7 +485,26 @@ impl Segment {
                 (RingKind::Spsc, identity) => {
                     Holder::Process { pid: crate::liveness::pid_of(identity), alive: crate::liveness::alive(identity) }
                 }
-                (RingKind::Mpmc, count) => Holder::Count((count & !EVER_HELD) as u32),
+                (RingKind::Mpmc, _) => {
+                    let mut owners: Vec<u64> = self
+                        .seats()
+                        .iter()
+                        .filter_map(Seat::read)
+                        .filter(|&(_, held_as, _)| held_as == role as u64)
+                        .map(|(owner, _, _)| owner)
+                        .collect();
+                    owners.sort_unstable();
+                    owners.dedup();
+                    let processes = owners
+                        .into_iter()
+                        .map(|owner| (crate::liveness::pid_of(owner), crate::liveness::alive(owner)))
+                        .collect::<Vec<_>>();
+                    if processes.is_empty() {
+                        Holder::Left
+                    } else {
+                        Holder::Processes(processes)
+                    }
+                }
             }
         };
         Holders {
@@ -341,6 +541,9 @@ impl Drop for Segment {
                 // is gone (they hold the segment); the layout is the one allocated with.
                 unsafe {
                     self.ring().drop_in_place();
+                    for seat in self.seats() {
+                        std::ptr::from_ref(seat).cast_mut().drop_in_place();
+                    }
                     self.base.cast::<Header>().as_ptr().drop_in_place();
                     alloc::dealloc(self.base.as_ptr(), *layout);
                 }
@@ -349,9 +552,23 @@ impl Drop for Segment {
     }
 }
 
+/// Number of seats in a segment of `kind`.
+fn seat_count(kind: RingKind) -> usize {
+    match kind {
+        RingKind::Spsc => 0,
+        RingKind::Mpmc => SEATS,
+    }
+}
+
+/// Offset of the ring from the start of a segment of `kind`: after the header and the
+/// seats, so 64-byte aligned.
+fn ring_offset(kind: RingKind) -> usize {
+    size_of::<Header>() + seat_count(kind) * size_of::<Seat>()
+}
+
 /// Size of a segment holding `geometry`.
 fn total_size(geometry: &Geometry) -> Option<usize> {
-    geometry.ring_bytes()?.checked_add(size_of::<Header>())
+    geometry.ring_bytes()?.checked_add(ring_offset(geometry.kind))
 }
 
 /// Writes the header's plain fields and the empty ring, then publishes the magic.
@@ -381,7 +598,11 @@ unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: usize) {
         addr_of_mut!((*header).signaling).write(fields.signaling);
         addr_of_mut!((*header).checksum).write(fields.checksum());
         addr_of_mut!((*header).creator).write(crate::liveness::me());
-        RingView::init(base.add(size_of::<Header>()), geometry);
+        let seats = base.add(size_of::<Header>()).cast::<Seat>().as_ptr();
+        for i in 0..seat_count(geometry.kind) {
+            seats.add(i).write(Seat::new());
+        }
+        RingView::init(base.add(ring_offset(geometry.kind)), geometry);
         // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
         // opener that sees the magic sees the whole header and the initialised ring.
         (*header).magic.store(MAGIC, weaken(Release, Mutation::InitMagic));
@@ -556,12 +777,7 @@ mod shared {
             // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
             // only `magic` until `initialise` publishes it.
             unsafe { initialise(base, &geometry, total) };
-            Ok(Self {
-                base,
-                geometry,
-                name: name.to_owned(),
-                backing: Backing::Shared { _map: map, object: identity, owner: true },
-            })
+            Ok(Self::new(base, geometry, name.to_owned(), Backing::Shared { _map: map, object: identity, owner: true }))
         }
 
         /// Opens the named segment, waiting a bounded time for its creator to finish
@@ -586,7 +802,7 @@ mod shared {
                     if let Some(geometry) = published(name, header, size, expected) {
                         let object = rustix::fs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).ok();
                         let backing = Backing::Shared { _map: map, object, owner: false };
-                        return Ok(Self { base, geometry: geometry?, name: name.to_owned(), backing });
+                        return Ok(Self::new(base, geometry?, name.to_owned(), backing));
                     }
                 }
                 if Instant::now() >= deadline {

@@ -740,3 +740,20 @@ fn child_create_and_check_mode() {
     drop(rx);
     println!("{CHILD_DONE}");
 }
+
+#[test]
+fn an_mpmc_channel_takes_128_handles_at_once_and_refuses_the_next_clearly() {
+    let name = unique("seats");
+    let _cleanup = Cleanup(name.clone());
+    let config = config().kind(RingKind::Mpmc);
+    let rx = Receiver::create(&name, &config).expect("create");
+    let mut senders: Vec<Sender> =
+        (1..128).map(|i| Sender::open(&name).unwrap_or_else(|e| panic!("{i}: {e}"))).collect();
+    let err = Sender::open(&name).expect_err("a 129th handle");
+    assert!(matches!(&err, AttachError::Unsupported { what, .. } if what.contains("128")), "{err:?}");
+    assert!(err.to_string().contains(&name), "{err}");
+    // A handle that goes gives its seat back.
+    senders.pop();
+    senders.push(Sender::open(&name).expect("the freed seat"));
+    drop((senders, rx));
+}

@@ -4,16 +4,18 @@
 //! send and receive variant.
 //!
 //! The scribbles go through the segment's file, `/dev/shm/ferry.NAME`, following layout
-//! v3 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
+//! v4 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
 //! the same code but cannot be reached from outside the crate, so only mapped segments
 //! are scribbled on here.
 //!
 //! What must hold depends on what was hit:
 //!
-//! - The header and the signal words, and on SPSC the (unused) sequence words, are
-//!   read by live endpoints only for liveness and wake-ups: after such scribbles every
+//! - The header, the signal words and the MPMC seats, and on SPSC the (unused) sequence
+//!   words, are read by live endpoints only for liveness and wake-ups (and, for a seat,
+//!   to resolve a dead handle's claim, which needs a slot claimed and unfinished, which
+//!   these tests never leave between calls): after such scribbles every
 //!   call must give exactly what a `VecDeque` model of the channel predicts (a scribbled
-//!   role word may turn a timeout into `Disconnected`).
+//!   role word, or an MPMC seat, may turn a timeout into `Disconnected`).
 //! - The positions, and the length words (and on MPMC the sequence words), steer the
 //!   ring: after such scribbles each call must still finish within a second without
 //!   panicking, and return either an error it is documented to return (`Corrupt`
@@ -55,15 +57,29 @@ use proptest::{
 const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Bytes of the header covered by the checksum, with the magic: magic to signaling.
 const CHECKED_LEN: usize = 52;
-/// Byte offsets in the segment: the header's checksum, the ring's positions and signals,
-/// the first slot; within a slot, the sequence and length words.
+/// Byte offsets: the header's checksum in the segment; the ring's positions and signals
+/// and its first slot, from the start of the ring (see `ring_at`); within a slot, the
+/// sequence and length words.
 const AT_CHECKSUM: u64 = 40;
-const AT_TAIL: u64 = 128;
-const AT_HEAD: u64 = 256;
-const AT_NOT_EMPTY: u64 = 384;
-const AT_NOT_FULL: u64 = 512;
-const AT_SLOTS: u64 = 640;
+const AT_TAIL: u64 = 0;
+const AT_HEAD: u64 = 128;
+const AT_NOT_EMPTY: u64 = 256;
+const AT_NOT_FULL: u64 = 384;
+const AT_SLOTS: u64 = 512;
 const SLOT_META: u64 = 64;
+/// The header's size, and the MPMC seats that follow it: 128 of 64 bytes, each holding
+/// its owner, role and claim words.
+const HEADER: u64 = 128;
+const SEATS: u64 = 128;
+const SEAT: u64 = 64;
+
+/// Where the ring starts in a segment of `kind`: after the header and, on MPMC, the seats.
+fn ring_at(kind: RingKind) -> u64 {
+    match kind {
+        RingKind::Spsc => HEADER,
+        RingKind::Mpmc => HEADER + SEATS * SEAT,
+    }
+}
 const AT_SEQ: u64 = 0;
 const AT_LEN: u64 = 8;
 /// The wait of the `*_timeout` calls.
@@ -166,6 +182,9 @@ enum Target {
     Len(u8),
     /// A signal's futex word or waiter count (`not_full`, `waiters`).
     Signal(bool, bool),
+    /// MPMC: word `word % 3` (owner, role, claim) of seat `index % 4` (the test's own
+    /// handles hold the first seats). Nothing on SPSC, which has no seats.
+    Seat(u8, u8),
 }
 
 /// What a scribble writes.
@@ -232,6 +251,7 @@ fn target() -> impl Strategy<Value = Target> {
         3 => any::<u8>().prop_map(Target::Seq),
         3 => any::<u8>().prop_map(Target::Len),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(full, waiters)| Target::Signal(full, waiters)),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(index, word)| Target::Seat(index, word)),
     ]
 }
 
@@ -570,16 +590,19 @@ impl Harness {
     /// Writes `value` at `target`.
     fn scribble(&self, target: Target, value: Value) {
         let stride = SLOT_META + (self.book.slot as u64).next_multiple_of(64);
-        let slot = |index: u8| AT_SLOTS + u64::from(index) % self.book.capacity as u64 * stride;
+        let ring = ring_at(self.book.kind);
+        let slot = |index: u8| ring + AT_SLOTS + u64::from(index) % self.book.capacity as u64 * stride;
         let (at, width) = match target {
             Target::Header(field) => field.at(),
-            Target::Tail => (AT_TAIL, 8),
-            Target::Head => (AT_HEAD, 8),
+            Target::Tail => (ring + AT_TAIL, 8),
+            Target::Head => (ring + AT_HEAD, 8),
             Target::Seq(index) => (slot(index) + AT_SEQ, 8),
             Target::Len(index) => (slot(index) + AT_LEN, 8),
             Target::Signal(not_full, waiters) => {
-                (if not_full { AT_NOT_FULL } else { AT_NOT_EMPTY } + if waiters { 4 } else { 0 }, 4)
+                (ring + if not_full { AT_NOT_FULL } else { AT_NOT_EMPTY } + if waiters { 4 } else { 0 }, 4)
             }
+            Target::Seat(_, _) if self.book.kind == RingKind::Spsc => return,
+            Target::Seat(index, word) => (HEADER + u64::from(index % 4) * SEAT + u64::from(word % 3) * 8, 8),
         };
         let new = match value {
             Value::Absolute(v) => v,
@@ -851,7 +874,8 @@ fn run_case(kind: RingKind, case: &Case, tally: &Tally) -> Result<(), String> {
     for &(target, value) in &case.scribbles {
         harness.scribble(target, value);
         match target {
-            Target::Header(Field::SenderRole | Field::ReceiverRole) => roles = true,
+            // A scribbled seat can hide a live handle or name a dead one: like a role word.
+            Target::Header(Field::SenderRole | Field::ReceiverRole) | Target::Seat(..) => roles = true,
             Target::Header(_) | Target::Signal(..) => {}
             // SPSC does not use the sequence words.
             Target::Seq(_) if kind == RingKind::Spsc => {}
@@ -930,7 +954,7 @@ fn a_scribbled_semaphore_waiter_count_does_not_hang_the_sender() {
     let mut tx = Sender::open(&name).expect("open");
     let file = OpenOptions::new().write(true).open(shm_path(&name)).expect("open the segment's file");
     // The receivers' waiter count, in the `not_empty` signal.
-    file.write_all_at(&u32::MAX.to_le_bytes(), AT_NOT_EMPTY + 4).expect("scribble");
+    file.write_all_at(&u32::MAX.to_le_bytes(), ring_at(RingKind::Spsc) + AT_NOT_EMPTY + 4).expect("scribble");
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let result = tx.try_send(b"hello").map_err(|e| e.to_string());

@@ -10,10 +10,6 @@
 //! so a child that ran no test is never taken for one that did, and kills itself if it
 //! runs far too long. `ferry gc` removes every stale channel on the machine, so the tests
 //! that make stale channels run one at a time.
-//!
-//! An MPMC channel counts its holders instead of naming them, so one whose creator was
-//! killed while attached never becomes stale: the ignored
-//! `a_killed_mpmc_creator_leaves_a_stale_channel_that_create_reclaims` pins that.
 
 use std::{
     env,
@@ -217,7 +213,10 @@ fn a_killed_receiver_creator_leaves_a_stale_channel_that_create_reclaims() {
     // Creating the name again reclaims it: a new, empty segment of the new geometry.
     let mut rx = Receiver::create(&name, &new_config()).expect("create over a stale channel");
     let info = ferry::inspect(&name).expect("inspect the reclaimed channel");
-    assert_eq!((info.creator, info.receivers, info.senders), (me(), Holders::Process(me()), Holders::Never));
+    assert_eq!(
+        (info.creator, info.receivers.clone(), info.senders.clone()),
+        (me(), Holders::Process(me()), Holders::Never)
+    );
     assert!(!info.stale, "{info:?}");
     assert_eq!((info.slot_size, info.capacity, info.in_flight), (NEW_SLOT, NEW_CAPACITY, 0));
     assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty, "the old segment's message came back");
@@ -241,7 +240,10 @@ fn a_killed_sender_creator_leaves_a_stale_channel_that_create_reclaims() {
 
     let dead = Process { pid, alive: false };
     let info = ferry::inspect(&name).expect("inspect the dead creator's channel");
-    assert_eq!((info.creator, info.senders, info.receivers), (dead, Holders::Process(dead), Holders::Never));
+    assert_eq!(
+        (info.creator, info.senders.clone(), info.receivers.clone()),
+        (dead, Holders::Process(dead), Holders::Never)
+    );
     assert!(info.stale, "creator and sender dead, no receiver ever: stale: {info:?}");
     assert_eq!(info.in_flight, 1, "the creator's last message is still in the ring: {info:?}");
     let line = ls_line(&name);
@@ -266,11 +268,8 @@ fn a_killed_sender_creator_leaves_a_stale_channel_that_create_reclaims() {
     assert_no_leftovers(&name);
 }
 
-/// MPMC roles are counted, not named, so a creator killed while attached stays counted.
+/// An MPMC creator killed while attached: its seat names it, dead.
 #[test]
-#[ignore = "src bug: MPMC role words only count holders (src/segment.rs, Segment::attach and Holders::stale), so \
-            a creator killed while attached stays counted for ever: the channel is never stale, creating the name \
-            gives AlreadyExists and ferry gc never removes it (issue 8, item 3)"]
 fn a_killed_mpmc_creator_leaves_a_stale_channel_that_create_reclaims() {
     let _serial = serial();
     let name = unique("dead-mpmc");
@@ -278,7 +277,8 @@ fn a_killed_mpmc_creator_leaves_a_stale_channel_that_create_reclaims() {
     let pid = Creator::spawn("mpmc-receiver", &name).kill();
 
     let info = ferry::inspect(&name).expect("inspect the dead creator's channel");
-    assert_eq!(info.creator, Process { pid, alive: false }, "{info:?}");
+    let dead = Process { pid, alive: false };
+    assert_eq!((info.creator, info.receivers.clone()), (dead, Holders::Processes(vec![dead])), "{info:?}");
     assert!(info.stale, "the only process that ever used the channel is dead: {info:?}");
     let rx = Receiver::create(&name, &new_config().kind(RingKind::Mpmc)).expect("create over a stale MPMC channel");
     drop(rx);
@@ -300,7 +300,10 @@ fn a_dead_creators_channel_with_a_live_receiver_is_not_stale_and_ferry_rm_remove
 
     let dead = Process { pid, alive: false };
     let info = ferry::inspect(&name).expect("inspect");
-    assert_eq!((info.creator, info.senders, info.receivers), (dead, Holders::Process(dead), Holders::Process(me())));
+    assert_eq!(
+        (info.creator, info.senders.clone(), info.receivers.clone()),
+        (dead, Holders::Process(dead), Holders::Process(me()))
+    );
     assert!(!info.stale, "a live receiver holds the channel: {info:?}");
     assert_already_exists(&name);
     let line = ls_line(&name);
@@ -336,7 +339,10 @@ fn a_dead_creators_channel_with_a_live_sender_is_not_stale_and_ferry_rm_removes_
 
     let dead = Process { pid, alive: false };
     let info = ferry::inspect(&name).expect("inspect");
-    assert_eq!((info.creator, info.senders, info.receivers), (dead, Holders::Process(me()), Holders::Process(dead)));
+    assert_eq!(
+        (info.creator, info.senders.clone(), info.receivers.clone()),
+        (dead, Holders::Process(me()), Holders::Process(dead))
+    );
     assert!(!info.stale, "a live sender holds the channel: {info:?}");
     assert_already_exists(&name);
     let line = ls_line(&name);

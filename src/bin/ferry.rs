@@ -63,11 +63,11 @@ fn rm(names: &[String]) -> ExitCode {
 
 fn describe(info: &ChannelInfo) -> String {
     let process = |p: ferry::Process| format!("{} ({})", p.pid, if p.alive { "alive" } else { "dead" });
-    let role = |h: Holders| match h {
+    let role = |h: &Holders| match h {
         Holders::Never => String::from("none yet"),
         Holders::Left => String::from("left"),
-        Holders::Process(p) => process(p),
-        Holders::Count(n) => format!("{n} attached"),
+        Holders::Process(p) => process(*p),
+        Holders::Processes(all) => all.iter().copied().map(process).collect::<Vec<_>>().join(", "),
     };
     format!(
         "{}: {:?} {} x {} B, {:?}, {}/{} in flight; creator {}; sender {}; receiver {}{}",
@@ -79,8 +79,8 @@ fn describe(info: &ChannelInfo) -> String {
         info.in_flight,
         info.capacity,
         process(info.creator),
-        role(info.senders),
-        role(info.receivers),
+        role(&info.senders),
+        role(&info.receivers),
         if info.stale { "; STALE" } else { "" }
     )
 }

@@ -10,26 +10,39 @@
 //! A claimed slot is always published, so a consumer never waits on a gap: a loan
 //! dropped without commit publishes the slot marked [`CANCELLED`], and consumers skip it.
 //!
+//! Processes die. Each handle announces in its seat's `claim` word (see
+//! `segment::Seat`) the position it is about to claim, before its CAS, and withdraws it
+//! when done with the slot. A position whose claimer died is then recognisable, and
+//! [`rescue`] resolves it: a slot a dead producer claimed gets the sequence
+//! `pos + 1 | ABANDONED` and consumers skip it; a slot a dead consumer held is released.
+//!
 //! Positions and sequence numbers come from shared memory and are not trusted: every
 //! loop is bounded, and a length is checked against the slot size before use.
 
 use crate::{
     ring::{RingView, Unavailable},
+    segment::NO_CLAIM,
     sync::{
-        weaken, Mutation,
-        Ordering::{Acquire, Relaxed, Release},
+        weaken, AtomicU64, Mutation,
+        Ordering::{AcqRel, Acquire, Relaxed, Release},
     },
 };
 
 /// Length of a slot whose loan was dropped without commit: consumers skip it.
 pub(crate) const CANCELLED: u64 = u64::MAX;
 
+/// Sequence bit of a slot whose producer died between claim and publish: with it, the
+/// sequence `pos + 1 | ABANDONED` tells the consumer of `pos` to skip the slot.
+/// (Positions never come near 2^63: at 10^9 messages a second that is 292 years.)
+pub(crate) const ABANDONED: u64 = 1 << 63;
+
 /// How many times a claim re-reads a moving position before reporting "would block" to
 /// the caller, which then backs off. Bounds the work a hostile peer can cause.
 const CLAIM_ATTEMPTS: u32 = 64;
 
-/// Claims the next free slot for a producer; the caller must then `publish` it.
-pub(crate) fn claim_free(ring: &RingView) -> Result<u64, Unavailable> {
+/// Claims the next free slot for a producer, announcing each attempt in `claim` (its
+/// seat's word); the caller must then `publish` it.
+pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unavailable> {
     let control = ring.control();
     // SYNC: Relaxed; the position only arbitrates between producers (through the CAS
     // below); the slot's sequence carries the data.
@@ -39,39 +52,59 @@ pub(crate) fn claim_free(ring: &RingView) -> Result<u64, Unavailable> {
         // previous lap finished reading the slot before we write it.
         let seq = ring.meta(tail).seq.load(Acquire);
         match seq.wrapping_sub(tail) as i64 {
-            0 => match control.tail.compare_exchange_weak(tail, tail.wrapping_add(1), Relaxed, Relaxed) {
-                // SYNC: Relaxed both ways: exclusivity comes from the RMW itself.
-                Ok(_) => return Ok(tail),
-                Err(now) => tail = now,
-            },
-            // The slot still holds the previous lap's message: the ring is full.
-            d if d < 0 => return Err(Unavailable::WouldBlock),
+            0 => {
+                // SYNC: Relaxed; ordered before the CAS by its Release.
+                claim.store(tail, Relaxed);
+                // SYNC: Release on success; pairs with the Acquire load of `tail` in
+                // `rescue`: who sees the position claimed sees the announcement.
+                // Exclusivity comes from the RMW itself.
+                match control.tail.compare_exchange_weak(tail, tail.wrapping_add(1), Release, Relaxed) {
+                    Ok(_) => return Ok(tail),
+                    Err(now) => tail = now,
+                }
+            }
+            // The slot still holds an earlier lap's message: the ring is full.
+            d if d < 0 => break,
             // Another producer claimed this position: catch up.
             _ => tail = control.tail.load(Relaxed),
         }
     }
+    withdraw(claim);
     Err(Unavailable::WouldBlock)
 }
 
-/// Publishes the claimed slot at `pos` with `len` bytes (or [`CANCELLED`]).
-pub(crate) fn publish(ring: &RingView, pos: u64, len: u64) {
+/// Withdraws a seat's announcement once its slot is published or released, or the
+/// attempt given up.
+fn withdraw(claim: &AtomicU64) {
+    // SYNC: Release; pairs with the Acquire load in `segment::Seat::read`: who sees the
+    // claim withdrawn sees the slot published or released.
+    claim.store(NO_CLAIM, Release);
+}
+
+/// Publishes the claimed slot at `pos` with `len` bytes (or [`CANCELLED`]), and withdraws
+/// the claim.
+pub(crate) fn publish(ring: &RingView, pos: u64, len: u64, claim: &AtomicU64) {
     let meta = ring.meta(pos);
     // SYNC: Relaxed; made visible by the Release store of `seq` just below.
     meta.len.store(len, Relaxed);
     // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`: the
     // payload and the length are visible to the consumer that sees `pos + 1`.
     meta.seq.store(pos.wrapping_add(1), weaken(Release, Mutation::MpmcPublish));
+    withdraw(claim);
 }
 
 /// Claims the oldest published message for a consumer, if `accept` takes its length
 /// (otherwise it stays in the ring, `Refused`). Returns its position and length; the
 /// caller must then `release` it.
 ///
-/// Cancelled slots on the way are released and skipped; `freed` is called after any
-/// were, so the caller can wake a parked producer. Skipping is progress, so it does not
-/// use up the attempts (it is bounded by the capacity instead).
+/// Cancelled and abandoned slots on the way are released and skipped; `freed` is called
+/// after any were, so the caller can wake a parked producer. Skipping is progress, so it
+/// does not use up the attempts (it is bounded by the capacity instead). Each attempt is
+/// announced in `claim`, the consumer's seat word, which holds the position until
+/// `release`.
 pub(crate) fn claim_message(
     ring: &RingView,
+    claim: &AtomicU64,
     accept: impl Fn(usize) -> bool,
     freed: impl Fn(),
 ) -> Result<(u64, usize), Unavailable> {
@@ -84,57 +117,122 @@ pub(crate) fn claim_message(
             break Err(Unavailable::WouldBlock);
         }
         let meta = ring.meta(head);
-        // SYNC: Acquire; pairs with the Release store in `publish`.
+        // SYNC: Acquire; pairs with the Release store in `publish` (or the CAS in
+        // `rescue`).
         let seq = meta.seq.load(Acquire);
-        match seq.wrapping_sub(head.wrapping_add(1)) as i64 {
-            0 => {
-                // SYNC: Relaxed; made visible by the Acquire load of `seq` above. If the
-                // CAS below succeeds, nobody claimed the slot in between, so this is the
-                // claimed message's length.
-                let len = meta.len.load(Relaxed);
-                if len != CANCELLED && len <= ring.slot_size() as u64 && !accept(len as usize) {
-                    return Err(Unavailable::Refused(len as usize));
-                }
-                // SYNC: Relaxed both ways: exclusivity comes from the RMW itself.
-                if let Err(now) = control.head.compare_exchange_weak(head, head.wrapping_add(1), Relaxed, Relaxed) {
-                    head = now;
-                    attempts += 1;
-                    continue;
-                }
-                if len == CANCELLED {
-                    release(ring, head);
-                    head = head.wrapping_add(1);
-                    skipped += 1;
-                    continue;
-                }
-                if len > ring.slot_size() as u64 {
-                    // Hand the slot on so the ring keeps moving, then report.
-                    release(ring, head);
-                    skipped += 1;
-                    break Err(Unavailable::Corrupt("a message length exceeds the slot size"));
-                }
-                break Ok((head, len as usize));
+        let published = head.wrapping_add(1);
+        let abandoned = seq == published | ABANDONED;
+        if seq != published && !abandoned {
+            if (seq.wrapping_sub(published) as i64) < 0 {
+                // Not published yet: the ring is empty (or a producer is mid-write).
+                break Err(Unavailable::WouldBlock);
             }
-            // Not published yet: the ring is empty (or a producer is mid-write).
-            d if d < 0 => break Err(Unavailable::WouldBlock),
             // Another consumer took this position: catch up.
-            _ => {
-                head = control.head.load(Relaxed);
-                attempts += 1;
-            }
+            head = control.head.load(Relaxed);
+            attempts += 1;
+            continue;
         }
+        // SYNC: Relaxed; made visible by the Acquire load of `seq` above. If the CAS
+        // below succeeds, nobody claimed the slot in between, so this is the claimed
+        // message's length.
+        let len = if abandoned { CANCELLED } else { meta.len.load(Relaxed) };
+        if len != CANCELLED && len <= ring.slot_size() as u64 && !accept(len as usize) {
+            break Err(Unavailable::Refused(len as usize));
+        }
+        // SYNC: Relaxed; ordered before the CAS by its Release.
+        claim.store(head, Relaxed);
+        // SYNC: Release on success; pairs with the Acquire load of `head` in `rescue`, as
+        // in `claim_free`. Exclusivity comes from the RMW itself.
+        if let Err(now) = control.head.compare_exchange_weak(head, published, Release, Relaxed) {
+            head = now;
+            attempts += 1;
+            continue;
+        }
+        if len == CANCELLED {
+            release(ring, head, claim);
+            head = published;
+            skipped += 1;
+            continue;
+        }
+        if len > ring.slot_size() as u64 {
+            // Hand the slot on so the ring keeps moving, then report.
+            release(ring, head, claim);
+            skipped += 1;
+            break Err(Unavailable::Corrupt("a message length exceeds the slot size"));
+        }
+        break Ok((head, len as usize));
     };
+    if result.is_err() {
+        withdraw(claim);
+    }
     if skipped > 0 {
         freed();
     }
     result
 }
 
-/// Hands the slot at `pos` to the producers of the next lap.
-pub(crate) fn release(ring: &RingView, pos: u64) {
+/// Hands the slot at `pos` to the producers of the next lap, and withdraws the claim.
+pub(crate) fn release(ring: &RingView, pos: u64, claim: &AtomicU64) {
     // SYNC: Release; pairs with the Acquire load of `seq` in `claim_free`: our reads of
     // the payload finish before a producer of the next lap writes it.
     ring.meta(pos).seq.store(pos.wrapping_add(ring.capacity()), Release);
+    withdraw(claim);
+}
+
+/// What [`rescue`] did with a dead handle's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rescue {
+    /// Nothing to do: the claim was never completed, or its slot has moved on.
+    Nothing,
+    /// A dead producer's slot is now marked abandoned: consumers can skip it.
+    Skippable,
+    /// A dead consumer's slot is released: producers can reuse it.
+    Freed,
+    /// A live handle announces the same position, so it may be the real claimer: look
+    /// again later.
+    Pending,
+}
+
+/// Resolves the claim on `pos` of a handle whose process is dead, a `producer` or a
+/// consumer. `live_claim` says whether a live handle of the same side announces `pos`.
+///
+/// The dead handle may have announced `pos` and died before (or after losing) its CAS.
+/// The slot is only taken from its claimer when the position was claimed (the tail or
+/// head is past it), its sequence shows it unfinished, and no live handle announces it:
+/// every claimer announces before its CAS and withdraws only after it published or
+/// released, so the claimer is then the dead handle. A CAS on the sequence makes the
+/// rescue happen once, and not at all if the slot moved on meanwhile.
+pub(crate) fn rescue(ring: &RingView, pos: u64, producer: bool, live_claim: impl FnOnce() -> bool) -> Rescue {
+    let control = ring.control();
+    let meta = ring.meta(pos);
+    // SYNC: Acquire; pairs with the Release stores of `seq`.
+    let seq = meta.seq.load(Acquire);
+    let published = pos.wrapping_add(1);
+    let (unfinished, position, rescued, outcome) = if producer {
+        (seq == pos, &control.tail, published | ABANDONED, Rescue::Skippable)
+    } else {
+        (
+            seq == published || seq == published | ABANDONED,
+            &control.head,
+            pos.wrapping_add(ring.capacity()),
+            Rescue::Freed,
+        )
+    };
+    // SYNC: Acquire; pairs with the Release CAS in `claim_free` / `claim_message`: the
+    // claimer's announcement is visible to `live_claim` below.
+    let claimed = (position.load(Acquire).wrapping_sub(pos) as i64) > 0;
+    if !unfinished || !claimed {
+        return Rescue::Nothing;
+    }
+    if live_claim() {
+        return Rescue::Pending;
+    }
+    // SYNC: AcqRel on success: Release pairs with the Acquire loads of `seq` by the next
+    // consumer or producer; Acquire orders the dead handle's writes before ours.
+    match meta.seq.compare_exchange(seq, rescued, AcqRel, Relaxed) {
+        Ok(_) => outcome,
+        Err(_) => Rescue::Nothing,
+    }
 }
 
 /// Messages published and not yet released by a consumer, read or not (a snapshot

@@ -8,7 +8,7 @@ use crate::{
     ring::{
         mpmc,
         spsc::{Consumer, Producer},
-        RingKind, RingView, Unavailable,
+        RingView, Unavailable,
     },
     segment::{Peer, Role, Segment},
     signal::{Signal, WaitPolicy},
@@ -28,8 +28,10 @@ pub(crate) struct ShmSender {
 #[derive(Debug)]
 enum SendSide {
     Spsc(Producer),
-    /// The MPMC ring keeps all its state in shared memory.
-    Mpmc,
+    /// The MPMC ring keeps all its state in shared memory; the handle has this seat.
+    Mpmc {
+        seat: usize,
+    },
 }
 
 // SAFETY: the ring view points into `segment`, which the sender keeps alive and which
@@ -45,8 +47,11 @@ impl std::fmt::Debug for ShmSender {
 impl ShmSender {
     /// Attaches to `segment` as a sender.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let (ring, state) = attach_role(&segment, Role::Sender, Producer::attach)?;
-        let side = state.map_or(SendSide::Mpmc, SendSide::Spsc);
+        let side = match attach_role(&segment, Role::Sender, Producer::attach)? {
+            Side::Spsc(state) => SendSide::Spsc(state),
+            Side::Mpmc(seat) => SendSide::Mpmc { seat },
+        };
+        let ring = segment.ring();
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
@@ -70,7 +75,7 @@ impl ShmSender {
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         match &mut self.side {
             SendSide::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable),
-            SendSide::Mpmc => Ok(mpmc::in_flight(&self.ring) as usize),
+            SendSide::Mpmc { .. } => Ok(mpmc::in_flight(&self.ring) as usize),
         }
     }
 
@@ -82,7 +87,7 @@ impl ShmSender {
             Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy: self.policy, wait };
         let pos = blocked.retry(|| match side {
             SendSide::Spsc(state) => state.next_free(&ring),
-            SendSide::Mpmc => mpmc::claim_free(&ring),
+            SendSide::Mpmc { seat } => mpmc::claim_free(&ring, segment.claim(*seat)),
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -104,8 +109,8 @@ impl ShmSender {
                     self.publish();
                 }
             }
-            SendSide::Mpmc => {
-                mpmc::publish(&self.ring, pos, len as u64);
+            SendSide::Mpmc { seat } => {
+                mpmc::publish(&self.ring, pos, len as u64, self.segment.claim(*seat));
                 self.ring.control().not_empty.notify(self.segment.geometry().signaling);
             }
         }
@@ -114,8 +119,8 @@ impl ShmSender {
     /// Gives the loaned slot at `pos` back unused. An MPMC position is claimed for good:
     /// it is published as cancelled, so receivers skip it rather than wait on it.
     pub(crate) fn cancel(&mut self, pos: u64) {
-        if let SendSide::Mpmc = self.side {
-            mpmc::publish(&self.ring, pos, mpmc::CANCELLED);
+        if let SendSide::Mpmc { seat } = self.side {
+            mpmc::publish(&self.ring, pos, mpmc::CANCELLED, self.segment.claim(seat));
             self.ring.control().not_empty.notify(self.segment.geometry().signaling);
         }
     }
@@ -136,7 +141,11 @@ impl Drop for ShmSender {
             return;
         }
         self.publish();
-        self.segment.detach(Role::Sender);
+        let seat = match self.side {
+            SendSide::Mpmc { seat } => Some(seat),
+            SendSide::Spsc(_) => None,
+        };
+        self.segment.detach(Role::Sender, seat);
         // Parked receivers re-check and find the sender gone.
         self.ring.control().not_empty.wake(self.segment.geometry().signaling);
     }
@@ -154,8 +163,10 @@ pub(crate) struct ShmReceiver {
 #[derive(Debug)]
 enum RecvSide {
     Spsc(Consumer),
-    /// The MPMC ring keeps all its state in shared memory.
-    Mpmc,
+    /// The MPMC ring keeps all its state in shared memory; the handle has this seat.
+    Mpmc {
+        seat: usize,
+    },
 }
 
 // SAFETY: as for `ShmSender`.
@@ -170,8 +181,11 @@ impl std::fmt::Debug for ShmReceiver {
 impl ShmReceiver {
     /// Attaches to `segment` as a receiver.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let (ring, state) = attach_role(&segment, Role::Receiver, Consumer::attach)?;
-        let side = state.map_or(RecvSide::Mpmc, RecvSide::Spsc);
+        let side = match attach_role(&segment, Role::Receiver, Consumer::attach)? {
+            Side::Spsc(state) => RecvSide::Spsc(state),
+            Side::Mpmc(seat) => RecvSide::Mpmc { seat },
+        };
+        let ring = segment.ring();
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
 
@@ -206,9 +220,9 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            RecvSide::Mpmc => {
-                mpmc::claim_message(&ring, &accept, || ring.control().not_full.notify(segment.geometry().signaling))
-            }
+            RecvSide::Mpmc { seat } => mpmc::claim_message(&ring, segment.claim(*seat), &accept, || {
+                ring.control().not_full.notify(segment.geometry().signaling)
+            }),
         })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
@@ -235,8 +249,8 @@ impl ShmReceiver {
                     self.release();
                 }
             }
-            RecvSide::Mpmc => {
-                mpmc::release(&self.ring, pos);
+            RecvSide::Mpmc { seat } => {
+                mpmc::release(&self.ring, pos, self.segment.claim(*seat));
                 self.ring.control().not_full.notify(self.segment.geometry().signaling);
             }
         }
@@ -258,35 +272,38 @@ impl Drop for ShmReceiver {
             return;
         }
         self.release();
-        self.segment.detach(Role::Receiver);
+        let seat = match self.side {
+            RecvSide::Mpmc { seat } => Some(seat),
+            RecvSide::Spsc(_) => None,
+        };
+        self.segment.detach(Role::Receiver, seat);
         // Parked senders re-check and find the receiver gone.
         self.ring.control().not_full.wake(self.segment.geometry().signaling);
     }
 }
 
-/// Takes `role` in `segment` and returns its ring, with the SPSC side's private state
-/// (`spsc_attach`, taking over where the last holder left) or `None` on an MPMC ring,
-/// which keeps all its state in shared memory.
+/// What a handle holds once attached.
+enum Side<S> {
+    /// The SPSC side's private state.
+    Spsc(S),
+    /// The handle's seat in an MPMC segment, which keeps all the ring's state.
+    Mpmc(usize),
+}
+
+/// Takes `role` in `segment`: on SPSC, with the side's private state (`spsc_attach`,
+/// taking over where the last holder left).
 fn attach_role<S>(
     segment: &Segment,
     role: Role,
     spsc_attach: impl FnOnce(&RingView) -> Result<S, Unavailable>,
-) -> Result<(RingView, Option<S>), AttachError> {
-    segment.attach(role)?;
-    let ring = segment.ring();
-    match segment.geometry().kind {
-        RingKind::Mpmc => Ok((ring, None)),
-        RingKind::Spsc => match spsc_attach(&ring) {
-            Ok(state) => Ok((ring, Some(state))),
-            Err(_) => {
-                segment.detach(role);
-                Err(AttachError::CorruptHeader {
-                    name: segment.name().to_owned(),
-                    reason: "the ring's positions are inconsistent",
-                })
-            }
-        },
+) -> Result<Side<S>, AttachError> {
+    if let Some(seat) = segment.attach(role)? {
+        return Ok(Side::Mpmc(seat));
     }
+    spsc_attach(&segment.ring()).map(Side::Spsc).map_err(|_| {
+        segment.detach(role, None);
+        AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
+    })
 }
 
 fn unavailable(e: Unavailable) -> Stop {
@@ -324,7 +341,11 @@ impl Blocked<'_> {
             return Ok(r);
         }
         let deadline = match self.wait {
-            Wait::Never => return Err(Stop::WouldBlock),
+            Wait::Never => {
+                // A poller must not be wedged by a dead handle's claim either.
+                self.segment.recover_if_due();
+                return Err(Stop::WouldBlock);
+            }
             Wait::Until(deadline) => Some(deadline),
             Wait::Forever => None,
         };
@@ -362,9 +383,14 @@ impl Blocked<'_> {
             let check_pid = now >= next_liveness_check;
             if check_pid {
                 next_liveness_check = now + PARK_SLICE;
+                // Dead handles' claims are resolved before the peer is judged, so the
+                // messages behind them are delivered before a `Gone`.
+                self.segment.recover_if_due();
             }
             if self.segment.peer(self.peer, check_pid) == Peer::Gone {
-                // The peer published everything before it left: one last look.
+                // The peer published everything before it left: one last look, once
+                // every dead handle's claim is resolved (MPMC), so nothing waits behind one.
+                self.segment.recover();
                 return attempt()?.ok_or(Stop::Gone);
             }
             if expired(now) {
