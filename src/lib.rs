@@ -69,7 +69,7 @@ pub use signal::{Signaling, WaitPolicy};
 #[doc(hidden)]
 pub mod loom_hooks {
     pub use crate::{
-        segment::model::Handshake,
+        segment::model::{Handshake, RescueRace},
         sync::{set_mutation, Mutation},
     };
 }

@@ -114,8 +114,8 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32) {
 }
 
 /// Deliberate breakages, one per model in the loom suite, that the suite expects loom to
-/// report: the proof that each model can fail. Each names the operation it weakens. Compiled only under `ferry_loom`; in
-/// production [`weaken`] is the identity.
+/// report: the proof that each model can fail. Each names the operation it weakens.
+/// Compiled only under `ferry_loom`; in production [`weaken`] is the identity.
 #[cfg(ferry_loom)]
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,9 @@ pub enum Mutation {
     NotifyLoad,
     /// The creator publishes the segment's magic with Relaxed instead of Release.
     InitMagic,
+    /// An MPMC handle claims a position (its CAS on tail or head) with Relaxed instead of
+    /// Release, so a recoverer may see the position claimed but not the announcement.
+    MpmcClaim,
 }
 
 #[cfg(ferry_loom)]
@@ -169,6 +172,7 @@ pub(crate) enum Mutation {
     SpscRelease,
     MpmcPublish,
     InitMagic,
+    MpmcClaim,
 }
 
 /// `order`: mutations exist only under loom.

@@ -11,7 +11,10 @@
 
 mod common;
 
-use common::{model, mpmc_two_by_two, segment_handshake, sleeping_receiver, sleeping_sender, spsc_loans_batches_wrap};
+use common::{
+    model, mpmc_two_by_two, rescue_spares_a_live_receiver, rescue_spares_a_live_sender, segment_handshake,
+    sleeping_receiver, sleeping_sender, spsc_loans_batches_wrap,
+};
 use ferry::RingKind;
 
 #[test]
@@ -47,4 +50,14 @@ fn mpmc_sender_parked_on_full_is_woken() {
 #[test]
 fn opener_never_sees_a_half_initialised_header() {
     model(segment_handshake);
+}
+
+#[test]
+fn mpmc_rescue_never_takes_a_live_senders_slot() {
+    model(rescue_spares_a_live_sender);
+}
+
+#[test]
+fn mpmc_rescue_never_releases_a_live_receivers_slot() {
+    model(rescue_spares_a_live_receiver);
 }

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{mpmc_two_by_two, segment_handshake, sleeping_receiver, spsc_loans_batches_wrap, with_mutation};
+use common::{
+    mpmc_two_by_two, rescue_spares_a_live_receiver, rescue_spares_a_live_sender, segment_handshake, sleeping_receiver,
+    spsc_loans_batches_wrap, with_mutation,
+};
 use ferry::{loom_hooks::Mutation, RingKind};
 
 #[test]
@@ -36,4 +39,16 @@ fn waker_reading_waiters_with_a_plain_load_is_caught() {
 #[should_panic]
 fn magic_published_without_release_is_caught() {
     with_mutation(Mutation::InitMagic, segment_handshake);
+}
+
+#[test]
+#[should_panic]
+fn sender_claim_without_release_is_caught() {
+    with_mutation(Mutation::MpmcClaim, rescue_spares_a_live_sender);
+}
+
+#[test]
+#[should_panic]
+fn receiver_claim_without_release_is_caught() {
+    with_mutation(Mutation::MpmcClaim, rescue_spares_a_live_receiver);
 }

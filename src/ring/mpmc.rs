@@ -58,7 +58,8 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
                 // SYNC: Release on success; pairs with the Acquire load of `tail` in
                 // `rescue`: who sees the position claimed sees the announcement.
                 // Exclusivity comes from the RMW itself.
-                match control.tail.compare_exchange_weak(tail, tail.wrapping_add(1), Release, Relaxed) {
+                let order = weaken(Release, Mutation::MpmcClaim);
+                match control.tail.compare_exchange_weak(tail, tail.wrapping_add(1), order, Relaxed) {
                     Ok(_) => return Ok(tail),
                     Err(now) => tail = now,
                 }
@@ -143,7 +144,8 @@ pub(crate) fn claim_message(
         claim.store(head, Relaxed);
         // SYNC: Release on success; pairs with the Acquire load of `head` in `rescue`, as
         // in `claim_free`. Exclusivity comes from the RMW itself.
-        if let Err(now) = control.head.compare_exchange_weak(head, published, Release, Relaxed) {
+        let order = weaken(Release, Mutation::MpmcClaim);
+        if let Err(now) = control.head.compare_exchange_weak(head, published, order, Relaxed) {
             head = now;
             attempts += 1;
             continue;

@@ -8,10 +8,10 @@ use std::sync::{
 };
 
 use ferry::{
-    loom_hooks::{set_mutation, Handshake, Mutation},
+    loom_hooks::{set_mutation, Handshake, Mutation, RescueRace},
     Config, RingKind,
 };
-use loom::thread;
+use loom::{sync::Arc, thread};
 
 /// Runs `body` under loom (bounded by `LOOM_MAX_PREEMPTIONS`) and prints how many
 /// interleavings it explored.
@@ -159,7 +159,7 @@ pub fn sleeping_sender(kind: RingKind) {
 /// The creator publishes the segment while an opener looks: the opener sees nothing or
 /// the whole, valid header.
 pub fn segment_handshake() {
-    let handshake = loom::sync::Arc::new(Handshake::new(8, 2));
+    let handshake = Arc::new(Handshake::new(8, 2));
     let creator = {
         let handshake = handshake.clone();
         thread::spawn(move || handshake.publish())
@@ -168,4 +168,45 @@ pub fn segment_handshake() {
         assert_eq!(seen.expect("a published header checks out"), (8, 2));
     }
     creator.join().unwrap();
+}
+
+/// A live MPMC sender claims and publishes position 0 while a recoverer, told that a
+/// dead sender announced the same position, tries to rescue it: the live sender's
+/// announcement must be visible to the recoverer whenever the position shows claimed, so
+/// the slot is never taken from it and its message arrives. (Both run on spawned
+/// threads: loom explores far fewer orders of the main thread against one it spawned.)
+pub fn rescue_spares_a_live_sender() {
+    let race = Arc::new(RescueRace::default());
+    let sender = {
+        let race = race.clone();
+        thread::spawn(move || race.send(7))
+    };
+    let rescuer = {
+        let race = race.clone();
+        thread::spawn(move || race.rescue_position_0(true))
+    };
+    sender.join().unwrap();
+    let took = rescuer.join().unwrap();
+    assert!(!took, "the recoverer took the live sender's slot");
+    assert_eq!(race.recv(), Some(7));
+}
+
+/// As above for a live receiver holding position 0's message: its slot is never released
+/// under it, and the ring keeps turning.
+pub fn rescue_spares_a_live_receiver() {
+    let race = Arc::new(RescueRace::default());
+    race.send(7);
+    let receiver = {
+        let race = race.clone();
+        thread::spawn(move || race.recv())
+    };
+    let rescuer = {
+        let race = race.clone();
+        thread::spawn(move || race.rescue_position_0(false))
+    };
+    assert_eq!(receiver.join().unwrap(), Some(7));
+    let took = rescuer.join().unwrap();
+    assert!(!took, "the recoverer released the live receiver's slot");
+    race.send(8);
+    assert_eq!(race.recv(), Some(8));
 }
