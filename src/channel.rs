@@ -483,7 +483,7 @@ enum LoanSlot {
 }
 
 /// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
-/// 64-byte aligned). Dropping it without [`Loan::commit`] sends nothing.
+/// 16-byte aligned). Dropping it without [`Loan::commit`] sends nothing.
 pub struct Loan<'a> {
     sender: &'a mut Sender,
     slot: LoanSlot,
@@ -522,7 +522,7 @@ impl Loan<'_> {
     ///
     /// # Panics
     ///
-    /// If `T` is larger than the slot or aligned to more than 64 bytes.
+    /// If `T` is larger than the slot or aligned to more than 16 bytes.
     pub fn write_value<T: Pod>(mut self, value: T) {
         assert!(size_of::<T>() <= self.len() && align_of::<T>() <= SLOT_ALIGN, "value does not fit a slot");
         // SAFETY: the payload is at least `size_of::<T>()` long and the loan gives

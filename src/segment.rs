@@ -38,7 +38,7 @@ use crate::{
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// How long `open` waits for a creator to finish initialising a segment.
 const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).

@@ -123,7 +123,7 @@ pub(crate) fn futex_wake_all(_word: &AtomicU32) {
 pub enum Mutation {
     /// No breakage.
     None = 0,
-    /// The SPSC producer publishes `tail` with Relaxed instead of Release.
+    /// The SPSC producer publishes a slot's sequence with Relaxed instead of Release.
     SpscPublish,
     /// The SPSC consumer releases `head` with Relaxed instead of Release.
     SpscRelease,

@@ -4,21 +4,20 @@
 //! send and receive variant.
 //!
 //! The scribbles go through the segment's file, `/dev/shm/ferry.NAME`, following layout
-//! v4 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
+//! v5 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
 //! the same code but cannot be reached from outside the crate, so only mapped segments
 //! are scribbled on here.
 //!
 //! What must hold depends on what was hit:
 //!
-//! - The header, the signal words and the MPMC seats, and on SPSC the (unused) sequence
-//!   words, are read by live endpoints only for liveness and wake-ups (and, for a seat,
-//!   to resolve a dead handle's claim, which needs a slot claimed and unfinished, which
-//!   these tests never leave between calls): after such scribbles every
-//!   call must give exactly what a `VecDeque` model of the channel predicts (a scribbled
-//!   role word, or an MPMC seat, may turn a timeout into `Disconnected`).
-//! - The positions, and the length words (and on MPMC the sequence words), steer the
-//!   ring: after such scribbles each call must still finish within a second without
-//!   panicking, and return either an error it is documented to return (`Corrupt`
+//! - The header, the signal words and the MPMC seats are read by live endpoints only
+//!   for liveness and wake-ups (and, for a seat, to resolve a dead handle's claim, which
+//!   needs a slot claimed and unfinished, which these tests never leave between calls):
+//!   after such scribbles every call must give exactly what a `VecDeque` model of the
+//!   channel predicts (a scribbled role word, or an MPMC seat, may turn a timeout into
+//!   `Disconnected`).
+//! - The positions, the sequence words and the length words steer the ring: after such
+//!   scribbles each call must still finish within a second without panicking, and return either an error it is documented to return (`Corrupt`
 //!   among them) or a message that lies within a slot and is one the test sent,
 //!   byte for byte. (A length word scribbled to a value within the slot cannot be told
 //!   from a real one: then every byte of the message must be a byte some message put at
@@ -66,7 +65,7 @@ const AT_HEAD: u64 = 128;
 const AT_NOT_EMPTY: u64 = 256;
 const AT_NOT_FULL: u64 = 384;
 const AT_SLOTS: u64 = 512;
-const SLOT_META: u64 = 64;
+const SLOT_META: u64 = 16;
 /// The header's size, and the MPMC seats that follow it: 128 of 64 bytes, each holding
 /// its owner, role and claim words.
 const HEADER: u64 = 128;
@@ -589,7 +588,7 @@ impl Harness {
 
     /// Writes `value` at `target`.
     fn scribble(&self, target: Target, value: Value) {
-        let stride = SLOT_META + (self.book.slot as u64).next_multiple_of(64);
+        let stride = (SLOT_META + self.book.slot as u64).next_multiple_of(64);
         let ring = ring_at(self.book.kind);
         let slot = |index: u8| ring + AT_SLOTS + u64::from(index) % self.book.capacity as u64 * stride;
         let (at, width) = match target {
@@ -877,8 +876,6 @@ fn run_case(kind: RingKind, case: &Case, tally: &Tally) -> Result<(), String> {
             // A scribbled seat can hide a live handle or name a dead one: like a role word.
             Target::Header(Field::SenderRole | Field::ReceiverRole) | Target::Seat(..) => roles = true,
             Target::Header(_) | Target::Signal(..) => {}
-            // SPSC does not use the sequence words.
-            Target::Seq(_) if kind == RingKind::Spsc => {}
             Target::Len(_) => (lengths, steered) = (true, true),
             Target::Tail | Target::Head | Target::Seq(_) => steered = true,
         }

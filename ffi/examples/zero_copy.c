@@ -57,7 +57,7 @@ static int produce(const char *name, uint64_t count) {
             ferry_sender_free(tx);
             return 1;
         }
-        struct tick *t = slot; /* slots are 64-byte aligned */
+        struct tick *t = slot; /* payloads are 16-byte aligned */
         t->seq = seq;
         for (int i = 0; i < 6; i++) {
             t->prices[i] = (double)seq + i / 8.0;

@@ -43,7 +43,7 @@
  * The shared-memory layout version this header describes; compare it with
  * `ferry_layout_version()` to check the library speaks it too.
  */
-#define FERRY_LAYOUT_VERSION 4
+#define FERRY_LAYOUT_VERSION 5
 
 /**
  * What a call did: `FERRY_OK` (0) or a negative error code.
@@ -549,7 +549,7 @@ ferry_status ferry_send_timeout(struct ferry_sender *s,
 
 /**
  * Zero-copy send, step 1: borrows a free slot of the channel, waiting while it is full.
- * `*ptr` receives the slot's payload (64-byte aligned on shared memory) and
+ * `*ptr` receives the slot's payload (16-byte aligned on shared memory) and
  * `*capacity` its size in bytes (the slot size). Write the message there, then call
  * `ferry_commit(s, len)` to send its first `len` bytes, or `ferry_loan_cancel(s)` to
  * send nothing. The pointer is valid until then; the library owns the memory.

@@ -529,7 +529,7 @@ unsafe fn send(s: *mut ferry_sender, buf: *const c_void, len: usize, patience: P
 }
 
 /// Zero-copy send, step 1: borrows a free slot of the channel, waiting while it is full.
-/// `*ptr` receives the slot's payload (64-byte aligned on shared memory) and
+/// `*ptr` receives the slot's payload (16-byte aligned on shared memory) and
 /// `*capacity` its size in bytes (the slot size). Write the message there, then call
 /// `ferry_commit(s, len)` to send its first `len` bytes, or `ferry_loan_cancel(s)` to
 /// send nothing. The pointer is valid until then; the library owns the memory.

@@ -2,8 +2,10 @@
 //!
 //! A ring occupies one contiguous, position-independent block of memory: a
 //! [`RingControl`] (the positions, each on its own cache lines) followed by `capacity`
-//! slots of `stride` bytes. A slot is a [`SlotMeta`] (one 64-byte line) followed by the
-//! payload, which therefore starts 64-byte aligned. Nothing in the block is a pointer;
+//! slots of `stride` bytes, each starting on a cache line. A slot is a 16-byte
+//! [`SlotMeta`] (sequence and length) followed at once by the payload, so a small
+//! message and its publication share one cache line: a receiver waiting on a slot's
+//! sequence gets the message with the same line transfer. Nothing in the block is a pointer;
 //! a position is a monotonically increasing 64-bit counter and its slot is
 //! `position & (capacity - 1)`, so an index derived from any position, even a corrupt
 //! one, is always inside the ring.
@@ -23,8 +25,10 @@ use crate::{
     sync::{AtomicU64, UnsafeCell},
 };
 
-/// Alignment of every slot, and so of every payload.
-pub const SLOT_ALIGN: usize = 64;
+/// Alignment of every payload (a loan's first byte, a received message's first byte).
+pub const SLOT_ALIGN: usize = 16;
+/// Slots start on cache lines of this size.
+const LINE: usize = 64;
 /// Largest slot size a channel may be created with (1 GiB).
 pub const MAX_SLOT_SIZE: usize = 1 << 30;
 /// Largest number of slots a channel may be created with.
@@ -95,9 +99,9 @@ impl Geometry {
         Ok(())
     }
 
-    /// Bytes from one slot's start to the next's.
+    /// Bytes from one slot's start to the next's: whole cache lines.
     pub(crate) fn stride(&self) -> usize {
-        size_of::<SlotMeta>() + self.slot_size.next_multiple_of(SLOT_ALIGN)
+        (size_of::<SlotMeta>() + self.slot_size).next_multiple_of(LINE)
     }
 
     /// Bytes the whole ring occupies, or `None` if that is out of range.
@@ -124,7 +128,7 @@ impl std::fmt::Display for Geometry {
 
 /// Offset of the first slot from the start of the ring.
 fn slots_offset() -> usize {
-    size_of::<RingControl>().next_multiple_of(SLOT_ALIGN)
+    size_of::<RingControl>().next_multiple_of(LINE)
 }
 
 /// The shared positions and signals of a ring. Each sits on its own pair of cache
@@ -143,12 +147,12 @@ pub(crate) struct RingControl {
     pub(crate) not_full: CachePadded<Signal>,
 }
 
-/// The per-slot metadata, one cache line in front of the payload. What it does not use
-/// of its 64 bytes is left for recording the claiming process (crash recovery).
-#[repr(C, align(64))]
+/// The per-slot metadata, in front of the payload on the slot's first cache line.
+#[repr(C, align(16))]
 pub(crate) struct SlotMeta {
-    /// MPMC only: `p` while the slot is free for the producer of position `p`, `p + 1`
-    /// once that producer has published, `p + capacity` once the consumer released it.
+    /// `p + 1` once the producer of position `p` has published the slot: what a consumer
+    /// waits on. MPMC also uses it for the producers' turn: `p` while the slot is free for
+    /// the producer of position `p`, `p + capacity` once the consumer released it.
     pub(crate) seq: AtomicU64,
     /// Length of the message in the slot. Written by the producer before it publishes the
     /// slot; a reader must check it against the slot size before using it.
@@ -162,6 +166,7 @@ pub(crate) struct SlotMeta {
 #[cfg(not(ferry_loom))]
 const _: () = {
     assert!(size_of::<SlotMeta>() == SLOT_ALIGN);
+    assert!(LINE % SLOT_ALIGN == 0);
     assert!(size_of::<RingControl>() == 512);
 };
 
@@ -255,7 +260,7 @@ impl RingView {
         unsafe { &*self.slot(pos).cast::<SlotMeta>() }
     }
 
-    /// The payload of the slot that `pos` maps to: `slot_size` bytes, 64-byte aligned.
+    /// The payload of the slot that `pos` maps to: `slot_size` bytes, 16-byte aligned.
     pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
         // SAFETY: the payload follows the meta inside the same slot.
         unsafe { self.slot(pos).add(size_of::<SlotMeta>()) }

@@ -2,10 +2,17 @@
 //!
 //! Lamport's ring with the refinements of the fast SPSC queues (as in rtrb and folly's
 //! `ProducerConsumerQueue`): positions are 64-bit counters that never wrap in practice
-//! (no ABA, `full` is `tail - head == capacity`), each side owns one position and keeps
-//! a cached copy of the other's, re-reading the shared one only when the cache says
-//! full or empty, and a side may stage several messages before publishing its position
-//! once (batching).
+//! (no ABA, `full` is `tail - head == capacity`), each side owns one position, the
+//! producer keeps a cached copy of the consumer's and re-reads it only when the cache
+//! says full, and a side may stage several messages before publishing them together
+//! (batching).
+//!
+//! The consumer does not wait on `tail`: it waits on the sequence word of the slot it
+//! reads next, which the producer sets to `position + 1` when it publishes the slot. The
+//! word shares a cache line with the message's length and first bytes, so a message
+//! reaches a waiting consumer in one cache-line transfer instead of three (the tail's
+//! line, then the slot's). The producer still stores `tail`, for a consumer that attaches
+//! later and for inspection.
 //!
 //! The peer is not trusted: a position read from shared memory is checked against the
 //! local one and the capacity before use, and a length against the slot size.
@@ -67,15 +74,20 @@ impl Producer {
         self.tail += 1;
     }
 
-    /// Makes every staged message visible to the consumer. Returns whether there was
-    /// anything to publish.
+    /// Makes every staged message visible to the consumer, in order. Returns whether
+    /// there was anything to publish.
     pub(crate) fn publish(&mut self, ring: &RingView) -> bool {
         let any = self.published != self.tail;
+        for pos in self.published..self.tail {
+            // SYNC: Release; pairs with the Acquire load of `seq` in
+            // `Consumer::next_message`: the slot's payload and length are visible to the
+            // consumer that sees `pos + 1`.
+            ring.meta(pos).seq.store(pos.wrapping_add(1), weaken(Release, Mutation::SpscPublish));
+        }
         if any {
-            // SYNC: Release; pairs with the Acquire load of `tail` in
-            // `Consumer::next_message`: the payload and length writes of every staged
-            // slot are visible to the consumer once it sees the new tail.
-            ring.control().tail.store(self.tail, weaken(Release, Mutation::SpscPublish));
+            // SYNC: Release; pairs with the Acquire load in `Consumer::attach` (of a
+            // consumer taking over): it starts after the published messages.
+            ring.control().tail.store(self.tail, Release);
             self.published = self.tail;
         }
         any
@@ -99,8 +111,6 @@ pub(crate) struct Consumer {
     head: u64,
     /// Last `head` stored to shared memory.
     published: u64,
-    /// Last `tail` read from shared memory; every message before it is published.
-    cached_tail: u64,
 }
 
 impl Consumer {
@@ -111,23 +121,20 @@ impl Consumer {
         // SYNC: Acquire; pairs with the Release store in `Producer::publish`.
         let tail = ring.control().tail.load(Acquire);
         check_span(head, tail, ring.capacity())?;
-        Ok(Self { head, published: head, cached_tail: tail })
+        Ok(Self { head, published: head })
     }
 
     /// The position and length of the oldest unread message.
     pub(crate) fn next_message(&mut self, ring: &RingView) -> Result<(u64, usize), Unavailable> {
-        if self.head == self.cached_tail {
-            // SYNC: Acquire; pairs with the Release store of `tail` in
-            // `Producer::publish`: the slot's payload and length are visible.
-            let tail = ring.control().tail.load(Acquire);
-            check_span(self.head, tail, ring.capacity())?;
-            self.cached_tail = tail;
-            if tail == self.head {
-                return Err(Unavailable::WouldBlock);
-            }
+        let meta = ring.meta(self.head);
+        // SYNC: Acquire; pairs with the Release store of `seq` in `Producer::publish`:
+        // the slot's payload and length are visible. Any other value, an earlier lap's
+        // or a hostile one, means "not published yet".
+        if meta.seq.load(Acquire) != self.head.wrapping_add(1) {
+            return Err(Unavailable::WouldBlock);
         }
-        // SYNC: Relaxed; made visible by the Acquire load of `tail` above.
-        let len = ring.meta(self.head).len.load(Relaxed);
+        // SYNC: Relaxed; made visible by the Acquire load of `seq` above.
+        let len = meta.len.load(Relaxed);
         if len > ring.slot_size() as u64 {
             return Err(Unavailable::Corrupt("a message length exceeds the slot size"));
         }
@@ -137,7 +144,6 @@ impl Consumer {
     /// Moves past the message returned by `next_message`. Its slot goes back to the
     /// producer at the next `release`.
     pub(crate) fn advance(&mut self) {
-        debug_assert!(self.head < self.cached_tail);
         self.head += 1;
     }
 
