@@ -36,6 +36,7 @@ fn throughput(criterion: &mut Criterion, size: usize) {
     let cases = [
         (FerrySpsc, Api::Copy, 1),
         (FerrySpsc, Api::ZeroCopy, 1),
+        (FerrySpsc, Api::Batch, 1),
         (FerryMpmc, Api::Copy, 1),
         (FerryMpmc, Api::ZeroCopy, 1),
         (FerryMpmc, Api::Copy, 2),

@@ -171,7 +171,13 @@ pub enum Api {
     Copy,
     /// `loan()`, fill the slot in place, `commit`; `recv()` and read the slot in place.
     ZeroCopy,
+    /// The copy API through batches (`Sender::batch`, `Receiver::batch`): up to
+    /// [`BATCH`] messages published, or released, with one store and one wake-up check.
+    Batch,
 }
+
+/// Most messages a [`Api::Batch`] sender publishes, or receiver releases, at once.
+pub const BATCH: u64 = 32;
 
 impl Api {
     /// A short name for tables and JSON.
@@ -179,7 +185,13 @@ impl Api {
         match self {
             Self::Copy => "copy",
             Self::ZeroCopy => "zero-copy",
+            Self::Batch => "batched",
         }
+    }
+
+    /// The API named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Copy, Self::ZeroCopy, Self::Batch].into_iter().find(|api| api.name() == name)
     }
 }
 

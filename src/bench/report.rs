@@ -188,6 +188,9 @@ pub fn probes() -> Vec<Probe> {
     for size in [64, KIB, 64 * KIB, MIB] {
         probes.push(thr(FerrySpsc, Api::Copy, size));
         probes.push(thr(FerrySpsc, Api::ZeroCopy, size));
+        if size == 64 {
+            probes.push(thr(FerrySpsc, Api::Batch, size));
+        }
         if size == MIB {
             probes.push(Probe::Memcpy { size });
         }
@@ -483,6 +486,9 @@ impl Results {
             rows.push(self.row(&format!("{n}/msg, copy vs pipe"), copy, thr(Pipe, Api::Copy, size)));
             rows.push(self.row(&format!("{n}/msg, zero-copy vs copy"), zero, copy));
             if size == 64 {
+                let batch = thr(FerrySpsc, Api::Batch, size);
+                rows.push(self.row("64 B/msg, batched vs unix stream", batch, thr(UnixStream, Api::Copy, size)));
+                rows.push(self.row("64 B/msg, batched vs copy", batch, copy));
                 let mpmc = Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 };
                 rows.push(self.row("64 B/msg, MPMC 1x1 vs SPSC", thr(FerryMpmc, Api::Copy, size), copy));
                 rows.push(self.row("64 B/msg, MPMC 2x2 vs SPSC", mpmc, copy));
@@ -549,6 +555,14 @@ impl Results {
             target(
                 "64 B throughput, SPSC copy >= 50 x unix stream",
                 copy64,
+                thr(UnixStream, Api::Copy, 64),
+                50.0,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, SPSC batched copy >= 50 x unix stream",
+                thr(FerrySpsc, Api::Batch, 64),
                 thr(UnixStream, Api::Copy, 64),
                 50.0,
                 false,

@@ -44,20 +44,53 @@ impl Tx {
         }
     }
 
-    /// Sends one message of `scratch.len()` bytes, every one of them written with
-    /// `byte` by this call: in place in a loaned slot (zero-copy), else into `scratch`,
-    /// which is then sent.
-    fn send_filled(&mut self, api: Api, scratch: &mut [u8], byte: u8) -> io::Result<()> {
+    /// Sends one message of `scratch.len()` bytes per byte of `bytes`, every byte of
+    /// each written with that byte by this call: in place in a loaned slot (zero-copy),
+    /// else into `scratch`, which is then sent; with [`Api::Batch`], all of them
+    /// published together (as soon as the ring has room for them).
+    fn send_filled(&mut self, api: Api, scratch: &mut [u8], bytes: &[u8]) -> io::Result<()> {
         match (api, self) {
             (Api::ZeroCopy, Self::Ferry(tx)) => {
-                let mut loan = tx.loan().map_err(ferry_error)?;
-                loan[..scratch.len()].fill(byte);
-                loan.commit(scratch.len());
+                for &byte in bytes {
+                    let mut loan = tx.loan().map_err(ferry_error)?;
+                    loan[..scratch.len()].fill(byte);
+                    loan.commit(scratch.len());
+                }
+                Ok(())
+            }
+            (Api::Batch, Self::Ferry(tx)) => {
+                let mut bytes = bytes.iter();
+                let mut next = bytes.next();
+                while let Some(&byte) = next {
+                    scratch.fill(byte);
+                    let mut batch = tx.batch();
+                    match batch.try_send(scratch) {
+                        Ok(()) => next = bytes.next(),
+                        // Full: publish what the batch holds, then wait for room.
+                        Err(crate::SendError::Full(_)) => {
+                            drop(batch);
+                            tx.send(scratch).map_err(ferry_error)?;
+                            next = bytes.next();
+                            continue;
+                        }
+                        Err(e) => return Err(ferry_error(e)),
+                    }
+                    while let Some(&byte) = next {
+                        scratch.fill(byte);
+                        if batch.try_send(scratch).is_err() {
+                            break;
+                        }
+                        next = bytes.next();
+                    }
+                }
                 Ok(())
             }
             (_, tx) => {
-                scratch.fill(byte);
-                tx.send(scratch)
+                for &byte in bytes {
+                    scratch.fill(byte);
+                    tx.send(scratch)?;
+                }
+                Ok(())
             }
         }
     }
@@ -90,19 +123,42 @@ impl Rx {
         }
     }
 
-    /// Receives one message and reads every byte of it: in place (zero-copy), else
-    /// copied into `scratch`. Returns its first byte and its [`checksum`].
-    fn recv_checked(&mut self, api: Api, scratch: &mut [u8]) -> io::Result<(u8, u64)> {
+    /// Receives one message or more (with [`Api::Batch`], up to [`super::BATCH`]
+    /// already waiting, released together) and reads every byte of each: in place
+    /// (zero-copy), else copied into `scratch`. Calls `each` with every message's first
+    /// byte and [`checksum`].
+    fn recv_checked(&mut self, api: Api, scratch: &mut [u8], mut each: impl FnMut(u8, u64)) -> io::Result<()> {
+        let mut read = |bytes: &[u8]| each(bytes.first().copied().unwrap_or(0), checksum(bytes));
         match (api, self) {
-            (Api::ZeroCopy, Self::Ferry(rx)) => {
-                let message = rx.recv().map_err(ferry_error)?;
-                Ok((message.first().copied().unwrap_or(0), checksum(&message)))
+            (Api::ZeroCopy, Self::Ferry(rx)) => read(&rx.recv().map_err(ferry_error)?),
+            (Api::Batch, Self::Ferry(rx)) => {
+                let mut batch = rx.batch();
+                let mut taken = 0;
+                while taken < super::BATCH {
+                    match batch.try_recv() {
+                        Ok(message) => {
+                            scratch[..message.len()].copy_from_slice(&message);
+                            let n = message.len();
+                            drop(message);
+                            read(&scratch[..n]);
+                            taken += 1;
+                        }
+                        Err(crate::RecvError::Empty) => break,
+                        Err(e) => return Err(ferry_error(e)),
+                    }
+                }
+                drop(batch);
+                if taken == 0 {
+                    let n = rx.recv_into(scratch).map_err(ferry_error)?;
+                    read(&scratch[..n]);
+                }
             }
             (_, rx) => {
                 let n = rx.recv(scratch)?;
-                Ok((scratch.first().copied().unwrap_or(0), checksum(&scratch[..n])))
+                read(&scratch[..n]);
             }
         }
+        Ok(())
     }
 }
 
@@ -333,8 +389,8 @@ impl Stream {
         if matches!(link, Link::CacheLine | Link::Futex) {
             return unsupported("the floors carry no data");
         }
-        if api == Api::ZeroCopy && !link.is_ferry() {
-            return unsupported("the zero-copy API is ferry's");
+        if api != Api::Copy && !link.is_ferry() {
+            return unsupported("the zero-copy and batch APIs are ferry's");
         }
         if pairs != 1 && link != Link::FerryMpmc {
             return unsupported("more than one sender and receiver needs ferry's MPMC ring");
@@ -438,7 +494,7 @@ pub(crate) fn child(role: &str, args: &[String]) -> io::Result<()> {
             echo(link, wait, number(arg(2)?)?, &args[3..])
         }
         "sink" | "source" => {
-            let api = if arg(1)? == Api::ZeroCopy.name() { Api::ZeroCopy } else { Api::Copy };
+            let api = Api::parse(arg(1)?).ok_or_else(|| failure(format!("`{role}`: unknown API `{}`", args[1])))?;
             let (size, endpoint, index) = (number(arg(2)?)?, arg(3)?, number(arg(4)?)?);
             if role == "sink" {
                 sink(link, api, size, endpoint, index)
@@ -550,14 +606,16 @@ fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::
     };
     let mut scratch = vec![0u8; size];
     while control.next()?.is_some() {
-        let (mut count, mut sum) = (0u64, 0u64);
-        loop {
-            let (first, check) = rx.recv_checked(api, &mut scratch)?;
-            if first == STOP {
-                break;
-            }
-            count += 1;
-            sum = sum.wrapping_add(check);
+        let (mut count, mut sum, mut stopped) = (0u64, 0u64, false);
+        while !stopped {
+            rx.recv_checked(api, &mut scratch, |first, check| {
+                // Nothing follows the end marker within a run.
+                stopped |= first == STOP;
+                if !stopped {
+                    count += 1;
+                    sum = sum.wrapping_add(check);
+                }
+            })?;
         }
         control.say(&format!("done {count} {}", sum as i64))?;
     }
@@ -581,11 +639,15 @@ fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io
     let mut sent = 0u64;
     while let Some(messages) = control.next()? {
         let mut sum = 0u64;
-        for _ in 0..messages {
-            let byte = fill_byte(index as u64, sent);
-            tx.send_filled(api, &mut buffer, byte)?;
-            sum = sum.wrapping_add(checksum_of_fill(byte, size));
-            sent += 1;
+        let mut left = messages;
+        while left > 0 {
+            let count = if api == Api::Batch { left.min(super::BATCH) } else { 1 };
+            let bytes: Vec<u8> = (sent..sent + count).map(|n| fill_byte(index as u64, n)).collect();
+            tx.send_filled(api, &mut buffer, &bytes)?;
+            for &byte in &bytes {
+                sum = sum.wrapping_add(checksum_of_fill(byte, size));
+            }
+            (sent, left) = (sent + count, left - count);
         }
         tx.send_stop(&mut buffer)?;
         control.say(&format!("done {}", sum as i64))?;
