@@ -435,12 +435,7 @@ impl Sender {
             return Err(send_error(stop, message));
         }
         match &mut self.via {
-            SendVia::Shm(_) => {
-                let mut loan = self.loan_until(wait, true).map_err(|e| e.map(|()| message))?;
-                loan[..message.len()].copy_from_slice(message);
-                loan.commit(message.len());
-                Ok(())
-            }
+            SendVia::Shm(s) => s.send(message, wait, true).map_err(|stop| send_error(stop, message)),
             // No staging buffer needed: the message goes straight to the kernel.
             SendVia::Unix(s) => s.send(message, wait).map_err(|stop| send_error(stop, message)),
             SendVia::Fifo(s) => s.send(message, wait).map_err(|stop| send_error(stop, message)),
@@ -607,6 +602,9 @@ impl SendBatch<'_> {
     /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Corrupt`].
     pub fn try_send<'m>(&mut self, message: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
         check_fits(message.len(), self.sender.slot_size()).map_err(|e| e.map(|()| message))?;
+        if let SendVia::Shm(s) = &mut self.sender.via {
+            return s.send(message, Wait::Never, false).map_err(|stop| send_error(stop, message));
+        }
         let mut loan = self.try_loan().map_err(|e| e.map(|()| message))?;
         loan[..message.len()].copy_from_slice(message);
         loan.commit(message.len());
@@ -833,6 +831,18 @@ impl Receiver {
         Ok(RecvGuard { receiver: self, slot, len, release })
     }
 
+    /// Copies the next message into `buf`, waiting as `wait` allows; frees its slot.
+    fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, RecvError> {
+        if let RecvVia::Shm(r) = &mut self.via {
+            return r.recv_copy(wait, buf).map_err(recv_error);
+        }
+        let room = buf.len();
+        let guard = self.recv_until(wait, true, |len| len <= room)?;
+        let len = guard.len();
+        buf[..len].copy_from_slice(&guard);
+        Ok(len)
+    }
+
     /// Waits for a message and copies it into `buf`, returning its length.
     ///
     /// # Errors
@@ -840,8 +850,7 @@ impl Receiver {
     /// [`RecvError::BufferTooSmall`] (the message stays in the channel);
     /// [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let room = buf.len();
-        copy_out(self.recv_until(Wait::Forever, true, |len| len <= room)?, buf)
+        self.recv_copy(Wait::Forever, buf)
     }
 
     /// Copies the next message into `buf` if one is waiting.
@@ -850,8 +859,7 @@ impl Receiver {
     ///
     /// [`RecvError::Empty`]; [`RecvError::BufferTooSmall`]; [`RecvError::Corrupt`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let room = buf.len();
-        copy_out(self.recv_until(Wait::Never, true, |len| len <= room)?, buf)
+        self.recv_copy(Wait::Never, buf)
     }
 
     /// Copies a message into `buf`, waiting at most `timeout` for one.
@@ -861,8 +869,7 @@ impl Receiver {
     /// [`RecvError::Timeout`]; [`RecvError::BufferTooSmall`]; [`RecvError::Disconnected`];
     /// [`RecvError::Corrupt`].
     pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
-        let room = buf.len();
-        copy_out(self.recv_until(Wait::until(timeout), true, |len| len <= room)?, buf)
+        self.recv_copy(Wait::until(timeout), buf)
     }
 
     /// Waits for a message of exactly `size_of::<T>()` bytes and returns a copy.
@@ -892,13 +899,6 @@ impl Receiver {
             r.release();
         }
     }
-}
-
-/// Copies the guard's message into `buf` (which `recv_until` checked is long enough).
-fn copy_out(guard: RecvGuard<'_>, buf: &mut [u8]) -> Result<usize, RecvError> {
-    let len = guard.len();
-    buf[..len].copy_from_slice(&guard);
-    Ok(len)
 }
 
 /// Where a received message lives.

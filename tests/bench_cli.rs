@@ -8,13 +8,14 @@ fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
 }
 
-/// The names of the shared-memory segments of this user in /dev/shm made by ferry bench.
-fn bench_segments() -> Vec<String> {
+/// The shared-memory segments in /dev/shm made by the `ferry bench` process `pid` (its
+/// names start `bench-PID-`; the other tests here run their own `ferry bench` at the
+/// same time).
+fn bench_segments(pid: u32) -> Vec<String> {
+    let prefix = format!("ferry.bench-{pid}-");
     std::fs::read_dir("/dev/shm")
         .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with("ferry.bench-"))
-                .collect()
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).collect()
         })
         .unwrap_or_default()
 }
@@ -22,7 +23,15 @@ fn bench_segments() -> Vec<String> {
 #[test]
 fn tiny_run_prints_the_table_and_writes_json() {
     let json_path = std::env::temp_dir().join(format!("ferry-bench-cli-{}.json", std::process::id()));
-    let out = ferry().args(["bench", "--tiny", "--json"]).arg(&json_path).output().expect("run ferry bench");
+    let child = ferry()
+        .args(["bench", "--tiny", "--json"])
+        .arg(&json_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ferry bench");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for ferry bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ferry bench failed: {}\n{stdout}\n{stderr}", out.status);
@@ -56,7 +65,7 @@ fn tiny_run_prints_the_table_and_writes_json() {
     assert_eq!(json.matches("\"holds\": ").count(), 8, "{json}");
     assert!(json.contains("\"cpus\": [{\"process\": \"parent\""), "{json}");
 
-    assert_eq!(bench_segments(), Vec::<String>::new(), "ferry bench left segments behind");
+    assert_eq!(bench_segments(pid), Vec::<String>::new(), "ferry bench left segments behind");
 }
 
 #[test]

@@ -818,7 +818,7 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 7);
+        assert_eq!(results.targets().len(), 8);
     }
 
     #[test]

@@ -94,6 +94,18 @@ impl ShmSender {
         Ok(pos)
     }
 
+    /// Copies `message` (no longer than a slot) into a free slot, waiting as `wait`
+    /// allows, and commits it: the loan and commit of `Sender::send` in one call.
+    pub(crate) fn send(&mut self, message: &[u8], wait: Wait, publish: bool) -> Result<(), Stop> {
+        debug_assert!(message.len() <= self.slot_size());
+        let pos = self.loan(wait)?;
+        // SAFETY: the slot at `pos` is ours until committed, and its payload holds
+        // `slot_size` bytes, no fewer than the message (the caller checked).
+        unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
+        self.commit(pos, message.len(), publish);
+        Ok(())
+    }
+
     /// The whole payload of the slot at `pos`, for the holder of its loan.
     pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
         self.ring.payload(pos)
@@ -227,6 +239,19 @@ impl ShmReceiver {
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
         Ok((pos, len))
+    }
+
+    /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
+    /// as `wait` allows, and frees its slot: `Receiver::recv_into` in one call. Returns
+    /// its length.
+    pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, Stop> {
+        let room = buf.len();
+        let (pos, len) = self.recv(wait, |len| len <= room)?;
+        // SAFETY: the message at `pos` is ours until its slot is freed below; `recv`
+        // checked its length against the slot size, and `accept` against `buf`.
+        unsafe { std::ptr::copy_nonoverlapping(self.payload(pos), buf.as_mut_ptr(), len) };
+        self.done(pos, true);
+        Ok(len)
     }
 
     /// The payload of the message at `pos`, for the holder of its guard.
