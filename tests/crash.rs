@@ -710,3 +710,29 @@ fn gone_or_panic<T>(seq: u64, e: SendError<T>) {
         e => panic!("child: message {seq}: {e}"),
     }
 }
+
+/// A producer publishes a batch by storing each slot's sequence word, then `tail`. One
+/// that dies between the two leaves messages past `tail`, which the consumer reads (it
+/// waits on the sequence words) and releases, so `head` passes `tail`. A new producer must
+/// still take over: it counts the published slots past `tail` in. The dead producer's
+/// missing store is reproduced by rolling `tail` back in the segment.
+#[test]
+fn a_producer_that_died_between_publishing_and_storing_tail_can_be_replaced() {
+    /// Where an SPSC segment's `tail` lies: the ring right after the 128-byte header.
+    const TAIL_AT: u64 = 128;
+    let name = format!("crash-tail-{}", process::id());
+    let _cleanup = Cleanup(name.clone());
+    let mut rx = Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(4)).expect("create");
+    let mut tx = Sender::open(&name).expect("open");
+    tx.send(b"one").expect("send");
+    tx.send(b"two").expect("send");
+    drop(tx);
+    let segment = OpenOptions::new().write(true).open(shm_path(&name)).expect("open the segment's file");
+    segment.write_all_at(&0u64.to_le_bytes(), TAIL_AT).expect("roll tail back");
+
+    assert_eq!(&*rx.recv_timeout(GENEROUS).expect("one"), b"one");
+    assert_eq!(&*rx.recv_timeout(GENEROUS).expect("two"), b"two");
+    let mut tx = Sender::open(&name).expect("a new producer over the dead one's unfinished publication");
+    tx.send(b"three").expect("send");
+    assert_eq!(&*rx.recv_timeout(GENEROUS).expect("three"), b"three");
+}

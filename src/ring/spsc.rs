@@ -39,11 +39,9 @@ pub(crate) struct Producer {
 impl Producer {
     /// Takes over the producer side of `ring` where the last producer left it.
     pub(crate) fn attach(ring: &RingView) -> Result<Self, Unavailable> {
-        // SYNC: Acquire; pairs with the Release store in `publish` of an earlier
-        // producer (or the initialising store), so this side starts after its messages.
-        let tail = ring.control().tail.load(Acquire);
         // SYNC: Acquire; pairs with the Release store in `Consumer::release`.
         let head = ring.control().head.load(Acquire);
+        let tail = published_tail(ring);
         check_span(head, tail, ring.capacity())?;
         Ok(Self { tail, published: tail, cached_head: head })
     }
@@ -118,9 +116,7 @@ impl Consumer {
     pub(crate) fn attach(ring: &RingView) -> Result<Self, Unavailable> {
         // SYNC: Acquire; pairs with the Release store in `release` of an earlier consumer.
         let head = ring.control().head.load(Acquire);
-        // SYNC: Acquire; pairs with the Release store in `Producer::publish`.
-        let tail = ring.control().tail.load(Acquire);
-        check_span(head, tail, ring.capacity())?;
+        check_span(head, published_tail(ring), ring.capacity())?;
         Ok(Self { head, published: head })
     }
 
@@ -159,6 +155,26 @@ impl Consumer {
         }
         any
     }
+}
+
+/// The position up to which messages are published, for a side taking over: `tail`, and
+/// past it every slot whose sequence word shows it published. A producer stores `tail`
+/// after the sequence words, so one that died (or is) between the two leaves messages
+/// past `tail` that a consumer may already have read and released. Bounded by the
+/// capacity, whatever the sequence words say.
+fn published_tail(ring: &RingView) -> u64 {
+    // SYNC: Acquire; pairs with the Release store of `tail` in `Producer::publish` (of
+    // an earlier producer, or the initialising store).
+    let mut tail = ring.control().tail.load(Acquire);
+    for _ in 0..ring.capacity() {
+        // SYNC: Acquire; pairs with the Release store of `seq` in `Producer::publish`:
+        // a new producer starts after that message.
+        if ring.meta(tail).seq.load(Acquire) != tail.wrapping_add(1) {
+            break;
+        }
+        tail = tail.wrapping_add(1);
+    }
+    tail
 }
 
 /// Checks that `head..tail` is a possible span of published messages.
