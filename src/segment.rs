@@ -213,8 +213,8 @@ pub(crate) struct Segment {
     /// When this process mapped the segment: the origin of `next_recovery`.
     opened: Instant,
     /// Nanoseconds after `opened` before which `recover_if_due` does nothing. Process
-    /// local (not in shared memory), so a plain std atomic.
-    next_recovery: std::sync::atomic::AtomicU64,
+    /// local, not in shared memory.
+    next_recovery: AtomicU64,
 }
 
 enum Backing {
@@ -267,7 +267,7 @@ impl Segment {
     }
 
     fn new(base: NonNull<u8>, geometry: Geometry, name: String, backing: Backing) -> Self {
-        let (opened, next_recovery) = (Instant::now(), std::sync::atomic::AtomicU64::new(0));
+        let (opened, next_recovery) = (Instant::now(), AtomicU64::new(0));
         Self { base, geometry, name, backing, opened, next_recovery }
     }
 
@@ -409,15 +409,16 @@ impl Segment {
     /// `RECOVERY_INTERVAL`, so that callers polling a wedged ring do not pay a system call
     /// per seat on every poll.
     pub(crate) fn recover_if_due(&self) {
-        if self.geometry.kind != RingKind::Mpmc {
+        // Under loom `recover` does nothing: keep the rate limit out of the models too.
+        if self.geometry.kind != RingKind::Mpmc || cfg!(ferry_loom) {
             return;
         }
         let now = self.opened.elapsed().as_nanos() as u64;
-        // SYNC: Relaxed; a process-local rate limit, nothing is published through it.
-        let due = self.next_recovery.load(std::sync::atomic::Ordering::Relaxed);
+        // SYNC: Relaxed, here and in the CAS; a process-local rate limit, nothing is
+        // published through it.
+        let due = self.next_recovery.load(Relaxed);
         let next = now + RECOVERY_INTERVAL.as_nanos() as u64;
-        let relaxed = std::sync::atomic::Ordering::Relaxed;
-        if now >= due && self.next_recovery.compare_exchange(due, next, relaxed, relaxed).is_ok() {
+        if now >= due && self.next_recovery.compare_exchange(due, next, Relaxed, Relaxed).is_ok() {
             self.recover();
         }
     }
