@@ -19,19 +19,26 @@ use crate::{
 /// The sending side of a ring.
 pub(crate) struct ShmSender {
     ring: RingView,
-    side: SendSide,
+    side: Side<Producer>,
     policy: WaitPolicy,
     segment: Arc<Segment>,
 }
 
-/// The sender's ring-specific state.
+/// A handle's ring-specific state: on SPSC the side's private state (`Producer` or
+/// `Consumer`); on MPMC, which keeps all its state in shared memory, the handle's seat.
 #[derive(Debug)]
-enum SendSide {
-    Spsc(Producer),
-    /// The MPMC ring keeps all its state in shared memory; the handle has this seat.
-    Mpmc {
-        seat: usize,
-    },
+enum Side<S> {
+    Spsc(S),
+    Mpmc { seat: usize },
+}
+
+impl<S> Side<S> {
+    fn seat(&self) -> Option<usize> {
+        match self {
+            Self::Spsc(_) => None,
+            Self::Mpmc { seat } => Some(*seat),
+        }
+    }
 }
 
 // SAFETY: the ring view points into `segment`, which the sender keeps alive and which
@@ -47,10 +54,7 @@ impl std::fmt::Debug for ShmSender {
 impl ShmSender {
     /// Attaches to `segment` as a sender.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = match attach_role(&segment, Role::Sender, Producer::attach)? {
-            Side::Spsc(state) => SendSide::Spsc(state),
-            Side::Mpmc(seat) => SendSide::Mpmc { seat },
-        };
+        let side = attach_role(&segment, Role::Sender, Producer::attach)?;
         let ring = segment.ring();
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
@@ -74,8 +78,8 @@ impl ShmSender {
     /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         match &mut self.side {
-            SendSide::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable),
-            SendSide::Mpmc { .. } => Ok(mpmc::in_flight(&self.ring) as usize),
+            Side::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable),
+            Side::Mpmc { .. } => Ok(mpmc::in_flight(&self.ring) as usize),
         }
     }
 
@@ -86,8 +90,8 @@ impl ShmSender {
         let blocked =
             Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy: self.policy, wait };
         let pos = blocked.retry(|| match side {
-            SendSide::Spsc(state) => state.next_free(&ring),
-            SendSide::Mpmc { seat } => mpmc::claim_free(&ring, segment.claim(*seat)),
+            Side::Spsc(state) => state.next_free(&ring),
+            Side::Mpmc { seat } => mpmc::claim_free(&ring, segment.claim(*seat)),
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -115,13 +119,13 @@ impl ShmSender {
     /// now or at the next `publish`.
     pub(crate) fn commit(&mut self, pos: u64, len: usize, publish: bool) {
         match &mut self.side {
-            SendSide::Spsc(state) => {
+            Side::Spsc(state) => {
                 state.stage(&self.ring, len);
                 if publish {
                     self.publish();
                 }
             }
-            SendSide::Mpmc { seat } => {
+            Side::Mpmc { seat } => {
                 mpmc::publish(&self.ring, pos, len as u64, self.segment.claim(*seat));
                 self.ring.control().not_empty.notify(self.segment.geometry().signaling);
             }
@@ -131,7 +135,7 @@ impl ShmSender {
     /// Gives the loaned slot at `pos` back unused. An MPMC position is claimed for good:
     /// it is published as cancelled, so receivers skip it rather than wait on it.
     pub(crate) fn cancel(&mut self, pos: u64) {
-        if let SendSide::Mpmc { seat } = self.side {
+        if let Side::Mpmc { seat } = self.side {
             mpmc::publish(&self.ring, pos, mpmc::CANCELLED, self.segment.claim(seat));
             self.ring.control().not_empty.notify(self.segment.geometry().signaling);
         }
@@ -139,7 +143,7 @@ impl ShmSender {
 
     /// Publishes what is staged (SPSC) and wakes a parked receiver if there is one.
     pub(crate) fn publish(&mut self) {
-        if let SendSide::Spsc(state) = &mut self.side {
+        if let Side::Spsc(state) = &mut self.side {
             if state.publish(&self.ring) {
                 self.ring.control().not_empty.notify(self.segment.geometry().signaling);
             }
@@ -153,11 +157,7 @@ impl Drop for ShmSender {
             return;
         }
         self.publish();
-        let seat = match self.side {
-            SendSide::Mpmc { seat } => Some(seat),
-            SendSide::Spsc(_) => None,
-        };
-        self.segment.detach(Role::Sender, seat);
+        self.segment.detach(Role::Sender, self.side.seat());
         // Parked receivers re-check and find the sender gone.
         self.ring.control().not_empty.wake(self.segment.geometry().signaling);
     }
@@ -166,19 +166,9 @@ impl Drop for ShmSender {
 /// The receiving side of a ring.
 pub(crate) struct ShmReceiver {
     ring: RingView,
-    side: RecvSide,
+    side: Side<Consumer>,
     policy: WaitPolicy,
     segment: Arc<Segment>,
-}
-
-/// The receiver's ring-specific state.
-#[derive(Debug)]
-enum RecvSide {
-    Spsc(Consumer),
-    /// The MPMC ring keeps all its state in shared memory; the handle has this seat.
-    Mpmc {
-        seat: usize,
-    },
 }
 
 // SAFETY: as for `ShmSender`.
@@ -193,10 +183,7 @@ impl std::fmt::Debug for ShmReceiver {
 impl ShmReceiver {
     /// Attaches to `segment` as a receiver.
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = match attach_role(&segment, Role::Receiver, Consumer::attach)? {
-            Side::Spsc(state) => RecvSide::Spsc(state),
-            Side::Mpmc(seat) => RecvSide::Mpmc { seat },
-        };
+        let side = attach_role(&segment, Role::Receiver, Consumer::attach)?;
         let ring = segment.ring();
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
@@ -225,14 +212,14 @@ impl ShmReceiver {
         let blocked =
             Blocked { segment, peer: Role::Sender, signal: &ring.control().not_empty, policy: self.policy, wait };
         let (pos, len) = blocked.retry(|| match side {
-            RecvSide::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
+            Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
                 if accept(len) {
                     Ok((pos, len))
                 } else {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            RecvSide::Mpmc { seat } => mpmc::claim_message(&ring, segment.claim(*seat), &accept, || {
+            Side::Mpmc { seat } => mpmc::claim_message(&ring, segment.claim(*seat), &accept, || {
                 ring.control().not_full.notify(segment.geometry().signaling)
             }),
         })?;
@@ -261,20 +248,20 @@ impl ShmReceiver {
 
     /// Whether a received message can be left in the ring for the next receive.
     pub(crate) fn can_keep(&self) -> bool {
-        matches!(self.side, RecvSide::Spsc(_))
+        matches!(self.side, Side::Spsc(_))
     }
 
     /// Frees the slot of the message at `pos`; on SPSC, handed back to the sender now or
     /// at the next `release`.
     pub(crate) fn done(&mut self, pos: u64, release: bool) {
         match &mut self.side {
-            RecvSide::Spsc(state) => {
+            Side::Spsc(state) => {
                 state.advance();
                 if release {
                     self.release();
                 }
             }
-            RecvSide::Mpmc { seat } => {
+            Side::Mpmc { seat } => {
                 mpmc::release(&self.ring, pos, self.segment.claim(*seat));
                 self.ring.control().not_full.notify(self.segment.geometry().signaling);
             }
@@ -283,7 +270,7 @@ impl ShmReceiver {
 
     /// Hands the slots read so far back (SPSC) and wakes a parked sender if there is one.
     pub(crate) fn release(&mut self) {
-        if let RecvSide::Spsc(state) = &mut self.side {
+        if let Side::Spsc(state) = &mut self.side {
             if state.release(&self.ring) {
                 self.ring.control().not_full.notify(self.segment.geometry().signaling);
             }
@@ -297,22 +284,10 @@ impl Drop for ShmReceiver {
             return;
         }
         self.release();
-        let seat = match self.side {
-            RecvSide::Mpmc { seat } => Some(seat),
-            RecvSide::Spsc(_) => None,
-        };
-        self.segment.detach(Role::Receiver, seat);
+        self.segment.detach(Role::Receiver, self.side.seat());
         // Parked senders re-check and find the receiver gone.
         self.ring.control().not_full.wake(self.segment.geometry().signaling);
     }
-}
-
-/// What a handle holds once attached.
-enum Side<S> {
-    /// The SPSC side's private state.
-    Spsc(S),
-    /// The handle's seat in an MPMC segment, which keeps all the ring's state.
-    Mpmc(usize),
 }
 
 /// Takes `role` in `segment`: on SPSC, with the side's private state (`spsc_attach`,
@@ -323,7 +298,7 @@ fn attach_role<S>(
     spsc_attach: impl FnOnce(&RingView) -> Result<S, Unavailable>,
 ) -> Result<Side<S>, AttachError> {
     if let Some(seat) = segment.attach(role)? {
-        return Ok(Side::Mpmc(seat));
+        return Ok(Side::Mpmc { seat });
     }
     spsc_attach(&segment.ring()).map(Side::Spsc).map_err(|_| {
         segment.detach(role, None);
