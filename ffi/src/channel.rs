@@ -63,7 +63,9 @@ pub unsafe extern "C" fn ferry_unlink(endpoint: *const c_char) -> ferry_status {
 }
 
 /// The zero-copy state machine through the C entry points, on an in-process channel.
-/// (These run under Miri too: `cargo +nightly miri test -p ferry-ffi --lib`.)
+/// These run under Miri too, with Stacked or Tree Borrows (they read `/proc` for the
+/// process identity, hence the disabled isolation):
+/// `MIRIFLAGS="-Zmiri-disable-isolation [-Zmiri-tree-borrows]" cargo +nightly miri test -p ferry-ffi --lib`.
 #[cfg(test)]
 mod tests {
     use std::{ffi::c_void, ptr, slice};

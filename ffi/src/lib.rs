@@ -18,6 +18,7 @@
 //! | `status.rs` | `ferry_status`, `ferry_strerror`, the mapping from ferry's errors |
 //! | `last_error.rs` | the per-thread `ferry_last_error_message` |
 //! | `boundary.rs` | the panic boundary and the checked conversion of C arguments |
+//! | `lender.rs` | an endpoint and the one loan or acquired message C holds of it |
 //! | `config.rs` | `ferry_config` (versioned by its `size`), kinds, signaling |
 //! | `sender.rs` | `ferry_sender`: create/open/free, send, loan/commit |
 //! | `receiver.rs` | `ferry_receiver`: create/open/free, receive, acquire/release |
@@ -49,6 +50,7 @@ mod channel;
 
 mod version;
 
-// Private: the panic boundary and argument checks; blocking forms.
+// Private: the panic boundary and argument checks; lending an endpoint; blocking forms.
 mod boundary;
+mod lender;
 mod wait;

@@ -1,16 +1,15 @@
 //! `ferry_receiver`: the receiving end, with copy receives and zero-copy acquire/release.
 //!
-//! An acquired message crosses the boundary as a loan does (see `sender.rs`): the
-//! `Receiver` lives in its own heap allocation owned through a raw pointer, the
-//! `RecvGuard<'static>` that `ferry_recv_acquire` makes from a borrow of it is kept in
-//! the handle, every other path to the receiver is refused with `FERRY_ERR_STATE` while
-//! the guard is kept, and the guard is dropped (releasing the message) before the
-//! receiver is freed. A release with nothing acquired finds no guard and gets a status.
+//! An acquired message crosses the boundary as a loan does: its `RecvGuard<'static>` is
+//! a borrow kept by a [`Lender`] (see `lender.rs`). While C holds it, every other path
+//! to the receiver is refused with `FERRY_ERR_STATE`; `ferry_recv_release` drops it,
+//! which releases the message. A release with nothing acquired finds no guard and gets
+//! a status.
 
 use std::{
-    ffi::{c_void, CString},
+    ffi::{c_void, CStr, CString},
     os::raw::c_char,
-    ptr::{self, NonNull},
+    ptr,
 };
 
 use ferry::{Receiver, RecvError, RecvGuard};
@@ -18,6 +17,7 @@ use ferry::{Receiver, RecvError, RecvGuard};
 use crate::{
     boundary::{self, Handle, Out},
     config::ferry_config,
+    lender::{Closed, Lender, Refused},
     status::{ferry_status, ferry_status::*, Failure},
     wait::{self, Patience},
 };
@@ -47,13 +47,9 @@ const _: fn() = || {
 pub(crate) struct ReceiverHandle {
     /// `Self::MAGIC` while the handle lives (the `Handle` contract: first field).
     magic: u64,
-    /// The message C holds between `ferry_recv_acquire` and `ferry_recv_release`. It
-    /// mutably borrows `*receiver`: `Some` implies `receiver` is `Some`, and nothing
-    /// else reaches `*receiver` while it is `Some`.
-    guard: Option<RecvGuard<'static>>,
-    /// The receiver, in its own heap allocation (from `Box::leak`); `None` once
-    /// closed. Freed only by `close`, after `guard` is dropped.
-    receiver: Option<NonNull<Receiver>>,
+    /// The receiver, and the message C holds between `ferry_recv_acquire` and
+    /// `ferry_recv_release`.
+    receiver: Lender<Receiver, RecvGuard<'static>>,
     /// The receiver's slot size and capacity, which never change.
     slot_size: usize,
     capacity: usize,
@@ -69,69 +65,63 @@ unsafe impl Handle for ReceiverHandle {
     const WHAT: &'static str = "receiver";
 }
 
+/// The failure of a call on a closed handle.
+fn closed(_: Closed) -> Failure {
+    Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed: only ferry_receiver_free may be called on it")
+}
+
+/// `refused` in C's words, with `lent` saying why the borrow C holds is in the way.
+fn refused(refused: Refused, lent: &'static CStr) -> Failure {
+    match refused {
+        Refused::Closed => closed(Closed),
+        Refused::Lent => Failure::fixed(FERRY_ERR_STATE, lent),
+    }
+}
+
 impl ReceiverHandle {
     pub(crate) fn boxed(receiver: Receiver) -> Box<Self> {
         let fallback = receiver.fallback_reason().map(|why| CString::new(why.replace('\0', "")).unwrap_or_default());
         Box::new(Self {
             magic: Self::MAGIC,
-            guard: None,
             slot_size: receiver.slot_size(),
             capacity: receiver.capacity(),
             fallback,
-            receiver: Some(NonNull::from(Box::leak(Box::new(receiver)))),
+            receiver: Lender::new(receiver),
         })
     }
 
-    /// The receiver, unless the handle is closed.
-    fn attached(&self) -> Result<NonNull<Receiver>, Failure> {
-        self.receiver.ok_or_else(|| {
-            Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed: only ferry_receiver_free may be called on it")
-        })
+    /// Fails once the handle is closed.
+    fn attached(&self) -> Result<(), Failure> {
+        self.receiver.check_open().map_err(closed)
     }
 
     /// The receiver for a call other than release: refused while a message is held.
     fn receiver(&mut self) -> Result<&mut Receiver, Failure> {
-        let receiver = self.attached()?;
-        if self.guard.is_some() {
-            return Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"an acquired message is outstanding: release it with ferry_recv_release first",
-            ));
-        }
-        // SAFETY: `receiver` is the live allocation this handle owns (freed only by
-        // `close`, which takes it out of `self.receiver`). No guard is held, so no other
-        // reference to it exists, and `&mut self` keeps it that way for the borrow.
-        Ok(unsafe { &mut *receiver.as_ptr() })
+        self.receiver
+            .get()
+            .map_err(|r| refused(r, c"an acquired message is outstanding: release it with ferry_recv_release first"))
     }
 
     /// Takes the next message in place and keeps its guard; returns where it is.
     fn acquire(&mut self, patience: Patience) -> Result<(*const u8, usize), Failure> {
-        let receiver = self.attached()?;
-        if self.guard.is_some() {
-            return Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"a message is acquired already: release it with ferry_recv_release before acquiring another",
-            ));
-        }
-        // SAFETY: the allocation is live and no guard borrows it (checked above). The
-        // `'static` borrow is stored only in `self.guard`; while it is there,
-        // `receiver()` and `acquire()` refuse to make another reference, and `close`
-        // drops it before freeing the allocation, so the borrow ends before the receiver
-        // and is unique while it lasts.
-        let receiver: &'static mut Receiver = unsafe { &mut *receiver.as_ptr() };
-        let guard = match patience {
-            Patience::Block => receiver.recv(),
-            Patience::Try => receiver.try_recv(),
-            Patience::For(timeout) => receiver.recv_timeout(timeout),
-        }?;
-        let message = (guard.as_ptr(), guard.len());
-        self.guard = Some(guard);
-        Ok(message)
+        let guard = self
+            .receiver
+            .lend(|receiver| match patience {
+                Patience::Block => receiver.recv(),
+                Patience::Try => receiver.try_recv(),
+                Patience::For(timeout) => receiver.recv_timeout(timeout),
+            })
+            .map_err(|r| {
+                refused(
+                    r,
+                    c"a message is acquired already: release it with ferry_recv_release before acquiring another",
+                )
+            })??;
+        Ok((guard.as_ptr(), guard.len()))
     }
 
     fn release(&mut self) -> Result<(), Failure> {
-        self.attached()?;
-        match self.guard.take() {
+        match self.receiver.take().map_err(closed)? {
             // Dropping the guard hands the slot back to the senders.
             Some(guard) => {
                 drop(guard);
@@ -148,24 +138,7 @@ impl ReceiverHandle {
     /// Releases any acquired message and detaches the receiver. Returns whether it was
     /// attached.
     fn close(&mut self) -> bool {
-        // The guard borrows `*receiver`: it goes first.
-        self.guard = None;
-        match self.receiver.take() {
-            Some(receiver) => {
-                // SAFETY: the allocation came from `Box::leak` in `boxed` and is freed
-                // only here, once (`take` leaves `None`); the guard that borrowed it is
-                // gone, so no reference to it remains.
-                drop(unsafe { Box::from_raw(receiver.as_ptr()) });
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Drop for ReceiverHandle {
-    fn drop(&mut self) {
-        self.close();
+        self.receiver.close()
     }
 }
 

@@ -1,31 +1,17 @@
 //! `ferry_sender`: the sending end, with copy sends and zero-copy loans.
 //!
-//! # How a loan crosses the boundary
-//!
-//! A Rust [`Loan`] mutably borrows its [`Sender`], so C cannot hold one next to the
-//! sender it came from by the borrow checker's rules. The handle does it by hand:
-//!
-//! - the `Sender` lives in a heap allocation of its own, owned by the handle through a
-//!   raw pointer (never a `Box`, whose uniqueness would be asserted each time the
-//!   handle is touched), so moving the handle never moves it;
-//! - `ferry_loan` makes a `Loan<'static>` from a borrow of that allocation and keeps it
-//!   in the handle;
-//! - while the loan is kept, every other path to the sender (`send`, another loan,
-//!   `set_wait_policy`) is refused with `FERRY_ERR_STATE`, so the loan's borrow is the
-//!   only reference to the sender;
-//! - `ferry_commit` / `ferry_loan_cancel` consume the loan; closing or freeing the handle
-//!   drops the loan before it frees the sender.
-//!
-//! The borrow the `'static` lifetime stands for therefore ends before the sender goes,
-//! and no other reference overlaps it. Between `ferry_loan` and the commit, Rust does
-//! not touch the slot's bytes at all: the pointer handed to C keeps its write permission
-//! (checked under Miri with both Stacked and Tree Borrows, `channel.rs` tests). Misuse from C (a second commit, a commit with no
-//! loan) finds `loan` empty and gets a status.
+//! A [`Loan`] crosses the boundary as a borrow kept by a [`Lender`] (see `lender.rs`):
+//! while C holds one, every other path to the sender (`send`, another loan,
+//! `set_wait_policy`) is refused with `FERRY_ERR_STATE`, and `ferry_commit` /
+//! `ferry_loan_cancel` finish it. Between `ferry_loan` and the commit, Rust does not
+//! touch the slot's bytes at all: the pointer handed to C keeps its write permission
+//! (checked under Miri with both Stacked and Tree Borrows, `channel.rs` tests). Misuse
+//! from C (a second commit, a commit with no loan) finds no loan and gets a status.
 
 use std::{
-    ffi::{c_void, CString},
+    ffi::{c_void, CStr, CString},
     os::raw::c_char,
-    ptr::{self, NonNull},
+    ptr,
 };
 
 use ferry::{Loan, Sender};
@@ -33,6 +19,7 @@ use ferry::{Loan, Sender};
 use crate::{
     boundary::{self, Handle, Out},
     config::ferry_config,
+    lender::{Closed, Lender, Refused},
     status::{ferry_status, ferry_status::*, Failure},
     wait::{self, Patience},
 };
@@ -62,13 +49,9 @@ const _: fn() = || {
 pub(crate) struct SenderHandle {
     /// `Self::MAGIC` while the handle lives (the `Handle` contract: first field).
     magic: u64,
-    /// The loan C holds between `ferry_loan` and `ferry_commit` / `ferry_loan_cancel`.
-    /// It mutably borrows `*sender` (see the module docs): `Some` implies `sender` is
-    /// `Some`, and nothing else reaches `*sender` while it is `Some`.
-    loan: Option<Loan<'static>>,
-    /// The sender, in its own heap allocation (from `Box::leak`); `None` once closed.
-    /// Freed only by `close`, after `loan` is dropped.
-    sender: Option<NonNull<Sender>>,
+    /// The sender, and the loan C holds between `ferry_loan` and `ferry_commit` /
+    /// `ferry_loan_cancel`.
+    sender: Lender<Sender, Loan<'static>>,
     /// The sender's slot size and capacity, which never change.
     slot_size: usize,
     capacity: usize,
@@ -84,93 +67,82 @@ unsafe impl Handle for SenderHandle {
     const WHAT: &'static str = "sender";
 }
 
+/// The failure of a call on a closed handle.
+fn closed(_: Closed) -> Failure {
+    Failure::fixed(FERRY_ERR_CLOSED, c"the sender was closed: only ferry_sender_free may be called on it")
+}
+
+/// `refused` in C's words, with `lent` saying why the borrow C holds is in the way.
+fn refused(refused: Refused, lent: &'static CStr) -> Failure {
+    match refused {
+        Refused::Closed => closed(Closed),
+        Refused::Lent => Failure::fixed(FERRY_ERR_STATE, lent),
+    }
+}
+
 impl SenderHandle {
     pub(crate) fn boxed(sender: Sender) -> Box<Self> {
         let fallback = sender.fallback_reason().map(|why| CString::new(why.replace('\0', "")).unwrap_or_default());
         Box::new(Self {
             magic: Self::MAGIC,
-            loan: None,
             slot_size: sender.slot_size(),
             capacity: sender.capacity(),
             fallback,
-            sender: Some(NonNull::from(Box::leak(Box::new(sender)))),
+            sender: Lender::new(sender),
         })
     }
 
-    /// The sender, unless the handle is closed.
-    fn attached(&self) -> Result<NonNull<Sender>, Failure> {
-        self.sender.ok_or_else(|| {
-            Failure::fixed(FERRY_ERR_CLOSED, c"the sender was closed: only ferry_sender_free may be called on it")
-        })
+    /// Fails once the handle is closed.
+    fn attached(&self) -> Result<(), Failure> {
+        self.sender.check_open().map_err(closed)
     }
 
     /// The sender for a call other than commit/cancel: refused while a loan is out.
     fn sender(&mut self) -> Result<&mut Sender, Failure> {
-        let sender = self.attached()?;
-        if self.loan.is_some() {
-            return Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"a loan is outstanding: finish it with ferry_commit or ferry_loan_cancel first",
-            ));
-        }
-        // SAFETY: `sender` is the live allocation this handle owns (freed only by
-        // `close`, which takes it out of `self.sender`). No loan is out, so no other
-        // reference to it exists, and `&mut self` keeps it that way for the borrow.
-        Ok(unsafe { &mut *sender.as_ptr() })
+        self.sender
+            .get()
+            .map_err(|r| refused(r, c"a loan is outstanding: finish it with ferry_commit or ferry_loan_cancel first"))
     }
 
     /// Borrows a slot and keeps the loan; returns its payload pointer and capacity.
     fn loan(&mut self, patience: Patience) -> Result<(*mut u8, usize), Failure> {
-        let sender = self.attached()?;
-        if self.loan.is_some() {
-            return Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"a loan is already outstanding: commit or cancel it before taking another",
-            ));
-        }
-        // SAFETY: the allocation is live and no loan borrows it (checked above). The
-        // `'static` borrow is stored only in `self.loan`; while it is there, `sender()`
-        // and `loan()` refuse to make another reference, and `close` drops it before
-        // freeing the allocation, so the borrow ends before the sender and is unique
-        // while it lasts (see the module docs).
-        let sender: &'static mut Sender = unsafe { &mut *sender.as_ptr() };
-        let mut loan = match patience {
-            Patience::Block => sender.loan(),
-            Patience::Try => sender.try_loan(),
-            Patience::For(timeout) => sender.loan_timeout(timeout),
-        }?;
+        let loan = self
+            .sender
+            .lend(|sender| match patience {
+                Patience::Block => sender.loan(),
+                Patience::Try => sender.try_loan(),
+                Patience::For(timeout) => sender.loan_timeout(timeout),
+            })
+            .map_err(|r| refused(r, c"a loan is already outstanding: commit or cancel it before taking another"))??;
         // The pointer C writes through is the last reborrow of the slot until the loan
         // ends: nothing in Rust reads the slot meanwhile (not even `loan.len()`, whose
         // shared reborrow would take the pointer's write permission away under Tree
         // Borrows), so its size is the cached slot size, which every loan has.
-        let payload = loan.as_mut_ptr();
-        self.loan = Some(loan);
-        Ok((payload, self.slot_size))
+        Ok((loan.as_mut_ptr(), self.slot_size))
     }
 
     fn commit(&mut self, len: usize) -> Result<(), Failure> {
-        self.attached()?;
-        let Some(loan) = self.loan.take() else {
+        if !self.sender.is_lent().map_err(closed)? {
             return Err(Failure::fixed(
                 FERRY_ERR_STATE,
                 c"no loan is outstanding: ferry_commit needs a slot from ferry_loan (was it committed already?)",
             ));
-        };
+        }
         if len > self.slot_size {
             let capacity = self.slot_size;
-            self.loan = Some(loan);
             return Err(Failure::new(
                 FERRY_ERR_TOO_LARGE,
                 format!("committing {len} bytes into a loan of {capacity} bytes; the loan is still outstanding"),
             ));
         }
-        loan.commit(len);
+        if let Some(loan) = self.sender.take().map_err(closed)? {
+            loan.commit(len);
+        }
         Ok(())
     }
 
     fn cancel(&mut self) -> Result<(), Failure> {
-        self.attached()?;
-        match self.loan.take() {
+        match self.sender.take().map_err(closed)? {
             // Dropping an uncommitted loan sends nothing and frees the slot.
             Some(loan) => {
                 drop(loan);
@@ -182,24 +154,7 @@ impl SenderHandle {
 
     /// Cancels any loan and detaches the sender. Returns whether it was attached.
     fn close(&mut self) -> bool {
-        // The loan borrows `*sender`: it goes first.
-        self.loan = None;
-        match self.sender.take() {
-            Some(sender) => {
-                // SAFETY: the allocation came from `Box::leak` in `boxed` and is freed
-                // only here, once (`take` leaves `None`); the loan that borrowed it is
-                // gone, so no reference to it remains.
-                drop(unsafe { Box::from_raw(sender.as_ptr()) });
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Drop for SenderHandle {
-    fn drop(&mut self) {
-        self.close();
+        self.sender.close()
     }
 }
 
