@@ -16,13 +16,18 @@ use crate::{
     transport::{Stop, Wait},
 };
 
-/// The sending side of a ring.
-pub(crate) struct ShmSender {
+/// One end of a ring: `ShmSender` or `ShmReceiver`, told apart by their SPSC state `S`.
+pub(crate) struct ShmEnd<S: EndState> {
     ring: RingView,
-    side: Side<Producer>,
+    side: Side<S>,
     policy: WaitPolicy,
     segment: Arc<Segment>,
 }
+
+/// The sending side of a ring.
+pub(crate) type ShmSender = ShmEnd<Producer>;
+/// The receiving side of a ring.
+pub(crate) type ShmReceiver = ShmEnd<Consumer>;
 
 /// A handle's ring-specific state: on SPSC the side's private state (`Producer` or
 /// `Consumer`); on MPMC, which keeps all its state in shared memory, the handle's seat.
@@ -41,20 +46,78 @@ impl<S> Side<S> {
     }
 }
 
-// SAFETY: the ring view points into `segment`, which the sender keeps alive and which
-// is `Send`; the rest is plain data.
-unsafe impl Send for ShmSender {}
+/// What differs between the two ends, as far as attaching and detaching go.
+pub(crate) trait EndState: Sized + std::fmt::Debug {
+    /// The role the end takes.
+    const ROLE: Role;
+    /// Takes over this SPSC side where its last holder left it.
+    fn attach(ring: &RingView) -> Result<Self, Unavailable>;
+    /// Hands the other side what this end holds back (SPSC), before it detaches.
+    fn flush(end: &mut ShmEnd<Self>);
+    /// The signal the other side parks on, woken when this end leaves.
+    fn peers_signal(ring: &RingView) -> &Signal;
+}
 
-impl std::fmt::Debug for ShmSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmSender").field("name", &self.segment.name()).field("side", &self.side).finish()
+impl EndState for Producer {
+    const ROLE: Role = Role::Sender;
+
+    fn attach(ring: &RingView) -> Result<Self, Unavailable> {
+        Producer::attach(ring)
+    }
+
+    fn flush(end: &mut ShmSender) {
+        end.publish();
+    }
+
+    fn peers_signal(ring: &RingView) -> &Signal {
+        &ring.control().not_empty
     }
 }
 
-impl ShmSender {
-    /// Attaches to `segment` as a sender.
+impl EndState for Consumer {
+    const ROLE: Role = Role::Receiver;
+
+    fn attach(ring: &RingView) -> Result<Self, Unavailable> {
+        Consumer::attach(ring)
+    }
+
+    fn flush(end: &mut ShmReceiver) {
+        end.release();
+    }
+
+    fn peers_signal(ring: &RingView) -> &Signal {
+        &ring.control().not_full
+    }
+}
+
+// SAFETY: the ring view points into `segment`, which the end keeps alive and which is
+// `Send`; the rest is plain data.
+unsafe impl<S: EndState + Send> Send for ShmEnd<S> {}
+
+impl<S: EndState> std::fmt::Debug for ShmEnd<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmEnd")
+            .field("name", &self.segment.name())
+            .field("role", &S::ROLE)
+            .field("side", &self.side)
+            .finish()
+    }
+}
+
+impl<S: EndState> ShmEnd<S> {
+    /// Attaches to `segment` as a sender or a receiver (taking over where the last
+    /// holder of an SPSC role left).
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = attach_role(&segment, Role::Sender, Producer::attach)?;
+        let side = match segment.attach(S::ROLE)? {
+            Some(seat) => Side::Mpmc { seat },
+            None => Side::Spsc(S::attach(&segment.ring()).map_err(|_| {
+                segment.detach(S::ROLE, None);
+                AttachError::CorruptHeader {
+                    name: segment.name().to_owned(),
+                    reason: "the ring's positions are inconsistent",
+                }
+            })?),
+        };
         let ring = segment.ring();
         Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
     }
@@ -74,7 +137,21 @@ impl ShmSender {
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.policy = policy;
     }
+}
 
+impl<S: EndState> Drop for ShmEnd<S> {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        S::flush(self);
+        self.segment.detach(S::ROLE, self.side.seat());
+        // The other side, parked, re-checks and finds this one gone.
+        S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
+    }
+}
+
+impl ShmSender {
     /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         match &mut self.side {
@@ -151,59 +228,7 @@ impl ShmSender {
     }
 }
 
-impl Drop for ShmSender {
-    fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
-            return;
-        }
-        self.publish();
-        self.segment.detach(Role::Sender, self.side.seat());
-        // Parked receivers re-check and find the sender gone.
-        self.ring.control().not_empty.wake(self.segment.geometry().signaling);
-    }
-}
-
-/// The receiving side of a ring.
-pub(crate) struct ShmReceiver {
-    ring: RingView,
-    side: Side<Consumer>,
-    policy: WaitPolicy,
-    segment: Arc<Segment>,
-}
-
-// SAFETY: as for `ShmSender`.
-unsafe impl Send for ShmReceiver {}
-
-impl std::fmt::Debug for ShmReceiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmReceiver").field("name", &self.segment.name()).field("side", &self.side).finish()
-    }
-}
-
 impl ShmReceiver {
-    /// Attaches to `segment` as a receiver.
-    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = attach_role(&segment, Role::Receiver, Consumer::attach)?;
-        let ring = segment.ring();
-        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
-    }
-
-    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::attach(self.segment.clone())
-    }
-
-    pub(crate) fn slot_size(&self) -> usize {
-        self.ring.slot_size()
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.segment.geometry().capacity
-    }
-
-    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.policy = policy;
-    }
-
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
     /// refused one stays in the ring. Returns its position and length.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
@@ -276,34 +301,6 @@ impl ShmReceiver {
             }
         }
     }
-}
-
-impl Drop for ShmReceiver {
-    fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
-            return;
-        }
-        self.release();
-        self.segment.detach(Role::Receiver, self.side.seat());
-        // Parked senders re-check and find the receiver gone.
-        self.ring.control().not_full.wake(self.segment.geometry().signaling);
-    }
-}
-
-/// Takes `role` in `segment`: on SPSC, with the side's private state (`spsc_attach`,
-/// taking over where the last holder left).
-fn attach_role<S>(
-    segment: &Segment,
-    role: Role,
-    spsc_attach: impl FnOnce(&RingView) -> Result<S, Unavailable>,
-) -> Result<Side<S>, AttachError> {
-    if let Some(seat) = segment.attach(role)? {
-        return Ok(Side::Mpmc { seat });
-    }
-    spsc_attach(&segment.ring()).map(Side::Spsc).map_err(|_| {
-        segment.detach(role, None);
-        AttachError::CorruptHeader { name: segment.name().to_owned(), reason: "the ring's positions are inconsistent" }
-    })
 }
 
 fn unavailable(e: Unavailable) -> Stop {
