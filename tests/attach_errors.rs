@@ -10,7 +10,6 @@ use std::{
     fs::{self, OpenOptions},
     io::Write,
     os::unix::fs::{FileExt, PermissionsExt},
-    path::PathBuf,
     process::{self, Command, Output, Stdio},
     ptr, thread,
     time::{Duration, Instant},
@@ -20,6 +19,9 @@ use ferry::{
     in_memory, unlink, AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender, Signaling,
     LAYOUT_VERSION, MAX_CAPACITY, MAX_NAME_LEN, MAX_SLOT_SIZE,
 };
+
+mod support;
+use support::{shm_path, Cleanup};
 
 /// ferry's magic number: the first eight bytes of an initialised segment.
 const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
@@ -50,21 +52,8 @@ fn unique(tag: &str) -> String {
     format!("ae-{tag}-{}", process::id())
 }
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
 fn config() -> Config {
     Config::new().slot_size(256).capacity(64)
-}
-
-/// Removes the segment's file on drop, whether or not the test passed.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(shm_path(&self.0));
-    }
 }
 
 /// Asserts that the error's message names the channel.

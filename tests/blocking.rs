@@ -17,7 +17,6 @@ use std::{
     env,
     io::{BufRead, BufReader, Read},
     os::unix::fs::FileExt,
-    path::PathBuf,
     process::{self, Child, Command, ExitStatus, Stdio},
     ptr,
     sync::{
@@ -29,6 +28,9 @@ use std::{
 };
 
 use ferry::{in_memory, Config, Receiver, RecvError, RingKind, SendError, Sender, Signaling, WaitPolicy};
+
+mod support;
+use support::{mix, start_watchdog, Cleanup};
 
 /// Payload bytes per slot; every message here is a `u64` or a few bytes.
 const SLOT: usize = 64;
@@ -111,19 +113,6 @@ impl Shape {
 
 fn unique(tag: &str) -> String {
     format!("blk-{tag}-{}", process::id())
-}
-
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
-/// Removes the segment's file on drop, in case a failing test left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(shm_path(&self.0));
-    }
 }
 
 /// This thread's CPU time so far.
@@ -211,13 +200,6 @@ impl SchedStat {
         let text = std::str::from_utf8(&buf[..n]).ok()?;
         text.split_whitespace().nth(1)?.parse().ok().map(Duration::from_nanos)
     }
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// Hand-off times of a stress run.
@@ -396,15 +378,6 @@ fn figure(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key}=<n> in the child's line {line:?}"))
 }
 
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
-}
-
 /// `CHILD_ENV` is `<action>:<shape>:...`:
 /// - `echo:<shape>:<ping>:<pong>:<n>`: receive pings `0..n` on `<ping>` and answer each
 ///   with its number xor `PONG_SALT` on `<pong>`, both sides parking at once, then expect
@@ -417,7 +390,7 @@ fn start_watchdog() {
 #[test]
 fn child_blocking_peer() {
     let Ok(task) = env::var(CHILD_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let parts: Vec<&str> = task.split(':').collect();
     let shape = Shape::from_code(parts.get(1).expect("child: <action>:<shape>:..."));
     let count = |at: usize| -> u64 { parts[at].parse().expect("child: a count") };

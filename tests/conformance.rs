@@ -33,6 +33,9 @@ use std::{
 
 use ferry::{AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender};
 
+mod support;
+use support::{mix, shm_path, start_watchdog};
+
 /// Slot size of most cases' channels.
 const SLOT: usize = 4096;
 /// Slot size for "just under the largest" messages: larger than a socket's or a pipe's
@@ -171,10 +174,6 @@ fn scratch_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
 /// The description file a socket or FIFO receiver writes beside its endpoint.
 fn description_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -200,13 +199,6 @@ fn pair(kind: Kind, tag: &str) -> (Place, Sender, Receiver) {
 // ---------------------------------------------------------------------------------------
 // Messages that cannot be mistaken for one another.
 // ---------------------------------------------------------------------------------------
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
 
 /// Length of message `seq` in a stream of messages up to `max` bytes: empty and full an
 /// eighth of the time each, shorter than a sequence number an eighth, anything the rest.
@@ -1132,15 +1124,6 @@ fn child(test: &str, vars: &[(&str, &str)]) -> Command {
     command
 }
 
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
-}
-
 /// A receiver killed with SIGKILL leaves its socket or FIFO behind; a new receiver
 /// replaces it, and senders reach the new one.
 fn stale_endpoint_is_replaced(kind: Kind) {
@@ -1176,7 +1159,7 @@ conformance!(stale_endpoint_is_replaced: unix => Unix, fifo => Fifo);
 #[test]
 fn child_hold_receiver() {
     let Ok(endpoint) = env::var(HOLD_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let _rx = Receiver::create(&endpoint, &Config::new()).unwrap_or_else(|e| panic!("child: create: {e}"));
     println!("{CHILD_READY}");
     thread::sleep(CHILD_WATCHDOG);
@@ -1427,7 +1410,7 @@ fn socket_and_fifo_modes_are_exact_under_umask_077() {
 #[test]
 fn child_check_modes() {
     let Ok(dir) = env::var(MODES_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let umask = env::var(MODES_UMASK_ENV).expect("child: the umask");
     let status = fs::read_to_string("/proc/self/status").expect("child: /proc/self/status");
     let actual = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("child: Umask").trim().to_owned();
@@ -1460,7 +1443,7 @@ fn a_new_socket_is_never_open_to_others_under_umask_000() {
 #[test]
 fn child_watch_socket_mode() {
     let Ok(dir) = env::var(MODES_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let path = Path::new(&dir).join("watched");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -1558,7 +1541,7 @@ fn auto_falls_back_to_a_socket_in_tmp_without_a_runtime_dir() {
 #[test]
 fn child_auto_fallback() {
     let Ok(name) = env::var(AUTO_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let socket = PathBuf::from(env::var(AUTO_SOCKET_ENV).expect("child: the socket path"));
     let endpoint = format!("auto:{name}");
     // Shared memory really is off in here.

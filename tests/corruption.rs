@@ -37,9 +37,8 @@
 use std::{
     cell::Cell,
     collections::VecDeque,
-    fs::{self, File, OpenOptions},
+    fs::{File, OpenOptions},
     os::unix::fs::FileExt,
-    path::PathBuf,
     process,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
     time::{Duration, Instant},
@@ -51,6 +50,9 @@ use proptest::{
     prelude::*,
     test_runner::{Config as RunnerConfig, TestCaseError, TestRunner},
 };
+
+mod support;
+use support::{mix, shm_path, Cleanup};
 
 /// ferry's magic number.
 const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
@@ -90,26 +92,6 @@ const DEFAULT_CASES: u32 = 256;
 
 /// Salt of the message bytes.
 const FILL_SALT: u64 = 0x636f_7272_7570_7401;
-
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
-/// Removes the segment's file on drop, whatever the case did.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(shm_path(&self.0));
-    }
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
 
 /// The full-slot pattern of message `id`: a message of length `len` is its first `len`
 /// bytes. Loans write the whole pattern, then commit fewer bytes.

@@ -34,6 +34,9 @@ use std::{
 
 use ferry::{Config, Holders, Process, Receiver, RecvError, RingKind, SendError, Sender};
 
+mod support;
+use support::{mix, shm_path, start_watchdog, Cleanup};
+
 /// Slot size of every run's channel: the largest message.
 const SLOT: usize = 192;
 /// Shortest message: sequence number (8 bytes) and checksum (8).
@@ -77,19 +80,6 @@ const FILL_SALT: u64 = 0x6372_6173_6866_6c02;
 const SEND_SALT: u64 = 0x6372_6173_6873_6e03;
 const ABANDON_SALT: u64 = 0x6372_6173_6861_6204;
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
-/// Removes the segment's file on drop, in case a failing run left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(shm_path(&self.0));
-    }
-}
-
 /// The side file in which the producer records how many messages it has published.
 struct Progress(PathBuf);
 
@@ -110,13 +100,6 @@ impl Drop for Progress {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// SplitMix64: the runs' random choices, replayable from the seed.
@@ -199,15 +182,6 @@ fn check(seed: u64, expected: u64, got: &[u8], scratch: &mut [u8]) -> Result<(),
         return Err(format!("message {seq} is {} bytes and not the one sent ({len} bytes)", got.len()));
     }
     Ok(())
-}
-
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
 }
 
 /// Spawns the producer for channel `name`, stdout and stderr piped.
@@ -560,7 +534,7 @@ fn dead_sender(kind: RingKind, senders: &Holders, pid: u32) -> bool {
 #[test]
 fn child_crash_sender() {
     let Ok(name) = env::var(CHANNEL_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let seed: u64 = env::var(SEED_ENV).expect("child: the seed").parse().expect("child: a numeric seed");
     let progress = OpenOptions::new()
         .write(true)

@@ -27,6 +27,9 @@ use std::{
 
 use ferry::{Config, Receiver, RecvError, Sender};
 
+mod support;
+use support::{mix, start_watchdog};
+
 /// Largest message.
 const SLOT: usize = 512;
 /// Messages the single sender sends.
@@ -58,13 +61,6 @@ const CHILD_DONE: &str = "FERRY-CHILD-DONE";
 // ---------------------------------------------------------------------------------------
 // Messages.
 // ---------------------------------------------------------------------------------------
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
 
 /// Length of sender `id`'s message `seq`: empty (for sender 0 only) and full an eighth
 /// of the time each, shorter than the header an eighth, anything the rest.
@@ -250,22 +246,13 @@ impl Drop for ChildProcess {
     }
 }
 
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
-}
-
 /// `SENDER_ENV` is `<count>:<id>:<go>:<endpoint>`: open a sender on `<endpoint>`, say
 /// ready, wait for a line on stdin if `<go>` is `wait`, then send messages `0..<count>`
 /// tagged `<id>` (`forever`: until killed), switching between the blocking send calls.
 #[test]
 fn child_stream_sender() {
     let Ok(task) = env::var(SENDER_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut parts = task.splitn(4, ':');
     let (count, id, go, endpoint) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(count), Some(id), Some(go), Some(endpoint)) => (count, id, go, endpoint),

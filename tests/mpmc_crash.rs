@@ -22,6 +22,9 @@ use std::{
 
 use ferry::{Config, Holders, Process, Receiver, RecvError, RingKind, Sender};
 
+mod support;
+use support::{start_watchdog, Cleanup};
+
 /// The channel the victim opens, and what it does: `loan` or `guard`.
 const VICTIM_ENV: &str = "FERRY_MPMC_VICTIM";
 /// The channel a live producer opens, and its id.
@@ -39,15 +42,6 @@ const CHILD_WATCHDOG: Duration = Duration::from_secs(60);
 
 fn unique(tag: &str) -> String {
     format!("mc-{tag}-{}", process::id())
-}
-
-/// Removes the segment on drop, in case a failing test left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ferry.{}", self.0));
-    }
 }
 
 /// Kills the child on drop (a failing test must not leave it running) and reaps it.
@@ -85,15 +79,6 @@ fn kill(mut victim: Killed) -> u32 {
     let status = victim.0.wait().expect("reap the victim");
     assert_eq!(status.signal(), Some(9), "the victim ended with {status}, not by SIGKILL");
     pid
-}
-
-/// Kills this (child) process if it runs too long.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
 }
 
 fn report_ready() {
@@ -187,7 +172,7 @@ fn a_consumer_killed_while_holding_a_message_does_not_wedge_the_ring() {
 #[test]
 fn child_victim() {
     let Ok(what) = env::var(VICTIM_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let (how, name) = what.split_once(':').expect("child: HOW:NAME");
     if how == "loan" {
         let mut tx = Sender::open(name).unwrap_or_else(|e| panic!("child: {e}"));
@@ -207,7 +192,7 @@ fn child_victim() {
 #[test]
 fn child_producer() {
     let Ok(what) = env::var(PRODUCER_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let (id, name) = what.split_once(':').expect("child: ID:NAME");
     let id: u64 = id.parse().expect("child: a numeric id");
     let mut tx = Sender::open(name).unwrap_or_else(|e| panic!("child: {e}"));

@@ -21,6 +21,9 @@ use std::{
 
 use ferry::{AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender};
 
+mod support;
+use support::{mix, shm_path, start_watchdog, Cleanup};
+
 /// Slot size of the stream test's channel: the largest message.
 const SLOT: usize = 64;
 /// Capacity of the stream test's channel: the ring wraps some 3,500 times.
@@ -76,19 +79,6 @@ fn unique(tag: &str) -> String {
     format!("mx-{tag}-{}", process::id())
 }
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
-/// Removes the segment's file on drop, in case a failing test left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(shm_path(&self.0));
-    }
-}
-
 /// Removes a scratch file on drop.
 struct RemoveFile(PathBuf);
 
@@ -100,13 +90,6 @@ impl Drop for RemoveFile {
 
 fn stream_config() -> Config {
     Config::new().kind(RingKind::Mpmc).slot_size(SLOT).capacity(CAPACITY)
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// One number for message `seq` of sender `id`.
@@ -175,15 +158,6 @@ fn child(test: &str, vars: &[(&str, &str)]) -> Command {
         command.env(key, value);
     }
     command
-}
-
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
 }
 
 /// Tells the parent that this child holds its end(s) of the channel.
@@ -422,7 +396,7 @@ fn parse_role(var: &str) -> Option<(u32, String)> {
 #[test]
 fn child_mpmc_sender() {
     let Some((id, name)) = parse_role(SENDER_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((tx.slot_size(), tx.capacity()), (SLOT, CAPACITY), "child: the header's geometry");
     report_attached();
@@ -608,7 +582,7 @@ impl Tally {
 fn child_mpmc_receiver() {
     let Some((id, name)) = parse_role(RECEIVER_ENV) else { return };
     let path = env::var(RECEIVED_ENV).expect("child: the file to write");
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut rx = Receiver::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((rx.slot_size(), rx.capacity()), (SLOT, CAPACITY), "child: the header's geometry");
     report_attached();
@@ -805,7 +779,7 @@ fn a_loan_abandoned_in_one_process_does_not_stall_the_others() {
 #[test]
 fn child_mpmc_loaner() {
     let Ok(name) = env::var(LOANER_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     let mut loan = tx.try_loan().unwrap_or_else(|e| panic!("child: loan from an empty ring: {e}"));
     loan[..DECOY.len()].copy_from_slice(DECOY);
@@ -821,7 +795,7 @@ fn child_mpmc_loaner() {
 #[test]
 fn child_mpmc_collector() {
     let Ok(name) = env::var(COLLECTOR_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut rx = Receiver::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     report_attached();
     loop {
@@ -894,7 +868,7 @@ fn one_process_may_hold_several_mpmc_senders_and_receivers_unlike_spsc() {
 #[test]
 fn child_mpmc_extra_handles() {
     let Ok(name) = env::var(HANDLES_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut senders: Vec<Sender> =
         (0..2).map(|i| Sender::open(&name).unwrap_or_else(|e| panic!("child: sender {i}: {e}"))).collect();
     let _receivers: Vec<Receiver> =

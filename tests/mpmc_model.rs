@@ -18,8 +18,6 @@
 
 use std::{
     collections::VecDeque,
-    fs,
-    path::PathBuf,
     process, ptr,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -31,6 +29,9 @@ use std::{
 
 use ferry::{in_memory, Config, Loan, Receiver, RecvError, RecvGuard, RingKind, SendError, Sender, SLOT_ALIGN};
 use proptest::{collection::vec, prelude::*};
+
+mod support;
+use support::Cleanup;
 
 /// Byte written over a whole loaned slot before the message, so stale bytes past a
 /// message's end, or an abandoned loan's bytes, cannot pass for message bytes.
@@ -779,15 +780,6 @@ fn in_flight_counts_a_held_guard() {
 fn unique(tag: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     format!("mm-{tag}-{}-{}", process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Removes the segment's file on drop, in case a failing test left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(PathBuf::from(format!("/dev/shm/ferry.{}", self.0)));
-    }
 }
 
 /// Wake-ups are timed: a parked side re-checks every 20 ms park slice anyway, so a

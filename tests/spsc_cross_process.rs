@@ -9,13 +9,15 @@
 use std::{
     env,
     os::unix::process::parent_id,
-    path::PathBuf,
     process::{self, Command, Output, Stdio},
     ptr, thread,
     time::{Duration, Instant},
 };
 
 use ferry::{AttachError, Config, Receiver, RecvError, SendError, Sender};
+
+mod support;
+use support::{mix, shm_path, start_watchdog, Cleanup};
 
 /// Slot size of the stream test's channel.
 const SLOT: usize = 256;
@@ -48,26 +50,6 @@ const ABANDON_SALT: u64 = 0x6162_616e_646f_6e04;
 
 fn unique(tag: &str) -> String {
     format!("xp-{tag}-{}", process::id())
-}
-
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
-/// Removes the segment's file on drop, in case a failing test left it behind.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(shm_path(&self.0));
-    }
-}
-
-/// SplitMix64's finaliser: a cheap, well-mixed function of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// Length of message `seq`: 0 and `SLOT` a quarter of the time each, short messages
@@ -144,15 +126,6 @@ fn assert_child_done(output: &Output) {
         "the child did not run its test:\n{}",
         describe(output)
     );
-}
-
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -280,7 +253,7 @@ fn receive_stream(rx: &mut Receiver) -> Result<(), String> {
 #[test]
 fn child_sender() {
     let Ok(name) = env::var(STREAM_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((tx.slot_size(), tx.capacity()), (SLOT, CAPACITY), "child: the header's geometry");
     let mut scratch = [0u8; SLOT];
@@ -478,7 +451,7 @@ fn a_sender_process_that_dies_attached_is_seen_as_gone_and_replaced() {
 #[test]
 fn child_role_probe() {
     let Ok(probe) = env::var(PROBE_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let (action, name) = probe.split_once(':').expect("child: <action>:<channel>");
     let parent = parent_id();
     match action {

@@ -28,6 +28,9 @@ use std::{
 
 use ferry::{AttachError, Config, Holders, Process, Receiver, RecvError, RingKind, SendError, Sender};
 
+mod support;
+use support::{shm_path, start_watchdog, Cleanup};
+
 /// The geometry the dying creators use.
 const OLD_SLOT: usize = 64;
 const OLD_CAPACITY: usize = 8;
@@ -63,10 +66,6 @@ fn unique(tag: &str) -> String {
     format!("st-{}-{tag}", process::id())
 }
 
-fn shm_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/ferry.{name}"))
-}
-
 fn old_config() -> Config {
     Config::new().slot_size(OLD_SLOT).capacity(OLD_CAPACITY)
 }
@@ -78,15 +77,6 @@ fn new_config() -> Config {
 /// This process, alive.
 fn me() -> Process {
     Process { pid: process::id(), alive: true }
-}
-
-/// Removes the segment's file on drop: a killed creator never removes it.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(shm_path(&self.0));
-    }
 }
 
 /// Asserts that `/dev/shm` holds no segment whose name starts with `name`.
@@ -119,15 +109,6 @@ fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// Kills this (child) process if it runs too long, so that a hang fails the parent.
-fn start_watchdog() {
-    thread::spawn(|| {
-        thread::sleep(CHILD_WATCHDOG);
-        eprintln!("child: still running after {CHILD_WATCHDOG:?}; giving up");
-        process::exit(3);
-    });
 }
 
 /// A child process that created a channel and now waits to be killed.
@@ -452,7 +433,7 @@ fn ferry_gc_removes_stale_channels_and_leaves_live_ones() {
 #[test]
 fn child_creator() {
     let Ok(var) = env::var(CREATOR_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let (role, name) = var.split_once(':').expect("child: <role>:<channel>");
     let _end: Box<dyn std::any::Any> = match role {
         "receiver" => Box::new(Receiver::create(name, &old_config()).unwrap_or_else(|e| panic!("child: {e}"))),
@@ -562,7 +543,7 @@ fn a_process_of_another_uid_cannot_attach_to_a_0600_channel() {
 #[test]
 fn child_other_uid() {
     let Ok(var) = env::var(OTHER_UID_ENV) else { return };
-    start_watchdog();
+    start_watchdog(CHILD_WATCHDOG);
     let (private, shared) = var.split_once(':').expect("child: <0600 channel>:<0666 channel>");
     let uid = rustix::process::getuid().as_raw();
     assert_eq!(uid, NOBODY, "child: not running as the other uid");
