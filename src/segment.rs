@@ -438,6 +438,7 @@ impl Segment {
             seats.iter().any(|seat| match seat.read() {
                 Some((owner, held_as, claim)) => held_as == role && claim == pos && crate::liveness::alive(owner),
                 // Changing hands: its new owner is alive and might claim `pos`.
+                // SYNC: Acquire; pairs with the CAS in `take_seat`, as in `Seat::read`.
                 None => seat.owner.load(Acquire) != 0,
             })
         };

@@ -66,7 +66,7 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
             }
             // The slot still holds an earlier lap's message: the ring is full.
             d if d < 0 => break,
-            // Another producer claimed this position: catch up.
+            // Another producer claimed this position: catch up. (SYNC: Relaxed, as above.)
             _ => tail = control.tail.load(Relaxed),
         }
     }
@@ -128,7 +128,7 @@ pub(crate) fn claim_message(
                 // Not published yet: the ring is empty (or a producer is mid-write).
                 break Err(Unavailable::WouldBlock);
             }
-            // Another consumer took this position: catch up.
+            // Another consumer took this position: catch up. (SYNC: Relaxed, as above.)
             head = control.head.load(Relaxed);
             attempts += 1;
             continue;
