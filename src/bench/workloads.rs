@@ -637,12 +637,15 @@ fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io
     // The private buffer the copy API sends from: page-aligned, like the ceiling's.
     let mut buffer = memmap2::MmapMut::map_anon(size)?;
     let mut sent = 0u64;
+    // The fill bytes of the messages of one call, reused: no allocation per message.
+    let mut bytes = Vec::with_capacity(super::BATCH as usize);
     while let Some(messages) = control.next()? {
         let mut sum = 0u64;
         let mut left = messages;
         while left > 0 {
             let count = if api == Api::Batch { left.min(super::BATCH) } else { 1 };
-            let bytes: Vec<u8> = (sent..sent + count).map(|n| fill_byte(index as u64, n)).collect();
+            bytes.clear();
+            bytes.extend((sent..sent + count).map(|n| fill_byte(index as u64, n)));
             tx.send_filled(api, &mut buffer, &bytes)?;
             for &byte in &bytes {
                 sum = sum.wrapping_add(checksum_of_fill(byte, size));
