@@ -5,8 +5,9 @@ use std::os::raw::c_char;
 use crate::{
     boundary::{self, Out},
     config::ferry_config,
-    receiver::{ferry_receiver, ReceiverHandle},
-    sender::{ferry_sender, SenderHandle},
+    endpoint::EndpointHandle,
+    receiver::ferry_receiver,
+    sender::ferry_sender,
     status::ferry_status,
 };
 
@@ -36,8 +37,8 @@ pub unsafe extern "C" fn ferry_in_memory(
         // SAFETY: the caller's contract, as above.
         let (config, mut tx, mut rx) = unsafe { (ferry_config::read(cfg)?, Out::new(tx, "tx")?, Out::new(rx, "rx")?) };
         let (sender, receiver) = ferry::in_memory(&config)?;
-        tx.set(boundary::into_raw(SenderHandle::boxed(sender)));
-        rx.set(boundary::into_raw(ReceiverHandle::boxed(receiver)));
+        tx.set(boundary::into_raw(EndpointHandle::boxed(sender)));
+        rx.set(boundary::into_raw(EndpointHandle::boxed(receiver)));
         Ok(())
     })
 }

@@ -19,9 +19,10 @@
 //! | `last_error.rs` | the per-thread `ferry_last_error_message` |
 //! | `boundary.rs` | the panic boundary and the checked conversion of C arguments |
 //! | `lender.rs` | an endpoint and the one loan or acquired message C holds of it |
+//! | `endpoint.rs` | the handle both ends share, and the calls both have: create/open/clone/close/free, sizes, wait policy |
 //! | `config.rs` | `ferry_config` (versioned by its `size`), kinds, signaling |
-//! | `sender.rs` | `ferry_sender`: create/open/free, send, loan/commit |
-//! | `receiver.rs` | `ferry_receiver`: create/open/free, receive, acquire/release |
+//! | `sender.rs` | `ferry_sender`: its `extern "C"` functions; send, loan/commit |
+//! | `receiver.rs` | `ferry_receiver`: its `extern "C"` functions; receive, acquire/release |
 //! | `channel.rs` | `ferry_in_memory`, `ferry_unlink` |
 //! | `wait.rs` | blocking, `try` and timeout forms; wait policies |
 //! | `version.rs` | `ferry_version`, `ferry_layout_version` |
@@ -50,7 +51,9 @@ mod channel;
 
 mod version;
 
-// Private: the panic boundary and argument checks; lending an endpoint; blocking forms.
+// Private: the panic boundary and argument checks; what both ends' handles share;
+// lending an endpoint; blocking forms.
 mod boundary;
+mod endpoint;
 mod lender;
 mod wait;

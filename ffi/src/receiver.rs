@@ -1,13 +1,18 @@
 //! `ferry_receiver`: the receiving end, with copy receives and zero-copy acquire/release.
 //!
 //! An acquired message crosses the boundary as a loan does: its `RecvGuard<'static>` is
-//! a borrow kept by a [`Lender`] (see `lender.rs`). While C holds it, every other path
-//! to the receiver is refused with `FERRY_ERR_STATE`; `ferry_recv_release` drops it,
-//! which releases the message. A release with nothing acquired finds no guard and gets
-//! a status.
+//! a borrow kept by a [`Lender`](crate::lender::Lender) (see `lender.rs`). While C holds
+//! it, every other path to the receiver is refused with `FERRY_ERR_STATE`;
+//! `ferry_recv_release` drops it, which releases the message. A release with nothing
+//! acquired finds no guard and gets a status.
+//!
+//! What the receiver shares with the sender (the handle, create/open/clone/close/free,
+//! the getters, the wait policy) is written once in `endpoint.rs`. Here are the
+//! `extern "C"` functions, whose doc comments make the header, and what only a receiver
+//! does: how it lends a message, receive and release.
 
 use std::{
-    ffi::{c_void, CStr, CString},
+    ffi::{c_void, CStr},
     os::raw::c_char,
     ptr,
 };
@@ -15,11 +20,11 @@ use std::{
 use ferry::{Receiver, RecvError, RecvGuard};
 
 use crate::{
-    boundary::{self, Handle, Out},
+    boundary::{self, Out},
     config::ferry_config,
-    lender::{Closed, Lender, Refused},
-    status::{ferry_status, ferry_status::*, Failure},
-    wait::{self, Patience},
+    endpoint::{self, Endpoint, EndpointHandle},
+    status::{ferry_status, Failure},
+    wait::Patience,
 };
 
 /// The receiving end of a channel (opaque).
@@ -33,123 +38,34 @@ pub struct ferry_receiver {
     _private: [u8; 0],
 }
 
-// The header promises a handle may move between threads (used by one at a time):
-// everything it holds must be `Send`.
-const _: fn() = || {
-    fn send<T: Send>() {}
-    send::<Receiver>();
-    send::<RecvGuard<'static>>();
-    send::<CString>();
-};
-
-/// What a `ferry_receiver *` points to.
-#[repr(C)]
-pub(crate) struct ReceiverHandle {
-    /// `Self::MAGIC` while the handle lives (the `Handle` contract: first field).
-    magic: u64,
-    /// The receiver, and the message C holds between `ferry_recv_acquire` and
-    /// `ferry_recv_release`.
-    receiver: Lender<Receiver, RecvGuard<'static>>,
-    /// The receiver's slot size and capacity, which never change.
-    slot_size: usize,
-    capacity: usize,
-    /// Why an `auto:` endpoint fell back to a Unix socket, NUL-terminated for C.
-    fallback: Option<CString>,
-}
-
-// SAFETY: `ReceiverHandle` is `repr(C)` and its first field is the `u64` magic number,
-// set to `MAGIC` in `ReceiverHandle::boxed` and never changed.
-unsafe impl Handle for ReceiverHandle {
+impl Endpoint for Receiver {
     type Opaque = ferry_receiver;
+    type Borrow = RecvGuard<'static>;
     const MAGIC: u64 = u64::from_le_bytes(*b"FERRYRCV");
     const WHAT: &'static str = "receiver";
-}
+    const LENT: &'static CStr = c"an acquired message is outstanding: release it with ferry_recv_release first";
+    const LENT_AGAIN: &'static CStr =
+        c"a message is acquired already: release it with ferry_recv_release before acquiring another";
 
-/// The failure of a call on a closed handle.
-fn closed(_: Closed) -> Failure {
-    Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed: only ferry_receiver_free may be called on it")
-}
-
-/// `refused` in C's words, with `lent` saying why the borrow C holds is in the way.
-fn refused(refused: Refused, lent: &'static CStr) -> Failure {
-    match refused {
-        Refused::Closed => closed(Closed),
-        Refused::Lent => Failure::fixed(FERRY_ERR_STATE, lent),
+    fn lend(receiver: &'static mut Self, patience: Patience) -> Result<RecvGuard<'static>, Failure> {
+        Ok(match patience {
+            Patience::Block => receiver.recv(),
+            Patience::Try => receiver.try_recv(),
+            Patience::For(timeout) => receiver.recv_timeout(timeout),
+        }?)
     }
 }
 
-impl ReceiverHandle {
-    pub(crate) fn boxed(receiver: Receiver) -> Box<Self> {
-        let fallback = receiver.fallback_reason().map(|why| CString::new(why.replace('\0', "")).unwrap_or_default());
-        Box::new(Self {
-            magic: Self::MAGIC,
-            slot_size: receiver.slot_size(),
-            capacity: receiver.capacity(),
-            fallback,
-            receiver: Lender::new(receiver),
-        })
-    }
-
-    /// Fails once the handle is closed.
-    fn attached(&self) -> Result<(), Failure> {
-        self.receiver.check_open().map_err(closed)
-    }
-
-    /// The receiver for a call other than release: refused while a message is held.
-    fn receiver(&mut self) -> Result<&mut Receiver, Failure> {
-        self.receiver
-            .get()
-            .map_err(|r| refused(r, c"an acquired message is outstanding: release it with ferry_recv_release first"))
-    }
-
-    /// Takes the next message in place and keeps its guard; returns where it is.
-    fn acquire(&mut self, patience: Patience) -> Result<(*const u8, usize), Failure> {
-        let guard = self
-            .receiver
-            .lend(|receiver| match patience {
-                Patience::Block => receiver.recv(),
-                Patience::Try => receiver.try_recv(),
-                Patience::For(timeout) => receiver.recv_timeout(timeout),
-            })
-            .map_err(|r| {
-                refused(
-                    r,
-                    c"a message is acquired already: release it with ferry_recv_release before acquiring another",
-                )
-            })??;
-        Ok((guard.as_ptr(), guard.len()))
-    }
-
+impl EndpointHandle<Receiver> {
+    /// Drops the guard of the message C holds.
     fn release(&mut self) -> Result<(), Failure> {
-        match self.receiver.take().map_err(closed)? {
-            // Dropping the guard hands the slot back to the senders.
-            Some(guard) => {
-                drop(guard);
-                Ok(())
-            }
-            None => Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"no message is acquired: ferry_recv_release needs one from ferry_recv_acquire \
-                  (was it released already?)",
-            )),
-        }
+        // Dropping the guard hands the slot back to the senders.
+        drop(self.take(
+            c"no message is acquired: ferry_recv_release needs one from ferry_recv_acquire \
+              (was it released already?)",
+        )?);
+        Ok(())
     }
-
-    /// Releases any acquired message and detaches the receiver. Returns whether it was
-    /// attached.
-    fn close(&mut self) -> bool {
-        self.receiver.close()
-    }
-}
-
-/// The handle behind `r`.
-///
-/// # Safety
-///
-/// `r` is NULL or a live handle (of any type), used by no other thread during `'a`.
-unsafe fn handle<'a>(r: *mut ferry_receiver) -> Result<&'a mut ReceiverHandle, Failure> {
-    // SAFETY: the caller's contract.
-    unsafe { boundary::handle_mut::<ReceiverHandle>(r) }
 }
 
 /// Creates the channel `endpoint` and attaches to it as its receiver.
@@ -176,16 +92,8 @@ pub unsafe extern "C" fn ferry_receiver_create(
     cfg: *const ferry_config,
     out: *mut *mut ferry_receiver,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract, as above.
-        let (endpoint, config, mut out) =
-            unsafe { (boundary::c_str(endpoint, "endpoint")?, ferry_config::read(cfg)?, Out::new(out, "out")?) };
-        let receiver = Receiver::create(endpoint, &config)?;
-        out.set(boundary::into_raw(ReceiverHandle::boxed(receiver)));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::create::<Receiver>(endpoint, cfg, out) }
 }
 
 /// Opens the existing shared-memory channel `endpoint` (`NAME`, `shm:NAME` or
@@ -201,7 +109,7 @@ pub unsafe extern "C" fn ferry_receiver_create(
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_open(endpoint: *const c_char, out: *mut *mut ferry_receiver) -> ferry_status {
     // SAFETY: the caller's contract.
-    unsafe { open(endpoint, None, out) }
+    unsafe { endpoint::open::<Receiver>(endpoint, None, out) }
 }
 
 /// Like `ferry_receiver_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
@@ -217,35 +125,7 @@ pub unsafe extern "C" fn ferry_receiver_open_expecting(
     out: *mut *mut ferry_receiver,
 ) -> ferry_status {
     // SAFETY: the caller's contract.
-    unsafe { open(endpoint, Some(cfg), out) }
-}
-
-/// Opens `endpoint`, expecting `expect`'s shape if it is `Some`.
-///
-/// # Safety
-///
-/// As for `ferry_receiver_open_expecting`.
-unsafe fn open(
-    endpoint: *const c_char,
-    expect: Option<*const ferry_config>,
-    out: *mut *mut ferry_receiver,
-) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract, as above.
-        let (endpoint, mut out) = unsafe { (boundary::c_str(endpoint, "endpoint")?, Out::new(out, "out")?) };
-        let receiver = match expect {
-            None => Receiver::open(endpoint)?,
-            Some(cfg) if cfg.is_null() => {
-                return Err(Failure::fixed(FERRY_ERR_NULL_ARGUMENT, c"the config to expect is NULL"));
-            }
-            // SAFETY: a non-NULL initialised config (caller's contract).
-            Some(cfg) => Receiver::open_expecting(endpoint, &unsafe { ferry_config::read(cfg) }?)?,
-        };
-        out.set(boundary::into_raw(ReceiverHandle::boxed(receiver)));
-        Ok(())
-    })
+    unsafe { endpoint::open::<Receiver>(endpoint, Some(cfg), out) }
 }
 
 /// Attaches another receiver to the same MPMC channel. `*out` receives the new handle
@@ -260,15 +140,8 @@ unsafe fn open(
 /// `r` is NULL or a live handle; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_clone(r: *mut ferry_receiver, out: *mut *mut ferry_receiver) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract.
-        let (handle, mut out) = unsafe { (handle(r)?, Out::new(out, "out")?) };
-        let clone = handle.receiver()?.try_clone()?;
-        out.set(boundary::into_raw(ReceiverHandle::boxed(clone)));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::clone::<Receiver>(r, out) }
 }
 
 /// Detaches the receiver from its channel now (releasing an acquired message; senders
@@ -284,14 +157,8 @@ pub unsafe extern "C" fn ferry_receiver_clone(r: *mut ferry_receiver, out: *mut 
 /// `r` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_close(r: *mut ferry_receiver) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        if unsafe { handle(r) }?.close() {
-            Ok(())
-        } else {
-            Err(Failure::fixed(FERRY_ERR_CLOSED, c"the receiver was closed already"))
-        }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::close::<Receiver>(r) }
 }
 
 /// Frees a receiver handle: releases an acquired message, detaches from the channel
@@ -304,11 +171,8 @@ pub unsafe extern "C" fn ferry_receiver_close(r: *mut ferry_receiver) -> ferry_s
 /// `r` is NULL or a live handle, not used again after this call.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_free(r: *mut ferry_receiver) {
-    let _ = boundary::status(|| {
-        // SAFETY: the caller's contract.
-        drop(unsafe { boundary::take::<ReceiverHandle>(r) }?);
-        Ok(())
-    });
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::free::<Receiver>(r) }
 }
 
 /// Sets `*slot_size` to the largest message the channel carries, in bytes.
@@ -320,14 +184,8 @@ pub unsafe extern "C" fn ferry_receiver_free(r: *mut ferry_receiver) {
 /// `r` is NULL or a live handle; `slot_size` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot_size: *mut usize) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) =
-            unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(slot_size, "slot_size")?) };
-        handle.attached()?;
-        out.set(handle.slot_size);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::slot_size::<Receiver>(r, slot_size) }
 }
 
 /// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
@@ -340,14 +198,8 @@ pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot
 /// `r` is NULL or a live handle; `capacity` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_receiver_capacity(r: *const ferry_receiver, capacity: *mut usize) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) =
-            unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(capacity, "capacity")?) };
-        handle.attached()?;
-        out.set(handle.capacity);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity::<Receiver>(r, capacity) }
 }
 
 /// Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix
@@ -364,12 +216,8 @@ pub unsafe extern "C" fn ferry_receiver_fallback_reason(
     r: *const ferry_receiver,
     reason: *mut *const c_char,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) = unsafe { (boundary::handle_ref::<ReceiverHandle>(r)?, Out::new(reason, "reason")?) };
-        out.set(handle.fallback.as_ref().map_or(ptr::null(), |why| why.as_ptr()));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::fallback_reason::<Receiver>(r, reason) }
 }
 
 /// Sets how this receiver's blocking calls wait for a message: spin for `spin_ns`
@@ -390,11 +238,8 @@ pub unsafe extern "C" fn ferry_receiver_set_wait_policy(
     spin_ns: u64,
     yield_ns: u64,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        unsafe { handle(r) }?.receiver()?.set_wait_policy(wait::policy(spin_ns, yield_ns));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::set_wait_policy::<Receiver>(r, spin_ns, yield_ns) }
 }
 
 /// Waits for a message and copies it into `buf` (`cap` bytes); `*len` receives its
@@ -468,9 +313,9 @@ unsafe fn recv(
 ) -> ferry_status {
     boundary::status(|| {
         // SAFETY: the caller's contract.
-        let (handle, mut len) = unsafe { (handle(r)?, Out::new(len, "len")?) };
+        let (handle, mut len) = unsafe { (endpoint::handle::<Receiver>(r)?, Out::new(len, "len")?) };
         len.set(0);
-        let receiver = handle.receiver()?;
+        let receiver = handle.get()?;
         // SAFETY: NULL or writable for `cap` bytes, used by no one else during the call
         // (caller's contract).
         let buf = unsafe { boundary::bytes_mut(buf, cap) }?;
@@ -568,10 +413,11 @@ unsafe fn acquire(
             boundary::set_if_some(len, 0);
         }
         // SAFETY: the caller's contract.
-        let (handle, mut ptr, mut len) = unsafe { (handle(r)?, Out::new(ptr, "ptr")?, Out::new(len, "len")?) };
-        let (message, n) = handle.acquire(patience)?;
-        ptr.set(message.cast());
-        len.set(n);
+        let (handle, mut ptr, mut len) =
+            unsafe { (endpoint::handle::<Receiver>(r)?, Out::new(ptr, "ptr")?, Out::new(len, "len")?) };
+        let guard = handle.lend(patience)?;
+        ptr.set(guard.as_ptr().cast());
+        len.set(guard.len());
         Ok(())
     })
 }
@@ -588,5 +434,5 @@ unsafe fn acquire(
 #[no_mangle]
 pub unsafe extern "C" fn ferry_recv_release(r: *mut ferry_receiver) -> ferry_status {
     // SAFETY: the caller's contract.
-    boundary::status(|| unsafe { handle(r) }?.release())
+    boundary::status(|| unsafe { endpoint::handle::<Receiver>(r) }?.release())
 }

@@ -1,15 +1,21 @@
 //! `ferry_sender`: the sending end, with copy sends and zero-copy loans.
 //!
-//! A [`Loan`] crosses the boundary as a borrow kept by a [`Lender`] (see `lender.rs`):
-//! while C holds one, every other path to the sender (`send`, another loan,
-//! `set_wait_policy`) is refused with `FERRY_ERR_STATE`, and `ferry_commit` /
-//! `ferry_loan_cancel` finish it. Between `ferry_loan` and the commit, Rust does not
-//! touch the slot's bytes at all: the pointer handed to C keeps its write permission
-//! (checked under Miri with both Stacked and Tree Borrows, `channel.rs` tests). Misuse
-//! from C (a second commit, a commit with no loan) finds no loan and gets a status.
+//! A [`Loan`] crosses the boundary as a borrow kept by a
+//! [`Lender`](crate::lender::Lender) (see `lender.rs`): while C holds one, every other
+//! path to the sender (`send`, another loan, `set_wait_policy`) is refused with
+//! `FERRY_ERR_STATE`, and `ferry_commit` / `ferry_loan_cancel` finish it. Between
+//! `ferry_loan` and the commit, Rust does not touch the slot's bytes at all: the pointer
+//! handed to C keeps its write permission (checked under Miri with both Stacked and Tree
+//! Borrows, `channel.rs` tests). Misuse from C (a second commit, a commit with no loan)
+//! finds no loan and gets a status.
+//!
+//! What the sender shares with the receiver (the handle, create/open/clone/close/free,
+//! the getters, the wait policy) is written once in `endpoint.rs`. Here are the
+//! `extern "C"` functions, whose doc comments make the header, and what only a sender
+//! does: how it lends a slot, send, commit and cancel.
 
 use std::{
-    ffi::{c_void, CStr, CString},
+    ffi::{c_void, CStr},
     os::raw::c_char,
     ptr,
 };
@@ -17,11 +23,11 @@ use std::{
 use ferry::{Loan, Sender};
 
 use crate::{
-    boundary::{self, Handle, Out},
+    boundary::{self, Out},
     config::ferry_config,
-    lender::{Closed, Lender, Refused},
+    endpoint::{self, Endpoint, EndpointHandle},
     status::{ferry_status, ferry_status::*, Failure},
-    wait::{self, Patience},
+    wait::Patience,
 };
 
 /// The sending end of a channel (opaque).
@@ -35,137 +41,50 @@ pub struct ferry_sender {
     _private: [u8; 0],
 }
 
-// The header promises a handle may move between threads (used by one at a time):
-// everything it holds must be `Send`.
-const _: fn() = || {
-    fn send<T: Send>() {}
-    send::<Sender>();
-    send::<Loan<'static>>();
-    send::<CString>();
-};
-
-/// What a `ferry_sender *` points to.
-#[repr(C)]
-pub(crate) struct SenderHandle {
-    /// `Self::MAGIC` while the handle lives (the `Handle` contract: first field).
-    magic: u64,
-    /// The sender, and the loan C holds between `ferry_loan` and `ferry_commit` /
-    /// `ferry_loan_cancel`.
-    sender: Lender<Sender, Loan<'static>>,
-    /// The sender's slot size and capacity, which never change.
-    slot_size: usize,
-    capacity: usize,
-    /// Why an `auto:` endpoint fell back to a Unix socket, NUL-terminated for C.
-    fallback: Option<CString>,
-}
-
-// SAFETY: `SenderHandle` is `repr(C)` and its first field is the `u64` magic number,
-// set to `MAGIC` in `SenderHandle::boxed` and never changed.
-unsafe impl Handle for SenderHandle {
+impl Endpoint for Sender {
     type Opaque = ferry_sender;
+    type Borrow = Loan<'static>;
     const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSND");
     const WHAT: &'static str = "sender";
-}
+    const LENT: &'static CStr = c"a loan is outstanding: finish it with ferry_commit or ferry_loan_cancel first";
+    const LENT_AGAIN: &'static CStr = c"a loan is already outstanding: commit or cancel it before taking another";
 
-/// The failure of a call on a closed handle.
-fn closed(_: Closed) -> Failure {
-    Failure::fixed(FERRY_ERR_CLOSED, c"the sender was closed: only ferry_sender_free may be called on it")
-}
-
-/// `refused` in C's words, with `lent` saying why the borrow C holds is in the way.
-fn refused(refused: Refused, lent: &'static CStr) -> Failure {
-    match refused {
-        Refused::Closed => closed(Closed),
-        Refused::Lent => Failure::fixed(FERRY_ERR_STATE, lent),
+    fn lend(sender: &'static mut Self, patience: Patience) -> Result<Loan<'static>, Failure> {
+        Ok(match patience {
+            Patience::Block => sender.loan(),
+            Patience::Try => sender.try_loan(),
+            Patience::For(timeout) => sender.loan_timeout(timeout),
+        }?)
     }
 }
 
-impl SenderHandle {
-    pub(crate) fn boxed(sender: Sender) -> Box<Self> {
-        let fallback = sender.fallback_reason().map(|why| CString::new(why.replace('\0', "")).unwrap_or_default());
-        Box::new(Self {
-            magic: Self::MAGIC,
-            slot_size: sender.slot_size(),
-            capacity: sender.capacity(),
-            fallback,
-            sender: Lender::new(sender),
-        })
-    }
+/// Misuse of `ferry_commit`.
+const NO_LOAN_TO_COMMIT: &CStr =
+    c"no loan is outstanding: ferry_commit needs a slot from ferry_loan (was it committed already?)";
 
-    /// Fails once the handle is closed.
-    fn attached(&self) -> Result<(), Failure> {
-        self.sender.check_open().map_err(closed)
-    }
-
-    /// The sender for a call other than commit/cancel: refused while a loan is out.
-    fn sender(&mut self) -> Result<&mut Sender, Failure> {
-        self.sender
-            .get()
-            .map_err(|r| refused(r, c"a loan is outstanding: finish it with ferry_commit or ferry_loan_cancel first"))
-    }
-
-    /// Borrows a slot and keeps the loan; returns its payload pointer and capacity.
-    fn loan(&mut self, patience: Patience) -> Result<(*mut u8, usize), Failure> {
-        let loan = self
-            .sender
-            .lend(|sender| match patience {
-                Patience::Block => sender.loan(),
-                Patience::Try => sender.try_loan(),
-                Patience::For(timeout) => sender.loan_timeout(timeout),
-            })
-            .map_err(|r| refused(r, c"a loan is already outstanding: commit or cancel it before taking another"))??;
-        // The pointer C writes through is the last reborrow of the slot until the loan
-        // ends: nothing in Rust reads the slot meanwhile (not even `loan.len()`, whose
-        // shared reborrow would take the pointer's write permission away under Tree
-        // Borrows), so its size is the cached slot size, which every loan has.
-        Ok((loan.as_mut_ptr(), self.slot_size))
-    }
-
+impl EndpointHandle<Sender> {
+    /// Sends the first `len` bytes of the loan C holds; a `len` too large keeps the loan.
     fn commit(&mut self, len: usize) -> Result<(), Failure> {
-        if !self.sender.is_lent().map_err(closed)? {
-            return Err(Failure::fixed(
-                FERRY_ERR_STATE,
-                c"no loan is outstanding: ferry_commit needs a slot from ferry_loan (was it committed already?)",
-            ));
+        if !self.is_lent()? {
+            return Err(Failure::fixed(FERRY_ERR_STATE, NO_LOAN_TO_COMMIT));
         }
-        if len > self.slot_size {
-            let capacity = self.slot_size;
+        let capacity = self.slot_size();
+        if len > capacity {
             return Err(Failure::new(
                 FERRY_ERR_TOO_LARGE,
                 format!("committing {len} bytes into a loan of {capacity} bytes; the loan is still outstanding"),
             ));
         }
-        if let Some(loan) = self.sender.take().map_err(closed)? {
-            loan.commit(len);
-        }
+        self.take(NO_LOAN_TO_COMMIT)?.commit(len);
         Ok(())
     }
 
+    /// Drops the loan C holds, sending nothing.
     fn cancel(&mut self) -> Result<(), Failure> {
-        match self.sender.take().map_err(closed)? {
-            // Dropping an uncommitted loan sends nothing and frees the slot.
-            Some(loan) => {
-                drop(loan);
-                Ok(())
-            }
-            None => Err(Failure::fixed(FERRY_ERR_STATE, c"no loan is outstanding: there is nothing to cancel")),
-        }
+        // Dropping an uncommitted loan sends nothing and frees the slot.
+        drop(self.take(c"no loan is outstanding: there is nothing to cancel")?);
+        Ok(())
     }
-
-    /// Cancels any loan and detaches the sender. Returns whether it was attached.
-    fn close(&mut self) -> bool {
-        self.sender.close()
-    }
-}
-
-/// The handle behind `s`.
-///
-/// # Safety
-///
-/// `s` is NULL or a live handle (of any type), used by no other thread during `'a`.
-unsafe fn handle<'a>(s: *mut ferry_sender) -> Result<&'a mut SenderHandle, Failure> {
-    // SAFETY: the caller's contract.
-    unsafe { boundary::handle_mut::<SenderHandle>(s) }
 }
 
 /// Creates the shared-memory channel `endpoint` and attaches to it as its sender.
@@ -191,16 +110,8 @@ pub unsafe extern "C" fn ferry_sender_create(
     cfg: *const ferry_config,
     out: *mut *mut ferry_sender,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract, as above.
-        let (endpoint, config, mut out) =
-            unsafe { (boundary::c_str(endpoint, "endpoint")?, ferry_config::read(cfg)?, Out::new(out, "out")?) };
-        let sender = Sender::create(endpoint, &config)?;
-        out.set(boundary::into_raw(SenderHandle::boxed(sender)));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::create::<Sender>(endpoint, cfg, out) }
 }
 
 /// Opens the existing channel `endpoint` as a sender, whatever its shape.
@@ -222,7 +133,7 @@ pub unsafe extern "C" fn ferry_sender_create(
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_open(endpoint: *const c_char, out: *mut *mut ferry_sender) -> ferry_status {
     // SAFETY: the caller's contract.
-    unsafe { open(endpoint, None, out) }
+    unsafe { endpoint::open::<Sender>(endpoint, None, out) }
 }
 
 /// Like `ferry_sender_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
@@ -239,35 +150,7 @@ pub unsafe extern "C" fn ferry_sender_open_expecting(
     out: *mut *mut ferry_sender,
 ) -> ferry_status {
     // SAFETY: the caller's contract.
-    unsafe { open(endpoint, Some(cfg), out) }
-}
-
-/// Opens `endpoint`, expecting `expect`'s shape if it is `Some`.
-///
-/// # Safety
-///
-/// As for `ferry_sender_open_expecting`.
-unsafe fn open(
-    endpoint: *const c_char,
-    expect: Option<*const ferry_config>,
-    out: *mut *mut ferry_sender,
-) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract, as above.
-        let (endpoint, mut out) = unsafe { (boundary::c_str(endpoint, "endpoint")?, Out::new(out, "out")?) };
-        let sender = match expect {
-            None => Sender::open(endpoint)?,
-            Some(cfg) if cfg.is_null() => {
-                return Err(Failure::fixed(FERRY_ERR_NULL_ARGUMENT, c"the config to expect is NULL"));
-            }
-            // SAFETY: a non-NULL initialised config (caller's contract).
-            Some(cfg) => Sender::open_expecting(endpoint, &unsafe { ferry_config::read(cfg) }?)?,
-        };
-        out.set(boundary::into_raw(SenderHandle::boxed(sender)));
-        Ok(())
-    })
+    unsafe { endpoint::open::<Sender>(endpoint, Some(cfg), out) }
 }
 
 /// Attaches another sender to the same channel: an MPMC ring, or another connection to
@@ -282,15 +165,8 @@ unsafe fn open(
 /// `s` is NULL or a live handle; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_clone(s: *mut ferry_sender, out: *mut *mut ferry_sender) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: `out` is NULL or writable (caller's contract).
-        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
-        // SAFETY: the caller's contract.
-        let (handle, mut out) = unsafe { (handle(s)?, Out::new(out, "out")?) };
-        let clone = handle.sender()?.try_clone()?;
-        out.set(boundary::into_raw(SenderHandle::boxed(clone)));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::clone::<Sender>(s, out) }
 }
 
 /// Detaches the sender from its channel now (cancelling an outstanding loan; the
@@ -306,14 +182,8 @@ pub unsafe extern "C" fn ferry_sender_clone(s: *mut ferry_sender, out: *mut *mut
 /// `s` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_close(s: *mut ferry_sender) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        if unsafe { handle(s) }?.close() {
-            Ok(())
-        } else {
-            Err(Failure::fixed(FERRY_ERR_CLOSED, c"the sender was closed already"))
-        }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::close::<Sender>(s) }
 }
 
 /// Frees a sender handle: cancels an outstanding loan, detaches from the channel (the
@@ -326,11 +196,8 @@ pub unsafe extern "C" fn ferry_sender_close(s: *mut ferry_sender) -> ferry_statu
 /// `s` is NULL or a live handle, not used again after this call.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_free(s: *mut ferry_sender) {
-    let _ = boundary::status(|| {
-        // SAFETY: the caller's contract.
-        drop(unsafe { boundary::take::<SenderHandle>(s) }?);
-        Ok(())
-    });
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::free::<Sender>(s) }
 }
 
 /// Sets `*slot_size` to the largest message the channel carries, in bytes (also the
@@ -343,14 +210,8 @@ pub unsafe extern "C" fn ferry_sender_free(s: *mut ferry_sender) {
 /// `s` is NULL or a live handle; `slot_size` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_size: *mut usize) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) =
-            unsafe { (boundary::handle_ref::<SenderHandle>(s)?, Out::new(slot_size, "slot_size")?) };
-        handle.attached()?;
-        out.set(handle.slot_size);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::slot_size::<Sender>(s, slot_size) }
 }
 
 /// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
@@ -363,13 +224,8 @@ pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_siz
 /// `s` is NULL or a live handle; `capacity` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ferry_sender_capacity(s: *const ferry_sender, capacity: *mut usize) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) = unsafe { (boundary::handle_ref::<SenderHandle>(s)?, Out::new(capacity, "capacity")?) };
-        handle.attached()?;
-        out.set(handle.capacity);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity::<Sender>(s, capacity) }
 }
 
 /// Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix
@@ -386,12 +242,8 @@ pub unsafe extern "C" fn ferry_sender_fallback_reason(
     s: *const ferry_sender,
     reason: *mut *const c_char,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        let (handle, mut out) = unsafe { (boundary::handle_ref::<SenderHandle>(s)?, Out::new(reason, "reason")?) };
-        out.set(handle.fallback.as_ref().map_or(ptr::null(), |why| why.as_ptr()));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::fallback_reason::<Sender>(s, reason) }
 }
 
 /// Sets how this sender's blocking calls wait for room: spin for `spin_ns`
@@ -412,11 +264,8 @@ pub unsafe extern "C" fn ferry_sender_set_wait_policy(
     spin_ns: u64,
     yield_ns: u64,
 ) -> ferry_status {
-    boundary::status(|| {
-        // SAFETY: the caller's contract.
-        unsafe { handle(s) }?.sender()?.set_wait_policy(wait::policy(spin_ns, yield_ns));
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::set_wait_policy::<Sender>(s, spin_ns, yield_ns) }
 }
 
 /// Copies the `len` bytes at `buf` into the channel as one message, waiting while the
@@ -472,8 +321,8 @@ pub unsafe extern "C" fn ferry_send_timeout(
 unsafe fn send(s: *mut ferry_sender, buf: *const c_void, len: usize, patience: Patience) -> ferry_status {
     boundary::status(|| {
         // SAFETY: the caller's contract.
-        let (handle, message) = unsafe { (handle(s)?, boundary::bytes(buf, len)?) };
-        let sender = handle.sender()?;
+        let (handle, message) = unsafe { (endpoint::handle::<Sender>(s)?, boundary::bytes(buf, len)?) };
+        let sender = handle.get()?;
         match patience {
             Patience::Block => sender.send(message),
             Patience::Try => sender.try_send(message),
@@ -551,10 +400,15 @@ unsafe fn loan(s: *mut ferry_sender, ptr: *mut *mut c_void, capacity: *mut usize
         }
         // SAFETY: the caller's contract.
         let (handle, mut ptr, mut capacity) =
-            unsafe { (handle(s)?, Out::new(ptr, "ptr")?, Out::new(capacity, "capacity")?) };
-        let (payload, len) = handle.loan(patience)?;
-        ptr.set(payload.cast());
-        capacity.set(len);
+            unsafe { (endpoint::handle::<Sender>(s)?, Out::new(ptr, "ptr")?, Out::new(capacity, "capacity")?) };
+        let slot_size = handle.slot_size();
+        let loan = handle.lend(patience)?;
+        // The pointer C writes through is the last reborrow of the slot until the loan
+        // ends: nothing in Rust reads the slot meanwhile (not even `loan.len()`, whose
+        // shared reborrow would take the pointer's write permission away under Tree
+        // Borrows), so its size is the cached slot size, which every loan has.
+        ptr.set(loan.as_mut_ptr().cast());
+        capacity.set(slot_size);
         Ok(())
     })
 }
@@ -575,7 +429,7 @@ unsafe fn loan(s: *mut ferry_sender, ptr: *mut *mut c_void, capacity: *mut usize
 #[no_mangle]
 pub unsafe extern "C" fn ferry_commit(s: *mut ferry_sender, len: usize) -> ferry_status {
     // SAFETY: the caller's contract.
-    boundary::status(|| unsafe { handle(s) }?.commit(len))
+    boundary::status(|| unsafe { endpoint::handle::<Sender>(s) }?.commit(len))
 }
 
 /// Gives the outstanding loan's slot back without sending anything.
@@ -589,5 +443,5 @@ pub unsafe extern "C" fn ferry_commit(s: *mut ferry_sender, len: usize) -> ferry
 #[no_mangle]
 pub unsafe extern "C" fn ferry_loan_cancel(s: *mut ferry_sender) -> ferry_status {
     // SAFETY: the caller's contract.
-    boundary::status(|| unsafe { handle(s) }?.cancel())
+    boundary::status(|| unsafe { endpoint::handle::<Sender>(s) }?.cancel())
 }
