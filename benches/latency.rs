@@ -3,19 +3,19 @@
 //! plain Unix stream and seqpacket socket, a plain pipe, and the two floors: a cache line
 //! flipped between the processes and a raw futex ping-pong.
 //!
-//! `cargo bench --bench latency`. Each criterion sample is a batch of round trips with
-//! one echo process, kept for the whole benchmark. Criterion reports the mean per round
-//! trip / 2; the table printed at the end gives p50, p99, p99.9 and the maximum of every
-//! round trip the benchmark made (warm-up included).
+//! `cargo bench -p ferry-bench --bench latency`. Each criterion sample is a batch of round
+//! trips with one echo process, kept for the whole benchmark. Criterion reports the mean
+//! per round trip / 2; the table printed at the end gives p50, p99, p99.9 and the maximum
+//! of every round trip the benchmark made (warm-up included).
 
 use std::time::Duration;
 
 use criterion::Criterion;
-use ferry::bench::{Cpus, Link, Percentiles, PingPong, Wait};
+use ferry_bench::{Cpus, Link, Percentiles, PingPong, Wait};
 
 fn main() {
     // This binary is also the echo process.
-    ferry::bench::child_main_if_requested();
+    ferry_bench::child_main_if_requested();
     let mut criterion = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))

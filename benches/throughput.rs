@@ -5,17 +5,17 @@
 //! FIFO fallbacks; beside a plain Unix stream and seqpacket socket, a plain pipe, and
 //! single-process `memcpy` between page-aligned buffers (the ceiling for a copy).
 //!
-//! `cargo bench --bench throughput`. Each criterion sample is one run of that many
-//! messages (per sender) through processes kept for the whole benchmark.
+//! `cargo bench -p ferry-bench --bench throughput`. Each criterion sample is one run of
+//! that many messages (per sender) through processes kept for the whole benchmark.
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use ferry::bench::{Api, CopyBuffers, Link, Stream};
+use ferry_bench::{Api, CopyBuffers, Link, Stream};
 
 fn main() {
     // This binary is also the sender and receiver processes.
-    ferry::bench::child_main_if_requested();
+    ferry_bench::child_main_if_requested();
     let mut criterion = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))

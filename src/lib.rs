@@ -39,8 +39,6 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
-#[cfg(not(ferry_loom))]
-pub mod bench;
 mod channel;
 mod error;
 #[cfg(not(ferry_loom))]

@@ -4,22 +4,21 @@
 //! ferry ls            list channels: kind, geometry, fill level, who is attached
 //! ferry rm NAME...    remove channels (attached processes keep theirs)
 //! ferry gc            remove channels whose creator and users have all died
-//! ferry bench         measure ferry beside Unix sockets, pipes and the hardware limits
-//!                     ([--tiny] [--json PATH|-]; see `ferry::bench`)
+//! ferry bench ARGS... measure ferry beside Unix sockets, pipes and the hardware limits:
+//!                     runs the `ferry-bench` binary next to this one with ARGS
+//!                     ([--tiny] [--json PATH|-]; see the `ferry-bench` crate in benches/)
 //! ```
 
-use std::process::ExitCode;
+use std::{os::unix::process::CommandExt, process::ExitCode};
 
 use ferry::{ChannelInfo, Holders};
 
 fn main() -> ExitCode {
-    // `ferry bench` starts this binary again for the other side of each measurement.
-    ferry::bench::child_main_if_requested();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ls") if args.len() == 1 => ls(),
         Some("rm") if args.len() > 1 => rm(&args[1..]),
-        Some("bench") => ferry::bench::report::main(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("gc") if args.len() == 1 => {
             for name in ferry::remove_stale() {
                 println!("removed stale channel `{name}`");
@@ -27,10 +26,37 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: ferry ls | ferry rm NAME... | ferry gc | {}", ferry::bench::report::USAGE);
+            eprintln!("usage: ferry ls | ferry rm NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]");
             ExitCode::from(2)
         }
     }
+}
+
+/// The benchmark suite is the `ferry-bench` crate, which depends on this one, so this
+/// binary cannot link it: `ferry bench` becomes the `ferry-bench` binary built next to
+/// this one (same directory), with the same arguments, exit status and process id.
+fn bench(args: &[String]) -> ExitCode {
+    let path = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name("ferry-bench"),
+        Err(e) => {
+            eprintln!("ferry bench: cannot find this executable's directory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !path.is_file() {
+        eprintln!(
+            "ferry bench: no benchmark binary at `{}`.\n\
+             The benchmark suite is a crate of its own: build it next to this `ferry` with\n\
+             `cargo build --release -p ferry-bench` (without `--release` for a debug `ferry`),\n\
+             or run it directly: `cargo run --release -p ferry-bench -- [--tiny] [--json PATH|-]`",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    // Only returns if the binary could not be started.
+    let e = std::process::Command::new(&path).arg0("ferry-bench").args(args).exec();
+    eprintln!("ferry bench: cannot run `{}`: {e}", path.display());
+    ExitCode::from(2)
 }
 
 fn ls() -> ExitCode {

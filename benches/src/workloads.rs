@@ -9,13 +9,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use ferry::{Config, Receiver, RingKind, Sender};
+
 use super::{
     baselines::{self, FutexSide, LineEcho, LinePinger, SharedPage, MAX_SEQPACKET},
     current_cpu,
     process::{failure, unique, Control, Peer, Scratch},
     Api, Cpus, Link, Wait,
 };
-use crate::{Config, Receiver, RingKind, Sender};
 
 fn ferry_error(e: impl std::fmt::Display) -> io::Error {
     failure(e.to_string())
@@ -67,7 +68,7 @@ impl Tx {
                     match batch.try_send(scratch) {
                         Ok(()) => next = bytes.next(),
                         // Full: publish what the batch holds, then wait for room.
-                        Err(crate::SendError::Full(_)) => {
+                        Err(ferry::SendError::Full(_)) => {
                             drop(batch);
                             tx.send(scratch).map_err(ferry_error)?;
                             next = bytes.next();
@@ -143,7 +144,7 @@ impl Rx {
                             read(&scratch[..n]);
                             taken += 1;
                         }
-                        Err(crate::RecvError::Empty) => break,
+                        Err(ferry::RecvError::Empty) => break,
                         Err(e) => return Err(ferry_error(e)),
                     }
                 }
@@ -479,7 +480,7 @@ impl Drop for Stream {
         self.senders.clear();
         self.receivers.clear();
         if let Some(name) = &self.shm_name {
-            let _ = crate::unlink(name);
+            let _ = ferry::unlink(name);
         }
     }
 }

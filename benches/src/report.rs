@@ -1,5 +1,5 @@
-//! `ferry bench`: a quick run of every measurement, one table of ferry beside its
-//! baselines, a verdict on each target, and the results as JSON.
+//! `ferry-bench` (also run as `ferry bench`): a quick run of every measurement, one table
+//! of ferry beside its baselines, a verdict on each target, and the results as JSON.
 //!
 //! Each measurement's processes are started once and kept for the whole run. The run
 //! goes round all of them several times, in an order that puts each ferry figure next
@@ -48,11 +48,12 @@ impl Options {
     }
 }
 
-/// The usage line of `ferry bench`.
-pub const USAGE: &str = "ferry bench [--tiny] [--json PATH|-]";
+/// The usage lines of `ferry bench` and of the `ferry-bench` binary it runs.
+pub const USAGE: &str = "ferry bench [--tiny] [--json PATH|-]\n   or: ferry-bench [--tiny] [--json PATH|-]";
 
-/// Runs `ferry bench` with its arguments (after `bench`): measures, prints the table,
-/// writes the JSON. Call [`super::child_main_if_requested`] first in `main`.
+/// Runs `ferry bench` with its arguments (those after `bench`, which are those of
+/// `ferry-bench`): measures, prints the table, writes the JSON. Call
+/// [`super::child_main_if_requested`] first in `main`.
 pub fn main(args: &[String]) -> ExitCode {
     let options = match Options::parse(args) {
         Ok(options) => options,

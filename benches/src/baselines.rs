@@ -11,6 +11,10 @@ use std::{
         unix::net::{UnixListener, UnixStream},
     },
     path::Path,
+    sync::atomic::{
+        AtomicU32, AtomicU64,
+        Ordering::{Acquire, Release},
+    },
     time::{Duration, Instant},
 };
 
@@ -22,10 +26,6 @@ use rustix::{
 };
 
 use super::process::failure;
-use crate::sync::{
-    AtomicU32, AtomicU64,
-    Ordering::{Acquire, Release},
-};
 
 /// The largest message the seqpacket baseline carries: one message must fit in the
 /// socket's send buffer (`net.core.wmem_max`, 208 KiB by default), so 1 MiB cannot go.

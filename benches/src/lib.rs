@@ -1,10 +1,13 @@
-//! Measurements between two real processes: ferry beside the baselines and the limits.
+//! ferry's benchmark suite: measurements between two real processes, ferry beside the
+//! baselines and the limits.
 //!
-//! This module is the measuring core of `cargo bench` (the criterion benches in
-//! `benches/`) and of `ferry bench` (the command-line tool). Every cross-process figure
-//! comes from two (or more) real processes: the measuring binary starts itself again
+//! This crate is the measuring core of `cargo bench -p ferry-bench` (the criterion
+//! benches `benches/latency.rs` and `benches/throughput.rs`) and of the `ferry-bench`
+//! binary, which `ferry bench` runs. It is not part of the `ferry` library and uses
+//! ferry only through its public API. Every cross-process figure comes from two (or
+//! more) real processes: the measuring binary starts itself again
 //! (`std::env::current_exe()`) with [`CHILD_ENV`] naming the role the copy plays, so a
-//! binary that uses this module must call [`child_main_if_requested`] first thing in
+//! binary that uses this crate must call [`child_main_if_requested`] first thing in
 //! `main`.
 //!
 //! - [`PingPong`]: round trips through an echo process. One-way latency is half the round
@@ -20,8 +23,8 @@
 //!   (`send` / `recv_into`) or the zero-copy API (`loan` / `recv` in place).
 //! - [`memcpy_bandwidth`]: one process copying between two page-aligned buffers, the
 //!   ceiling for a copy.
-//! - [`report`]: the quick run behind `ferry bench`, its table, its verdict on each
-//!   target, and its JSON.
+//! - [`report`]: the quick run behind `ferry-bench` (and `ferry bench`), its table, its
+//!   verdict on each target, and its JSON.
 //!
 //! Each process samples the CPU it runs on when it starts and when it finishes
 //! ([`Cpus`]): on a machine whose host moves the virtual CPUs, the figures are only
@@ -30,10 +33,10 @@
 //! # Examples
 //!
 //! ```no_run
-//! use ferry::bench::{Link, Percentiles, PingPong, Wait};
+//! use ferry_bench::{Link, Percentiles, PingPong, Wait};
 //!
 //! fn main() -> std::io::Result<()> {
-//!     ferry::bench::child_main_if_requested(); // this process may be the echo
+//!     ferry_bench::child_main_if_requested(); // this process may be the echo
 //!     let mut session = PingPong::start(Link::FerrySpsc, Wait::Spin, 8)?;
 //!     let mut samples = Vec::new();
 //!     session.round_trips(10_000, &mut samples)?;
@@ -42,6 +45,12 @@
 //!     Ok(())
 //! }
 //! ```
+
+// The baselines share memory between processes through std atomics: this crate is a
+// user of ferry, not part of its loom-checked core, so the facade rule does not apply.
+#![allow(clippy::disallowed_types)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
 
 mod baselines;
 mod process;
@@ -153,12 +162,12 @@ impl Wait {
         }
     }
 
-    fn policy(self) -> crate::WaitPolicy {
+    fn policy(self) -> ferry::WaitPolicy {
         match self {
             Self::Spin => {
-                crate::WaitPolicy::new().spin(std::time::Duration::from_secs(1)).yield_for(Default::default())
+                ferry::WaitPolicy::new().spin(std::time::Duration::from_secs(1)).yield_for(Default::default())
             }
-            Self::Park => crate::WaitPolicy::park_at_once(),
+            Self::Park => ferry::WaitPolicy::park_at_once(),
         }
     }
 }

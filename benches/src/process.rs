@@ -19,10 +19,10 @@ use std::{
     io::{self, BufRead, BufReader, Write},
     path::PathBuf,
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
 
 use super::{current_cpu, Cpus, CHILD_ENV};
-use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// A failure of the measurement itself (not of an I/O call).
 pub(crate) fn failure(what: impl Into<String>) -> io::Error {

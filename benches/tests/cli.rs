@@ -1,15 +1,17 @@
-//! `ferry bench`: a tiny run of every measurement prints the table, a verdict on every
-//! target and the cores, writes JSON of the expected shape, and leaves nothing behind.
-//! No timing is asserted: the figures of a tiny run on a loaded machine mean nothing.
+//! `ferry-bench` (what `ferry bench` runs): a tiny run of every measurement prints the
+//! table, a verdict on every target and the cores, writes JSON of the expected shape, and
+//! leaves nothing behind. No timing is asserted: the figures of a tiny run on a loaded
+//! machine mean nothing. (That `ferry bench` runs this binary is tested in the core
+//! crate's `tests/bench_command.rs`.)
 
 use std::process::Command;
 
-fn ferry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+fn ferry_bench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferry-bench"))
 }
 
-/// The shared-memory segments in /dev/shm made by the `ferry bench` process `pid` (its
-/// names start `bench-PID-`; the other tests here run their own `ferry bench` at the
+/// The shared-memory segments in /dev/shm made by the `ferry-bench` process `pid` (its
+/// names start `bench-PID-`; the other tests here run their own `ferry-bench` at the
 /// same time).
 fn bench_segments(pid: u32) -> Vec<String> {
     let prefix = format!("ferry.bench-{pid}-");
@@ -23,8 +25,8 @@ fn bench_segments(pid: u32) -> Vec<String> {
 #[test]
 fn tiny_run_prints_the_table_and_writes_json() {
     let json_path = std::env::temp_dir().join(format!("ferry-bench-cli-{}.json", std::process::id()));
-    let child = ferry()
-        .args(["bench", "--tiny", "--json"])
+    let child = ferry_bench()
+        .args(["--tiny", "--json"])
         .arg(&json_path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -70,7 +72,7 @@ fn tiny_run_prints_the_table_and_writes_json() {
 
 #[test]
 fn json_to_stdout_keeps_the_table_on_stderr() {
-    let out = ferry().args(["bench", "--tiny", "--json", "-"]).output().expect("run ferry bench");
+    let out = ferry_bench().args(["--tiny", "--json", "-"]).output().expect("run ferry bench");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_json_shape(&stdout);
@@ -79,7 +81,7 @@ fn json_to_stdout_keeps_the_table_on_stderr() {
 
 #[test]
 fn bad_arguments_are_refused_with_the_usage() {
-    let out = ferry().args(["bench", "--fast"]).output().expect("run ferry bench");
+    let out = ferry_bench().args(["--fast"]).output().expect("run ferry bench");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: ferry bench"));
 }
