@@ -19,10 +19,7 @@
 use std::{
     collections::VecDeque,
     process, ptr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
+    sync::{atomic::Ordering, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -778,7 +775,8 @@ fn in_flight_counts_a_held_guard() {
 // ---------------------------------------------------------------------------------------
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     format!("mm-{tag}-{}-{}", process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
