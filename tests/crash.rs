@@ -652,7 +652,7 @@ fn send_batch_of_loans(tx: &mut Sender, seed: u64, mut seq: u64, pick: u64) -> R
     let start = seq;
     let mut batch = tx.batch();
     while seq - start < limit {
-        if mix(seed ^ seq ^ ABANDON_SALT) % 8 == 0 {
+        if mix(seed ^ seq ^ ABANDON_SALT).is_multiple_of(8) {
             match batch.try_loan() {
                 Ok(mut abandoned) => {
                     let decoy = message_len(seed, seq + 1);

@@ -267,7 +267,7 @@ fn child_stream_sender() {
     }
     let mut scratch = [0u8; SLOT];
     let mut seq = 0u64;
-    while count.map_or(true, |n| seq < n) {
+    while count.is_none_or(|n| seq < n) {
         let len = message_len(id, seq);
         // No try_ calls and no short timeouts: see the conformance suite's pinned
         // partial-frame bug; these are the calls that must carry every message. The

@@ -956,7 +956,7 @@ fn consume(mut rx: Receiver) -> Vec<Vec<u64>> {
     let mut take = |bytes: &[u8]| {
         let (id, seq) = parse_threaded(bytes);
         let list = &mut got[id as usize];
-        assert!(list.last().map_or(true, |&last| last < seq), "producer {id}: seq {seq} after {:?}", list.last());
+        assert!(list.last().is_none_or(|&last| last < seq), "producer {id}: seq {seq} after {:?}", list.last());
         list.push(seq);
     };
     let mut round = 0u64;
