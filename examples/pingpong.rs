@@ -16,7 +16,7 @@ use std::{
     error::Error,
     fs::OpenOptions,
     process::{Child, Command},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::Ordering,
     time::{Duration, Instant},
 };
 
@@ -158,10 +158,11 @@ fn futex_echo(path: &str, rounds: u64) -> Result<()> {
 
 use rustix::thread::futex;
 
-fn words(map: &memmap2::MmapRaw) -> &[AtomicU32; 2] {
+#[allow(clippy::disallowed_types, reason = "the raw futex floor ferry is measured against, outside ferry")]
+fn words(map: &memmap2::MmapRaw) -> &[std::sync::atomic::AtomicU32; 2] {
     // SAFETY: the mapping is 128 bytes, page-aligned, shared, and lives as long as the
     // borrow; atomics of u32 may alias plain memory.
-    unsafe { &*map.as_mut_ptr().cast::<[AtomicU32; 2]>() }
+    unsafe { &*map.as_mut_ptr().cast::<[std::sync::atomic::AtomicU32; 2]>() }
 }
 
 /// One receiver here, `senders` sender processes; returns (seconds, messages).

@@ -19,10 +19,7 @@ use std::{
     os::unix::fs::FileExt,
     process::{self, Child, Command, ExitStatus, Stdio},
     ptr,
-    sync::{
-        atomic::{AtomicU64, Ordering::SeqCst},
-        mpsc, Arc,
-    },
+    sync::{atomic::Ordering::SeqCst, mpsc, Arc},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
@@ -595,7 +592,8 @@ fn racing_hand_offs(shape: Shape) {
     rx.set_wait_policy(WaitPolicy::park_at_once());
     let base = Instant::now();
     // The hand-off the receiver has started on.
-    let entering = Arc::new(AtomicU64::new(RACE_STOP - 1));
+    #[allow(clippy::disallowed_types, reason = "test-harness probe; loom models the library, not its tests")]
+    let entering = Arc::new(std::sync::atomic::AtomicU64::new(RACE_STOP - 1));
     let sender = thread::spawn({
         let entering = entering.clone();
         move || {

@@ -23,10 +23,7 @@ use std::{
     path::{Path, PathBuf},
     process::{self, Child, Command, ExitStatus, Stdio},
     ptr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
+    sync::{atomic::Ordering, mpsc},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
@@ -162,7 +159,8 @@ impl Drop for Place {
 
 /// A name no other test (or run) uses.
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     format!("conf-{tag}-{}-{}", process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -1445,6 +1443,7 @@ fn child_watch_socket_mode() {
     let Ok(dir) = env::var(MODES_ENV) else { return };
     start_watchdog(CHILD_WATCHDOG);
     let path = Path::new(&dir).join("watched");
+    #[allow(clippy::disallowed_types, reason = "test-harness flag; loom models the library, not its tests")]
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
         let (path, stop) = (path.clone(), stop.clone());

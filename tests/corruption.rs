@@ -40,7 +40,7 @@ use std::{
     fs::{File, OpenOptions},
     os::unix::fs::FileExt,
     process,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::atomic::Ordering::Relaxed,
     time::{Duration, Instant},
 };
 
@@ -530,7 +530,8 @@ fn bounded(started: Instant, what: &str) -> Result<(), String> {
 
 impl Harness {
     fn new(kind: RingKind, case: &Case) -> Result<Self, String> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
+        #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!("corrupt-{}-{}", process::id(), NEXT.fetch_add(1, Relaxed));
         let config = Config::new().kind(kind).signaling(case.signaling).slot_size(case.slot).capacity(case.capacity);
         let rx = Receiver::create(&name, &config).map_err(|e| format!("create: {e}"))?;

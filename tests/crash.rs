@@ -27,7 +27,7 @@ use std::{
     os::unix::{fs::FileExt, process::ExitStatusExt},
     path::PathBuf,
     process::{self, Child, Command, Stdio},
-    sync::atomic::{AtomicBool, Ordering::SeqCst},
+    sync::atomic::Ordering::SeqCst,
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -247,7 +247,13 @@ struct Received {
 /// Receives messages in order until the channel reports `Disconnected`, mixing the
 /// receive calls. Each call waits at most `timeout`. While `slow` and the producer lives,
 /// it pauses now and then so the ring fills and the producer blocks.
-fn receive_all(rx: &mut Receiver, seed: u64, timeout: Duration, slow: Option<&AtomicBool>) -> Result<Received, String> {
+#[allow(clippy::disallowed_types, reason = "test-harness flag; loom models the library, not its tests")]
+fn receive_all(
+    rx: &mut Receiver,
+    seed: u64,
+    timeout: Duration,
+    slow: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Received, String> {
     let mut scratch = vec![0u8; SLOT];
     let mut buf = vec![0u8; SLOT];
     let mut seq = 0u64;
@@ -461,7 +467,8 @@ fn crash_run(
     stats.attach.push(spawned.elapsed());
     let delay = Duration::from_micros(rng.below(MAX_KILL_DELAY_US + 1));
     let slow = rng.below(4) == 0;
-    let killed = AtomicBool::new(false);
+    #[allow(clippy::disallowed_types, reason = "test-harness flag; loom models the library, not its tests")]
+    let killed = std::sync::atomic::AtomicBool::new(false);
     let (received, before, after) = thread::scope(|s| {
         let receiving = s.spawn(|| receive_all(&mut rx, seed, GENEROUS, slow.then_some(&killed)));
         thread::sleep(delay);
@@ -645,7 +652,7 @@ fn send_batch_of_loans(tx: &mut Sender, seed: u64, mut seq: u64, pick: u64) -> R
     let start = seq;
     let mut batch = tx.batch();
     while seq - start < limit {
-        if mix(seed ^ seq ^ ABANDON_SALT) % 8 == 0 {
+        if mix(seed ^ seq ^ ABANDON_SALT).is_multiple_of(8) {
             match batch.try_loan() {
                 Ok(mut abandoned) => {
                     let decoy = message_len(seed, seq + 1);

@@ -17,10 +17,7 @@ use std::{
     os::unix::{fs::PermissionsExt, process::ExitStatusExt},
     path::PathBuf,
     process::{self, Child, ChildStdin, Command, ExitStatus, Stdio},
-    sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        mpsc, Arc,
-    },
+    sync::{atomic::Ordering, mpsc, Arc},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
@@ -129,7 +126,8 @@ struct Place {
 
 impl Place {
     fn new(transport: &str, tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = env::temp_dir().join(format!("ferry-xpf-{tag}-{}-{n}", process::id()));
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
@@ -269,7 +267,7 @@ fn child_stream_sender() {
     }
     let mut scratch = [0u8; SLOT];
     let mut seq = 0u64;
-    while count.map_or(true, |n| seq < n) {
+    while count.is_none_or(|n| seq < n) {
         let len = message_len(id, seq);
         // No try_ calls and no short timeouts: see the conformance suite's pinned
         // partial-frame bug; these are the calls that must carry every message. The
@@ -362,7 +360,8 @@ fn sender_killed_mid_stream(transport: &str) {
 
     // Another thread kills the sender while it is busy sending, once enough messages
     // have arrived; it hands back the child and when it died.
-    let progress = Arc::new(AtomicU64::new(0));
+    #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+    let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let killer = {
         let progress = progress.clone();
         thread::spawn(move || {

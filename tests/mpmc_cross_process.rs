@@ -412,7 +412,7 @@ fn child_mpmc_sender() {
         }
         let pick = mix(key(id, seq) ^ SEND_SALT);
         let len = message_len(id, seq);
-        if pick % 32 == 0 {
+        if pick.is_multiple_of(32) {
             // A loan holding a perfect copy of message `seq`, dropped uncommitted: if a
             // receiver ever saw it, `seq` would arrive twice.
             let mut loan = tx.loan().unwrap_or_else(|e| panic!("child: loan to abandon at {seq}: {e}"));
@@ -517,7 +517,7 @@ fn send_batch_of_loans(tx: &mut Sender, id: u32, mut seq: u64, pick: u64, full: 
     let mut batch = tx.batch();
     while seq - start < limit && seq < MESSAGES {
         let len = message_len(id, seq);
-        let abandon = abandoned_at != Some(seq) && mix(key(id, seq) ^ !SEND_SALT) % 16 == 0;
+        let abandon = abandoned_at != Some(seq) && mix(key(id, seq) ^ !SEND_SALT).is_multiple_of(16);
         match batch.try_loan() {
             Ok(mut loan) => {
                 write_message(id, seq, &mut loan[..len]);

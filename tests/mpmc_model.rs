@@ -19,10 +19,7 @@
 use std::{
     collections::VecDeque,
     process, ptr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
+    sync::{atomic::Ordering, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -778,7 +775,8 @@ fn in_flight_counts_a_held_guard() {
 // ---------------------------------------------------------------------------------------
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    #[allow(clippy::disallowed_types, reason = "test-harness counter; loom models the library, not its tests")]
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     format!("mm-{tag}-{}-{}", process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -958,7 +956,7 @@ fn consume(mut rx: Receiver) -> Vec<Vec<u64>> {
     let mut take = |bytes: &[u8]| {
         let (id, seq) = parse_threaded(bytes);
         let list = &mut got[id as usize];
-        assert!(list.last().map_or(true, |&last| last < seq), "producer {id}: seq {seq} after {:?}", list.last());
+        assert!(list.last().is_none_or(|&last| last < seq), "producer {id}: seq {seq} after {:?}", list.last());
         list.push(seq);
     };
     let mut round = 0u64;

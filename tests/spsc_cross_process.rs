@@ -336,7 +336,7 @@ fn send_batch_of_loans(tx: &mut Sender, mut seq: u64, pick: u64, full: &mut u64)
     let mut batch = tx.batch();
     while seq - start < limit && seq < MESSAGES {
         let len = message_len(seq);
-        if mix(seq ^ ABANDON_SALT) % 16 == 0 {
+        if mix(seq ^ ABANDON_SALT).is_multiple_of(16) {
             match batch.try_loan() {
                 Ok(mut abandoned) => {
                     let decoy = message_len(seq + 1);

@@ -2,4 +2,4 @@
 //!
 //! The tests live in `tests/` and run only under the project cfg:
 //! `RUSTFLAGS="--cfg ferry_loom" cargo test -p ferry-loom-tests --release`.
-//! They exercise ferry's own ring code on heap memory through `src/sync.rs`.
+//! They exercise ferry's own ring code on heap memory through the `src/sync/` facade.

@@ -1,7 +1,7 @@
 //! Loom models of ferry's rings, wake-up protocol and segment handshake.
 //!
 //! Every model drives ferry's own code (the crate built with `--cfg ferry_loom`, whose
-//! `src/sync.rs` then hands out loom's atomics, `UnsafeCell` and a futex model) on heap
+//! `src/sync/` then hands out loom's atomics, `UnsafeCell` and a futex model) on heap
 //! memory. Run with:
 //!
 //! ```sh

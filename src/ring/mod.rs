@@ -166,7 +166,7 @@ pub(crate) struct SlotMeta {
 #[cfg(not(ferry_loom))]
 const _: () = {
     assert!(size_of::<SlotMeta>() == SLOT_ALIGN);
-    assert!(LINE % SLOT_ALIGN == 0);
+    assert!(LINE.is_multiple_of(SLOT_ALIGN));
     assert!(size_of::<RingControl>() == 512);
 };
 

@@ -4,6 +4,8 @@
 //! A post with no sleeper leaves a count behind, so the next wait returns at once; that
 //! is a spurious wake-up, which the caller's re-check absorbs. A post is never lost.
 
+#![allow(clippy::disallowed_types, reason = "a libc sem_t shared across processes: an FFI object loom never models")]
+
 use std::{cell::UnsafeCell, mem::MaybeUninit, time::Duration};
 
 /// A `sem_t` that lives in the segment.

@@ -2,10 +2,7 @@
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Mutex,
-};
+use std::sync::{atomic::Ordering, Mutex};
 
 use ferry::{
     loom_hooks::{set_mutation, Handshake, Mutation, RescueRace},
@@ -16,7 +13,8 @@ use loom::{sync::Arc, thread};
 /// Runs `body` under loom (bounded by `LOOM_MAX_PREEMPTIONS`) and prints how many
 /// interleavings it explored.
 pub fn model(body: impl Fn() + Sync + Send + 'static) {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    #[allow(clippy::disallowed_types, reason = "counts interleavings outside the model; loom must not see it")]
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let start = std::time::Instant::now();
     let before = RUNS.load(Ordering::SeqCst);
     loom::model(move || {

@@ -1,0 +1,71 @@
+//! The loom world: what [`crate::sync`] is under `--cfg ferry_loom`.
+//!
+//! Loom's atomics and `UnsafeCell` record every access, its yield and spin hints are
+//! scheduling points, and the futex is a model (below). The loom suite also selects here
+//! the deliberate breakage ([`Mutation`]) its next models run with.
+
+use std::time::Duration;
+
+pub(crate) use loom::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
+
+use super::Mutation;
+
+/// Gives up the rest of this thread's time slice: a loom scheduling point.
+pub(crate) fn yield_now() {
+    loom::thread::yield_now();
+}
+
+/// Hints that this is a spin loop: a loom scheduling point.
+pub(crate) fn spin_loop() {
+    loom::hint::spin_loop();
+}
+
+/// Whether a destructor must leave shared state alone: while a failed model unwinds,
+/// loom's atomics can no longer be touched (doing so aborts the process and hides loom's
+/// report).
+pub(crate) fn abandoned_by_loom() -> bool {
+    std::thread::panicking()
+}
+
+// Loom's model of a futex: one global condition variable stands for the kernel's wait
+// queues. Waiting checks the word under the lock, so a wake between the check and the
+// sleep cannot be lost, exactly as the kernel guarantees. Timeouts are not modelled: a
+// waiter sleeps until woken, so a lost wake-up shows as a deadlock that loom reports.
+loom::lazy_static! {
+    static ref KERNEL: (loom::sync::Mutex<()>, loom::sync::Condvar) = Default::default();
+}
+
+/// Loom model of the futex wait: sleeps until woken while `word` holds `expected`.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Duration) {
+    let (lock, queue) = &*KERNEL;
+    let guard = lock.lock().unwrap();
+    if word.load(Ordering::SeqCst) == expected {
+        drop(queue.wait(guard).unwrap());
+    }
+}
+
+/// Loom model of the futex wake: wakes every modelled waiter.
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+    let (lock, queue) = &*KERNEL;
+    let _guard = lock.lock().unwrap();
+    queue.notify_all();
+}
+
+/// The selected [`Mutation`], as its discriminant. A std atomic on purpose: the suite sets
+/// it outside any model, and reading it must not be an access loom schedules around.
+#[allow(clippy::disallowed_types, reason = "the mutation switch lives outside loom's model")]
+static MUTATION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(Mutation::None as u8);
+
+/// Selects the breakage the next models run with.
+#[doc(hidden)]
+pub fn set_mutation(mutation: Mutation) {
+    MUTATION.store(mutation as u8, Ordering::SeqCst);
+}
+
+/// Whether `mutation` is selected.
+pub(crate) fn mutated(mutation: Mutation) -> bool {
+    MUTATION.load(Ordering::SeqCst) == mutation as u8
+}
