@@ -25,8 +25,7 @@ use std::{
 
 use crate::{
     error::AttachError,
-    ring::mpmc,
-    ring::{Geometry, RingKind, RingView},
+    ring::{mpmc, mpmc::NO_CLAIM, Geometry, RingKind, RingView},
     signal::Signaling,
     sync::{
         weaken, AtomicU64, Mutation,
@@ -93,8 +92,6 @@ const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
 /// Seats in an MPMC segment: at most this many handles are attached at once. (Fewer
 /// under loom, where every load of a seat is a step the model explores.)
 pub(crate) const SEATS: usize = if cfg!(ferry_loom) { 8 } else { 128 };
-/// A seat's `claim` when its handle claims no position.
-pub(crate) const NO_CLAIM: u64 = u64::MAX;
 
 /// One end of a channel.
 ///
