@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     error::{AttachError, RecvError, SendError},
+    liveness,
     pod::Pod,
     ring::{Geometry, RingKind, SLOT_ALIGN},
     segment::Segment,
@@ -120,7 +121,7 @@ impl Config {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn in_memory(config: &Config) -> Result<(Sender, Receiver), AttachError> {
-    let segment = Arc::new(Segment::heap(config.geometry())?);
+    let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
     let tx = ShmSender::attach(segment.clone())?;
     let rx = ShmReceiver::attach(segment)?;
     Ok((Sender::new(SendVia::Shm(tx), None), Receiver::new(RecvVia::Shm(rx), None)))
@@ -214,7 +215,8 @@ impl Sender {
     pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
         match Endpoint::parse(endpoint)? {
             Endpoint::Shm(name) | Endpoint::Auto(name) => {
-                let segment = Segment::create(&name, config.geometry(), config.mode)?;
+                let segment =
+                    Segment::create(&name, config.geometry(), config.mode, liveness::me(), liveness::is_stale)?;
                 Ok(Self::new(SendVia::Shm(ShmSender::attach(Arc::new(segment))?), None))
             }
             Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
@@ -682,7 +684,7 @@ impl Receiver {
     #[cfg(not(ferry_loom))]
     pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
         let shm = |name: &str| -> Result<RecvVia, AttachError> {
-            let segment = Segment::create(name, config.geometry(), config.mode)?;
+            let segment = Segment::create(name, config.geometry(), config.mode, liveness::me(), liveness::is_stale)?;
             Ok(RecvVia::Shm(ShmReceiver::attach(Arc::new(segment))?))
         };
         config.geometry().validate().map_err(AttachError::InvalidConfig)?;

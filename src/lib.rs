@@ -69,7 +69,8 @@ pub use signal::{Signaling, WaitPolicy};
 #[doc(hidden)]
 pub mod loom_hooks {
     pub use crate::{
-        segment::model::{Handshake, RescueRace},
+        liveness::model::RescueRace,
+        segment::model::Handshake,
         sync::{set_mutation, Mutation},
     };
 }

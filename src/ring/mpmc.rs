@@ -80,8 +80,9 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
 /// Withdraws a seat's announcement once its slot is published or released, or the
 /// attempt given up.
 fn withdraw(claim: &AtomicU64) {
-    // SYNC: Release; pairs with the Acquire load in `segment::Seat::read`: who sees the
-    // claim withdrawn sees the slot published or released.
+    // SYNC: Release; pairs with the Acquire load of the claim word in
+    // `liveness::seats::occupant`: who sees the claim withdrawn sees the slot published
+    // or released.
     claim.store(NO_CLAIM, Release);
 }
 

@@ -5,12 +5,13 @@ use std::{sync::Arc, time::Instant};
 
 use crate::{
     error::AttachError,
+    liveness::{self, Peer, Role},
     ring::{
         mpmc,
         spsc::{Consumer, Producer},
         RingView, Unavailable,
     },
-    segment::{Peer, Role, Segment},
+    segment::Segment,
     signal::{Signal, WaitPolicy},
     sync,
     transport::{Stop, Wait},
@@ -108,10 +109,10 @@ impl<S: EndState> ShmEnd<S> {
     /// Attaches to `segment` as a sender or a receiver (taking over where the last
     /// holder of an SPSC role left).
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = match segment.attach(S::ROLE)? {
+        let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
             None => Side::Spsc(S::attach(&segment.ring()).map_err(|_| {
-                segment.detach(S::ROLE, None);
+                liveness::detach(&segment, S::ROLE, None);
                 AttachError::CorruptHeader {
                     name: segment.name().to_owned(),
                     reason: "the ring's positions are inconsistent",
@@ -145,7 +146,7 @@ impl<S: EndState> Drop for ShmEnd<S> {
             return;
         }
         S::flush(self);
-        self.segment.detach(S::ROLE, self.side.seat());
+        liveness::detach(&self.segment, S::ROLE, self.side.seat());
         // The other side, parked, re-checks and finds this one gone.
         S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
     }
@@ -168,7 +169,7 @@ impl ShmSender {
             Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy: self.policy, wait };
         let pos = blocked.retry(|| match side {
             Side::Spsc(state) => state.next_free(&ring),
-            Side::Mpmc { seat } => mpmc::claim_free(&ring, segment.claim(*seat)),
+            Side::Mpmc { seat } => mpmc::claim_free(&ring, liveness::claim(segment, *seat)),
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -203,7 +204,7 @@ impl ShmSender {
                 }
             }
             Side::Mpmc { seat } => {
-                mpmc::publish(&self.ring, pos, len as u64, self.segment.claim(*seat));
+                mpmc::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, *seat));
                 self.ring.control().not_empty.notify(self.segment.geometry().signaling);
             }
         }
@@ -213,7 +214,7 @@ impl ShmSender {
     /// it is published as cancelled, so receivers skip it rather than wait on it.
     pub(crate) fn cancel(&mut self, pos: u64) {
         if let Side::Mpmc { seat } = self.side {
-            mpmc::publish(&self.ring, pos, mpmc::CANCELLED, self.segment.claim(seat));
+            mpmc::publish(&self.ring, pos, mpmc::CANCELLED, liveness::claim(&self.segment, seat));
             self.ring.control().not_empty.notify(self.segment.geometry().signaling);
         }
     }
@@ -244,7 +245,7 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, segment.claim(*seat), &accept, || {
+            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
                 ring.control().not_full.notify(segment.geometry().signaling)
             }),
         })?;
@@ -287,7 +288,7 @@ impl ShmReceiver {
                 }
             }
             Side::Mpmc { seat } => {
-                mpmc::release(&self.ring, pos, self.segment.claim(*seat));
+                mpmc::release(&self.ring, pos, liveness::claim(&self.segment, *seat));
                 self.ring.control().not_full.notify(self.segment.geometry().signaling);
             }
         }
@@ -340,7 +341,7 @@ impl Blocked<'_> {
         let deadline = match self.wait {
             Wait::Never => {
                 // A poller must not be wedged by a dead handle's claim either.
-                self.segment.recover_if_due();
+                liveness::recover_if_due(self.segment);
                 return Err(Stop::WouldBlock);
             }
             Wait::Until(deadline) => Some(deadline),
@@ -382,12 +383,12 @@ impl Blocked<'_> {
                 next_liveness_check = now + PARK_SLICE;
                 // Dead handles' claims are resolved before the peer is judged, so the
                 // messages behind them are delivered before a `Gone`.
-                self.segment.recover_if_due();
+                liveness::recover_if_due(self.segment);
             }
-            if self.segment.peer(self.peer, check_pid) == Peer::Gone {
+            if liveness::peer(self.segment, self.peer, check_pid) == Peer::Gone {
                 // The peer published everything before it left: one last look, once
                 // every dead handle's claim is resolved (MPMC), so nothing waits behind one.
-                self.segment.recover();
+                liveness::recover(self.segment);
                 return attempt()?.ok_or(Stop::Gone);
             }
             if expired(now) {
