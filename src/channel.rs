@@ -17,13 +17,13 @@ use crate::{
     pod::Pod,
     ring::{Geometry, RingKind, SLOT_ALIGN},
     segment::Segment,
-    signal::{Signaling, WaitPolicy},
+    signal::{wait::Wait, Signaling, WaitPolicy},
     sync,
     transport::{
         fifo::{self, FifoReceiver, FifoSender},
         shm::{ShmReceiver, ShmSender},
         unix::{self, UnixReceiver, UnixSender},
-        Endpoint, Stop, Wait,
+        Endpoint, Stop,
     },
 };
 

@@ -1,10 +1,10 @@
 //! Blocking without burning a core: the wait/wake protocol.
 //!
 //! A side that cannot proceed (a receiver on an empty ring, a sender on a full one) spins
-//! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment. The
-//! other side, after it publishes (or releases), enters the kernel only if a waiter has
-//! announced itself. The classic protocol, with the two fences that prevent a lost
-//! wake-up:
+//! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment
+//! (the loop is `wait.rs`). The other side, after it publishes (or releases), enters
+//! the kernel only if a waiter has announced itself. The classic protocol, with the two
+//! fences that prevent a lost wake-up:
 //!
 //! ```text
 //! waiter                                   waker
@@ -29,6 +29,7 @@
 mod futex;
 #[cfg(not(ferry_loom))]
 mod semaphore;
+pub(crate) mod wait;
 
 use std::time::Duration;
 

@@ -27,10 +27,11 @@ use rustix::{
 
 use crate::{
     error::AttachError,
+    signal::wait::Wait,
     transport::{
         describe,
         framing::{self, Frame, FrameReader, FramedSender},
-        read_description, remove_description, Stop, Wait,
+        read_description, remove_description, Stop,
     },
 };
 

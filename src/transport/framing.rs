@@ -14,7 +14,10 @@ use std::{
 
 use rustix::event::{poll, PollFd, PollFlags};
 
-use crate::transport::{Stop, Wait, FINISH_FRAME};
+use crate::{
+    signal::wait::Wait,
+    transport::{Stop, FINISH_FRAME},
+};
 
 /// Bytes of the length prefix.
 pub(crate) const PREFIX: usize = 4;

@@ -18,10 +18,10 @@ use std::{
     fs, io,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::error::AttachError;
+use crate::{error::AttachError, signal::wait::GaveUp};
 
 /// A parsed endpoint string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,36 +72,8 @@ impl Endpoint {
     }
 }
 
-/// How long a call may wait.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
-    Never,
-    Until(Instant),
-    Forever,
-}
-
 /// How long a dropped sender waits for the stream to take the rest of its last frame.
 pub(crate) const FINISH_FRAME: Duration = Duration::from_secs(1);
-
-impl Wait {
-    pub(crate) fn until(timeout: Duration) -> Self {
-        Instant::now().checked_add(timeout).map_or(Self::Forever, Self::Until)
-    }
-
-    pub(crate) fn is_never(&self) -> bool {
-        matches!(self, Self::Never)
-    }
-
-    /// Time left: `Some(None)` without limit, `Some(Some(d))` with `d` left (zero for
-    /// `Never`: look once), `None` once the deadline has passed.
-    pub(crate) fn remaining(&self) -> Option<Option<Duration>> {
-        match *self {
-            Self::Never => Some(Some(Duration::ZERO)),
-            Self::Forever => Some(None),
-            Self::Until(deadline) => deadline.checked_duration_since(Instant::now()).map(Some),
-        }
-    }
-}
 
 /// Why a call that may wait gave up.
 #[derive(Debug)]
@@ -116,6 +88,16 @@ pub(crate) enum Stop {
     Corrupt(&'static str),
     /// The next message is this long and the caller refused it; it stays.
     Refused(usize),
+}
+
+impl From<GaveUp> for Stop {
+    fn from(gave_up: GaveUp) -> Self {
+        match gave_up {
+            GaveUp::WouldBlock => Self::WouldBlock,
+            GaveUp::Timeout => Self::Timeout,
+            GaveUp::Gone => Self::Gone,
+        }
+    }
 }
 
 /// First word of a stream endpoint's description file, before the slot size.

@@ -23,10 +23,11 @@ use rustix::{event::PollFlags, net::SendFlags};
 
 use crate::{
     error::AttachError,
+    signal::wait::Wait,
     transport::{
         describe,
         framing::{self, Frame, FrameReader, FramedSender},
-        read_description, remove_description, Stop, Wait,
+        read_description, remove_description, Stop,
     },
 };
 
