@@ -42,6 +42,7 @@
 #[cfg(not(ferry_loom))]
 pub mod bench;
 mod channel;
+mod config;
 mod error;
 #[cfg(not(ferry_loom))]
 mod inspect;
@@ -55,7 +56,8 @@ mod transport;
 
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
-pub use channel::{in_memory, Config, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use channel::{in_memory, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
 pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};

@@ -17,7 +17,7 @@ use crate::{
         Signal, WaitPolicy,
     },
     sync,
-    transport::Stop,
+    transport::stop::Stop,
 };
 
 /// One end of a ring: `ShmSender` or `ShmReceiver`, told apart by their SPSC state `S`.
