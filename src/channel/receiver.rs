@@ -218,8 +218,8 @@ impl Receiver {
     }
 
     /// Starts a batch: on an SPSC ring, slots read through it go back to the sender
-    /// together, with one store, when the batch is dropped. (Elsewhere each message is
-    /// released on its own.)
+    /// together when the batch is dropped, with one store of the ring's head and at most
+    /// one wake-up. (Elsewhere each message is released on its own.)
     pub fn batch(&mut self) -> RecvBatch<'_> {
         RecvBatch { receiver: self }
     }
@@ -306,7 +306,8 @@ impl RecvBatch<'_> {
         self.receiver.recv_until(Wait::Never, false, |_| true)
     }
 
-    /// Hands every slot read so far back to the sender with one store.
+    /// Hands every slot read so far back to the sender (on an SPSC ring, with one store
+    /// of the head).
     pub fn release(&mut self) {
         self.receiver.release();
     }

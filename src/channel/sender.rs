@@ -250,8 +250,10 @@ impl Sender {
     }
 
     /// Starts a batch: on an SPSC ring, messages committed through it are published
-    /// together, with one store, when the batch is dropped or [`SendBatch::publish`] is
-    /// called. (An MPMC ring, a socket or a pipe sends each message on its own.)
+    /// together when the batch is dropped or [`SendBatch::publish`] is called: each
+    /// slot's sequence word is stored in one pass, then the ring's tail once, and a
+    /// parked receiver is looked for and woken once, not per message. (An MPMC ring, a
+    /// socket or a pipe sends each message on its own.)
     pub fn batch(&mut self) -> SendBatch<'_> {
         SendBatch { sender: self }
     }
@@ -261,8 +263,9 @@ impl Sender {
     }
 }
 
-/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
-/// 16-byte aligned). Dropping it without [`Loan::commit`] sends nothing.
+/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes;
+/// on shared memory its first byte is [`SLOT_ALIGN`]-aligned). Dropping it without
+/// [`Loan::commit`] sends nothing.
 pub struct Loan<'a> {
     sender: &'a mut Sender,
     slot: LoanSlot,
@@ -289,7 +292,7 @@ impl Loan<'_> {
     ///
     /// # Panics
     ///
-    /// If `T` is larger than the slot or aligned to more than 16 bytes.
+    /// If `T` is larger than the slot or aligned to more than [`SLOT_ALIGN`].
     pub fn write_value<T: Pod>(mut self, value: T) {
         assert!(size_of::<T>() <= self.len() && align_of::<T>() <= SLOT_ALIGN, "value does not fit a slot");
         // SAFETY: the payload is at least `size_of::<T>()` long and the loan gives
@@ -354,7 +357,8 @@ impl SendBatch<'_> {
         self.sender.via.send_batched(message).map_err(|stop| stop.into_send_error(message))
     }
 
-    /// Publishes every message committed so far with one store.
+    /// Publishes every message committed so far (on an SPSC ring: a sequence-word store
+    /// per message, one store of the tail, at most one wake-up).
     pub fn publish(&mut self) {
         self.sender.publish();
     }
