@@ -3,8 +3,9 @@
 
 use crate::{
     error::AttachError,
+    liveness::{self, Holder},
     ring::{mpmc, RingKind},
-    segment::{self, Holder, Segment},
+    segment::Segment,
     signal::Signaling,
     sync::Ordering::Relaxed,
 };
@@ -91,7 +92,7 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
         }
         RingKind::Mpmc => mpmc::in_flight(&ring),
     } as usize;
-    let holders = segment.holders();
+    let holders = liveness::holders(&segment);
     let role = |holder: &Holder| match holder {
         Holder::Never => Holders::Never,
         Holder::Left => Holders::Left,
@@ -114,5 +115,5 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
 
 /// Removes every stale channel (see [`ChannelInfo::stale`]); returns their names.
 pub fn remove_stale() -> Vec<String> {
-    list().into_iter().filter(|name| segment::reclaim_if_stale(name)).collect()
+    list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect()
 }

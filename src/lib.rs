@@ -40,6 +40,7 @@
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
 mod channel;
+mod config;
 mod error;
 #[cfg(not(ferry_loom))]
 mod inspect;
@@ -53,7 +54,8 @@ mod transport;
 
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
-pub use channel::{in_memory, Config, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use channel::{in_memory, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
 pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};
@@ -67,7 +69,8 @@ pub use signal::{Signaling, WaitPolicy};
 #[doc(hidden)]
 pub mod loom_hooks {
     pub use crate::{
-        segment::model::{Handshake, RescueRace},
+        liveness::model::RescueRace,
+        segment::model::Handshake,
         sync::{set_mutation, Mutation},
     };
 }

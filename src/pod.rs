@@ -12,7 +12,9 @@
 ///   (the other process maps memory at other addresses);
 /// - has no padding bytes (they would carry uninitialised memory into the segment);
 /// - is valid for every bit pattern (a broken or hostile peer can write any bytes);
-/// - has an alignment of at most 64 bytes (the slot payload alignment).
+/// - has an alignment of at most [`SLOT_ALIGN`](crate::SLOT_ALIGN), the alignment of a
+///   message's first byte in a shared-memory slot, so that a loan or a received message
+///   can be cast to it in place.
 ///
 /// # Examples
 ///

@@ -25,7 +25,33 @@ use crate::{
     sync::{AtomicU64, UnsafeCell},
 };
 
-/// Alignment of every payload (a loan's first byte, a received message's first byte).
+/// Alignment, in bytes, of the first byte of every message in a shared-memory channel: a
+/// [`Loan`](crate::Loan)'s and a [`RecvGuard`](crate::RecvGuard)'s. A [`Pod`](crate::Pod)
+/// type aligned to at most this can be written into a loan or read from a guard in place.
+/// (On the socket and pipe transports a message lives in a buffer of this process, and
+/// its alignment is not promised.)
+///
+/// This is the one place that states it: every slot's 16-byte header sits at the start
+/// of a 64-byte line, with the payload right after it, and the layout is checked against
+/// this constant when the crate is compiled.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, RingKind, SLOT_ALIGN};
+///
+/// for kind in [RingKind::Spsc, RingKind::Mpmc] {
+///     let (mut tx, mut rx) = ferry::in_memory(&Config::new().kind(kind).slot_size(100).capacity(4))?;
+///     for len in [1, 17, 100] {
+///         let mut loan = tx.try_loan()?;
+///         assert_eq!(loan.as_mut_ptr() as usize % SLOT_ALIGN, 0);
+///         loan.commit(len);
+///         let guard = rx.try_recv()?;
+///         assert_eq!(guard.as_ptr() as usize % SLOT_ALIGN, 0);
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const SLOT_ALIGN: usize = 16;
 /// Slots start on cache lines of this size.
 const LINE: usize = 64;
@@ -260,7 +286,7 @@ impl RingView {
         unsafe { &*self.slot(pos).cast::<SlotMeta>() }
     }
 
-    /// The payload of the slot that `pos` maps to: `slot_size` bytes, 16-byte aligned.
+    /// The payload of the slot that `pos` maps to: `slot_size` bytes, `SLOT_ALIGN`-aligned.
     pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
         // SAFETY: the payload follows the meta inside the same slot.
         unsafe { self.slot(pos).add(size_of::<SlotMeta>()) }

@@ -10,23 +10,26 @@
 //! A claimed slot is always published, so a consumer never waits on a gap: a loan
 //! dropped without commit publishes the slot marked [`CANCELLED`], and consumers skip it.
 //!
-//! Processes die. Each handle announces in its seat's `claim` word (see
-//! `segment::Seat`) the position it is about to claim, before its CAS, and withdraws it
-//! when done with the slot. A position whose claimer died is then recognisable, and
-//! [`rescue`] resolves it: a slot a dead producer claimed gets the sequence
-//! `pos + 1 | ABANDONED` and consumers skip it; a slot a dead consumer held is released.
+//! Processes die. Each handle announces in its claim word (kept for it outside the ring,
+//! in its seat) the position it is about to claim, before its CAS, and withdraws it
+//! (storing [`NO_CLAIM`]) when done with the slot. A position whose claimer died is
+//! then recognisable, and [`rescue`] resolves it: a slot a dead producer claimed gets the
+//! sequence `pos + 1 | ABANDONED` and consumers skip it; a slot a dead consumer held is
+//! released.
 //!
 //! Positions and sequence numbers come from shared memory and are not trusted: every
 //! loop is bounded, and a length is checked against the slot size before use.
 
 use crate::{
     ring::{RingView, Unavailable},
-    segment::NO_CLAIM,
     sync::{
         weaken, AtomicU64, Mutation,
         Ordering::{AcqRel, Acquire, Relaxed, Release},
     },
 };
+
+/// A claim word's value while its handle claims no position.
+pub(crate) const NO_CLAIM: u64 = u64::MAX;
 
 /// Length of a slot whose loan was dropped without commit: consumers skip it.
 pub(crate) const CANCELLED: u64 = u64::MAX;
@@ -77,8 +80,9 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
 /// Withdraws a seat's announcement once its slot is published or released, or the
 /// attempt given up.
 fn withdraw(claim: &AtomicU64) {
-    // SYNC: Release; pairs with the Acquire load in `segment::Seat::read`: who sees the
-    // claim withdrawn sees the slot published or released.
+    // SYNC: Release; pairs with the Acquire load of the claim word in
+    // `liveness::seats::occupant`: who sees the claim withdrawn sees the slot published
+    // or released.
     claim.store(NO_CLAIM, Release);
 }
 

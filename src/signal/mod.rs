@@ -1,26 +1,30 @@
 //! Blocking without burning a core: the wait/wake protocol.
 //!
 //! A side that cannot proceed (a receiver on an empty ring, a sender on a full one) spins
-//! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment. The
-//! other side, after it publishes (or releases), enters the kernel only if a waiter has
-//! announced itself. The classic protocol, with the two fences that prevent a lost
-//! wake-up:
+//! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment
+//! (the loop is `wait.rs`). The other side, after it publishes (or releases), enters the
+//! kernel only if a waiter has announced itself. The classic protocol; what prevents a
+//! lost wake-up is a pair of AcqRel read-modify-writes on the waiter count, one on each
+//! side (no fences):
 //!
 //! ```text
-//! waiter                                   waker
-//! waiters += 1                             publish (Release)
-//! fence(SeqCst)            <-- pairs -->   fence(SeqCst)
-//! ticket = word (Acquire)                  if waiters > 0:
-//! re-check the condition                       word += 1 (Release); wake all
+//! waiter                                          waker
+//!                                                 publish (Release)
+//! waiters.fetch_add(1, AcqRel)   <-- pairs -->    n = waiters.fetch_add(0, AcqRel)
+//! ticket = word (Acquire)                         if n > 0:
+//! re-check the condition                              word += 1 (Release); wake all
 //! park while word == ticket
-//! waiters -= 1
+//! waiters -= 1 (Relaxed, once done waiting)
 //! ```
 //!
-//! The two fences are ordered one way or the other. If the waker's comes first, the
-//! waiter's re-check sees the publication. If the waiter's comes first, the waker sees the
-//! announcement and bumps the word; the waiter either read the bumped word (and with it
-//! the publication, through Acquire) or parks on the old value and the kernel returns
-//! at once because the word has changed.
+//! The two read-modify-writes on `waiters` are ordered one way or the other in its
+//! modification order. If the waker's comes first, the waiter's increment reads from it
+//! (a release sequence), so the waiter's re-check sees the publication. If the waiter's
+//! comes first, the waker's read-modify-write reads the increment and the waker bumps the
+//! word; the waiter either read the bumped word (and with it the publication, through
+//! Acquire) or parks on the old value and the kernel returns at once because the word
+//! has changed. A plain load in place of the waker's read-modify-write could read a stale
+//! count and lose the wake-up: the loom suite's `NotifyLoad` breakage shows it.
 //!
 //! Parking uses `futex` on the shared (never private) word, or, when the channel was
 //! created with [`Signaling::Semaphore`], a process-shared POSIX semaphore in the same
@@ -29,6 +33,7 @@
 mod futex;
 #[cfg(not(ferry_loom))]
 mod semaphore;
+pub(crate) mod wait;
 
 use std::time::Duration;
 

@@ -27,10 +27,11 @@ use rustix::{
 
 use crate::{
     error::AttachError,
+    signal::wait::Wait,
     transport::{
-        describe,
-        framing::{self, Frame, FrameReader, FramedSender},
-        read_description, remove_description, Stop, Wait,
+        framing::{self, Frame, FrameReader},
+        stop::Stop,
+        stream::{describe, read_description, remove_description, StreamSender},
     },
 };
 
@@ -142,7 +143,7 @@ impl Drop for FifoReceiver {
 }
 
 /// The writing end; one per FIFO at a time.
-pub(crate) type FifoSender = FramedSender<File>;
+pub(crate) type FifoSender = StreamSender<File>;
 
 /// Opens the FIFO at `path`, which a receiver must have created and hold open, and says
 /// hello.
@@ -160,7 +161,7 @@ pub(crate) fn open_sender(path: &Path) -> Result<FifoSender, AttachError> {
     })?;
     ignore_sigpipe();
     // Four bytes: atomic in a pipe.
-    FramedSender::new(fifo, write, path, slot_size).map_err(|_| AttachError::NotFound { name })
+    StreamSender::new(fifo, write, path, slot_size).map_err(|_| AttachError::NotFound { name })
 }
 
 /// A non-blocking write; a gone reader is EPIPE (SIGPIPE is ignored, see `open_sender`).

@@ -4,17 +4,13 @@
 //! length against the slot size before it allocates or waits for the bytes, so a hostile
 //! prefix (say 4 GiB) is an error, not an allocation. The writer never leaves half a
 //! frame: the part of a frame the stream does not take at once is kept and written
-//! before the next one, and on drop.
+//! before the next one (and, when its sender is dropped, within a bound: `stream.rs`).
 
-use std::{
-    io,
-    os::fd::{AsFd, BorrowedFd},
-    path::{Path, PathBuf},
-};
+use std::{io, os::fd::BorrowedFd};
 
 use rustix::event::{poll, PollFd, PollFlags};
 
-use crate::transport::{Stop, Wait, FINISH_FRAME};
+use crate::{signal::wait::Wait, transport::stop::Stop};
 
 /// Bytes of the length prefix.
 pub(crate) const PREFIX: usize = 4;
@@ -23,69 +19,6 @@ const READ_AHEAD: usize = 4096;
 /// A prefix with no payload that a writer sends first to say it is there (FIFOs, where
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
-
-/// The sending end of a stream transport (a connected socket, an open FIFO): the
-/// stream, how to write to it without blocking (and without SIGPIPE), and its frames.
-#[derive(Debug)]
-pub(crate) struct FramedSender<S: AsFd> {
-    stream: S,
-    write: fn(&S, &[u8]) -> io::Result<usize>,
-    writer: FrameWriter,
-    /// The endpoint's path, to open another sender on it.
-    path: PathBuf,
-    slot_size: usize,
-}
-
-impl<S: AsFd> FramedSender<S> {
-    /// Starts sending on `stream` (non-blocking) by saying hello.
-    pub(crate) fn new(
-        stream: S,
-        write: fn(&S, &[u8]) -> io::Result<usize>,
-        path: &Path,
-        slot_size: usize,
-    ) -> Result<Self, Stop> {
-        let mut sender = Self { stream, write, writer: FrameWriter::default(), path: path.to_owned(), slot_size };
-        let (stream, write) = (&sender.stream, sender.write);
-        sender.writer.queue_raw(&HELLO, |b| write(stream, b))?;
-        Ok(sender)
-    }
-
-    pub(crate) fn slot_size(&self) -> usize {
-        self.slot_size
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Sends `payload` as one message, waiting for room as `wait` allows.
-    pub(crate) fn send(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let (stream, write) = (&self.stream, self.write);
-        self.writer.send(stream.as_fd(), payload, wait, |b| write(stream, b))
-    }
-
-    /// Waits as `wait` allows until the stream takes more (for a loan).
-    pub(crate) fn ready(&mut self, wait: Wait) -> Result<(), Stop> {
-        let (stream, write) = (&self.stream, self.write);
-        self.writer.flush(stream.as_fd(), wait, |b| write(stream, b))?;
-        wait_for(stream.as_fd(), PollFlags::OUT, wait)
-    }
-
-    /// Sends `payload` as one message (a loan's commit, after `ready`), finishing it
-    /// within `wait`.
-    pub(crate) fn queue(&mut self, payload: &[u8], wait: Wait) -> Result<(), Stop> {
-        let (stream, write) = (&self.stream, self.write);
-        self.writer.queue(stream.as_fd(), payload, wait, |b| write(stream, b))
-    }
-}
-
-impl<S: AsFd> Drop for FramedSender<S> {
-    fn drop(&mut self) {
-        // The end of a frame a `try_` call left goes out now, within a bound.
-        let (stream, write) = (&self.stream, self.write);
-        let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| write(stream, b));
-    }
-}
 
 /// Writes frames to a non-blocking byte stream without ever leaving half of one: what
 /// the stream does not take at once is kept, and written before anything else.

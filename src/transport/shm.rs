@@ -1,19 +1,23 @@
 //! The shared-memory transport: a ring in a named segment (or in heap memory), with
 //! zero-copy loans and in-place reads.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use crate::{
     error::AttachError,
+    liveness::{self, Peer, Role},
     ring::{
         mpmc,
         spsc::{Consumer, Producer},
         RingView, Unavailable,
     },
-    segment::{Peer, Role, Segment},
-    signal::{Signal, WaitPolicy},
+    segment::Segment,
+    signal::{
+        wait::{Blocked, Wait, Watch},
+        Signal, WaitPolicy,
+    },
     sync,
-    transport::{Stop, Wait},
+    transport::stop::Stop,
 };
 
 /// One end of a ring: `ShmSender` or `ShmReceiver`, told apart by their SPSC state `S`.
@@ -108,10 +112,10 @@ impl<S: EndState> ShmEnd<S> {
     /// Attaches to `segment` as a sender or a receiver (taking over where the last
     /// holder of an SPSC role left).
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        let side = match segment.attach(S::ROLE)? {
+        let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
             None => Side::Spsc(S::attach(&segment.ring()).map_err(|_| {
-                segment.detach(S::ROLE, None);
+                liveness::detach(&segment, S::ROLE, None);
                 AttachError::CorruptHeader {
                     name: segment.name().to_owned(),
                     reason: "the ring's positions are inconsistent",
@@ -145,7 +149,7 @@ impl<S: EndState> Drop for ShmEnd<S> {
             return;
         }
         S::flush(self);
-        self.segment.detach(S::ROLE, self.side.seat());
+        liveness::detach(&self.segment, S::ROLE, self.side.seat());
         // The other side, parked, re-checks and finds this one gone.
         S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
     }
@@ -162,13 +166,11 @@ impl ShmSender {
 
     /// Claims a free slot, waiting as `wait` allows; returns its position.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
-        let (ring, segment) = (self.ring, &self.segment);
+        let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
-        let blocked =
-            Blocked { segment, peer: Role::Receiver, signal: &ring.control().not_full, policy: self.policy, wait };
-        let pos = blocked.retry(|| match side {
+        let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
             Side::Spsc(state) => state.next_free(&ring),
-            Side::Mpmc { seat } => mpmc::claim_free(&ring, segment.claim(*seat)),
+            Side::Mpmc { seat } => mpmc::claim_free(&ring, liveness::claim(segment, *seat)),
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -203,7 +205,7 @@ impl ShmSender {
                 }
             }
             Side::Mpmc { seat } => {
-                mpmc::publish(&self.ring, pos, len as u64, self.segment.claim(*seat));
+                mpmc::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, *seat));
                 self.ring.control().not_empty.notify(self.segment.geometry().signaling);
             }
         }
@@ -213,7 +215,7 @@ impl ShmSender {
     /// it is published as cancelled, so receivers skip it rather than wait on it.
     pub(crate) fn cancel(&mut self, pos: u64) {
         if let Side::Mpmc { seat } = self.side {
-            mpmc::publish(&self.ring, pos, mpmc::CANCELLED, self.segment.claim(seat));
+            mpmc::publish(&self.ring, pos, mpmc::CANCELLED, liveness::claim(&self.segment, seat));
             self.ring.control().not_empty.notify(self.segment.geometry().signaling);
         }
     }
@@ -232,11 +234,9 @@ impl ShmReceiver {
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
     /// refused one stays in the ring. Returns its position and length.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        let (ring, segment) = (self.ring, &self.segment);
+        let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
-        let blocked =
-            Blocked { segment, peer: Role::Sender, signal: &ring.control().not_empty, policy: self.policy, wait };
-        let (pos, len) = blocked.retry(|| match side {
+        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
             Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
                 if accept(len) {
                     Ok((pos, len))
@@ -244,7 +244,7 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, segment.claim(*seat), &accept, || {
+            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
                 ring.control().not_full.notify(segment.geometry().signaling)
             }),
         })?;
@@ -287,7 +287,7 @@ impl ShmReceiver {
                 }
             }
             Side::Mpmc { seat } => {
-                mpmc::release(&self.ring, pos, self.segment.claim(*seat));
+                mpmc::release(&self.ring, pos, liveness::claim(&self.segment, *seat));
                 self.ring.control().not_full.notify(self.segment.geometry().signaling);
             }
         }
@@ -311,90 +311,41 @@ fn unavailable(e: Unavailable) -> Stop {
     }
 }
 
-/// Longest single park: a parked side re-checks its peer's liveness this often.
-const PARK_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
-/// Attempts between two looks at the clock while spinning or yielding.
-const ATTEMPTS_PER_LOOK: u32 = 16;
-
-/// A call that may wait: for what (`signal`), on whom (`peer`), how and how long.
-struct Blocked<'a> {
-    segment: &'a Segment,
+/// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
+/// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
+/// gone.
+fn wait_on<R>(
+    segment: &Segment,
     peer: Role,
-    signal: &'a Signal,
+    signal: &Signal,
     policy: WaitPolicy,
     wait: Wait,
+    mut attempt: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Stop> {
+    let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
+    blocked.retry(&PeerOf { segment, role: peer }, || match attempt() {
+        Ok(r) => Ok(Some(r)),
+        Err(Unavailable::WouldBlock) => Ok(None),
+        Err(other) => Err(unavailable(other)),
+    })
 }
 
-impl Blocked<'_> {
-    /// Retries `attempt` until it succeeds, the wait runs out, or the peer has gone:
-    /// spinning, then yielding, then parked on the signal.
-    fn retry<R>(&self, mut attempt: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Stop> {
-        let mut attempt = || match attempt() {
-            Ok(r) => Ok(Some(r)),
-            Err(Unavailable::WouldBlock) => Ok(None),
-            Err(other) => Err(unavailable(other)),
-        };
-        if let Some(r) = attempt()? {
-            return Ok(r);
-        }
-        let deadline = match self.wait {
-            Wait::Never => {
-                // A poller must not be wedged by a dead handle's claim either.
-                self.segment.recover_if_due();
-                return Err(Stop::WouldBlock);
-            }
-            Wait::Until(deadline) => Some(deadline),
-            Wait::Forever => None,
-        };
-        let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
+/// The handles holding `role` in `segment`, as the wait loop watches them.
+struct PeerOf<'a> {
+    segment: &'a Segment,
+    role: Role,
+}
 
-        let start = Instant::now();
-        let active = self.policy.spin + self.policy.yield_for;
-        let mut now = start;
-        while now - start < active && !expired(now) {
-            let spinning = now - start < self.policy.spin;
-            for _ in 0..ATTEMPTS_PER_LOOK {
-                if spinning {
-                    sync::spin_loop();
-                } else {
-                    sync::yield_now();
-                }
-                if let Some(r) = attempt()? {
-                    return Ok(r);
-                }
-            }
-            now = Instant::now();
-        }
+impl Watch for PeerOf<'_> {
+    fn peer_gone(&self, check_pid: bool) -> bool {
+        liveness::peer(self.segment, self.role, check_pid) == Peer::Gone
+    }
 
-        let how = self.segment.geometry().signaling;
-        let waiting = self.signal.announce(how);
-        let mut next_liveness_check = now + PARK_SLICE;
-        loop {
-            let ticket = waiting.ticket();
-            if let Some(r) = attempt()? {
-                return Ok(r);
-            }
-            let now = Instant::now();
-            // A detached peer shows in its role word; a dead one needs a system call,
-            // made once per slice.
-            let check_pid = now >= next_liveness_check;
-            if check_pid {
-                next_liveness_check = now + PARK_SLICE;
-                // Dead handles' claims are resolved before the peer is judged, so the
-                // messages behind them are delivered before a `Gone`.
-                self.segment.recover_if_due();
-            }
-            if self.segment.peer(self.peer, check_pid) == Peer::Gone {
-                // The peer published everything before it left: one last look, once
-                // every dead handle's claim is resolved (MPMC), so nothing waits behind one.
-                self.segment.recover();
-                return attempt()?.ok_or(Stop::Gone);
-            }
-            if expired(now) {
-                return Err(Stop::Timeout);
-            }
-            let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
-            waiting.park(ticket, slice);
-        }
+    fn recover_if_due(&self) {
+        liveness::recover_if_due(self.segment);
+    }
+
+    fn recover(&self) {
+        liveness::recover(self.segment);
     }
 }

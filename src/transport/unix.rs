@@ -23,10 +23,11 @@ use rustix::{event::PollFlags, net::SendFlags};
 
 use crate::{
     error::AttachError,
+    signal::wait::Wait,
     transport::{
-        describe,
-        framing::{self, Frame, FrameReader, FramedSender},
-        read_description, remove_description, Stop, Wait,
+        framing::{self, Frame, FrameReader},
+        stop::Stop,
+        stream::{describe, read_description, remove_description, StreamSender},
     },
 };
 
@@ -172,7 +173,7 @@ impl Drop for UnixReceiver {
 }
 
 /// A sender connected to the receiver at `path`.
-pub(crate) type UnixSender = FramedSender<UnixStream>;
+pub(crate) type UnixSender = StreamSender<UnixStream>;
 
 /// Connects to the receiver at `path` and says hello.
 pub(crate) fn open_sender(path: &Path) -> Result<UnixSender, AttachError> {
@@ -184,7 +185,7 @@ pub(crate) fn open_sender(path: &Path) -> Result<UnixSender, AttachError> {
     })?;
     stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
     // Four bytes into a fresh socket: taken at once.
-    FramedSender::new(stream, send, path, slot_size).map_err(|_| AttachError::NotFound { name })
+    StreamSender::new(stream, send, path, slot_size).map_err(|_| AttachError::NotFound { name })
 }
 
 /// A non-blocking send that reports a gone receiver as EPIPE, never as SIGPIPE.

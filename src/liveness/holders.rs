@@ -1,0 +1,138 @@
+//! Who holds a segment: what one side knows of the other ([`Peer`]), who holds each role
+//! ([`Holders`]), and whether nobody can be using the segment any more (staleness).
+
+use crate::{
+    liveness::{
+        process::{alive, pid_of},
+        roles::{Role, DETACHED},
+        seats::occupant,
+    },
+    ring::RingKind,
+    segment::Segment,
+    sync::Ordering::Acquire,
+};
+
+/// What one side knows of the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Never attached yet: wait for it.
+    NotYet,
+    /// Attached and alive.
+    Attached,
+    /// Detached, or died while attached.
+    Gone,
+}
+
+/// The state of the handles holding `role` in `segment`. Whether a holder is still
+/// alive takes a system call, made only with `check_pid`.
+pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
+    // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`: a caller
+    // that sees `Gone` and then finds the ring empty has seen every message the peer
+    // published.
+    let word = role.word(segment).load(Acquire);
+    match segment.geometry().kind {
+        RingKind::Spsc => match word {
+            0 => Peer::NotYet,
+            DETACHED => Peer::Gone,
+            holder if check_pid && !alive(holder) => Peer::Gone,
+            _ => Peer::Attached,
+        },
+        RingKind::Mpmc => {
+            let held = segment
+                .seats()
+                .iter()
+                .filter_map(occupant)
+                .any(|(owner, held_as, _)| held_as == role as u64 && (!check_pid || alive(owner)));
+            match (held, word) {
+                (true, _) => Peer::Attached,
+                (false, 0) => Peer::NotYet,
+                (false, _) => Peer::Gone,
+            }
+        }
+    }
+}
+
+/// Who holds a segment, as [`holders`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Holders {
+    pub(crate) creator_pid: u32,
+    pub(crate) creator_alive: bool,
+    pub(crate) sender: Holder,
+    pub(crate) receiver: Holder,
+}
+
+impl Holders {
+    /// Whether nobody can be using the segment: its creator is dead and no live process
+    /// holds a role.
+    pub(crate) fn stale(&self) -> bool {
+        let idle = |h: &Holder| match h {
+            Holder::Never | Holder::Left => true,
+            Holder::Process { alive, .. } => !alive,
+            Holder::Processes(all) => all.iter().all(|&(_, alive)| !alive),
+        };
+        !self.creator_alive && idle(&self.sender) && idle(&self.receiver)
+    }
+}
+
+/// Who holds one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Never held.
+    Never,
+    /// Held, then given up.
+    Left,
+    /// Held by this process (SPSC), alive or dead.
+    Process { pid: u32, alive: bool },
+    /// Held by these processes (MPMC; pid and whether alive, each once), maybe none now.
+    Processes(Vec<(u32, bool)>),
+}
+
+/// Who holds `segment`: its creator and both roles, as seen now.
+pub(crate) fn holders(segment: &Segment) -> Holders {
+    let creator = segment.header().creator();
+    let role = |role: Role| {
+        // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`.
+        let word = role.word(segment).load(Acquire);
+        match (segment.geometry().kind, word) {
+            (_, 0) => Holder::Never,
+            (RingKind::Spsc, DETACHED) => Holder::Left,
+            (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
+            (RingKind::Mpmc, _) => {
+                let mut owners: Vec<u64> = segment
+                    .seats()
+                    .iter()
+                    .filter_map(occupant)
+                    .filter(|&(_, held_as, _)| held_as == role as u64)
+                    .map(|(owner, _, _)| owner)
+                    .collect();
+                owners.sort_unstable();
+                owners.dedup();
+                let processes = owners.into_iter().map(|owner| (pid_of(owner), alive(owner))).collect::<Vec<_>>();
+                if processes.is_empty() {
+                    Holder::Left
+                } else {
+                    Holder::Processes(processes)
+                }
+            }
+        }
+    };
+    Holders {
+        creator_pid: pid_of(creator),
+        creator_alive: alive(creator),
+        sender: role(Role::Sender),
+        receiver: role(Role::Receiver),
+    }
+}
+
+/// Whether nobody can be using `segment` (see [`Holders::stale`]): the judge
+/// `Segment::create` reclaims a left-behind segment by.
+pub(crate) fn is_stale(segment: &Segment) -> bool {
+    holders(segment).stale()
+}
+
+/// Removes the segment `name` if it is stale; returns whether it did. A segment that
+/// cannot be opened and checked is left alone.
+#[cfg(not(ferry_loom))]
+pub(crate) fn reclaim_if_stale(name: &str) -> bool {
+    crate::segment::reclaim_if(name, is_stale)
+}

@@ -1,0 +1,318 @@
+//! Named shared memory: create, open and unlink a segment, and map it (or make its twin
+//! in heap memory).
+//!
+//! A segment is a POSIX shared-memory object (`/dev/shm/ferry.NAME` on Linux) laid out as
+//! a 128-byte-aligned header, then (MPMC only) a table of seats, then one ring
+//! ([`header`]). The creator makes the object exclusively with mode 0600 (or the mode
+//! asked for, whatever the umask), sizes it, and initialises it; an opener waits, a
+//! bounded time, for the creator to publish the header, and checks it before it touches
+//! the ring.
+//!
+//! The segment knows the layout, not what the words in it mean to the processes that
+//! share it: the role words and the seats are read and written by the liveness layer
+//! (`liveness`), which also says when a segment left behind may be reclaimed (the
+//! `stale` judge that [`Segment::create`] takes).
+//!
+//! The same layout also lives in plain heap memory ([`Segment::heap`]), for in-process
+//! channels, property tests and loom.
+
+pub(crate) mod header;
+#[cfg(ferry_loom)]
+pub mod model;
+pub(crate) mod name;
+pub(crate) mod seat;
+
+use std::{
+    alloc::{self, Layout},
+    ptr::NonNull,
+    time::{Duration, Instant},
+};
+
+#[cfg(not(ferry_loom))]
+pub(crate) use self::name::object_name;
+pub(crate) use self::name::validate_name;
+pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
+use self::{
+    header::{initialise, published, ring_offset, seats_offset, total_size, Header},
+    seat::{seat_count, Seat},
+};
+use crate::{
+    error::AttachError,
+    ring::{Geometry, RingView},
+    sync::{AtomicU64, Ordering::Relaxed},
+};
+
+/// How long `open` waits for a creator to finish initialising a segment.
+#[cfg(not(ferry_loom))]
+const INIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A mapped segment (or its heap twin). Unlinks its name on drop if it created it.
+pub(crate) struct Segment {
+    base: NonNull<u8>,
+    geometry: Geometry,
+    name: String,
+    backing: Backing,
+    /// When this process mapped the segment: the origin of `next_due`.
+    opened: Instant,
+    /// Nanoseconds after `opened` before which `due` says no. Process local, not in
+    /// shared memory.
+    next_due: AtomicU64,
+}
+
+enum Backing {
+    #[cfg(not(ferry_loom))]
+    Shared {
+        _map: memmap2::MmapRaw,
+        /// The object's (device, inode): the creator's drop unlinks the name only while
+        /// it still names this segment.
+        object: Option<(u64, u64)>,
+        /// Whether this is the creator, which unlinks the name on drop.
+        owner: bool,
+    },
+    Heap(Layout),
+}
+
+// SAFETY: the segment is plain memory; every access to its shared parts goes through
+// atomics or through the ring protocol, which hands each slot to one side at a time.
+unsafe impl Send for Segment {}
+// SAFETY: as for `Send`; `&Segment` exposes only atomics and the ring view.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Makes an initialised segment in heap memory, for a channel inside one process;
+    /// `creator` is this process's identity.
+    pub(crate) fn heap(geometry: Geometry, creator: u64) -> Result<Self, AttachError> {
+        let (segment, total) = Self::heap_unpublished(geometry)?;
+        // SAFETY: the fresh heap segment is ours alone.
+        unsafe { initialise(segment.base, &geometry, total, creator) };
+        Ok(segment)
+    }
+
+    /// A heap segment whose header atomics exist but which is not initialised: its magic
+    /// is 0 and its ring is not written. It must be `initialise`d before it is dropped.
+    fn heap_unpublished(geometry: Geometry) -> Result<(Self, usize), AttachError> {
+        geometry.validate().map_err(AttachError::InvalidConfig)?;
+        let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
+        let layout = Layout::from_size_align(total, 128).map_err(|_| AttachError::InvalidConfig("ring too large"))?;
+        // SAFETY: `layout` has a non-zero size (the header alone is 128 bytes).
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        // SAFETY: fresh, 128-aligned, zeroed allocation of `total` bytes; ours alone.
+        unsafe { Header::construct(base.cast::<Header>().as_ptr()) };
+        Ok((Self::new(base, geometry, String::from("(in memory)"), Backing::Heap(layout)), total))
+    }
+
+    fn new(base: NonNull<u8>, geometry: Geometry, name: String, backing: Backing) -> Self {
+        let (opened, next_due) = (Instant::now(), AtomicU64::new(0));
+        Self { base, geometry, name, backing, opened, next_due }
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: an initialised header lies at `base` while `self` lives.
+        unsafe { self.base.cast::<Header>().as_ref() }
+    }
+
+    /// The ring that follows the header (and the seats of an MPMC segment).
+    pub(crate) fn ring(&self) -> RingView {
+        // SAFETY: the ring follows the header and the seats, was initialised and
+        // validated against the segment's size, and stays mapped while `self` lives;
+        // every user of the view holds the segment (through an `Arc`).
+        unsafe { RingView::new(self.base.add(ring_offset(self.geometry.kind)), &self.geometry) }
+    }
+
+    /// The seats of an MPMC segment (none for SPSC).
+    pub(crate) fn seats(&self) -> &[Seat] {
+        let count = seat_count(self.geometry.kind);
+        // SAFETY: `initialise` wrote `count` seats right after the header, inside the
+        // segment, which stays mapped while `self` lives.
+        unsafe { std::slice::from_raw_parts(self.base.add(seats_offset()).cast::<Seat>().as_ptr(), count) }
+    }
+
+    /// The geometry, as validated at creation or open.
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The channel name, for messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `interval` has passed since this last returned `true` on this mapping: a
+    /// process-local ration for periodic work on the segment (looking for dead handles),
+    /// so that callers polling it do not pay for that work on every poll.
+    pub(crate) fn due(&self, interval: Duration) -> bool {
+        let now = self.opened.elapsed().as_nanos() as u64;
+        // SYNC: Relaxed, here and in the CAS; a process-local rate limit, nothing is
+        // published through it.
+        let due = self.next_due.load(Relaxed);
+        let next = now + interval.as_nanos() as u64;
+        now >= due && self.next_due.compare_exchange(due, next, Relaxed, Relaxed).is_ok()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if crate::sync::abandoned_by_loom() {
+            return; // Leaks the heap segment of a failed loom model.
+        }
+        match &self.backing {
+            #[cfg(not(ferry_loom))]
+            Backing::Shared { object, owner, .. } => {
+                // Best effort: the name may have been removed, or even reused, since.
+                if *owner && object.is_some() && shared::identity_of(&self.name) == *object {
+                    let _ = rustix::shm::unlink(object_name(&self.name));
+                }
+            }
+            Backing::Heap(layout) => {
+                // SAFETY: this process initialised the heap segment and every view of it
+                // is gone (they hold the segment); the layout is the one allocated with.
+                unsafe {
+                    self.ring().drop_in_place();
+                    for seat in self.seats() {
+                        std::ptr::from_ref(seat).cast_mut().drop_in_place();
+                    }
+                    self.base.cast::<Header>().as_ptr().drop_in_place();
+                    alloc::dealloc(self.base.as_ptr(), *layout);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(ferry_loom))]
+mod shared {
+    use std::fs::File;
+
+    use rustix::{fs::Mode, io::Errno, shm};
+
+    use super::*;
+
+    impl Segment {
+        /// Creates the named segment exclusively, with `mode` whatever the umask, and
+        /// initialises it, naming `creator` (this process's identity) as its creator. A
+        /// segment of that name that `stale` judges unused is reclaimed, once. The
+        /// segment unlinks its name when dropped.
+        pub(crate) fn create(
+            name: &str,
+            geometry: Geometry,
+            mode: u32,
+            creator: u64,
+            stale: impl Fn(&Segment) -> bool,
+        ) -> Result<Self, AttachError> {
+            validate_name(name)?;
+            check_enabled(name)?;
+            geometry.validate().map_err(AttachError::InvalidConfig)?;
+            let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
+            let object = object_name(name);
+            let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
+            let fd = match shm::open(&object, flags, Mode::from_raw_mode(mode)) {
+                // A segment whose creator and users all died is reclaimed, once.
+                Err(Errno::EXIST) if reclaim_if(name, &stale) => shm::open(&object, flags, Mode::from_raw_mode(mode)),
+                other => other,
+            }
+            .map_err(|e| os_error(e, "create", name))?;
+            let unlink_on_error = |e: AttachError| {
+                let _ = shm::unlink(&object);
+                e
+            };
+            // The umask may have cleared bits of `mode`: set it exactly.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .map_err(|e| unlink_on_error(os_error(e, "set the mode of", name)))?;
+            rustix::fs::ftruncate(&fd, total as u64).map_err(|e| unlink_on_error(os_error(e, "size", name)))?;
+            let identity = rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok();
+            let map = memmap2::MmapOptions::new()
+                .len(total)
+                .map_raw(&File::from(fd))
+                .map_err(|e| unlink_on_error(AttachError::Io { op: "map", name: name.to_owned(), source: e }))?;
+            let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+            // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
+            // only `magic` until `initialise` publishes it.
+            unsafe { initialise(base, &geometry, total, creator) };
+            Ok(Self::new(base, geometry, name.to_owned(), Backing::Shared { _map: map, object: identity, owner: true }))
+        }
+
+        /// Opens the named segment, waiting a bounded time for its creator to finish
+        /// initialising it, and checks its header. With `expected`, the geometry must match.
+        pub(crate) fn open(name: &str, expected: Option<Geometry>) -> Result<Self, AttachError> {
+            validate_name(name)?;
+            check_enabled(name)?;
+            let fd = shm::open(object_name(name), shm::OFlags::RDWR, Mode::empty())
+                .map_err(|e| os_error(e, "open", name))?;
+            let file = File::from(fd);
+            let deadline = Instant::now() + INIT_TIMEOUT;
+            let not_initialised = || AttachError::NotInitialised { name: name.to_owned() };
+            let io = |op| move |e: std::io::Error| AttachError::Io { op, name: name.to_owned(), source: e };
+            loop {
+                let size = file.metadata().map_err(io("inspect"))?.len();
+                if size >= std::mem::size_of::<Header>() as u64 {
+                    let len = usize::try_from(size).map_err(|_| not_initialised())?;
+                    let map = memmap2::MmapOptions::new().len(len).map_raw(&file).map_err(io("map"))?;
+                    let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+                    // SAFETY: the mapping is page-aligned and at least a header long.
+                    let header = unsafe { base.cast::<Header>().as_ref() };
+                    if let Some(geometry) = published(name, header, size, expected) {
+                        let object = rustix::fs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).ok();
+                        let backing = Backing::Shared { _map: map, object, owner: false };
+                        return Ok(Self::new(base, geometry?, name.to_owned(), backing));
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(not_initialised());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Removes the segment `name` if `stale` judges it unused; returns whether it did. A
+    /// segment that cannot be opened and checked is left alone.
+    pub(crate) fn reclaim_if(name: &str, stale: impl FnOnce(&Segment) -> bool) -> bool {
+        let Ok(segment) = Segment::open(name, None) else { return false };
+        if !stale(&segment) {
+            return false;
+        }
+        let Backing::Shared { object: Some(judged), .. } = segment.backing else { return false };
+        drop(segment);
+        // Unlink only the object we judged, not one created since under the same name.
+        identity_of(name) == Some(judged) && shm::unlink(object_name(name)).is_ok()
+    }
+
+    /// `FERRY_DISABLE_SHM=1` makes every segment create and open fail, as on a system
+    /// without usable shared memory (so `auto:` endpoints fall back to a socket).
+    fn check_enabled(name: &str) -> Result<(), AttachError> {
+        match std::env::var_os("FERRY_DISABLE_SHM") {
+            Some(v) if v == "1" => Err(AttachError::Unsupported {
+                endpoint: format!("shm:{name}"),
+                what: "shared memory here (FERRY_DISABLE_SHM=1)",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn os_error(errno: Errno, op: &'static str, name: &str) -> AttachError {
+        let name = name.to_owned();
+        match errno {
+            Errno::EXIST => AttachError::AlreadyExists { name },
+            Errno::NOENT => AttachError::NotFound { name },
+            Errno::ACCESS | Errno::PERM => AttachError::PermissionDenied { name },
+            other => AttachError::Io { op, name, source: other.into() },
+        }
+    }
+
+    /// The (device, inode) of the object that `name` names now, if any.
+    pub(super) fn identity_of(name: &str) -> Option<(u64, u64)> {
+        let fd = shm::open(object_name(name), shm::OFlags::RDONLY, Mode::empty()).ok()?;
+        rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok()
+    }
+
+    /// Removes the named segment. Processes that have it open keep using it.
+    pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
+        validate_name(name)?;
+        shm::unlink(object_name(name)).map_err(|e| os_error(e, "remove", name))
+    }
+}
+
+#[cfg(not(ferry_loom))]
+pub(crate) use shared::{reclaim_if, unlink};

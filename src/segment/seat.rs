@@ -1,0 +1,44 @@
+//! The memory of the seat table an MPMC segment holds between its header and its ring.
+//!
+//! A seat is laid out here; what its words mean, and who may write them when, is the
+//! liveness layer's (`liveness::seats`).
+
+use crate::{
+    ring::{mpmc::NO_CLAIM, RingKind},
+    sync::AtomicU64,
+};
+
+/// Seats in an MPMC segment: at most this many handles are attached at once. (Fewer
+/// under loom, where every load of a seat is a step the model explores.)
+pub(crate) const SEATS: usize = if cfg!(ferry_loom) { 8 } else { 128 };
+
+/// One attached MPMC handle's words, on a cache line of their own (`claim` changes with
+/// every message).
+#[repr(C, align(64))]
+pub(crate) struct Seat {
+    /// The holder's process identity, 0 while the seat is free.
+    pub(crate) owner: AtomicU64,
+    /// The role the holder takes, as a number, or 0 while a new owner sets the seat up.
+    pub(crate) role: AtomicU64,
+    /// The ring position the handle is claiming or holds, or [`NO_CLAIM`]: the ring's
+    /// claim word (see `ring::mpmc`).
+    pub(crate) claim: AtomicU64,
+}
+
+impl Seat {
+    /// A free seat.
+    pub(crate) fn new() -> Self {
+        Self { owner: AtomicU64::new(0), role: AtomicU64::new(0), claim: AtomicU64::new(NO_CLAIM) }
+    }
+}
+
+#[cfg(not(ferry_loom))]
+const _: () = assert!(std::mem::size_of::<Seat>() == 64);
+
+/// Number of seats in a segment of `kind`.
+pub(crate) fn seat_count(kind: RingKind) -> usize {
+    match kind {
+        RingKind::Spsc => 0,
+        RingKind::Mpmc => SEATS,
+    }
+}

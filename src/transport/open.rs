@@ -1,0 +1,147 @@
+//! Creating and opening a channel, per endpoint and per side, and the `auto:` fallback:
+//! shared memory when it can be used, else a Unix socket named after the channel.
+//!
+//! - A receiver creates every kind of endpoint. `auto:NAME` falls back to the socket if
+//!   shared memory cannot be created, unless another creator's segment is in the way
+//!   (a conflict, not a reason to fall back).
+//! - A sender opens every kind. `auto:NAME` falls back to the socket if the segment
+//!   cannot be opened; if neither is there, the shared-memory error says more.
+//! - A sender creates only shared memory, and a receiver opens only shared memory: a
+//!   socket or a FIFO has one receiver, its creator.
+
+use std::sync::Arc;
+
+#[cfg(not(ferry_loom))]
+use crate::transport::{
+    endpoint::Endpoint,
+    fifo::{self, FifoReceiver},
+    unix::{self, UnixReceiver},
+};
+use crate::{
+    config::Config,
+    error::AttachError,
+    liveness,
+    segment::Segment,
+    transport::{
+        receiver::RecvVia,
+        sender::SendVia,
+        shm::{ShmReceiver, ShmSender},
+    },
+};
+
+/// Why `auto:` fell back from shared memory to a Unix socket, if it did.
+pub(crate) type Fallback = Option<String>;
+
+/// A channel inside this process, on heap memory: its sender and its receiver.
+pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachError> {
+    let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
+    let tx = ShmSender::attach(segment.clone())?;
+    let rx = ShmReceiver::attach(segment)?;
+    Ok((SendVia::Shm(tx), RecvVia::Shm(rx)))
+}
+
+/// Creates the named segment, reclaiming a stale one of that name.
+#[cfg(not(ferry_loom))]
+fn create_segment(name: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+    let segment = Segment::create(name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
+    Ok(Arc::new(segment))
+}
+
+/// Opens the named segment, checking its geometry against `expected`'s.
+#[cfg(not(ferry_loom))]
+fn open_segment(name: &str, expected: Option<&Config>) -> Result<Arc<Segment>, AttachError> {
+    Ok(Arc::new(Segment::open(name, expected.map(Config::geometry))?))
+}
+
+/// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`) and
+/// attaches a sender to it.
+#[cfg(not(ferry_loom))]
+pub(crate) fn create_sender(endpoint: &str, config: &Config) -> Result<SendVia, AttachError> {
+    match Endpoint::parse(endpoint)? {
+        Endpoint::Shm(name) | Endpoint::Auto(name) => {
+            Ok(SendVia::Shm(ShmSender::attach(create_segment(&name, config)?)?))
+        }
+        Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
+            endpoint: endpoint.to_owned(),
+            what: "creating a socket or pipe endpoint from the sender: its receiver creates it",
+        }),
+    }
+}
+
+/// Opens the existing channel `endpoint` as a sender; with `expected`, its geometry must
+/// be that configuration's (on a socket or pipe, its slot size).
+#[cfg(not(ferry_loom))]
+pub(crate) fn open_sender(endpoint: &str, expected: Option<&Config>) -> Result<(SendVia, Fallback), AttachError> {
+    let shm = |name: &str| -> Result<SendVia, AttachError> {
+        Ok(SendVia::Shm(ShmSender::attach(open_segment(name, expected)?)?))
+    };
+    let unix = |path: &std::path::Path| unix::open_sender(path).map(SendVia::Unix);
+    let (via, fallback) = match Endpoint::parse(endpoint)? {
+        Endpoint::Shm(name) => (shm(&name)?, None),
+        Endpoint::Unix(path) => (unix(&path)?, None),
+        Endpoint::Fifo(path) => (fifo::open_sender(&path).map(SendVia::Fifo)?, None),
+        Endpoint::Auto(name) => match shm(&name) {
+            Ok(via) => (via, None),
+            Err(shm_error) => match unix(&Endpoint::auto_socket(&name)) {
+                Ok(via) => (via, Some(shm_error.to_string())),
+                // Neither is there: the shared-memory error says more.
+                Err(_) => return Err(shm_error),
+            },
+        },
+    };
+    // On a socket or pipe the receiver's slot size is the whole geometry.
+    if let Some(config) = expected.filter(|_| via.is_stream()) {
+        if via.slot_size() != config.get_slot_size() {
+            return Err(AttachError::GeometryMismatch {
+                name: endpoint.to_owned(),
+                expected: format!("stream of messages up to {} B", config.get_slot_size()),
+                found: format!("stream of messages up to {} B", via.slot_size()),
+            });
+        }
+    }
+    Ok((via, fallback))
+}
+
+/// Creates the channel `endpoint` (a segment, a listening Unix socket or a FIFO) and
+/// attaches a receiver to it.
+#[cfg(not(ferry_loom))]
+pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVia, Fallback), AttachError> {
+    let shm = |name: &str| -> Result<RecvVia, AttachError> {
+        Ok(RecvVia::Shm(ShmReceiver::attach(create_segment(name, config)?)?))
+    };
+    config.geometry().validate().map_err(AttachError::InvalidConfig)?;
+    let (slot_size, mode) = (config.get_slot_size(), config.get_mode());
+    let unix = |path: &std::path::Path| UnixReceiver::create(path, slot_size, mode);
+    Ok(match Endpoint::parse(endpoint)? {
+        Endpoint::Shm(name) => (shm(&name)?, None),
+        Endpoint::Unix(path) => (RecvVia::Unix(unix(&path)?), None),
+        Endpoint::Fifo(path) => (RecvVia::Fifo(FifoReceiver::create(&path, slot_size, mode)?), None),
+        Endpoint::Auto(name) => match shm(&name) {
+            Ok(via) => (via, None),
+            // Another creator's segment is a conflict, not a reason to fall back.
+            Err(e @ AttachError::AlreadyExists { .. }) => return Err(e),
+            Err(shm_error) => (RecvVia::Unix(unix(&Endpoint::auto_socket(&name))?), Some(shm_error.to_string())),
+        },
+    })
+}
+
+/// Opens the existing shared-memory channel `endpoint` as a receiver; with `expected`,
+/// its geometry must be that configuration's.
+#[cfg(not(ferry_loom))]
+pub(crate) fn open_receiver(endpoint: &str, expected: Option<&Config>) -> Result<RecvVia, AttachError> {
+    match Endpoint::parse(endpoint)? {
+        Endpoint::Shm(name) | Endpoint::Auto(name) => {
+            Ok(RecvVia::Shm(ShmReceiver::attach(open_segment(&name, expected)?)?))
+        }
+        Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
+            endpoint: endpoint.to_owned(),
+            what: "a second receiver on a socket or pipe: its one receiver is the one that created it",
+        }),
+    }
+}
+
+/// Removes the named shared-memory channel's segment (`NAME` or `shm:NAME`).
+#[cfg(not(ferry_loom))]
+pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
+    crate::segment::unlink(name.strip_prefix("shm:").unwrap_or(name))
+}

@@ -1,0 +1,129 @@
+//! The transport under a `Receiver`: shared memory, a Unix socket or a FIFO, dispatched
+//! by a private enum, and where a received message lives.
+
+use std::slice;
+
+use crate::{
+    error::AttachError,
+    signal::{wait::Wait, WaitPolicy},
+    transport::{fifo::FifoReceiver, shm::ShmReceiver, stop::Stop, unix::UnixReceiver},
+};
+
+/// The transport under a receiver.
+#[derive(Debug)]
+pub(crate) enum RecvVia {
+    Shm(ShmReceiver),
+    Unix(UnixReceiver),
+    Fifo(FifoReceiver),
+}
+
+/// Where a received message lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GuardSlot {
+    /// A slot of the shared ring, at this position.
+    Ring(u64),
+    /// The frame buffer of this connected sender.
+    Socket(usize),
+    /// The FIFO's frame buffer.
+    Pipe,
+}
+
+impl RecvVia {
+    /// Another receiver on the same channel (MPMC shared memory only).
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        match self {
+            Self::Shm(r) => Ok(Self::Shm(r.try_clone()?)),
+            Self::Unix(_) | Self::Fifo(_) => Err(AttachError::Unsupported {
+                endpoint: String::from("unix: or fifo:"),
+                what: "a second receiver on a socket or pipe",
+            }),
+        }
+    }
+
+    /// The largest message in bytes.
+    pub(crate) fn slot_size(&self) -> usize {
+        match self {
+            Self::Shm(r) => r.slot_size(),
+            Self::Unix(r) => r.slot_size(),
+            Self::Fifo(r) => r.slot_size(),
+        }
+    }
+
+    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            Self::Shm(r) => r.capacity(),
+            Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// Sets how blocked calls spin, yield and park (shared memory; the stream
+    /// transports sleep in `poll`).
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        if let Self::Shm(r) = self {
+            r.set_wait_policy(policy);
+        }
+    }
+
+    /// Takes the next message whose length `accept`s, waiting as `wait` allows (a
+    /// refused one stays, `Refused`): where it is and its length.
+    pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(GuardSlot, usize), Stop> {
+        match self {
+            Self::Shm(r) => r.recv(wait, accept).map(|(pos, len)| (GuardSlot::Ring(pos), len)),
+            Self::Unix(r) => r.recv(wait, accept).map(|(sender, len)| (GuardSlot::Socket(sender), len)),
+            Self::Fifo(r) => r.recv(wait, accept).map(|len| (GuardSlot::Pipe, len)),
+        }
+    }
+
+    /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
+    /// as `wait` allows, and frees it. Returns its length.
+    pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, Stop> {
+        if let Self::Shm(r) = self {
+            return r.recv_copy(wait, buf);
+        }
+        let room = buf.len();
+        let (slot, len) = self.recv(wait, |len| len <= room)?;
+        buf[..len].copy_from_slice(self.message(slot, len));
+        self.done(slot, len, true);
+        Ok(len)
+    }
+
+    /// The `len` bytes of the message `recv` found at `slot`.
+    pub(crate) fn message(&self, slot: GuardSlot, len: usize) -> &[u8] {
+        match (self, slot) {
+            // SAFETY: the message at `pos` is published and not yet released, so no
+            // sender writes it; `len` was checked against the slot size when claimed.
+            (Self::Shm(r), GuardSlot::Ring(pos)) => unsafe { slice::from_raw_parts(r.payload(pos), len) },
+            (Self::Unix(r), GuardSlot::Socket(sender)) => r.frame(sender, len),
+            (Self::Fifo(r), GuardSlot::Pipe) => r.frame(len),
+            _ => unreachable!("a guard's slot matches its receiver's transport"),
+        }
+    }
+
+    /// Whether the message at `slot` can be left in the channel for the next receive
+    /// (not on an MPMC ring, where it was handed to this receiver alone).
+    pub(crate) fn can_keep(&self, slot: GuardSlot) -> bool {
+        match (self, slot) {
+            (Self::Shm(r), GuardSlot::Ring(_)) => r.can_keep(),
+            _ => true,
+        }
+    }
+
+    /// Frees the message at `slot`: on an SPSC ring, handed back to the sender now or
+    /// (without `release`) at the next `release`.
+    pub(crate) fn done(&mut self, slot: GuardSlot, len: usize, release: bool) {
+        match (self, slot) {
+            (Self::Shm(r), GuardSlot::Ring(pos)) => r.done(pos, release),
+            (Self::Unix(r), GuardSlot::Socket(sender)) => r.consume(sender, len),
+            (Self::Fifo(r), GuardSlot::Pipe) => r.consume(len),
+            _ => unreachable!("a guard's slot matches its receiver's transport"),
+        }
+    }
+
+    /// Hands the slots read so far back to the sender (SPSC ring; nothing elsewhere).
+    pub(crate) fn release(&mut self) {
+        if let Self::Shm(r) = self {
+            r.release();
+        }
+    }
+}

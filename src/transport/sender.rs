@@ -1,0 +1,167 @@
+//! The transport under a `Sender`: shared memory, a Unix socket or a FIFO, dispatched by
+//! a private enum (as crossbeam's channel flavours are), and where a loan's bytes live.
+
+use std::slice;
+
+use crate::{
+    error::AttachError,
+    signal::{wait::Wait, WaitPolicy},
+    transport::{
+        fifo::FifoSender,
+        shm::ShmSender,
+        stop::Stop,
+        unix::{self, UnixSender},
+    },
+};
+
+/// The transport under a sender.
+#[derive(Debug)]
+pub(crate) enum SendVia {
+    Shm(ShmSender),
+    Unix(UnixSender),
+    Fifo(FifoSender),
+}
+
+/// Where a loan's bytes live.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LoanSlot {
+    /// A slot of the shared ring, at this position.
+    Ring(u64),
+    /// The stream sender's loan buffer, written out by `commit` within the loan's wait.
+    Buffer(Wait),
+}
+
+impl SendVia {
+    /// Another sender on the same channel: MPMC shared memory, or another connection to
+    /// a Unix socket.
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        match self {
+            Self::Shm(s) => Ok(Self::Shm(s.try_clone()?)),
+            Self::Unix(s) => Ok(Self::Unix(unix::open_sender(s.path())?)),
+            Self::Fifo(_) => {
+                Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
+            }
+        }
+    }
+
+    /// Whether this is a socket or a pipe, whose receiver's slot size is its whole
+    /// geometry.
+    pub(crate) fn is_stream(&self) -> bool {
+        !matches!(self, Self::Shm(_))
+    }
+
+    /// The largest message in bytes.
+    pub(crate) fn slot_size(&self) -> usize {
+        match self {
+            Self::Shm(s) => s.slot_size(),
+            Self::Unix(s) => s.slot_size(),
+            Self::Fifo(s) => s.slot_size(),
+        }
+    }
+
+    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    pub(crate) fn capacity(&self) -> usize {
+        match self {
+            Self::Shm(s) => s.capacity(),
+            Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// Sets how blocked calls spin, yield and park (shared memory; the stream
+    /// transports sleep in `poll`).
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        if let Self::Shm(s) = self {
+            s.set_wait_policy(policy);
+        }
+    }
+
+    /// Messages published and not yet released (shared memory; 0 on streams).
+    pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
+        match self {
+            Self::Shm(s) => s.in_flight(),
+            Self::Unix(_) | Self::Fifo(_) => Ok(0),
+        }
+    }
+
+    /// Lends a free slot (a ring's) or the loan buffer (a stream's), waiting as `wait`
+    /// allows.
+    pub(crate) fn loan(&mut self, wait: Wait) -> Result<LoanSlot, Stop> {
+        match self {
+            Self::Shm(s) => s.loan(wait).map(LoanSlot::Ring),
+            Self::Unix(s) => s.loan(wait).map(|()| LoanSlot::Buffer(wait)),
+            Self::Fifo(s) => s.loan(wait).map(|()| LoanSlot::Buffer(wait)),
+        }
+    }
+
+    /// The loaned bytes: the slot's whole payload, `slot_size` bytes.
+    pub(crate) fn loaned(&self, slot: LoanSlot) -> &[u8] {
+        match (self, slot) {
+            // SAFETY: the ring slot at `pos` is free (the consumer released it) and not
+            // yet published, so only its loan touches its `slot_size` payload bytes.
+            (Self::Shm(s), LoanSlot::Ring(pos)) => unsafe { slice::from_raw_parts(s.payload(pos), s.slot_size()) },
+            (Self::Unix(s), LoanSlot::Buffer(_)) => s.loaned(),
+            (Self::Fifo(s), LoanSlot::Buffer(_)) => s.loaned(),
+            _ => unreachable!("a loan's slot matches its sender's transport"),
+        }
+    }
+
+    /// The loaned bytes, for writing.
+    pub(crate) fn loaned_mut(&mut self, slot: LoanSlot) -> &mut [u8] {
+        match (self, slot) {
+            // SAFETY: as in `loaned`; `&mut self` makes the access unique in this process.
+            (Self::Shm(s), LoanSlot::Ring(pos)) => unsafe { slice::from_raw_parts_mut(s.payload(pos), s.slot_size()) },
+            (Self::Unix(s), LoanSlot::Buffer(_)) => s.loaned_mut(),
+            (Self::Fifo(s), LoanSlot::Buffer(_)) => s.loaned_mut(),
+            _ => unreachable!("a loan's slot matches its sender's transport"),
+        }
+    }
+
+    /// Sends the first `len` bytes of the loan: on a ring, published now or (without
+    /// `publish`) at the next `publish`; on a stream, written out now, an error being
+    /// reported by the next call.
+    pub(crate) fn commit(&mut self, slot: LoanSlot, len: usize, publish: bool) {
+        match (self, slot) {
+            (Self::Shm(s), LoanSlot::Ring(pos)) => s.commit(pos, len, publish),
+            (Self::Unix(s), LoanSlot::Buffer(wait)) => s.commit(len, wait),
+            (Self::Fifo(s), LoanSlot::Buffer(wait)) => s.commit(len, wait),
+            _ => unreachable!("a loan's slot matches its sender's transport"),
+        }
+    }
+
+    /// Gives an uncommitted loan back (a ring's MPMC slot is published as cancelled).
+    pub(crate) fn cancel(&mut self, slot: LoanSlot) {
+        if let (Self::Shm(s), LoanSlot::Ring(pos)) = (self, slot) {
+            s.cancel(pos);
+        }
+    }
+
+    /// Copies `message` (no longer than a slot) into the channel, waiting as `wait`
+    /// allows; a stream takes it straight, without the loan buffer.
+    pub(crate) fn send(&mut self, message: &[u8], wait: Wait) -> Result<(), Stop> {
+        match self {
+            Self::Shm(s) => s.send(message, wait, true),
+            Self::Unix(s) => s.send(message, wait),
+            Self::Fifo(s) => s.send(message, wait),
+        }
+    }
+
+    /// Copies `message` (no longer than a slot) into the channel without waiting, as
+    /// part of a batch: staged on a ring for the batch's `publish`; through a loan of the
+    /// buffer on a stream, which sends it at once.
+    pub(crate) fn send_batched(&mut self, message: &[u8]) -> Result<(), Stop> {
+        if let Self::Shm(s) = self {
+            return s.send(message, Wait::Never, false);
+        }
+        let slot = self.loan(Wait::Never)?;
+        self.loaned_mut(slot)[..message.len()].copy_from_slice(message);
+        self.commit(slot, message.len(), false);
+        Ok(())
+    }
+
+    /// Publishes what is staged on an SPSC ring (nothing to do elsewhere).
+    pub(crate) fn publish(&mut self) {
+        if let Self::Shm(s) = self {
+            s.publish();
+        }
+    }
+}
