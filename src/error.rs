@@ -107,6 +107,17 @@ pub enum AttachError {
         /// The process holding it.
         pid: u32,
     },
+    /// What the name leads to belongs to another user: it may have been put there to
+    /// receive this channel's messages or to forge them. Accept that owner explicitly
+    /// with [`OpenOptions::allow_owner`](crate::OpenOptions::allow_owner) if it is trusted.
+    NotOwned {
+        /// The channel name or path.
+        name: String,
+        /// The uid that owns it.
+        owner: u32,
+        /// The caller's effective uid.
+        me: u32,
+    },
     /// Another operating-system error.
     Io {
         /// What ferry was doing.
@@ -160,6 +171,11 @@ impl fmt::Display for AttachError {
             Self::RoleTaken { name, role, pid } => {
                 write!(f, "channel `{name}` already has a {role} attached (process {pid}); a channel has exactly one")
             }
+            Self::NotOwned { name, owner, me } => write!(
+                f,
+                "`{name}` belongs to uid {owner}, not to this user (uid {me}): refusing to use it; if that \
+                 user is trusted, open with OpenOptions::new().allow_owner({owner})"
+            ),
             Self::Io { op, name, source } => write!(f, "{op} channel `{name}`: {source}"),
         }
     }

@@ -4,6 +4,7 @@
 use crate::{
     error::AttachError,
     liveness::{self, Holder},
+    owner::Owners,
     ring::{mpmc, RingKind},
     segment::Segment,
     signal::Signaling,
@@ -81,7 +82,7 @@ pub fn list() -> Vec<String> {
 ///
 /// As for opening a channel: [`AttachError::NotFound`], the header errors, and so on.
 pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
-    let segment = Segment::open(name, None)?;
+    let segment = Segment::open(name, None, &Owners::any())?;
     let geometry = *segment.geometry();
     let ring = segment.ring();
     let in_flight = match geometry.kind {

@@ -45,6 +45,7 @@ mod error;
 #[cfg(not(ferry_loom))]
 mod inspect;
 mod liveness;
+mod owner;
 mod pod;
 mod ring;
 mod segment;
@@ -54,7 +55,7 @@ mod transport;
 
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
-pub use channel::{in_memory, Loan, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
 pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]

@@ -539,7 +539,8 @@ fn a_process_of_another_uid_cannot_attach_to_a_0600_channel() {
 }
 
 /// Runs as uid `NOBODY`: every way into the 0600 channel is `PermissionDenied` with a
-/// message that says so; the 0666 channel opens, and it sends `hello from uid <uid>`.
+/// message that says so; the 0666 channel is refused for its owner unless that owner is
+/// allowed, then opens, and it sends `hello from uid <uid>`.
 #[test]
 fn child_other_uid() {
     let Ok(var) = env::var(OTHER_UID_ENV) else { return };
@@ -566,7 +567,16 @@ fn child_other_uid() {
         Err(AttachError::AlreadyExists { .. }) => {}
         other => panic!("child: Receiver::create over a 0600 channel of another uid: {other:?}"),
     }
-    let mut tx = Sender::open(shared).unwrap_or_else(|e| panic!("child: open the 0666 channel: {e}"));
+    // A 0666 channel of another uid is refused too unless its owner is allowed: another
+    // user's object under a name could be a squatter.
+    match Sender::open(shared) {
+        Err(AttachError::NotOwned { owner: 0, .. }) => {}
+        other => panic!("child: Sender::open of another uid's 0666 channel: expected NotOwned, got {other:?}"),
+    }
+    let mut tx = ferry::OpenOptions::new()
+        .allow_owner(0)
+        .open_sender(shared)
+        .unwrap_or_else(|e| panic!("child: open the 0666 channel, allowing its owner: {e}"));
     tx.send(format!("hello from uid {uid}").as_bytes()).expect("child: send");
     println!("{CHILD_DONE}");
 }

@@ -7,10 +7,12 @@
 //! stopping into the public errors. A sibling pattern (publish/subscribe,
 //! request/response) sits beside this module, over the same transports.
 
+mod options;
 mod receiver;
 mod sender;
 
 pub use self::{
+    options::OpenOptions,
     receiver::{Receiver, RecvBatch, RecvGuard},
     sender::{Loan, SendBatch, Sender},
 };

@@ -4,7 +4,7 @@
 use std::{fmt, mem::size_of, ops::Deref, time::Duration};
 
 #[cfg(not(ferry_loom))]
-use crate::{config::Config, transport::open};
+use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
     error::{AttachError, RecvError},
     pod::Pod,
@@ -76,7 +76,7 @@ impl Receiver {
     /// and [`AttachError::Unsupported`] for `unix:` and `fifo:`.
     #[cfg(not(ferry_loom))]
     pub fn open(endpoint: &str) -> Result<Self, AttachError> {
-        Self::open_with(endpoint, None)
+        OpenOptions::new().open_receiver(endpoint)
     }
 
     /// Like [`Receiver::open`], but checks the geometry against `config`.
@@ -86,12 +86,7 @@ impl Receiver {
     /// As for [`Receiver::open`], plus [`AttachError::GeometryMismatch`].
     #[cfg(not(ferry_loom))]
     pub fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::open_with(endpoint, Some(config))
-    }
-
-    #[cfg(not(ferry_loom))]
-    fn open_with(endpoint: &str, config: Option<&Config>) -> Result<Self, AttachError> {
-        Ok(Self::new(open::open_receiver(endpoint, config)?, None))
+        OpenOptions::new().expect(config).open_receiver(endpoint)
     }
 
     /// Attaches another receiver to the same channel (MPMC shared memory only).

@@ -9,7 +9,7 @@ use std::{
 };
 
 #[cfg(not(ferry_loom))]
-use crate::{config::Config, transport::open};
+use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
     error::{AttachError, RecvError, SendError},
     pod::Pod,
@@ -93,7 +93,7 @@ impl Sender {
     /// [`AttachError::SizeMismatch`], [`AttachError::NotInitialised`]).
     #[cfg(not(ferry_loom))]
     pub fn open(endpoint: &str) -> Result<Self, AttachError> {
-        Self::open_with(endpoint, None)
+        OpenOptions::new().open_sender(endpoint)
     }
 
     /// Like [`Sender::open`], but fails with [`AttachError::GeometryMismatch`] unless the
@@ -105,13 +105,7 @@ impl Sender {
     /// As for [`Sender::open`], plus [`AttachError::GeometryMismatch`].
     #[cfg(not(ferry_loom))]
     pub fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
-        Self::open_with(endpoint, Some(config))
-    }
-
-    #[cfg(not(ferry_loom))]
-    fn open_with(endpoint: &str, config: Option<&Config>) -> Result<Self, AttachError> {
-        let (via, fallback) = open::open_sender(endpoint, config)?;
-        Ok(Self::new(via, fallback))
+        OpenOptions::new().expect(config).open_sender(endpoint)
     }
 
     /// Attaches another sender to the same channel: MPMC shared memory, or another

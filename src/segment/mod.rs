@@ -188,6 +188,7 @@ mod shared {
     use rustix::{fs::Mode, io::Errno, shm};
 
     use super::*;
+    use crate::owner::Owners;
 
     impl Segment {
         /// Creates the named segment exclusively, with `mode` whatever the umask, and
@@ -235,11 +236,14 @@ mod shared {
 
         /// Opens the named segment, waiting a bounded time for its creator to finish
         /// initialising it, and checks its header. With `expected`, the geometry must match.
-        pub(crate) fn open(name: &str, expected: Option<Geometry>) -> Result<Self, AttachError> {
+        /// The object must belong to a uid `owners` accepts.
+        pub(crate) fn open(name: &str, expected: Option<Geometry>, owners: &Owners) -> Result<Self, AttachError> {
             validate_name(name)?;
             check_enabled(name)?;
             let fd = shm::open(object_name(name), shm::OFlags::RDWR, Mode::empty())
                 .map_err(|e| os_error(e, "open", name))?;
+            let owner = rustix::fs::fstat(&fd).map_err(|e| os_error(e, "inspect", name))?.st_uid;
+            owners.check(name, owner)?;
             let file = File::from(fd);
             let deadline = Instant::now() + INIT_TIMEOUT;
             let not_initialised = || AttachError::NotInitialised { name: name.to_owned() };
@@ -269,7 +273,8 @@ mod shared {
     /// Removes the segment `name` if `stale` judges it unused; returns whether it did. A
     /// segment that cannot be opened and checked is left alone.
     pub(crate) fn reclaim_if(name: &str, stale: impl FnOnce(&Segment) -> bool) -> bool {
-        let Ok(segment) = Segment::open(name, None) else { return false };
+        // Only this user's own segments are reclaimed.
+        let Ok(segment) = Segment::open(name, None, &Owners::default()) else { return false };
         if !stale(&segment) {
             return false;
         }

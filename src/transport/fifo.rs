@@ -27,6 +27,7 @@ use rustix::{
 
 use crate::{
     error::AttachError,
+    owner::Owners,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -147,7 +148,8 @@ pub(crate) type FifoSender = StreamSender<File>;
 
 /// Opens the FIFO at `path`, which a receiver must have created and hold open, and says
 /// hello.
-pub(crate) fn open_sender(path: &Path) -> Result<FifoSender, AttachError> {
+/// The FIFO must belong to a uid `owners` accepts.
+pub(crate) fn open_sender(path: &Path, owners: &Owners) -> Result<FifoSender, AttachError> {
     let name = path.display().to_string();
     let slot_size = read_description(path)?;
     let fifo = open_writer(path).map_err(|e| match e.raw_os_error() {
@@ -155,13 +157,15 @@ pub(crate) fn open_sender(path: &Path) -> Result<FifoSender, AttachError> {
         Some(libc::ENXIO) | Some(libc::ENOENT) => AttachError::NotFound { name: name.clone() },
         _ => io_error("open", path, e),
     })?;
+    let owner = rustix::fs::fstat(&fifo).map_err(|e| io_error("inspect", path, e.into()))?.st_uid;
+    owners.check(&name, owner)?;
     rustix::fs::flock(&fifo, FlockOperation::NonBlockingLockExclusive).map_err(|_| AttachError::Unsupported {
         endpoint: format!("fifo:{name}"),
         what: "a second sender on one FIFO",
     })?;
     ignore_sigpipe();
     // Four bytes: atomic in a pipe.
-    StreamSender::new(fifo, write, path, slot_size).map_err(|_| AttachError::NotFound { name })
+    StreamSender::new(fifo, write, path, slot_size, owners).map_err(|_| AttachError::NotFound { name })
 }
 
 /// A non-blocking write; a gone reader is EPIPE (SIGPIPE is ignored, see `open_sender`).

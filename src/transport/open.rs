@@ -21,6 +21,7 @@ use crate::{
     config::Config,
     error::AttachError,
     liveness,
+    owner::Owners,
     segment::Segment,
     transport::{
         receiver::RecvVia,
@@ -49,8 +50,8 @@ fn create_segment(name: &str, config: &Config) -> Result<Arc<Segment>, AttachErr
 
 /// Opens the named segment, checking its geometry against `expected`'s.
 #[cfg(not(ferry_loom))]
-fn open_segment(name: &str, expected: Option<&Config>) -> Result<Arc<Segment>, AttachError> {
-    Ok(Arc::new(Segment::open(name, expected.map(Config::geometry))?))
+fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Arc<Segment>, AttachError> {
+    Ok(Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?))
 }
 
 /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`) and
@@ -71,15 +72,19 @@ pub(crate) fn create_sender(endpoint: &str, config: &Config) -> Result<SendVia, 
 /// Opens the existing channel `endpoint` as a sender; with `expected`, its geometry must
 /// be that configuration's (on a socket or pipe, its slot size).
 #[cfg(not(ferry_loom))]
-pub(crate) fn open_sender(endpoint: &str, expected: Option<&Config>) -> Result<(SendVia, Fallback), AttachError> {
+pub(crate) fn open_sender(
+    endpoint: &str,
+    expected: Option<&Config>,
+    owners: &Owners,
+) -> Result<(SendVia, Fallback), AttachError> {
     let shm = |name: &str| -> Result<SendVia, AttachError> {
-        Ok(SendVia::Shm(ShmSender::attach(open_segment(name, expected)?)?))
+        Ok(SendVia::Shm(ShmSender::attach(open_segment(name, expected, owners)?)?))
     };
-    let unix = |path: &std::path::Path| unix::open_sender(path).map(SendVia::Unix);
+    let unix = |path: &std::path::Path| unix::open_sender(path, owners).map(SendVia::Unix);
     let (via, fallback) = match Endpoint::parse(endpoint)? {
         Endpoint::Shm(name) => (shm(&name)?, None),
         Endpoint::Unix(path) => (unix(&path)?, None),
-        Endpoint::Fifo(path) => (fifo::open_sender(&path).map(SendVia::Fifo)?, None),
+        Endpoint::Fifo(path) => (fifo::open_sender(&path, owners).map(SendVia::Fifo)?, None),
         Endpoint::Auto(name) => match shm(&name) {
             Ok(via) => (via, None),
             Err(shm_error) => match unix(&Endpoint::auto_socket(&name)) {
@@ -128,10 +133,14 @@ pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVi
 /// Opens the existing shared-memory channel `endpoint` as a receiver; with `expected`,
 /// its geometry must be that configuration's.
 #[cfg(not(ferry_loom))]
-pub(crate) fn open_receiver(endpoint: &str, expected: Option<&Config>) -> Result<RecvVia, AttachError> {
+pub(crate) fn open_receiver(
+    endpoint: &str,
+    expected: Option<&Config>,
+    owners: &Owners,
+) -> Result<RecvVia, AttachError> {
     match Endpoint::parse(endpoint)? {
         Endpoint::Shm(name) | Endpoint::Auto(name) => {
-            Ok(RecvVia::Shm(ShmReceiver::attach(open_segment(&name, expected)?)?))
+            Ok(RecvVia::Shm(ShmReceiver::attach(open_segment(&name, expected, owners)?)?))
         }
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),

@@ -37,7 +37,7 @@ impl SendVia {
     pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
         match self {
             Self::Shm(s) => Ok(Self::Shm(s.try_clone()?)),
-            Self::Unix(s) => Ok(Self::Unix(unix::open_sender(s.path())?)),
+            Self::Unix(s) => Ok(Self::Unix(unix::open_sender(s.path(), s.owners())?)),
             Self::Fifo(_) => {
                 Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
             }

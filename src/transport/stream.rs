@@ -16,6 +16,7 @@ use rustix::event::PollFlags;
 
 use crate::{
     error::AttachError,
+    owner::Owners,
     ring::MAX_SLOT_SIZE,
     signal::wait::Wait,
     transport::{
@@ -37,6 +38,8 @@ pub(crate) struct StreamSender<S: AsFd> {
     writer: FrameWriter,
     /// The endpoint's path, to open another sender on it.
     path: PathBuf,
+    /// Whose endpoint this sender accepted, for another sender on it.
+    owners: Owners,
     slot_size: usize,
     /// What a loan hands out: `slot_size` bytes in this process, written out by the
     /// loan's commit.
@@ -52,10 +55,25 @@ impl<S: AsFd> StreamSender<S> {
         write: fn(&S, &[u8]) -> io::Result<usize>,
         path: &Path,
         slot_size: usize,
+        owners: &Owners,
     ) -> Result<Self, Stop> {
         let mut writer = FrameWriter::default();
         writer.queue_raw(&HELLO, |b| write(&stream, b))?;
-        Ok(Self { stream, write, writer, path: path.to_owned(), slot_size, loan: vec![0; slot_size], deferred: None })
+        Ok(Self {
+            stream,
+            write,
+            writer,
+            path: path.to_owned(),
+            owners: owners.clone(),
+            slot_size,
+            loan: vec![0; slot_size],
+            deferred: None,
+        })
+    }
+
+    /// Whose endpoint this sender accepted.
+    pub(crate) fn owners(&self) -> &Owners {
+        &self.owners
     }
 
     pub(crate) fn slot_size(&self) -> usize {

@@ -23,6 +23,7 @@ use rustix::{event::PollFlags, net::SendFlags};
 
 use crate::{
     error::AttachError,
+    owner::Owners,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -176,16 +177,22 @@ impl Drop for UnixReceiver {
 pub(crate) type UnixSender = StreamSender<UnixStream>;
 
 /// Connects to the receiver at `path` and says hello.
-pub(crate) fn open_sender(path: &Path) -> Result<UnixSender, AttachError> {
+/// The socket file must belong to a uid `owners` accepts.
+pub(crate) fn open_sender(path: &Path, owners: &Owners) -> Result<UnixSender, AttachError> {
     let name = path.display().to_string();
     let slot_size = read_description(path)?;
+    match rustix::fs::stat(path) {
+        Ok(st) => owners.check(&name, st.st_uid)?,
+        Err(rustix::io::Errno::NOENT) => return Err(AttachError::NotFound { name }),
+        Err(e) => return Err(io_error("inspect", path, e.into())),
+    }
     let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotFound { name: name.clone() },
         _ => io_error("connect to", path, e),
     })?;
     stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
     // Four bytes into a fresh socket: taken at once.
-    StreamSender::new(stream, send, path, slot_size).map_err(|_| AttachError::NotFound { name })
+    StreamSender::new(stream, send, path, slot_size, owners).map_err(|_| AttachError::NotFound { name })
 }
 
 /// A non-blocking send that reports a gone receiver as EPIPE, never as SIGPIPE.
