@@ -27,11 +27,14 @@
 //! count and lose the wake-up: the loom suite's `NotifyLoad` breakage shows it.
 //!
 //! Parking uses `futex` on the shared (never private) word, or, when the channel was
-//! created with [`Signaling::Semaphore`], a process-shared POSIX semaphore in the same
-//! signal (for systems without futex; selectable on Linux so it is tested here).
+//! created with [`Signaling::Semaphore`], a counting semaphore on another word of the
+//! same signal (`semaphore.rs`: a post leaves a token for a wait that has not slept yet).
+//! The semaphore is built on ferry's own atomics rather than a POSIX `sem_t`, whose
+//! words glibc trusts (a scribbled one aborts the process); it sleeps through the `sync`
+//! facade's futex, which a port to a system without futex replaces by that system's
+//! wait-on-address primitive.
 
 mod futex;
-#[cfg(not(ferry_loom))]
 mod semaphore;
 pub(crate) mod wait;
 
@@ -49,7 +52,8 @@ pub enum Signaling {
     /// `futex` wait/wake on a 32-bit word in the segment (Linux).
     #[default]
     Futex = 1,
-    /// A process-shared POSIX semaphore in the segment (portable fallback).
+    /// A counting semaphore on a word in the segment: a wake-up with no sleeper is kept
+    /// as a token for the next wait (the portable fallback's protocol).
     Semaphore = 2,
 }
 
@@ -117,7 +121,7 @@ impl WaitPolicy {
     }
 }
 
-/// Most semaphore posts one wake-up makes (one per parked waiter, up to this).
+/// Most semaphore tokens one wake-up posts (one per parked waiter, up to this).
 const MAX_POSTS_PER_WAKE: u32 = 64;
 
 /// One direction of wake-ups ("not empty" or "not full"), in shared memory.
@@ -128,30 +132,26 @@ pub(crate) struct Signal {
     /// How many threads, in any process, have announced they are about to park.
     waiters: AtomicU32,
     /// The semaphore that replaces the futex under [`Signaling::Semaphore`].
-    #[cfg(not(ferry_loom))]
     semaphore: semaphore::Semaphore,
 }
+
+// Cross-process layout: the signal kept the size it had with a `sem_t` (40 bytes).
+#[cfg(not(ferry_loom))]
+const _: () = assert!(std::mem::size_of::<Signal>() == 40);
 
 impl Signal {
     /// A signal with no waiter, ready to be written into its place in the segment and
     /// then [`Signal::init`]ialised there.
     pub(crate) fn new() -> Self {
-        Self {
-            word: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
-            #[cfg(not(ferry_loom))]
-            semaphore: semaphore::Semaphore::zeroed(),
-        }
+        Self { word: AtomicU32::new(0), waiters: AtomicU32::new(0), semaphore: semaphore::Semaphore::new() }
     }
 
-    /// Finishes initialisation in place (a semaphore must not move once initialised).
+    /// Finishes initialisation in place, once the ring has placed the signal. Neither
+    /// way of signaling needs more than the zeroed words [`Signal::new`] wrote: the
+    /// semaphore is a plain count, with nothing to set up where it lives.
     pub(crate) fn init(&self, how: Signaling) {
         match how {
-            Signaling::Futex => {}
-            #[cfg(not(ferry_loom))]
-            Signaling::Semaphore => self.semaphore.init(),
-            #[cfg(ferry_loom)]
-            Signaling::Semaphore => unreachable!("loom models the futex only"),
+            Signaling::Futex | Signaling::Semaphore => {}
         }
     }
 
@@ -181,23 +181,17 @@ impl Signal {
     pub(crate) fn wake(&self, how: Signaling) {
         match how {
             Signaling::Futex => futex::wake(&self.word),
-            // A post wakes one sleeper: post once per announced waiter (at least once);
-            // extra posts are spurious wake-ups, absorbed by the waiters' re-checks.
-            #[cfg(not(ferry_loom))]
+            // The post wakes every sleeper; it leaves one token per announced waiter (at
+            // least one) for those not asleep yet. Extra tokens are spurious wake-ups,
+            // absorbed by the waiters' re-checks.
             Signaling::Semaphore => {
-                // SYNC: Relaxed; a count to size the wake-up, ordered by `notify`'s RMW.
-                // It comes from shared memory: bounded, so a scribbled count cannot make
-                // this loop run for long (a waiter beyond the bound wakes at its next
-                // park slice).
+                // SYNC: Relaxed; a count to size the tokens, ordered by `notify`'s RMW.
+                // It comes from shared memory: bounded, so a scribbled count costs at
+                // most that many spurious wake-ups (a waiter beyond the bound that had
+                // not slept yet wakes at its next park slice).
                 let waiters = self.waiters.load(Relaxed).clamp(1, MAX_POSTS_PER_WAKE);
-                for _ in 0..waiters {
-                    if !self.semaphore.post() {
-                        break;
-                    }
-                }
+                self.semaphore.post(waiters);
             }
-            #[cfg(ferry_loom)]
-            Signaling::Semaphore => unreachable!("loom models the futex only"),
         }
     }
 
@@ -228,10 +222,7 @@ impl Waiting<'_> {
     pub(crate) fn park(&self, ticket: u32, timeout: Duration) {
         match self.how {
             Signaling::Futex => futex::park(&self.signal.word, ticket, timeout),
-            #[cfg(not(ferry_loom))]
             Signaling::Semaphore => self.signal.semaphore.wait(timeout),
-            #[cfg(ferry_loom)]
-            Signaling::Semaphore => unreachable!("loom models the futex only"),
         }
     }
 }

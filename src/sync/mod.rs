@@ -18,8 +18,8 @@
 //! Nothing outside this folder names loom, std's atomics, fences or `UnsafeCell`. For the
 //! std ones the tool holds the rule: `clippy.toml` bans them (`disallowed-types`,
 //! `disallowed-methods`), so code that bypassed the facade, and with it loom's view of
-//! every access, fails `cargo clippy`; the rare exception (a libc `sem_t`, a test's own
-//! counter) says why in its `#[allow(clippy::disallowed_types, reason = ...)]`. The std
+//! every access, fails `cargo clippy`; the rare exception (a test's own counter) says
+//! why in its `#[allow(clippy::disallowed_types, reason = ...)]`. The std
 //! world wraps std's atomics in `#[repr(transparent)]` newtypes for that reason: the ban
 //! matches the type itself, so a plain re-export would ban the facade's own atomics too.
 //!
