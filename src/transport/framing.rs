@@ -1,10 +1,16 @@
 //! Length-prefixed messages over a byte stream (a Unix stream socket or a FIFO).
 //!
 //! A frame is a little-endian `u32` length and that many bytes. The reader checks the
-//! length against the slot size before it allocates or waits for the bytes, so a hostile
-//! prefix (say 4 GiB) is an error, not an allocation. The writer never leaves half a
-//! frame: the part of a frame the stream does not take at once is kept and written
-//! before the next one (and, when its sender is dropped, within a bound: `stream.rs`).
+//! length against the slot size before it waits for the bytes, so a hostile prefix (say
+//! 4 GiB) is an error, not an allocation. Even a length within the slot size commits no
+//! memory by itself: the reader's buffer grows with the bytes that actually arrive (at
+//! most doubling per read), and a buffer a large message left is given back once the
+//! message is consumed, so a writer that sends bare prefixes on many connections costs
+//! the receiver a few KiB each, not a slot each.
+//!
+//! The writer never leaves half a frame: the part of a frame the stream does not take
+//! at once is kept and written before the next one (and, when its sender is dropped,
+//! within a bound: `stream.rs`).
 
 use std::{io, os::fd::BorrowedFd};
 
@@ -16,6 +22,10 @@ use crate::{signal::wait::Wait, transport::stop::Stop};
 pub(crate) const PREFIX: usize = 4;
 /// Bytes read beyond the front frame's needs, at most.
 const READ_AHEAD: usize = 4096;
+/// Most bytes one read asks for (and zeroes first): a large frame arrives in several.
+const MAX_READ: usize = 256 * 1024;
+/// A reader's buffer beyond this is given back once the frames in it are consumed.
+const KEEP: usize = 64 * 1024;
 /// A prefix with no payload that a writer sends first to say it is there (FIFOs, where
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
@@ -204,13 +214,16 @@ impl FrameReader {
             };
             // Read what the front frame still needs, or a little more so small frames
             // arrive in few system calls; the buffer never outgrows one checked frame
-            // plus the read-ahead.
+            // plus the read-ahead. It grows at most by what it already holds (or the
+            // read-ahead) per read, and by `MAX_READ`: memory is committed as bytes
+            // arrive, not as a prefix announces them.
             let start = self.buf.len();
-            self.buf.resize(start + need.max(READ_AHEAD), 0);
+            let room = need.max(READ_AHEAD).min(start.max(READ_AHEAD)).min(MAX_READ);
+            self.buf.resize(start + room, 0);
             match read(&mut self.buf[start..]) {
                 Ok(0) => {
                     // A partial frame from a writer that has gone is garbage.
-                    self.buf.clear();
+                    self.buf = Vec::new();
                     return Ok(Frame::Closed);
                 }
                 Ok(n) => self.buf.truncate(start + n),
@@ -232,9 +245,13 @@ impl FrameReader {
         &self.buf[PREFIX..PREFIX + len]
     }
 
-    /// Drops the front frame of `len` payload bytes.
+    /// Drops the front frame of `len` payload bytes, and gives back the memory a large
+    /// frame needed once what is left fits in a quarter of it.
     pub(crate) fn consume(&mut self, len: usize) {
         self.buf.drain(..PREFIX + len);
+        if self.buf.capacity() > KEEP && self.buf.len() <= self.buf.capacity() / 4 {
+            self.buf.shrink_to(self.buf.len().max(READ_AHEAD));
+        }
     }
 
     /// The length the front prefix announces, checked against the slot size.
@@ -275,5 +292,48 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], events: PollFlags, wait: Wait) ->
             Err(rustix::io::Errno::INTR) => {}
             Err(_) => return Err(Stop::Gone),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// A non-blocking read from `stream`: what it holds, or `WouldBlock` when empty.
+    fn reading(stream: &mut VecDeque<u8>) -> impl FnMut(&mut [u8]) -> io::Result<usize> + '_ {
+        |buf| {
+            if stream.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(stream.len());
+            for (dst, src) in buf.iter_mut().zip(stream.drain(..n)) {
+                *dst = src;
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_bare_prefix_commits_no_slot_sized_buffer() {
+        let slot = 16 << 20;
+        let mut reader = FrameReader::new(slot);
+        let mut stream: VecDeque<u8> = (slot as u32).to_le_bytes().into_iter().collect();
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Partial);
+        assert!(reader.buf.capacity() <= 2 * READ_AHEAD, "capacity {} for a bare prefix", reader.buf.capacity());
+        // A quarter of the payload: the buffer reserves a small multiple of what arrived
+        // (it touches at most the bytes of one read beyond it), not the slot.
+        stream.extend(vec![1u8; slot / 4]);
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Partial);
+        assert!(reader.buf.capacity() <= slot / 4 * 2 + MAX_READ, "capacity {}", reader.buf.capacity());
+        stream.extend(vec![1u8; slot / 4]);
+        stream.extend(vec![2u8; slot / 2]);
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Ready(slot));
+        assert!(reader.frame(slot)[..slot / 2].iter().all(|&b| b == 1));
+        assert!(reader.frame(slot)[slot / 2..].iter().all(|&b| b == 2));
+        // Consumed, the large buffer is given back.
+        reader.consume(slot);
+        assert!(reader.buf.capacity() <= KEEP, "capacity {} kept after the frame", reader.buf.capacity());
     }
 }

@@ -5,6 +5,12 @@
 //! (`PATH.ferry`), which senders read on open, so they refuse oversized messages exactly
 //! as on shared memory. A socket file left by a receiver that died is recognised (nobody
 //! accepts on it) and replaced.
+//!
+//! A connected peer is not trusted. A connection whose frame announces more than the
+//! slot size is closed and what it had buffered dropped; the receiving call that found
+//! it returns `Corrupt` once, and later calls serve the other senders as before. A
+//! connection's buffer grows with the bytes it actually sends (`framing.rs`), so bare
+//! prefixes cost little.
 
 use std::{
     fs,

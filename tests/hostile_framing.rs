@@ -1,0 +1,204 @@
+//! The framed fallbacks (`unix:`, `fifo:`) under a hostile writer: a raw socket that
+//! follows none of ferry's rules.
+//!
+//! - Bare length prefixes on many connections must not make the receiver commit a
+//!   slot-sized buffer per connection.
+//! - A connection that announces a frame beyond the slot size is dropped; the good
+//!   senders' messages keep arriving.
+//!
+//! The memory test measures process-wide state (the resident set), so it runs in a
+//! child: this test binary re-executed with `CHILD_ENV` naming the child test to run
+//! (without it the child tests return at once). A child prints `CHILD_DONE` when it has
+//! checked everything, so a parent never takes a child that ran no test for a success.
+
+use std::{
+    env, fs,
+    io::Write,
+    os::unix::{fs::PermissionsExt, net::UnixStream, process::ExitStatusExt},
+    path::PathBuf,
+    process::{self, Command},
+    thread,
+    time::{Duration, Instant},
+};
+
+use ferry::{Config, Receiver, RecvError, Sender};
+
+mod support;
+use support::start_watchdog;
+
+/// Names the child test a child process runs, and its directory.
+const CHILD_ENV: &str = "FERRY_HOSTILE_FRAMING_CHILD";
+/// Printed by a child once it has checked everything.
+const CHILD_DONE: &str = "FERRY-CHILD-DONE";
+/// A child that runs longer than this exits with status 3: a hang.
+const CHILD_WATCHDOG: Duration = Duration::from_secs(120);
+/// A wait long enough that only a broken transport runs into it.
+const LONG: Duration = Duration::from_secs(10);
+
+/// A private directory for an endpoint, removed with what is left in it when dropped.
+struct Place {
+    dir: PathBuf,
+}
+
+impl Place {
+    /// `tag` must differ between the tests of this binary.
+    fn new(tag: &str) -> Self {
+        let dir = env::temp_dir().join(format!("ferry-hostile-{tag}-{}", process::id()));
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("make the directory private");
+        Self { dir }
+    }
+
+    fn path(&self, transport: &str) -> PathBuf {
+        self.dir.join(transport)
+    }
+
+    fn endpoint(&self, transport: &str) -> String {
+        format!("{transport}:{}", self.path(transport).display())
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A frame's length prefix, as ferry writes it.
+fn prefix(len: usize) -> [u8; 4] {
+    u32::try_from(len).expect("a length that fits").to_le_bytes()
+}
+
+/// Message `i` of a well-behaved sender.
+fn message(i: u32) -> Vec<u8> {
+    format!("message {i} from the good sender").into_bytes()
+}
+
+/// Runs child test `name` in a re-executed test binary and checks that it finished.
+fn run_child(name: &str) -> String {
+    let output = Command::new(env::current_exe().expect("the test binary's path"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report = format!("child stdout:\n{stdout}\nchild stderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.signal(), None, "the child was killed by a signal\n{report}");
+    assert_eq!(output.status.code(), Some(0), "the child failed (3: it hung)\n{report}");
+    assert!(stdout.contains(CHILD_DONE), "the child ran no test\n{report}");
+    println!("{stdout}");
+    stdout
+}
+
+/// Whether this process is the child that runs `name`.
+fn is_child(name: &str) -> bool {
+    if env::var(CHILD_ENV).as_deref() == Ok(name) {
+        start_watchdog(CHILD_WATCHDOG);
+        true
+    } else {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory: bare prefixes on many connections.
+// ---------------------------------------------------------------------------------------
+
+/// Connections that each send a bare prefix.
+const CONNECTIONS: usize = 40;
+/// The slot size they announce.
+const BIG_SLOT: usize = 16 << 20;
+
+/// This process's resident set, in bytes.
+fn resident_bytes() -> usize {
+    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kib: usize = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a VmRSS value");
+    kib * 1024
+}
+
+#[test]
+fn bare_prefixes_on_many_connections_commit_no_slot_sized_buffers() {
+    let stdout = run_child("child_bare_prefixes");
+    assert!(stdout.contains("resident set grew by"), "the child reported no measurement");
+}
+
+#[test]
+fn child_bare_prefixes() {
+    if !is_child("child_bare_prefixes") {
+        return;
+    }
+    let place = Place::new("rss");
+    let mut rx = Receiver::create(&place.endpoint("unix"), &Config::new().slot_size(BIG_SLOT).capacity(4))
+        .expect("create the receiver");
+    let mut raw: Vec<UnixStream> =
+        (0..CONNECTIONS).map(|_| UnixStream::connect(place.path("unix")).expect("connect a raw writer")).collect();
+    // The receiver meets each connection empty first, so only the prefix differs.
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    let before = resident_bytes();
+    for stream in &mut raw {
+        stream.write_all(&prefix(BIG_SLOT)).expect("write a bare prefix");
+    }
+    // Each call reads from every connection.
+    for _ in 0..3 {
+        assert!(matches!(rx.try_recv(), Err(RecvError::Empty)), "a bare prefix is no message");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    let announced = CONNECTIONS * BIG_SLOT;
+    println!("resident set grew by {} KiB for {CONNECTIONS} bare prefixes of {} MiB", grown >> 10, BIG_SLOT >> 20);
+    assert!(
+        grown < announced / 16,
+        "the receiver's resident set grew by {} MiB for {CONNECTIONS} bare prefixes announcing {} MiB in all: it \
+         commits memory for bytes that never arrived",
+        grown >> 20,
+        announced >> 20
+    );
+    // The connections still work: the payload a prefix announced, once it arrives, is a
+    // message (the buffer grows to it as the bytes come).
+    let mut writer = raw.swap_remove(0);
+    let feeder = thread::spawn(move || writer.write_all(&vec![7u8; BIG_SLOT]).map(|()| writer));
+    let got = rx.recv_timeout(LONG).expect("the whole frame").to_vec();
+    assert!(got.len() == BIG_SLOT && got.iter().all(|&b| b == 7), "the frame arrives whole");
+    drop(feeder.join().expect("the feeder").expect("write the payload"));
+    println!("{CHILD_DONE}");
+}
+
+// ---------------------------------------------------------------------------------------
+// A bad connection on a Unix socket.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_bad_unix_connection_is_dropped_and_a_good_sender_goes_on() {
+    const SLOT: usize = 256;
+    let place = Place::new("unix-bad");
+    let endpoint = place.endpoint("unix");
+    let mut rx = Receiver::create(&endpoint, &Config::new().slot_size(SLOT).capacity(4)).expect("create");
+    let mut tx = Sender::open(&endpoint).expect("open the good sender");
+    tx.send(&message(0)).expect("send before the attack");
+    let mut raw = UnixStream::connect(place.path("unix")).expect("connect a raw writer");
+    raw.write_all(&prefix(SLOT + 1)).expect("write an over-long prefix");
+    raw.write_all(&[0xa5; 100]).expect("write what follows it");
+    for i in 1..20 {
+        tx.send(&message(i)).expect("send after the attack");
+    }
+    let (mut got, mut corrupt) = (Vec::new(), 0);
+    let deadline = Instant::now() + LONG;
+    while got.len() < 20 && Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => got.push(m.to_vec()),
+            Err(RecvError::Corrupt { .. }) => corrupt += 1,
+            Err(RecvError::Timeout) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    assert!(corrupt <= 1, "the bad connection was reported {corrupt} times");
+    assert_eq!(got, (0..20).map(message).collect::<Vec<_>>(), "the good sender's messages, in order");
+    // The bad connection was closed: its peer sees the end of the stream.
+    raw.set_read_timeout(Some(LONG)).expect("a read timeout");
+    let mut byte = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut raw, &mut byte).expect("read"), 0, "the receiver closed the connection");
+    // And later senders are heard too.
+    let mut late = Sender::open(&endpoint).expect("open a late sender");
+    late.send(b"late").expect("send late");
+    assert_eq!(&*rx.recv_timeout(LONG).expect("the late sender's message"), b"late");
+}
