@@ -1,10 +1,12 @@
-//! The framed fallbacks (`unix:`, `fifo:`) under a hostile writer: a raw socket that
-//! follows none of ferry's rules.
+//! The framed fallbacks (`unix:`, `fifo:`) under a hostile writer: a raw socket or a raw
+//! write into the FIFO that follows none of ferry's rules.
 //!
 //! - Bare length prefixes on many connections must not make the receiver commit a
 //!   slot-sized buffer per connection.
 //! - A connection that announces a frame beyond the slot size is dropped; the good
 //!   senders' messages keep arriving.
+//! - An over-long prefix written into a FIFO is reported as `Corrupt` at most once, and a
+//!   well-behaved sender's later messages are received.
 //!
 //! The memory test measures process-wide state (the resident set), so it runs in a
 //! child: this test binary re-executed with `CHILD_ENV` naming the child test to run
@@ -15,7 +17,7 @@ use std::{
     env, fs,
     io::Write,
     os::unix::{fs::PermissionsExt, net::UnixStream, process::ExitStatusExt},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{self, Command},
     thread,
     time::{Duration, Instant},
@@ -201,4 +203,80 @@ fn a_bad_unix_connection_is_dropped_and_a_good_sender_goes_on() {
     let mut late = Sender::open(&endpoint).expect("open a late sender");
     late.send(b"late").expect("send late");
     assert_eq!(&*rx.recv_timeout(LONG).expect("the late sender's message"), b"late");
+}
+
+// ---------------------------------------------------------------------------------------
+// A bad frame in a FIFO.
+// ---------------------------------------------------------------------------------------
+
+/// Receives until `count` messages arrived or `within` passed; returns them and how many
+/// calls returned `Corrupt`.
+fn collect(rx: &mut Receiver, count: usize, within: Duration) -> (Vec<Vec<u8>>, usize) {
+    let (mut got, mut corrupt) = (Vec::new(), 0);
+    let deadline = Instant::now() + within;
+    while got.len() < count && Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => got.push(m.to_vec()),
+            Err(RecvError::Corrupt { .. }) => corrupt += 1,
+            Err(RecvError::Timeout) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    (got, corrupt)
+}
+
+/// Writes `bytes` into the FIFO at `path` as a raw writer, then closes it.
+fn raw_write(path: &Path, bytes: &[u8]) {
+    let mut fifo = fs::OpenOptions::new().write(true).open(path).expect("open the FIFO as a raw writer");
+    fifo.write_all(bytes).expect("write into the FIFO");
+}
+
+#[test]
+fn an_over_long_prefix_before_the_sender_opens_does_not_wedge_a_fifo() {
+    const SLOT: usize = 256;
+    let place = Place::new("fifo-before");
+    let endpoint = place.endpoint("fifo");
+    let mut rx = Receiver::create(&endpoint, &Config::new().slot_size(SLOT).capacity(4)).expect("create");
+    let mut junk = prefix(SLOT + 1).to_vec();
+    junk.extend_from_slice(&[0x5a; 300]);
+    raw_write(&place.path("fifo"), &junk);
+    let corrupt = match rx.try_recv() {
+        Err(RecvError::Corrupt { .. }) => 1,
+        Err(RecvError::Empty) => 0,
+        other => panic!("the bad frame gave {:?}", other.map(|m| m.to_vec())),
+    };
+    let mut tx = Sender::open(&endpoint).expect("open the good sender");
+    for i in 0..10 {
+        tx.send(&message(i)).expect("send");
+    }
+    let (got, later) = collect(&mut rx, 10, LONG);
+    assert!(corrupt + later <= 1, "the bad frame was reported {} times", corrupt + later);
+    assert_eq!(got, (0..10).map(message).collect::<Vec<_>>(), "the good sender's messages, in order");
+}
+
+#[test]
+fn an_over_long_prefix_between_messages_is_reported_once_on_a_fifo() {
+    const SLOT: usize = 256;
+    let place = Place::new("fifo-between");
+    let endpoint = place.endpoint("fifo");
+    let mut rx = Receiver::create(&endpoint, &Config::new().slot_size(SLOT).capacity(4)).expect("create");
+    let mut tx = Sender::open(&endpoint).expect("open the good sender");
+    tx.send(&message(0)).expect("send before the attack");
+    assert_eq!(&*rx.recv_timeout(LONG).expect("the first message"), &message(0)[..]);
+    raw_write(&place.path("fifo"), &prefix(u32::MAX as usize - 1));
+    // Several calls: the first meets the bad frame, the others must find nothing.
+    let (got, corrupt) = collect(&mut rx, 1, Duration::from_millis(500));
+    assert!(got.is_empty(), "nothing but the bad frame was sent: got {got:?}");
+    assert_eq!(corrupt, 1, "the bad frame must be reported once");
+    for i in 1..10 {
+        tx.send(&message(i)).expect("send after the attack");
+    }
+    let (got, corrupt) = collect(&mut rx, 9, LONG);
+    assert_eq!(corrupt, 0, "the bad frame was reported again");
+    assert_eq!(got, (1..10).map(message).collect::<Vec<_>>(), "the good sender's later messages, in order");
+    // The stream is as good as new: a message at the slot size, and the sender's leaving.
+    tx.send(&[9u8; SLOT]).expect("a full slot");
+    assert_eq!(rx.recv_timeout(LONG).expect("a full slot").len(), SLOT);
+    drop(tx);
+    assert!(matches!(rx.recv_timeout(LONG), Err(RecvError::Disconnected)), "the sender's leaving is seen");
 }

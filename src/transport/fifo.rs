@@ -9,6 +9,22 @@
 //! of file). Writing to a FIFO whose reader has gone raises SIGPIPE: opening a sender
 //! sets SIGPIPE to "ignore" if it was at its default (which kills the process), and the
 //! write's EPIPE becomes "peer gone".
+//!
+//! The lock binds ferry's senders only: any process allowed to open the FIFO can write
+//! into it, and all writers share one byte stream. A bad frame (a length beyond the
+//! slot size) therefore does not wedge the receiver: the call that meets it returns
+//! `Corrupt`, the receiver drops what it has buffered and what the pipe holds at that
+//! moment, and takes the next byte to arrive as the start of a frame. There is no
+//! resynchronisation marker in the stream (a payload could contain any marker, and a
+//! writer in the same pipe can forge frames anyway); resynchronising at "the pipe is
+//! empty" works because a ferry sender writes each frame of up to `PIPE_BUF` bytes in
+//! one atomic write, so the pipe never holds part of one. The limits: messages in the
+//! pipe when the bad frame is met are lost; a larger frame being written at that moment
+//! is cut, and its tail is read as further bad frames (each one `Corrupt`, each one
+//! resynchronising) or, if a tail happens to start with a plausible length, as a
+//! message; a hello in the discarded bytes is not seen; and a hostile writer in the
+//! same pipe can always destroy or forge frames. The FIFO transport trusts whoever can
+//! write to it; the Unix socket transport, one connection per sender, does not need to.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -98,7 +114,15 @@ impl FifoReceiver {
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<usize, Stop> {
         loop {
             let fifo = &self.fifo;
-            match self.reader.fill(|buf| (&*fifo).read(buf))? {
+            let filled = match self.reader.fill(|buf| (&*fifo).read(buf)) {
+                Err(Stop::Corrupt(reason)) => {
+                    // Reported once; the next call reads what arrives after (module doc).
+                    self.reader.resync(|buf| (&*fifo).read(buf));
+                    return Err(Stop::Corrupt(reason));
+                }
+                other => other?,
+            };
+            match filled {
                 Frame::Ready(len) if accept(len) => return Ok(len),
                 Frame::Ready(len) => return Err(Stop::Refused(len)),
                 // End of file after a hello: the sender has gone, and everything it

@@ -10,7 +10,10 @@
 //!
 //! The writer never leaves half a frame: the part of a frame the stream does not take
 //! at once is kept and written before the next one (and, when its sender is dropped,
-//! within a bound: `stream.rs`).
+//! within a bound: `stream.rs`). A frame of at most `PIPE_BUF` bytes, prefix included,
+//! goes out in one `write`, which a pipe takes whole or not at all: another writer's
+//! bytes never land inside it, and a FIFO reader that resynchronises after a bad frame
+//! (`fifo.rs`) never cuts it in two.
 
 use std::{io, os::fd::BorrowedFd};
 
@@ -26,6 +29,11 @@ const READ_AHEAD: usize = 4096;
 const MAX_READ: usize = 256 * 1024;
 /// A reader's buffer beyond this is given back once the frames in it are consumed.
 const KEEP: usize = 64 * 1024;
+/// Largest write a pipe takes atomically (POSIX `PIPE_BUF`, 4096 on Linux).
+const PIPE_BUF: usize = 4096;
+/// Most bytes a resynchronising reader discards in one call (more than a default pipe
+/// holds), so a writer that never stops cannot keep it reading.
+const MAX_DISCARD: usize = 1 << 20;
 /// A prefix with no payload that a writer sends first to say it is there (FIFOs, where
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
@@ -133,10 +141,34 @@ impl FrameWriter {
     }
 
     /// Writes as much of the frame as the stream takes now, keeping the rest. `false`
-    /// if it took nothing.
+    /// if it took nothing. Called with nothing pending.
     fn start(&mut self, payload: &[u8], write: &mut impl FnMut(&[u8]) -> io::Result<usize>) -> Result<bool, Stop> {
+        debug_assert!(self.pending.is_empty());
         let prefix = prefix(payload);
         let total = PREFIX + payload.len();
+        if total <= PIPE_BUF {
+            // One write for the whole frame (see the module doc), assembled in the
+            // pending buffer, which keeps whatever a socket does not take.
+            self.pending.extend_from_slice(&prefix);
+            self.pending.extend_from_slice(payload);
+            loop {
+                match write(&self.pending) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        self.pending.drain(..n);
+                        return Ok(true);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.pending.clear();
+                        return Ok(false);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.pending.clear();
+            return Err(Stop::Gone);
+        }
         let mut written = 0;
         while written < total {
             let chunk = if written < PREFIX { &prefix[written..] } else { &payload[written - PREFIX..] };
@@ -254,6 +286,24 @@ impl FrameReader {
         }
     }
 
+    /// Forgets what is buffered and discards what `read` (a non-blocking read) has now,
+    /// up to `MAX_DISCARD` bytes, after `fill` found a bad frame: the next byte read is
+    /// taken as the start of a frame. Whether the hello was seen is kept.
+    pub(crate) fn resync(&mut self, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) {
+        self.buf = Vec::new();
+        let mut scratch = [0u8; READ_AHEAD];
+        let mut discarded = 0;
+        while discarded < MAX_DISCARD {
+            match read(&mut scratch) {
+                Ok(0) => break,
+                Ok(n) => discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Empty for now (or unusable: the next `fill` reports that).
+                Err(_) => break,
+            }
+        }
+    }
+
     /// The length the front prefix announces, checked against the slot size.
     fn front_len(&self) -> Result<Option<usize>, Stop> {
         let Some(prefix) = self.buf.get(..PREFIX) else { return Ok(None) };
@@ -297,7 +347,7 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], events: PollFlags, wait: Wait) ->
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
+    use std::{collections::VecDeque, os::fd::AsFd};
 
     use super::*;
 
@@ -335,5 +385,37 @@ mod tests {
         // Consumed, the large buffer is given back.
         reader.consume(slot);
         assert!(reader.buf.capacity() <= KEEP, "capacity {} kept after the frame", reader.buf.capacity());
+    }
+
+    #[test]
+    fn resync_drops_the_bad_frame_and_reads_what_comes_next() {
+        let mut reader = FrameReader::new(8);
+        let mut stream: VecDeque<u8> = HELLO.into_iter().chain(9u32.to_le_bytes()).chain([0xee; 5000]).collect();
+        assert!(matches!(reader.fill(reading(&mut stream)), Err(Stop::Corrupt(_))));
+        reader.resync(reading(&mut stream));
+        assert!(stream.is_empty(), "what the stream held is discarded");
+        assert!(reader.greeted(), "the hello is remembered");
+        stream.extend(3u32.to_le_bytes().into_iter().chain(*b"abc"));
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Ready(3));
+        assert_eq!(reader.frame(3), b"abc");
+    }
+
+    #[test]
+    fn a_frame_that_fits_in_pipe_buf_goes_out_in_one_write() {
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        for len in [0, 1, PIPE_BUF - PREFIX] {
+            let mut writes = Vec::new();
+            let mut writer = FrameWriter::default();
+            let payload = vec![3u8; len];
+            writer
+                .send(fd.as_fd(), &payload, Wait::Never, |bytes| {
+                    writes.push(bytes.to_vec());
+                    Ok(bytes.len())
+                })
+                .unwrap();
+            assert_eq!(writes.len(), 1, "{len} bytes of payload in {} writes", writes.len());
+            assert_eq!(writes[0][..PREFIX], prefix(&payload));
+            assert_eq!(writes[0][PREFIX..], payload[..]);
+        }
     }
 }
