@@ -1,5 +1,6 @@
 //! The framed fallbacks (`unix:`, `fifo:`) under a hostile writer: a raw socket or a raw
-//! write into the FIFO that follows none of ferry's rules.
+//! write into the FIFO that follows none of ferry's rules, and a receiver out of file
+//! descriptors.
 //!
 //! - Bare length prefixes on many connections must not make the receiver commit a
 //!   slot-sized buffer per connection.
@@ -7,11 +8,14 @@
 //!   senders' messages keep arriving.
 //! - An over-long prefix written into a FIFO is reported as `Corrupt` at most once, and a
 //!   well-behaved sender's later messages are received.
+//! - A receiver that cannot accept for lack of descriptors sleeps inside
+//!   `recv_timeout` instead of spinning, and accepts once descriptors are free again.
 //!
-//! The memory test measures process-wide state (the resident set), so it runs in a
-//! child: this test binary re-executed with `CHILD_ENV` naming the child test to run
-//! (without it the child tests return at once). A child prints `CHILD_DONE` when it has
-//! checked everything, so a parent never takes a child that ran no test for a success.
+//! The memory and descriptor tests change process-wide state (the resident set, the
+//! descriptor limit), so each runs in a child: this test binary re-executed with
+//! `CHILD_ENV` naming the child test to run (without it the child tests return at once).
+//! A child prints `CHILD_DONE` when it has checked everything, so a parent never takes a
+//! child that ran no test for a success.
 
 use std::{
     env, fs,
@@ -279,4 +283,71 @@ fn an_over_long_prefix_between_messages_is_reported_once_on_a_fifo() {
     assert_eq!(rx.recv_timeout(LONG).expect("a full slot").len(), SLOT);
     drop(tx);
     assert!(matches!(rx.recv_timeout(LONG), Err(RecvError::Disconnected)), "the sender's leaving is seen");
+}
+
+// ---------------------------------------------------------------------------------------
+// Out of file descriptors.
+// ---------------------------------------------------------------------------------------
+
+/// CPU time this process has used (user and system), from `getrusage`.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid out-pointer for one rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage");
+    // SAFETY: getrusage succeeded and filled it in.
+    let usage = unsafe { usage.assume_init() };
+    let micros = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    micros(usage.ru_utime) + micros(usage.ru_stime)
+}
+
+#[test]
+fn a_unix_receiver_out_of_descriptors_sleeps_instead_of_spinning() {
+    let stdout = run_child("child_out_of_descriptors");
+    assert!(stdout.contains("CPU time"), "the child reported no measurement");
+}
+
+#[test]
+fn child_out_of_descriptors() {
+    if !is_child("child_out_of_descriptors") {
+        return;
+    }
+    let place = Place::new("emfile");
+    let endpoint = place.endpoint("unix");
+    let mut rx = Receiver::create(&endpoint, &Config::new().slot_size(64).capacity(4)).expect("create");
+    // A sender connected (a connection waiting to be accepted) with a message queued.
+    let mut tx = Sender::open(&endpoint).expect("open the sender");
+    tx.send(b"waiting").expect("send");
+    // A low limit, then every descriptor taken: the receiver cannot accept.
+    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid pointer to an rlimit struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) }, 0, "getrlimit");
+    let limit = libc::rlimit { rlim_cur: current.rlim_max.min(128), rlim_max: current.rlim_max };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0, "setrlimit");
+    let mut filler = Vec::new();
+    loop {
+        match fs::File::open("/dev/null") {
+            Ok(file) => filler.push(file),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => break,
+            Err(e) => panic!("open /dev/null: {e}"),
+        }
+        assert!(filler.len() < 10_000, "the descriptor limit did not take");
+    }
+    let wait = Duration::from_secs(1);
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    let result = rx.recv_timeout(wait).map(|m| m.to_vec());
+    let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
+    println!("recv_timeout({wait:?}) out of descriptors: {result:?} after {wall:?}, CPU time {cpu:?}");
+    assert!(matches!(result, Err(RecvError::Timeout)), "nothing can be accepted: {result:?}");
+    assert!(wall >= wait, "the call returned early");
+    assert!(
+        cpu < wall / 4,
+        "the receiver used {cpu:?} of CPU in {wall:?} while out of descriptors: it spins instead of sleeping"
+    );
+    // Descriptors free again: the waiting connection is accepted and its message read.
+    drop(filler);
+    assert_eq!(&*rx.recv_timeout(LONG).expect("the message, once a descriptor is free"), b"waiting");
+    thread::sleep(Duration::from_millis(10));
+    println!("{CHILD_DONE}");
 }

@@ -10,7 +10,10 @@
 //! slot size is closed and what it had buffered dropped; the receiving call that found
 //! it returns `Corrupt` once, and later calls serve the other senders as before. A
 //! connection's buffer grows with the bytes it actually sends (`framing.rs`), so bare
-//! prefixes cost little.
+//! prefixes cost little. A receiver out of file descriptors cannot accept the waiting
+//! connections, which keep the listening socket readable: it stops polling the listener
+//! and retries the accept every `ACCEPT_BACKOFF`, sleeping in between, within the
+//! call's wait.
 
 use std::{
     fs,
@@ -23,6 +26,7 @@ use std::{
         },
     },
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use rustix::{event::PollFlags, net::SendFlags};
@@ -50,8 +54,13 @@ pub(crate) struct UnixReceiver {
     next: usize,
     /// Whether any sender has connected: after that, no senders means "gone".
     ever_connected: bool,
+    /// Set while accepting fails (out of file descriptors): no accept before then.
+    accept_after: Option<Instant>,
     slot_size: usize,
 }
+
+/// How long a receiver out of file descriptors waits before it tries to accept again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 struct Connection {
@@ -89,6 +98,7 @@ impl UnixReceiver {
             senders: Vec::new(),
             next: 0,
             ever_connected: false,
+            accept_after: None,
             slot_size,
         })
     }
@@ -111,9 +121,26 @@ impl UnixReceiver {
             if wait.is_never() {
                 return Err(Stop::WouldBlock);
             }
-            let mut fds = vec![self.listener.as_fd()];
+            // While accepting fails for lack of descriptors, the waiting connections keep
+            // the listener readable: leave it out, and wake to retry after the backoff.
+            let mut fds = Vec::with_capacity(self.senders.len() + 1);
+            let retry = match self.accept_after {
+                Some(after) => Some(after),
+                None => {
+                    fds.push(self.listener.as_fd());
+                    None
+                }
+            };
             fds.extend(self.senders.iter().map(|c| c.stream.as_fd()));
-            framing::wait_any(&fds, PollFlags::IN, wait)?;
+            let slice = match (retry, wait) {
+                (Some(after), Wait::Until(deadline)) if after < deadline => Wait::Until(after),
+                (Some(after), Wait::Forever) => Wait::Until(after),
+                _ => wait,
+            };
+            match framing::wait_any(&fds, PollFlags::IN, slice) {
+                Err(Stop::Timeout) if retry.is_some() && wait.remaining().is_some() => {}
+                other => other?,
+            }
         }
     }
 
@@ -130,10 +157,28 @@ impl UnixReceiver {
 
     /// Accepts every waiting connection. It counts as a sender once it says hello; one
     /// that closes without (a receiver checking whether this one is alive) is forgotten.
+    /// Out of descriptors, it stops and sets the time of the next try.
     fn accept_senders(&mut self) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if stream.set_nonblocking(true).is_ok() {
-                self.senders.push(Connection { stream, reader: FrameReader::new(self.slot_size) });
+        if self.accept_after.is_some_and(|after| Instant::now() < after) {
+            return;
+        }
+        self.accept_after = None;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_ok() {
+                        self.senders.push(Connection { stream, reader: FrameReader::new(self.slot_size) });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A connection reset before it was accepted, or a signal: the next one.
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory, or any failure
+                // that leaves the connection waiting: retry later, not at once.
+                Err(_) => {
+                    self.accept_after = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
             }
         }
     }
