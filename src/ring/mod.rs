@@ -234,8 +234,6 @@ impl RingView {
                 not_full: CachePadded::new(Signal::new()),
             });
         }
-        view.control().not_empty.init(geometry.signaling);
-        view.control().not_full.init(geometry.signaling);
         for pos in 0..=view.mask {
             // SAFETY: `slot` stays inside the ring and is 64-aligned; nobody else sees it.
             unsafe {

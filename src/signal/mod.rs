@@ -146,15 +146,6 @@ impl Signal {
         Self { word: AtomicU32::new(0), waiters: AtomicU32::new(0), semaphore: semaphore::Semaphore::new() }
     }
 
-    /// Finishes initialisation in place, once the ring has placed the signal. Neither
-    /// way of signaling needs more than the zeroed words [`Signal::new`] wrote: the
-    /// semaphore is a plain count, with nothing to set up where it lives.
-    pub(crate) fn init(&self, how: Signaling) {
-        match how {
-            Signaling::Futex | Signaling::Semaphore => {}
-        }
-    }
-
     /// Wakes every parked waiter if there is one. Call after publishing.
     pub(crate) fn notify(&self, how: Signaling) {
         // SYNC: AcqRel read-modify-write; pairs with the AcqRel increment in `announce`.
