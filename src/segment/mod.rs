@@ -23,7 +23,6 @@ pub(crate) mod header;
 #[cfg(ferry_loom)]
 pub mod model;
 pub(crate) mod name;
-#[cfg(not(ferry_loom))]
 pub(crate) mod object;
 pub(crate) mod seat;
 #[cfg(not(ferry_loom))]
