@@ -7,11 +7,7 @@ use crate::{
     error::AttachError,
     liveness::{self, Holder},
     ring::RingKind,
-    segment::{
-        name::FILE_PREFIX,
-        object::SHM_DIR,
-        snapshot::Snapshot,
-    },
+    segment::{name::FILE_PREFIX, object::SHM_DIR, snapshot::Snapshot},
     signal::Signaling,
 };
 
@@ -70,8 +66,7 @@ pub enum Holders {
 /// The names of the shared-memory channels on this machine, sorted. Objects whose names
 /// are not UTF-8 are not channels (ferry's names are ASCII): [`list_non_utf8`] has them.
 pub fn list() -> Vec<String> {
-    let mut names: Vec<String> =
-        entries().into_iter().filter_map(|name| name.into_string().ok()).collect();
+    let mut names: Vec<String> = entries().into_iter().filter_map(|name| name.into_string().ok()).collect();
     names.sort();
     names
 }

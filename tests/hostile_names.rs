@@ -67,7 +67,9 @@ fn description(path: &Path) -> PathBuf {
 fn assert_refused<T>(result: Result<T, AttachError>, needle: &str, what: &str) {
     match result {
         Ok(_) => panic!("{what}: accepted; it should be refused with `{needle}`"),
-        Err(e) => assert!(e.to_string().contains(needle), "{what}: refused, but the error does not say `{needle}`: {e}"),
+        Err(e) => {
+            assert!(e.to_string().contains(needle), "{what}: refused, but the error does not say `{needle}`: {e}")
+        }
     }
 }
 
@@ -197,7 +199,8 @@ fn auto_does_not_fall_back_past_a_refused_segment() {
     // Receivers where a careless `auto:` would fall back to: the world-writable
     // temporary directory and the runtime directory.
     let mut decoys = Vec::new();
-    for dir in [Some(PathBuf::from("/tmp")), std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)].into_iter().flatten()
+    for dir in
+        [Some(PathBuf::from("/tmp")), std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)].into_iter().flatten()
     {
         let path = dir.join(format!("ferry.{name}.sock"));
         if let Ok(rx) = Receiver::create(&format!("unix:{}", path.display()), &config()) {

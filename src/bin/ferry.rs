@@ -21,9 +21,7 @@ fn main() -> ExitCode {
     // not a panic.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let usage = || {
-        eprintln!(
-            "usage: ferry ls | ferry rm [--force] NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]"
-        );
+        eprintln!("usage: ferry ls | ferry rm [--force] NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]");
         ExitCode::from(2)
     };
     match args.first().and_then(|a| a.to_str()) {

@@ -80,7 +80,11 @@ fn private_dir() -> Result<PathBuf, AttachError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(AttachError::Io { op: "make the private directory", name, source: e }),
     }
-    let meta = std::fs::symlink_metadata(&dir).map_err(|e| AttachError::Io { op: "inspect", name: name.clone(), source: e })?;
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| AttachError::Io {
+        op: "inspect",
+        name: name.clone(),
+        source: e,
+    })?;
     if private(&meta, 0o077) {
         return Ok(dir);
     }

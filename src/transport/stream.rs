@@ -196,8 +196,11 @@ pub(crate) fn read_description(path: &Path, owners: &Owners) -> Result<usize, At
     }
     owners.check(&name, meta.uid())?;
     let mut text = String::new();
-    io::Read::read_to_string(&mut io::Read::take(&file, MAX_DESCRIPTION), &mut text)
-        .map_err(|e| AttachError::Io { op: "read the description of", name: name.clone(), source: e })?;
+    io::Read::read_to_string(&mut io::Read::take(&file, MAX_DESCRIPTION), &mut text).map_err(|e| AttachError::Io {
+        op: "read the description of",
+        name: name.clone(),
+        source: e,
+    })?;
     let corrupt = || AttachError::CorruptHeader { name: name.clone(), reason: "its description file is not ferry's" };
     let (magic, size) = text.trim_end().split_once(' ').ok_or_else(corrupt)?;
     if magic != DESCRIPTION_MAGIC {
