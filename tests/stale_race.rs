@@ -3,8 +3,9 @@
 //!
 //! A child of this test binary makes one stale channel per round (it creates them and
 //! exits without dropping them, so their creator is dead). Then `RACERS` children race
-//! every round: the parent starts a round by writing a line to each racer's stdin; each
-//! racer calls `Receiver::create` on the round's name and answers `ok` or `err ...`; the
+//! every round: the parent starts a round by writing to each racer's stdin the instant
+//! it starts (a few milliseconds ahead, on the shared clock); each racer waits for that
+//! instant, calls `Receiver::create` on the round's name and answers `ok` or `err ...`; the
 //! parent checks that exactly one said `ok`, opens a sender on the name and sends the
 //! round number, and the winner answers with what it received.
 //!
@@ -31,6 +32,14 @@ const MAKER_ENV: &str = "FERRY_STALE_RACE_MAKER";
 const RACER_ENV: &str = "FERRY_STALE_RACE_RACER";
 /// A child running longer than this kills itself.
 const CHILD_WATCHDOG: Duration = Duration::from_secs(120);
+
+/// How long after the parent tells the racers a round starts.
+const START_DELAY: Duration = Duration::from_millis(3);
+
+/// Nanoseconds since the Unix epoch: a clock every racer shares.
+fn since_epoch() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_nanos()
+}
 
 fn config() -> Config {
     Config::new().slot_size(16).capacity(2)
@@ -107,8 +116,10 @@ fn racing_creators_over_a_stale_name_have_exactly_one_winner() {
     }
 
     for round in 0..rounds {
+        // All start at one instant, a little after the last of them has been told.
+        let start = since_epoch() + START_DELAY.as_nanos();
         for racer in &mut racers {
-            racer.say(&format!("create {round}"));
+            racer.say(&format!("create {round} {start}"));
         }
         let answers: Vec<String> = racers.iter_mut().map(Racer::hear).collect();
         let winners: Vec<usize> = (0..RACERS).filter(|&i| answers[i] == "ok").collect();
@@ -144,7 +155,7 @@ fn child_make_stale() {
     process::exit(0);
 }
 
-/// Races: `create N` creates round N's channel (answers `ok` or `err ...`), `receive`
+/// Races: `create N START` creates round N's channel at START (ns since the epoch) (answers `ok` or `err ...`), `receive`
 /// receives on the one it won (`got N`), `drop` drops it, `exit` ends.
 #[test]
 fn child_racer() {
@@ -161,6 +172,10 @@ fn child_racer() {
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
             (Some("create"), Some(round)) => {
+                let start: u128 = words.next().and_then(|s| s.parse().ok()).expect("create N START");
+                while since_epoch() < start {
+                    std::hint::spin_loop();
+                }
                 match Receiver::create(&round_name(&prefix, round.parse().expect("round")), &config()) {
                     Ok(rx) => {
                         won = Some(rx);
