@@ -7,7 +7,7 @@ use std::{
     fs::OpenOptions,
     os::unix::{ffi::OsStrExt, process::ExitStatusExt},
     process::{self, Command, Output},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::mpsc::{self, TryRecvError},
     thread,
 };
 
@@ -48,22 +48,21 @@ fn ls_survives_a_channel_truncated_under_it() {
     assert!(String::from_utf8_lossy(&ls.stdout).contains(&name), "ls does not mention it: {}", describe(&ls));
 
     // Truncated and grown again, over and over, while ls reads it.
-    let stop = AtomicBool::new(false);
+    // The toggling stops once `running` is dropped, whether the runs pass or panic.
+    let (running, stop) = mpsc::channel::<()>();
     thread::scope(|scope| {
-        scope.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
+        let file = &file;
+        scope.spawn(move || {
+            while stop.try_recv() == Err(TryRecvError::Empty) {
                 let _ = file.set_len(0);
                 let _ = file.set_len(size);
             }
         });
+        let _running = running;
         for run in 0..20 {
             let ls = ferry_cli(&["ls"]);
-            if !ls.status.success() {
-                stop.store(true, Ordering::Relaxed);
-                panic!("ferry ls run {run} with the channel truncated under it: {}", describe(&ls));
-            }
+            assert!(ls.status.success(), "ferry ls run {run} with the channel truncated under it: {}", describe(&ls));
         }
-        stop.store(true, Ordering::Relaxed);
     });
 }
 

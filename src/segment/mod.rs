@@ -228,9 +228,8 @@ mod shared {
                         source: e,
                     })
                 })
-                .map_err(|e| {
+                .inspect_err(|_| {
                     object.unlink_locked();
-                    e
                 })?;
             let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
             // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned, whose space is
