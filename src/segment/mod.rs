@@ -269,9 +269,7 @@ mod shared {
                 return Ok(None);
             }
             if size < std::mem::size_of::<Header>() as u64 {
-                let mut magic = [0; 8];
-                let _ = std::os::unix::fs::FileExt::read_at(file, &mut magic, 0);
-                return Err(AttachError::BadMagic { name: name.to_owned(), found: u64::from_le_bytes(magic) });
+                return Err(short_object(file, name));
             }
             let len = usize::try_from(size).map_err(|_| AttachError::CorruptHeader {
                 name: name.to_owned(),
@@ -284,6 +282,19 @@ mod shared {
             let Some(geometry) = published(name, header, size, expected) else { return Ok(None) };
             let backing = Backing::Shared { _map: map, created: None };
             Ok(Some(Self::new(base, geometry?, name.to_owned(), backing)))
+        }
+    }
+
+    /// The error for an object shorter than a header but not empty: no state a segment
+    /// passes through, so not one ferry made (or one truncated since).
+    pub(crate) fn short_object(file: &File, name: &str) -> AttachError {
+        let mut magic = [0; 8];
+        let _ = std::os::unix::fs::FileExt::read_at(file, &mut magic, 0);
+        match u64::from_le_bytes(magic) {
+            header::MAGIC => {
+                AttachError::CorruptHeader { name: name.to_owned(), reason: "the object is shorter than a header" }
+            }
+            found => AttachError::BadMagic { name: name.to_owned(), found },
         }
     }
 
@@ -362,4 +373,4 @@ mod shared {
 }
 
 #[cfg(not(ferry_loom))]
-pub(crate) use shared::{reclaim_if, unlink};
+pub(crate) use shared::{reclaim_if, short_object, unlink};

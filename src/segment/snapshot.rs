@@ -17,7 +17,7 @@ use crate::{
         header::{published, ring_offset, seats_offset, Header},
         object::Object,
         seat::{seat_count, Seat},
-        validate_name,
+        short_object, validate_name,
     },
 };
 
@@ -61,13 +61,11 @@ impl Snapshot {
             _ => AttachError::Io { op: "read", name: name.to_owned(), source: e },
         };
         let mut header = Box::new(HeaderBytes([0; size_of::<Header>()]));
+        if size == 0 {
+            return Err(AttachError::NotInitialised { name: name.to_owned() });
+        }
         if size < size_of::<Header>() as u64 {
-            let mut magic = [0; 8];
-            let _ = std::os::unix::fs::FileExt::read_at(&object.file, &mut magic, 0);
-            return Err(match u64::from_le_bytes(magic) {
-                0 => AttachError::NotInitialised { name: name.to_owned() },
-                found => AttachError::BadMagic { name: name.to_owned(), found },
-            });
+            return Err(short_object(&object.file, name));
         }
         object.read_exact_at(&mut header.0, 0).map_err(io)?;
         let geometry = published(name, header.as_header(), size, None)
