@@ -213,7 +213,11 @@ mod shared {
                 Err(AttachError::AlreadyExists { .. }) => {
                     // Whoever else reclaimed the name meanwhile created it again, or will:
                     // this create then fails. One creator wins.
-                    reclaim(name, stale)?;
+                    reclaim(name, stale).map_err(|e| match e {
+                        // A name this user cannot even look at is simply taken.
+                        AttachError::PermissionDenied { name } => AttachError::AlreadyExists { name },
+                        other => other,
+                    })?;
                     Object::create(name, mode)?
                 }
                 other => other?,
