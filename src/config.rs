@@ -2,6 +2,7 @@
 //! which create channels from it, and the API, which takes it.
 
 use crate::{
+    error::AttachError,
     ring::{Geometry, RingKind},
     signal::Signaling,
 };
@@ -62,7 +63,8 @@ impl Config {
     }
 
     /// Permission bits of the shared-memory object (default 0o600), applied whatever
-    /// the process umask.
+    /// the process umask: at most 0o777 (setuid, setgid and sticky bits, or larger
+    /// values, make creating the channel fail with [`AttachError::InvalidConfig`]).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
@@ -81,6 +83,16 @@ impl Config {
     /// The permission bits the channel's files are created with.
     pub(crate) fn get_mode(&self) -> u32 {
         self.mode
+    }
+
+    /// Checks that this configuration can describe a channel: its ring, and a mode of
+    /// permission bits only.
+    pub(crate) fn validate(&self) -> Result<(), AttachError> {
+        self.geometry().validate().map_err(AttachError::InvalidConfig)?;
+        if self.mode & !0o777 != 0 {
+            return Err(AttachError::InvalidConfig("the mode may hold permission bits only (at most 0o777)"));
+        }
+        Ok(())
     }
 
     /// The ring this configuration describes.

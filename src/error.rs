@@ -127,6 +127,27 @@ pub enum AttachError {
         /// The underlying error.
         source: io::Error,
     },
+    /// What the name leads to is not the kind of object ferry makes there (a symbolic
+    /// link, a FIFO where a segment belongs, a directory that other users can write to):
+    /// ferry neither follows it nor replaces it.
+    Unexpected {
+        /// The channel name or path.
+        name: String,
+        /// What was found, in words ("a symbolic link").
+        found: String,
+        /// What ferry expected there, in words.
+        expected: &'static str,
+    },
+    /// There is not room for the channel: creating it would leave a segment that a
+    /// later write kills with SIGBUS. Nothing was left behind.
+    NoSpace {
+        /// The channel name.
+        name: String,
+        /// The bytes the channel needs.
+        needed: u64,
+        /// The bytes free where shared memory lives (`/dev/shm`), when known.
+        free: Option<u64>,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -177,6 +198,19 @@ impl fmt::Display for AttachError {
                  user is trusted, open with OpenOptions::new().allow_owner({owner})"
             ),
             Self::Io { op, name, source } => write!(f, "{op} channel `{name}`: {source}"),
+            Self::Unexpected { name, found, expected } => write!(
+                f,
+                "`{name}` is {found}, not {expected}: ferry does not follow or replace what it did not make; \
+                 remove it if it is yours, or use another name"
+            ),
+            Self::NoSpace { name, needed, free } => {
+                write!(f, "channel `{name}` needs {needed} bytes of shared memory")?;
+                match free {
+                    Some(free) => write!(f, " but /dev/shm has {free} bytes free")?,
+                    None => write!(f, " and /dev/shm has not that much free")?,
+                }
+                write!(f, ": make the channel smaller (slot size x capacity) or /dev/shm larger (docker --shm-size)")
+            }
         }
     }
 }

@@ -1,18 +1,15 @@
 //! Looking at channels from outside: what `ferry ls`, `ferry rm` and `ferry gc` show and
 //! do.
 
+use std::{ffi::OsString, os::unix::ffi::OsStrExt};
+
 use crate::{
     error::AttachError,
     liveness::{self, Holder},
-    owner::Owners,
-    ring::{mpmc, RingKind},
-    segment::Segment,
+    ring::RingKind,
+    segment::{name::FILE_PREFIX, object::SHM_DIR, snapshot::Snapshot},
     signal::Signaling,
-    sync::Ordering::Relaxed,
 };
-
-/// Where POSIX shared-memory objects live on Linux.
-const SHM_DIR: &str = "/dev/shm";
 
 /// What a shared-memory channel holds and who holds it, as seen by [`inspect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +24,11 @@ pub struct ChannelInfo {
     pub slot_size: usize,
     /// The number of slots.
     pub capacity: usize,
-    /// Messages published and not yet released.
+    /// Messages sent and not yet received: the positions senders have claimed and
+    /// receivers have not (on MPMC, a claim still being written counts).
     pub in_flight: usize,
+    /// The uid that owns the channel's segment.
+    pub owner: u32,
     /// The process that created the channel.
     pub creator: Process,
     /// Who holds the sender role.
@@ -63,37 +63,52 @@ pub enum Holders {
     Processes(Vec<Process>),
 }
 
-/// The names of the shared-memory channels on this machine, sorted.
+/// The names of the shared-memory channels on this machine, sorted. Objects whose names
+/// are not UTF-8 are not channels (ferry's names are ASCII): [`list_non_utf8`] has them.
 pub fn list() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(SHM_DIR)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.strip_prefix("ferry.").map(str::to_owned))
-        .collect();
+    let mut names: Vec<String> = entries().into_iter().filter_map(|name| name.into_string().ok()).collect();
     names.sort();
     names
 }
 
-/// Opens the channel `name` read-only in spirit (it attaches to no role) and reports
-/// what it holds.
+/// The objects in `/dev/shm` named `ferry.` and something that is not UTF-8, without
+/// the prefix, sorted: no channel has such a name, so something else put them there.
+pub fn list_non_utf8() -> Vec<OsString> {
+    let mut names: Vec<OsString> = entries().into_iter().filter(|name| name.to_str().is_none()).collect();
+    names.sort();
+    names
+}
+
+/// Every name in `/dev/shm` after the `ferry.` prefix.
+fn entries() -> Vec<OsString> {
+    std::fs::read_dir(SHM_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let rest = name.as_bytes().strip_prefix(FILE_PREFIX.as_bytes())?;
+            Some(std::ffi::OsStr::from_bytes(rest).to_owned())
+        })
+        .collect()
+}
+
+/// Reports what the channel `name` holds and who holds it, whoever owns it, without
+/// attaching to it or mapping it: its header, seats and positions are read from the
+/// object (see [`ChannelInfo`]), so the owner truncating it cannot crash the caller, and
+/// a segment still being created is reported at once, not waited for. The name is not
+/// followed if it is a link, and only a regular file is read.
 ///
 /// # Errors
 ///
-/// As for opening a channel: [`AttachError::NotFound`], the header errors, and so on.
+/// As for opening a channel: [`AttachError::NotFound`], [`AttachError::Unexpected`]
+/// (a link or another kind of file), [`AttachError::NotInitialised`], the header errors,
+/// and so on.
 pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
-    let segment = Segment::open(name, None, &Owners::any())?;
-    let geometry = *segment.geometry();
-    let ring = segment.ring();
-    let in_flight = match geometry.kind {
-        RingKind::Spsc => {
-            // SYNC: Relaxed; a snapshot for information, nothing is read through it.
-            let (head, tail) = (ring.control().head.load(Relaxed), ring.control().tail.load(Relaxed));
-            tail.saturating_sub(head).min(ring.capacity())
-        }
-        RingKind::Mpmc => mpmc::in_flight(&ring),
-    } as usize;
-    let holders = liveness::holders(&segment);
+    let snapshot = Snapshot::read(name)?;
+    let geometry = snapshot.geometry;
+    let in_flight = snapshot.tail.saturating_sub(snapshot.head).min(geometry.capacity as u64) as usize;
+    let holders = liveness::holders_in(geometry.kind, snapshot.header(), snapshot.seats());
     let role = |holder: &Holder| match holder {
         Holder::Never => Holders::Never,
         Holder::Left => Holders::Left,
@@ -107,6 +122,7 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
         slot_size: geometry.slot_size,
         capacity: geometry.capacity,
         in_flight,
+        owner: snapshot.owner,
         creator: Process { pid: holders.creator_pid, alive: holders.creator_alive },
         senders: role(&holders.sender),
         receivers: role(&holders.receiver),

@@ -59,7 +59,7 @@ pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, 
 pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
-pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};
+pub use inspect::{inspect, list, list_non_utf8, remove_stale, ChannelInfo, Holders, Process};
 pub use pod::Pod;
 pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};

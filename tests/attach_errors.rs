@@ -285,9 +285,9 @@ fn a_segment_with_another_magic_is_bad_magic() {
         );
         assert_names(&err, &name);
     }
-    // Neither open nor create touched the foreign object.
+    // Neither open nor create touched the foreign object; create says what it is.
     let err = Receiver::create(&name, &config()).unwrap_err();
-    assert!(matches!(&err, AttachError::AlreadyExists { .. }), "{err:?}");
+    assert!(matches!(&err, AttachError::BadMagic { .. }), "{err:?}");
     assert_eq!(fs::read(shm_path(&name)).expect("read"), bytes);
 
     unlink(&name).expect("unlink removes a foreign object of a valid name");
@@ -517,11 +517,16 @@ fn a_creator_that_never_publishes_the_magic_is_not_initialised() {
 }
 
 #[test]
-fn a_creator_that_never_sizes_the_object_is_not_initialised() {
-    // Shorter than a header, though it starts with the magic: it must not be read.
+fn an_object_shorter_than_a_header_is_refused_at_once() {
+    // Shorter than a header, though it starts with the magic: it must not be read, and
+    // is no state a creator leaves (it sizes the object whole at once), so nobody waits.
     let name = unique("unsized");
     let _cleanup = forge(&name, &MAGIC.to_le_bytes());
-    assert_waited_then_not_initialised(&name);
+    let started = Instant::now();
+    let err = Sender::open(&name).unwrap_err();
+    assert!(matches!(&err, AttachError::CorruptHeader { name: n, .. } if *n == name), "{err:?}");
+    assert_names(&err, &name);
+    assert!(started.elapsed() < Duration::from_millis(500), "refused only after {:?}", started.elapsed());
 }
 
 #[test]

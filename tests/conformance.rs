@@ -1265,13 +1265,14 @@ conformance!(a_refused_second_receiver_leaves_the_first_waiting:
     fifo => Fifo,
 );
 
-/// `Receiver::create` on a path that holds a regular file refuses, and leaves the file.
+/// `Receiver::create` on a path that holds a regular file refuses, saying what is there,
+/// and leaves the file.
 fn a_receiver_never_replaces_a_regular_file(kind: Kind) {
     let place = Place::new(kind, "regular");
     let file = place.file();
     fs::write(&file, b"precious").expect("write a regular file");
     match Receiver::create(&place.endpoint, &Config::new()) {
-        Err(AttachError::AlreadyExists { .. }) => {}
+        Err(AttachError::Unexpected { found, .. }) if found == "a regular file" => {}
         other => panic!("{kind:?}: create over a regular file: {:?}", other.map(drop)),
     }
     assert_eq!(fs::read(&file).ok().as_deref(), Some(&b"precious"[..]), "{kind:?}: the file was replaced");
@@ -1522,10 +1523,12 @@ fn auto_falls_back_to_a_socket_in_the_runtime_dir() {
     run_auto_child(&name, Some(&dir), &dir.join(format!("ferry.{name}.sock")));
 }
 
+/// Without a runtime directory the socket goes into `/tmp/ferry-UID`, made private (0700).
 #[test]
-fn auto_falls_back_to_a_socket_in_tmp_without_a_runtime_dir() {
+fn auto_falls_back_to_a_socket_in_a_private_tmp_dir_without_a_runtime_dir() {
     let name = unique("auto-tmp");
-    let socket = PathBuf::from(format!("/tmp/ferry.{name}.sock"));
+    let dir = PathBuf::from(format!("/tmp/ferry-{}", rustix::process::geteuid().as_raw()));
+    let socket = dir.join(format!("ferry.{name}.sock"));
     struct Remove(PathBuf);
     impl Drop for Remove {
         fn drop(&mut self) {
@@ -1535,6 +1538,8 @@ fn auto_falls_back_to_a_socket_in_tmp_without_a_runtime_dir() {
     }
     let _remove = Remove(socket.clone());
     run_auto_child(&name, None, &socket);
+    let meta = fs::symlink_metadata(&dir).expect("the private directory");
+    assert!(meta.file_type().is_dir() && meta.permissions().mode() & 0o777 == 0o700, "{}: {meta:?}", dir.display());
 }
 
 /// `AUTO_ENV=<name>`, with `FERRY_DISABLE_SHM=1`: `auto:<name>` falls back to the socket

@@ -358,9 +358,15 @@ fn assert_already_exists(name: &str) {
     assert_eq!((info.slot_size, info.capacity), (OLD_SLOT, OLD_CAPACITY), "a refused create replaced the channel");
 }
 
-/// `ferry rm NAME` removes the channel; a second time it fails and says why.
+/// `ferry rm NAME` refuses the channel a live process (this one) holds, naming it;
+/// `ferry rm --force NAME` removes it; a second time it fails and says why.
 fn assert_ferry_rm(name: &str) {
-    let rm = ferry_cli(&["rm", name]);
+    let refused = ferry_cli(&["rm", name]);
+    assert!(!refused.status.success(), "ferry rm removed a live channel: {}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(&process::id().to_string()) && said.contains("--force"), "{}", describe(&refused));
+    assert!(shm_path(name).exists(), "a refused ferry rm removed the channel");
+    let rm = ferry_cli(&["rm", "--force", name]);
     assert!(rm.status.success(), "ferry rm: {}", describe(&rm));
     assert!(String::from_utf8_lossy(&rm.stdout).contains(&format!("removed `{name}`")), "{}", describe(&rm));
     assert!(!shm_path(name).exists(), "ferry rm left the channel in place");

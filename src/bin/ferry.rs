@@ -1,23 +1,32 @@
 //! `ferry`: look at and clean up the shared-memory channels on this machine.
 //!
 //! ```text
-//! ferry ls            list channels: kind, geometry, fill level, who is attached
-//! ferry rm NAME...    remove channels (attached processes keep theirs)
+//! ferry ls            list channels: kind, geometry, fill level, who is attached, and
+//!                     the owner where it is another user
+//! ferry rm [--force] NAME...
+//!                     remove channels; one a live process holds only with --force
+//!                     (attached processes keep theirs)
 //! ferry gc            remove channels whose creator and users have all died
 //! ferry bench ARGS... measure ferry beside Unix sockets, pipes and the hardware limits:
 //!                     runs the `ferry-bench` binary next to this one with ARGS
 //!                     ([--tiny] [--json PATH|-]; see the `ferry-bench` crate in benches/)
 //! ```
 
-use std::{os::unix::process::CommandExt, process::ExitCode};
+use std::{ffi::OsString, os::unix::process::CommandExt, process::ExitCode};
 
 use ferry::{ChannelInfo, Holders};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    // Arguments as the OS gives them: a name that is not UTF-8 is an error to report,
+    // not a panic.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let usage = || {
+        eprintln!("usage: ferry ls | ferry rm [--force] NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]");
+        ExitCode::from(2)
+    };
+    match args.first().and_then(|a| a.to_str()) {
         Some("ls") if args.len() == 1 => ls(),
-        Some("rm") if args.len() > 1 => rm(&args[1..]),
+        Some("rm") if args.len() > 1 => rm(&args[1..]).unwrap_or_else(usage),
         Some("bench") => bench(&args[1..]),
         Some("gc") if args.len() == 1 => {
             for name in ferry::remove_stale() {
@@ -25,17 +34,14 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("usage: ferry ls | ferry rm NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]");
-            ExitCode::from(2)
-        }
+        _ => usage(),
     }
 }
 
 /// The benchmark suite is the `ferry-bench` crate, which depends on this one, so this
 /// binary cannot link it: `ferry bench` becomes the `ferry-bench` binary built next to
 /// this one (same directory), with the same arguments, exit status and process id.
-fn bench(args: &[String]) -> ExitCode {
+fn bench(args: &[OsString]) -> ExitCode {
     let path = match std::env::current_exe() {
         Ok(exe) => exe.with_file_name("ferry-bench"),
         Err(e) => {
@@ -61,21 +67,54 @@ fn bench(args: &[String]) -> ExitCode {
 
 fn ls() -> ExitCode {
     let names = ferry::list();
-    if names.is_empty() {
+    let foreign = ferry::list_non_utf8();
+    if names.is_empty() && foreign.is_empty() {
         println!("no channels");
     }
+    // Each channel is read, never mapped, and without waiting: nothing another user does
+    // to their own channel can crash or stall this listing.
     for name in names {
         match ferry::inspect(&name) {
             Ok(info) => println!("{}", describe(&info)),
             Err(e) => println!("{name}: {e}"),
         }
     }
+    for name in foreign {
+        let mut path = OsString::from("/dev/shm/ferry.");
+        path.push(&name);
+        println!("{path:?}: not a ferry channel (its name is not UTF-8); remove it with rm if it is yours");
+    }
     ExitCode::SUCCESS
 }
 
-fn rm(names: &[String]) -> ExitCode {
+/// `ferry rm [--force] NAME...`; `None` for a usage error.
+fn rm(args: &[OsString]) -> Option<ExitCode> {
+    let force = args.iter().any(|a| a == "--force");
+    let names: Vec<&OsString> = args.iter().filter(|a| *a != "--force").collect();
+    if names.is_empty() {
+        return None;
+    }
     let mut status = ExitCode::SUCCESS;
     for name in names {
+        let Some(name) = name.to_str() else {
+            eprintln!(
+                "ferry rm: {name:?} is not a channel name (channel names are ASCII letters, digits, `.`, `_` \
+                 and `-`); remove such an object from /dev/shm with rm"
+            );
+            status = ExitCode::FAILURE;
+            continue;
+        };
+        if !force {
+            if let Some(pids) = ferry::inspect(name).ok().map(|info| live_pids(&info)).filter(|p| !p.is_empty()) {
+                eprintln!(
+                    "ferry rm: channel `{name}` is in use by process {}: stop them first, or remove it anyway \
+                     with `ferry rm --force {name}` (they keep their handles, but nobody new can reach them)",
+                    pids.join(", ")
+                );
+                status = ExitCode::FAILURE;
+                continue;
+            }
+        }
         match ferry::unlink(name) {
             Ok(()) => println!("removed `{name}`"),
             Err(e) => {
@@ -84,7 +123,24 @@ fn rm(names: &[String]) -> ExitCode {
             }
         }
     }
-    status
+    Some(status)
+}
+
+/// The live processes holding `info`'s channel, each with what it holds.
+fn live_pids(info: &ChannelInfo) -> Vec<String> {
+    let mut live = Vec::new();
+    if info.creator.alive {
+        live.push(format!("{} (creator)", info.creator.pid));
+    }
+    for (role, holders) in [("sender", &info.senders), ("receiver", &info.receivers)] {
+        let all = match holders {
+            Holders::Process(p) => vec![*p],
+            Holders::Processes(all) => all.clone(),
+            Holders::Never | Holders::Left => Vec::new(),
+        };
+        live.extend(all.iter().filter(|p| p.alive).map(|p| format!("{} ({role})", p.pid)));
+    }
+    live
 }
 
 fn describe(info: &ChannelInfo) -> String {
@@ -96,7 +152,7 @@ fn describe(info: &ChannelInfo) -> String {
         Holders::Processes(all) => all.iter().copied().map(process).collect::<Vec<_>>().join(", "),
     };
     format!(
-        "{}: {:?} {} x {} B, {:?}, {}/{} in flight; creator {}; sender {}; receiver {}{}",
+        "{}: {:?} {} x {} B, {:?}, {}/{} in flight; creator {}; sender {}; receiver {}{}{}",
         info.name,
         info.kind,
         info.capacity,
@@ -107,6 +163,11 @@ fn describe(info: &ChannelInfo) -> String {
         process(info.creator),
         role(&info.senders),
         role(&info.receivers),
-        if info.stale { "; STALE" } else { "" }
+        if info.stale { "; STALE" } else { "" },
+        if info.owner == rustix::process::geteuid().as_raw() {
+            String::new()
+        } else {
+            format!("; owner uid {}", info.owner)
+        }
     )
 }

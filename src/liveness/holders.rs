@@ -8,7 +8,7 @@ use crate::{
         seats::occupant,
     },
     ring::RingKind,
-    segment::Segment,
+    segment::{header::Header, seat::Seat, Segment},
     sync::Ordering::Acquire,
 };
 
@@ -89,17 +89,26 @@ pub(crate) enum Holder {
 
 /// Who holds `segment`: its creator and both roles, as seen now.
 pub(crate) fn holders(segment: &Segment) -> Holders {
-    let creator = segment.header().creator();
+    holders_in(segment.geometry().kind, segment.header(), segment.seats())
+}
+
+/// Who holds the segment of `kind` whose header and seats these are (mapped, or a copy
+/// read for inspection: `segment::snapshot`).
+pub(crate) fn holders_in(kind: RingKind, header: &Header, seats: &[Seat]) -> Holders {
+    let creator = header.creator();
     let role = |role: Role| {
+        let word = match role {
+            Role::Sender => header.sender_word(),
+            Role::Receiver => header.receiver_word(),
+        };
         // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`.
-        let word = role.word(segment).load(Acquire);
-        match (segment.geometry().kind, word) {
+        let word = word.load(Acquire);
+        match (kind, word) {
             (_, 0) => Holder::Never,
             (RingKind::Spsc, DETACHED) => Holder::Left,
             (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
             (RingKind::Mpmc, _) => {
-                let mut owners: Vec<u64> = segment
-                    .seats()
+                let mut owners: Vec<u64> = seats
                     .iter()
                     .filter_map(occupant)
                     .filter(|&(_, held_as, _)| held_as == role as u64)

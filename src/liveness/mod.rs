@@ -24,7 +24,7 @@ mod seats;
 pub(crate) use self::holders::reclaim_if_stale;
 pub(crate) use self::{
     attach::{attach, detach},
-    holders::{holders, is_stale, peer, Holder, Peer},
+    holders::{holders_in, is_stale, peer, Holder, Peer},
     process::me,
     recovery::{recover, recover_if_due},
     roles::Role,

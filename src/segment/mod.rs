@@ -4,9 +4,12 @@
 //! A segment is a POSIX shared-memory object (`/dev/shm/ferry.NAME` on Linux) laid out as
 //! a 128-byte-aligned header, then (MPMC only) a table of seats, then one ring
 //! ([`header`]). The creator makes the object exclusively with mode 0600 (or the mode
-//! asked for, whatever the umask), sizes it, and initialises it; an opener waits, a
-//! bounded time, for the creator to publish the header, and checks it before it touches
-//! the ring.
+//! asked for, whatever the umask), reserves its space, and initialises it; an opener
+//! waits, a bounded time, for the creator to publish the header, and checks it before it
+//! touches the ring. Every name is opened without following links, and an opener accepts
+//! only a regular file of an owner it trusts (`object`). Names are removed under a lock
+//! that makes reclaiming a stale name safe against racing creators (`object`).
+//! `ferry ls` reads segments without mapping them (`snapshot`).
 //!
 //! The segment knows the layout, not what the words in it mean to the processes that
 //! share it: the role words and the seats are read and written by the liveness layer
@@ -20,7 +23,10 @@ pub(crate) mod header;
 #[cfg(ferry_loom)]
 pub mod model;
 pub(crate) mod name;
+pub(crate) mod object;
 pub(crate) mod seat;
+#[cfg(not(ferry_loom))]
+pub(crate) mod snapshot;
 
 use std::{
     alloc::{self, Layout},
@@ -28,8 +34,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[cfg(not(ferry_loom))]
-pub(crate) use self::name::object_name;
 pub(crate) use self::name::validate_name;
 pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use self::{
@@ -63,11 +67,9 @@ enum Backing {
     #[cfg(not(ferry_loom))]
     Shared {
         _map: memmap2::MmapRaw,
-        /// The object's (device, inode): the creator's drop unlinks the name only while
-        /// it still names this segment.
-        object: Option<(u64, u64)>,
-        /// Whether this is the creator, which unlinks the name on drop.
-        owner: bool,
+        /// The creator's object, whose name its drop removes (under the removal lock, and
+        /// only while the name still names it); `None` in the other processes.
+        created: Option<object::Object>,
     },
     Heap(Layout),
 }
@@ -159,10 +161,12 @@ impl Drop for Segment {
         }
         match &self.backing {
             #[cfg(not(ferry_loom))]
-            Backing::Shared { object, owner, .. } => {
+            Backing::Shared { created, .. } => {
                 // Best effort: the name may have been removed, or even reused, since.
-                if *owner && object.is_some() && shared::identity_of(&self.name) == *object {
-                    let _ = rustix::shm::unlink(object_name(&self.name));
+                if let Some(object) = created {
+                    if object.lock() {
+                        object.unlink_locked();
+                    }
                 }
             }
             Backing::Heap(layout) => {
@@ -185,16 +189,15 @@ impl Drop for Segment {
 mod shared {
     use std::fs::File;
 
-    use rustix::{fs::Mode, io::Errno, shm};
-
     use super::*;
-    use crate::owner::Owners;
+    use crate::{owner::Owners, segment::object::Object};
 
     impl Segment {
-        /// Creates the named segment exclusively, with `mode` whatever the umask, and
-        /// initialises it, naming `creator` (this process's identity) as its creator. A
-        /// segment of that name that `stale` judges unused is reclaimed, once. The
-        /// segment unlinks its name when dropped.
+        /// Creates the named segment exclusively, with `mode` whatever the umask, reserves
+        /// its space and initialises it, naming `creator` (this process's identity) as its
+        /// creator. A segment of that name that `stale` judges unused is reclaimed, once,
+        /// under the removal lock (see `object`); anything else under the name is an
+        /// error at once. The segment unlinks its name when dropped.
         pub(crate) fn create(
             name: &str,
             geometry: Geometry,
@@ -206,82 +209,132 @@ mod shared {
             check_enabled(name)?;
             geometry.validate().map_err(AttachError::InvalidConfig)?;
             let total = total_size(&geometry).ok_or(AttachError::InvalidConfig("ring too large"))?;
-            let object = object_name(name);
-            let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-            let fd = match shm::open(&object, flags, Mode::from_raw_mode(mode)) {
-                // A segment whose creator and users all died is reclaimed, once.
-                Err(Errno::EXIST) if reclaim_if(name, &stale) => shm::open(&object, flags, Mode::from_raw_mode(mode)),
-                other => other,
-            }
-            .map_err(|e| os_error(e, "create", name))?;
-            let unlink_on_error = |e: AttachError| {
-                let _ = shm::unlink(&object);
-                e
+            let object = match Object::create(name, mode) {
+                Err(AttachError::AlreadyExists { .. }) => {
+                    // Whoever else reclaimed the name meanwhile created it again, or will:
+                    // this create then fails. One creator wins.
+                    reclaim(name, stale).map_err(|e| match e {
+                        // A name this user cannot even look at is simply taken.
+                        AttachError::PermissionDenied { name } => AttachError::AlreadyExists { name },
+                        other => other,
+                    })?;
+                    Object::create(name, mode)?
+                }
+                other => other?,
             };
-            // The umask may have cleared bits of `mode`: set it exactly.
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
-                .map_err(|e| unlink_on_error(os_error(e, "set the mode of", name)))?;
-            rustix::fs::ftruncate(&fd, total as u64).map_err(|e| unlink_on_error(os_error(e, "size", name)))?;
-            let identity = rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok();
-            let map = memmap2::MmapOptions::new()
-                .len(total)
-                .map_raw(&File::from(fd))
-                .map_err(|e| unlink_on_error(AttachError::Io { op: "map", name: name.to_owned(), source: e }))?;
+            // The removal lock is held from here until the header is published.
+            let map = object
+                .reserve(name, total as u64)
+                .and_then(|()| {
+                    memmap2::MmapOptions::new().len(total).map_raw(&object.file).map_err(|e| AttachError::Io {
+                        op: "map",
+                        name: name.to_owned(),
+                        source: e,
+                    })
+                })
+                .inspect_err(|_| {
+                    object.unlink_locked();
+                })?;
             let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
-            // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned; openers read
-            // only `magic` until `initialise` publishes it.
+            // SAFETY: a fresh mapping of `total` zeroed bytes, page-aligned, whose space is
+            // reserved; openers read only `magic` until `initialise` publishes it.
             unsafe { initialise(base, &geometry, total, creator) };
-            Ok(Self::new(base, geometry, name.to_owned(), Backing::Shared { _map: map, object: identity, owner: true }))
+            object.unlock();
+            Ok(Self::new(base, geometry, name.to_owned(), Backing::Shared { _map: map, created: Some(object) }))
         }
 
         /// Opens the named segment, waiting a bounded time for its creator to finish
         /// initialising it, and checks its header. With `expected`, the geometry must match.
-        /// The object must belong to a uid `owners` accepts.
+        /// The object must be a regular file (not a link) of a uid `owners` accepts.
         pub(crate) fn open(name: &str, expected: Option<Geometry>, owners: &Owners) -> Result<Self, AttachError> {
             validate_name(name)?;
             check_enabled(name)?;
-            let fd = shm::open(object_name(name), shm::OFlags::RDWR, Mode::empty())
-                .map_err(|e| os_error(e, "open", name))?;
-            let owner = rustix::fs::fstat(&fd).map_err(|e| os_error(e, "inspect", name))?.st_uid;
-            owners.check(name, owner)?;
-            let file = File::from(fd);
+            let (object, stat) = Object::open(name, true)?;
+            owners.check(name, stat.st_uid)?;
             let deadline = Instant::now() + INIT_TIMEOUT;
-            let not_initialised = || AttachError::NotInitialised { name: name.to_owned() };
-            let io = |op| move |e: std::io::Error| AttachError::Io { op, name: name.to_owned(), source: e };
             loop {
-                let size = file.metadata().map_err(io("inspect"))?.len();
-                if size >= std::mem::size_of::<Header>() as u64 {
-                    let len = usize::try_from(size).map_err(|_| not_initialised())?;
-                    let map = memmap2::MmapOptions::new().len(len).map_raw(&file).map_err(io("map"))?;
-                    let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
-                    // SAFETY: the mapping is page-aligned and at least a header long.
-                    let header = unsafe { base.cast::<Header>().as_ref() };
-                    if let Some(geometry) = published(name, header, size, expected) {
-                        let object = rustix::fs::fstat(&file).map(|st| (st.st_dev, st.st_ino)).ok();
-                        let backing = Backing::Shared { _map: map, object, owner: false };
-                        return Ok(Self::new(base, geometry?, name.to_owned(), backing));
-                    }
+                if let Some(segment) = Self::map_published(&object.file, name, expected)? {
+                    return Ok(segment);
                 }
                 if Instant::now() >= deadline {
-                    return Err(not_initialised());
+                    return Err(AttachError::NotInitialised { name: name.to_owned() });
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+
+        /// Maps the object `file` and checks its header; `None` while its creator has not
+        /// published it yet. An object shorter than a header but not empty is no state a
+        /// ferry segment passes through (its creator sizes it whole at once): not ferry's.
+        fn map_published(file: &File, name: &str, expected: Option<Geometry>) -> Result<Option<Self>, AttachError> {
+            let io = |op| move |e: std::io::Error| AttachError::Io { op, name: name.to_owned(), source: e };
+            let size = file.metadata().map_err(io("inspect"))?.len();
+            if size == 0 {
+                return Ok(None);
+            }
+            if size < std::mem::size_of::<Header>() as u64 {
+                return Err(short_object(file, name));
+            }
+            let len = usize::try_from(size).map_err(|_| AttachError::CorruptHeader {
+                name: name.to_owned(),
+                reason: "its size does not fit this machine",
+            })?;
+            let map = memmap2::MmapOptions::new().len(len).map_raw(file).map_err(io("map"))?;
+            let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+            // SAFETY: the mapping is page-aligned and at least a header long.
+            let header = unsafe { base.cast::<Header>().as_ref() };
+            let Some(geometry) = published(name, header, size, expected) else { return Ok(None) };
+            let backing = Backing::Shared { _map: map, created: None };
+            Ok(Some(Self::new(base, geometry?, name.to_owned(), backing)))
+        }
+    }
+
+    /// The error for an object shorter than a header but not empty: no state a segment
+    /// passes through, so not one ferry made (or one truncated since).
+    pub(crate) fn short_object(file: &File, name: &str) -> AttachError {
+        let mut magic = [0; 8];
+        let _ = std::os::unix::fs::FileExt::read_at(file, &mut magic, 0);
+        match u64::from_le_bytes(magic) {
+            header::MAGIC => {
+                AttachError::CorruptHeader { name: name.to_owned(), reason: "the object is shorter than a header" }
+            }
+            found => AttachError::BadMagic { name: name.to_owned(), found },
+        }
+    }
+
+    /// Removes the segment `name` if `stale` judges it unused, under its removal lock
+    /// (see `object`). `Ok(true)`: removed; `Ok(false)`: the name no longer names the
+    /// object opened (another process removed it). [`AttachError::AlreadyExists`] if the
+    /// segment is in use (or its lock stays held); another error says what is under the
+    /// name if it is not a published ferry segment of this user. Never waits for an
+    /// unpublished segment: its creator holds the lock while it initialises it.
+    fn reclaim(name: &str, stale: impl FnOnce(&Segment) -> bool) -> Result<bool, AttachError> {
+        let (object, stat) = match Object::open(name, true) {
+            Err(AttachError::NotFound { .. }) => return Ok(false),
+            other => other?,
+        };
+        // Only this user's own segments are reclaimed.
+        Owners::default().check(name, stat.st_uid)?;
+        let in_use = || AttachError::AlreadyExists { name: name.to_owned() };
+        if !object.lock() {
+            return Err(in_use());
+        }
+        if !object.still_named() {
+            return Ok(false);
+        }
+        let segment = Segment::map_published(&object.file, name, None)?
+            .ok_or_else(|| AttachError::NotInitialised { name: name.to_owned() })?;
+        if !stale(&segment) {
+            return Err(in_use());
+        }
+        drop(segment);
+        Ok(object.unlink_locked())
     }
 
     /// Removes the segment `name` if `stale` judges it unused; returns whether it did. A
     /// segment that cannot be opened and checked is left alone.
     pub(crate) fn reclaim_if(name: &str, stale: impl FnOnce(&Segment) -> bool) -> bool {
-        // Only this user's own segments are reclaimed.
-        let Ok(segment) = Segment::open(name, None, &Owners::default()) else { return false };
-        if !stale(&segment) {
-            return false;
-        }
-        let Backing::Shared { object: Some(judged), .. } = segment.backing else { return false };
-        drop(segment);
-        // Unlink only the object we judged, not one created since under the same name.
-        identity_of(name) == Some(judged) && shm::unlink(object_name(name)).is_ok()
+        validate_name(name).is_ok() && matches!(reclaim(name, stale), Ok(true))
     }
 
     /// `FERRY_DISABLE_SHM=1` makes every segment create and open fail, as on a system
@@ -296,28 +349,32 @@ mod shared {
         }
     }
 
-    fn os_error(errno: Errno, op: &'static str, name: &str) -> AttachError {
-        let name = name.to_owned();
-        match errno {
-            Errno::EXIST => AttachError::AlreadyExists { name },
-            Errno::NOENT => AttachError::NotFound { name },
-            Errno::ACCESS | Errno::PERM => AttachError::PermissionDenied { name },
-            other => AttachError::Io { op, name, source: other.into() },
-        }
-    }
-
-    /// The (device, inode) of the object that `name` names now, if any.
-    pub(super) fn identity_of(name: &str) -> Option<(u64, u64)> {
-        let fd = shm::open(object_name(name), shm::OFlags::RDONLY, Mode::empty()).ok()?;
-        rustix::fs::fstat(&fd).map(|st| (st.st_dev, st.st_ino)).ok()
-    }
-
-    /// Removes the named segment. Processes that have it open keep using it.
+    /// Removes the named segment, under its removal lock (see `object`); a link or any
+    /// other non-segment under the name is removed too (the name, not what it leads to).
+    /// Processes that have the segment open keep using it.
     pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
         validate_name(name)?;
-        shm::unlink(object_name(name)).map_err(|e| os_error(e, "remove", name))
+        // A name replaced between the open and the lock is looked at again.
+        for _ in 0..3 {
+            let object = match Object::open(name, false) {
+                Ok((object, _)) => object,
+                Err(AttachError::Unexpected { .. }) => return object::unlink_any(name),
+                Err(e) => return Err(e),
+            };
+            if !object.lock() {
+                return Err(AttachError::Io {
+                    op: "lock, to remove,",
+                    name: name.to_owned(),
+                    source: rustix::io::Errno::WOULDBLOCK.into(),
+                });
+            }
+            if object.unlink_locked() {
+                return Ok(());
+            }
+        }
+        Err(AttachError::NotFound { name: name.to_owned() })
     }
 }
 
 #[cfg(not(ferry_loom))]
-pub(crate) use shared::{reclaim_if, unlink};
+pub(crate) use shared::{reclaim_if, short_object, unlink};

@@ -4,12 +4,14 @@ use crate::error::AttachError;
 
 /// Longest channel name: the object name `ferry.NAME` must fit in `NAME_MAX` (255).
 pub const MAX_NAME_LEN: usize = 200;
-/// Prefix of every segment's object name, so ferry's segments are easy to find.
-const OBJECT_PREFIX: &str = "/ferry.";
+/// Prefix of every segment's file name in `/dev/shm`, so ferry's segments are easy to
+/// find.
+pub(crate) const FILE_PREFIX: &str = "ferry.";
 
-/// The shared-memory object name of the channel `name` (checked by [`validate_name`]).
-pub(crate) fn object_name(name: &str) -> String {
-    format!("{OBJECT_PREFIX}{name}")
+/// The file name, in `/dev/shm`, of the channel `name`'s segment (`name` checked by
+/// [`validate_name`]).
+pub(crate) fn file_name(name: &str) -> String {
+    format!("{FILE_PREFIX}{name}")
 }
 
 /// Checks that `name` can name a channel: 1 to `MAX_NAME_LEN` of `[A-Za-z0-9._-]`, not

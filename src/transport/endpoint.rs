@@ -1,8 +1,14 @@
 //! Endpoint strings: which transport, and where.
 
-use std::path::PathBuf;
+use std::{
+    os::unix::fs::{DirBuilderExt, MetadataExt},
+    path::PathBuf,
+};
 
-use crate::{error::AttachError, segment::validate_name};
+use crate::{
+    error::AttachError,
+    segment::{object::kind_of, validate_name},
+};
 
 /// A parsed endpoint string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +51,49 @@ impl Endpoint {
         }
     }
 
-    /// The Unix socket `auto:NAME` falls back to: `$XDG_RUNTIME_DIR/ferry.NAME.sock`, or
-    /// `/tmp/ferry.NAME.sock` without a runtime directory.
-    pub(crate) fn auto_socket(name: &str) -> PathBuf {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-        dir.join(format!("ferry.{name}.sock"))
+    /// The Unix socket `auto:NAME` falls back to, `ferry.NAME.sock` in a directory no
+    /// other user can have prepared ([`private_dir`]).
+    pub(crate) fn auto_socket(name: &str) -> Result<PathBuf, AttachError> {
+        Ok(private_dir()?.join(format!("ferry.{name}.sock")))
     }
+}
+
+/// A directory only this user can write to, for `auto:` sockets: `$XDG_RUNTIME_DIR` if it
+/// is a directory (not a link) of this user that nobody else can write to, else
+/// `/tmp/ferry-UID`, made with mode 0700 if missing and checked on every use: a directory
+/// (not a link) of this user, with no permission for anyone else. In a sticky `/tmp`
+/// nobody else can rename or remove it once it is checked.
+fn private_dir() -> Result<PathBuf, AttachError> {
+    let me = rustix::process::geteuid().as_raw();
+    let private = |meta: &std::fs::Metadata, others: u32| {
+        meta.file_type().is_dir() && meta.uid() == me && meta.mode() & others == 0
+    };
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|d| d.is_absolute()) {
+        if std::fs::symlink_metadata(&dir).is_ok_and(|meta| private(&meta, 0o022)) {
+            return Ok(dir);
+        }
+    }
+    let dir = PathBuf::from(format!("/tmp/ferry-{me}"));
+    let name = dir.display().to_string();
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(AttachError::Io { op: "make the private directory", name, source: e }),
+    }
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| AttachError::Io {
+        op: "inspect",
+        name: name.clone(),
+        source: e,
+    })?;
+    if private(&meta, 0o077) {
+        return Ok(dir);
+    }
+    let found = if !meta.file_type().is_dir() {
+        kind_of(meta.mode()).to_owned()
+    } else if meta.uid() != me {
+        format!("a directory of uid {}", meta.uid())
+    } else {
+        format!("a directory with mode {:04o}", meta.mode() & 0o7777)
+    };
+    Err(AttachError::Unexpected { name, found, expected: "a directory of this user's, mode 0700" })
 }

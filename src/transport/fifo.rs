@@ -44,11 +44,12 @@ use rustix::{
 use crate::{
     error::AttachError,
     owner::Owners,
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
         stop::Stop,
-        stream::{describe, read_description, remove_description, StreamSender},
+        stream::{describe, read_description, remove_description, unexpected, StreamSender},
     },
 };
 
@@ -71,9 +72,14 @@ impl FifoReceiver {
         match rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(mode)) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => {
-                let is_fifo = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+                // Anything but this user's FIFO is not ours to replace.
+                let meta = fs::symlink_metadata(path).map_err(io("inspect"))?;
+                if !meta.file_type().is_fifo() {
+                    return Err(unexpected(&name, kind_of(meta.mode())));
+                }
+                Owners::default().check(&name, meta.uid())?;
                 // Opening for writing without blocking succeeds only if a reader has it.
-                if !is_fifo || open_writer(path).is_ok() {
+                if open_writer(path).is_ok() {
                     return Err(AttachError::AlreadyExists { name });
                 }
                 fs::remove_file(path).map_err(io("remove the stale FIFO"))?;
@@ -84,17 +90,16 @@ impl FifoReceiver {
         }
         let cleanup = |e: AttachError| {
             let _ = fs::remove_file(path);
-            remove_description(path);
             e
         };
         // The umask may have cleared bits of `mode`: set it exactly.
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| cleanup(io("set the mode of")(e)))?;
-        describe(path, slot_size, mode).map_err(|e| cleanup(io("describe")(e)))?;
-        let fifo = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| cleanup(io("open")(e)))?;
+        describe(path, slot_size, mode).map_err(cleanup)?;
+        let cleanup = |e: AttachError| {
+            remove_description(path);
+            cleanup(e)
+        };
+        let fifo = open_reader(path).map_err(|e| cleanup(io("open")(e)))?;
         let meta = fifo.metadata().map_err(|e| cleanup(io("inspect")(e)))?;
         Ok(Self {
             fifo,
@@ -147,7 +152,7 @@ impl FifoReceiver {
     }
 
     fn reopen(&mut self) -> io::Result<()> {
-        self.fifo = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&self.path)?;
+        self.fifo = open_reader(&self.path)?;
         Ok(())
     }
 
@@ -171,18 +176,22 @@ impl Drop for FifoReceiver {
 pub(crate) type FifoSender = StreamSender<File>;
 
 /// Opens the FIFO at `path`, which a receiver must have created and hold open, and says
-/// hello.
-/// The FIFO must belong to a uid `owners` accepts.
+/// hello. The FIFO and its description file must belong to a uid `owners` accepts, and
+/// neither may be a link.
 pub(crate) fn open_sender(path: &Path, owners: &Owners) -> Result<FifoSender, AttachError> {
     let name = path.display().to_string();
-    let slot_size = read_description(path)?;
+    let slot_size = read_description(path, owners)?;
     let fifo = open_writer(path).map_err(|e| match e.raw_os_error() {
         // No reader has the FIFO open: nobody would receive.
         Some(libc::ENXIO) | Some(libc::ENOENT) => AttachError::NotFound { name: name.clone() },
+        Some(libc::ELOOP) => unexpected(&name, "a symbolic link"),
         _ => io_error("open", path, e),
     })?;
-    let owner = rustix::fs::fstat(&fifo).map_err(|e| io_error("inspect", path, e.into()))?.st_uid;
-    owners.check(&name, owner)?;
+    let stat = rustix::fs::fstat(&fifo).map_err(|e| io_error("inspect", path, e.into()))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Fifo {
+        return Err(unexpected(&name, kind_of(stat.st_mode)));
+    }
+    owners.check(&name, stat.st_uid)?;
     rustix::fs::flock(&fifo, FlockOperation::NonBlockingLockExclusive).map_err(|_| AttachError::Unsupported {
         endpoint: format!("fifo:{name}"),
         what: "a second sender on one FIFO",
@@ -197,8 +206,15 @@ fn write(fifo: &File, bytes: &[u8]) -> io::Result<usize> {
     Ok(rustix::io::write(fifo, bytes)?)
 }
 
+/// Opens the FIFO at `path` for writing, without blocking and without following a link
+/// (what is opened may still be something else: check it).
 fn open_writer(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path)
+    OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)
+}
+
+/// Opens the FIFO at `path` for reading, without blocking and without following a link.
+fn open_reader(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)
 }
 
 /// Sets SIGPIPE to "ignore" if it is at its default action, which kills the process.

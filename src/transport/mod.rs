@@ -5,7 +5,8 @@
 //! - `unix:PATH`: a Unix domain stream socket with length-prefixed frames (`unix.rs`);
 //! - `fifo:PATH`: a named pipe with length-prefixed frames (`fifo.rs`);
 //! - `auto:NAME`: shared memory when it can be used, else a Unix socket named after
-//!   `NAME` in the runtime directory; the reason for a fallback is kept for the caller.
+//!   `NAME` in a directory only this user can write to; the reason for a fallback is
+//!   kept for the caller.
 //!
 //! The two stream transports share their framing (`framing.rs`), their sending end with
 //! its loan buffer, and the file that describes an endpoint (`stream.rs`). Every

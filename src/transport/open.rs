@@ -1,11 +1,15 @@
 //! Creating and opening a channel, per endpoint and per side, and the `auto:` fallback:
 //! shared memory when it can be used, else a Unix socket named after the channel.
 //!
-//! - A receiver creates every kind of endpoint. `auto:NAME` falls back to the socket if
-//!   shared memory cannot be created, unless another creator's segment is in the way
-//!   (a conflict, not a reason to fall back).
-//! - A sender opens every kind. `auto:NAME` falls back to the socket if the segment
-//!   cannot be opened; if neither is there, the shared-memory error says more.
+//! - A receiver creates every kind of endpoint. `auto:NAME` falls back to the socket only
+//!   if shared memory cannot be used here at all (no `/dev/shm`, no kernel support,
+//!   `FERRY_DISABLE_SHM=1`); a refusal (permission denied, a name taken or squatted, no
+//!   space) is an error, never a fallback.
+//! - A sender opens every kind. `auto:NAME` falls back to the socket if shared memory
+//!   cannot be used or there is no segment of that name; if neither is there, the
+//!   shared-memory error says more.
+//! - The `auto:` socket lives in a directory only this user can write to
+//!   (`endpoint::auto_socket`), so no other user can have prepared it.
 //! - A sender creates only shared memory, and a receiver opens only shared memory: a
 //!   socket or a FIFO has one receiver, its creator.
 
@@ -44,6 +48,7 @@ pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachErr
 /// Creates the named segment, reclaiming a stale one of that name.
 #[cfg(not(ferry_loom))]
 fn create_segment(name: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+    config.validate()?;
     let segment = Segment::create(name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
     Ok(Arc::new(segment))
 }
@@ -87,11 +92,19 @@ pub(crate) fn open_sender(
         Endpoint::Fifo(path) => (fifo::open_sender(&path, owners).map(SendVia::Fifo)?, None),
         Endpoint::Auto(name) => match shm(&name) {
             Ok(via) => (via, None),
-            Err(shm_error) => match unix(&Endpoint::auto_socket(&name)) {
-                Ok(via) => (via, Some(shm_error.to_string())),
-                // Neither is there: the shared-memory error says more.
-                Err(_) => return Err(shm_error),
-            },
+            // No segment: its receiver may have fallen back (it may see no shared memory
+            // where this process does).
+            Err(shm_error) if unavailable(&shm_error) || matches!(shm_error, AttachError::NotFound { .. }) => {
+                match Endpoint::auto_socket(&name).and_then(|path| unix(&path)) {
+                    Ok(via) => (via, Some(shm_error.to_string())),
+                    // Neither is there: the shared-memory error says more.
+                    Err(AttachError::NotFound { .. }) => return Err(shm_error),
+                    Err(socket_error) => return Err(socket_error),
+                }
+            }
+            // A segment is there but refused (another user's, a link, a mismatch):
+            // not a reason to talk to something else.
+            Err(shm_error) => return Err(shm_error),
         },
     };
     // On a socket or pipe the receiver's slot size is the whole geometry.
@@ -114,7 +127,7 @@ pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVi
     let shm = |name: &str| -> Result<RecvVia, AttachError> {
         Ok(RecvVia::Shm(ShmReceiver::attach(create_segment(name, config)?)?))
     };
-    config.geometry().validate().map_err(AttachError::InvalidConfig)?;
+    config.validate()?;
     let (slot_size, mode) = (config.get_slot_size(), config.get_mode());
     let unix = |path: &std::path::Path| UnixReceiver::create(path, slot_size, mode);
     Ok(match Endpoint::parse(endpoint)? {
@@ -123,9 +136,13 @@ pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVi
         Endpoint::Fifo(path) => (RecvVia::Fifo(FifoReceiver::create(&path, slot_size, mode)?), None),
         Endpoint::Auto(name) => match shm(&name) {
             Ok(via) => (via, None),
-            // Another creator's segment is a conflict, not a reason to fall back.
-            Err(e @ AttachError::AlreadyExists { .. }) => return Err(e),
-            Err(shm_error) => (RecvVia::Unix(unix(&Endpoint::auto_socket(&name))?), Some(shm_error.to_string())),
+            Err(shm_error) if unavailable(&shm_error) => {
+                (RecvVia::Unix(unix(&Endpoint::auto_socket(&name)?)?), Some(shm_error.to_string()))
+            }
+            // A refusal (permission, a name taken or squatted, no space) is not a reason
+            // to fall back: it would hide the problem, and maybe hand the channel to
+            // whoever caused it.
+            Err(shm_error) => return Err(shm_error),
         },
     })
 }
@@ -146,6 +163,19 @@ pub(crate) fn open_receiver(
             endpoint: endpoint.to_owned(),
             what: "a second receiver on a socket or pipe: its one receiver is the one that created it",
         }),
+    }
+}
+
+/// Whether `error` says shared memory cannot be used here at all (no `/dev/shm`, no
+/// support in the kernel, `FERRY_DISABLE_SHM=1`): the only reasons `auto:` falls back.
+#[cfg(not(ferry_loom))]
+fn unavailable(error: &AttachError) -> bool {
+    match error {
+        AttachError::Unsupported { .. } => true,
+        AttachError::Io { source, .. } => {
+            matches!(source.raw_os_error(), Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::ENODEV))
+        }
+        _ => false,
     }
 }
 

@@ -6,7 +6,7 @@ use std::{
     fs, io,
     os::{
         fd::AsFd,
-        unix::fs::{OpenOptionsExt, PermissionsExt},
+        unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     },
     path::{Path, PathBuf},
     time::Duration,
@@ -18,6 +18,7 @@ use crate::{
     error::AttachError,
     owner::Owners,
     ring::MAX_SLOT_SIZE,
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{wait_for, FrameWriter, HELLO},
@@ -144,22 +145,61 @@ fn description_path(path: &Path) -> PathBuf {
 }
 
 /// Writes the description of the stream endpoint at `path` (its receiver's slot size),
-/// which senders read on open, with the endpoint's mode.
-pub(crate) fn describe(path: &Path, slot_size: usize, mode: u32) -> io::Result<()> {
+/// which senders read on open, with the endpoint's mode. A description left there is
+/// replaced if it can be removed (a link is removed, never followed); one that cannot
+/// (another user's, in a sticky directory) makes this fail.
+pub(crate) fn describe(path: &Path, slot_size: usize, mode: u32) -> Result<(), AttachError> {
     let description = description_path(path);
+    let name = description.display().to_string();
+    let io = |e: io::Error| AttachError::Io { op: "describe", name: name.clone(), source: e };
     let _ = fs::remove_file(&description);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&description)?;
-    io::Write::write_all(&mut file, format!("{DESCRIPTION_MAGIC} {slot_size}\n").as_bytes())?;
-    fs::set_permissions(&description, fs::Permissions::from_mode(mode))
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&description)
+        .map_err(|e| match fs::symlink_metadata(&description) {
+            // Still there: not ours to remove.
+            Ok(meta) if e.kind() == io::ErrorKind::AlreadyExists => match Owners::default().check(&name, meta.uid()) {
+                Err(not_owned) => not_owned,
+                Ok(()) => unexpected(&name, "a file that could not be replaced"),
+            },
+            _ => io(e),
+        })?;
+    io::Write::write_all(&mut file, format!("{DESCRIPTION_MAGIC} {slot_size}\n").as_bytes()).map_err(io)?;
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io)
 }
 
-/// Reads the slot size a stream endpoint's receiver described.
-pub(crate) fn read_description(path: &Path) -> Result<usize, AttachError> {
-    let name = path.display().to_string();
-    let text = fs::read_to_string(description_path(path)).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => AttachError::NotFound { name: name.clone() },
-        io::ErrorKind::PermissionDenied => AttachError::PermissionDenied { name: name.clone() },
-        _ => AttachError::Io { op: "read the description of", name: name.clone(), source: e },
+/// The longest description file read: the magic, a space, a slot size, a newline.
+const MAX_DESCRIPTION: u64 = 64;
+
+/// Reads the slot size a stream endpoint's receiver described. The description file is
+/// opened without following a link and without blocking, and must be a regular file of a
+/// uid `owners` accepts.
+pub(crate) fn read_description(path: &Path, owners: &Owners) -> Result<usize, AttachError> {
+    let description = description_path(path);
+    let name = description.display().to_string();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&description)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => AttachError::NotFound { name: path.display().to_string() },
+            io::ErrorKind::PermissionDenied => AttachError::PermissionDenied { name: name.clone() },
+            _ if e.raw_os_error() == Some(libc::ELOOP) => unexpected(&name, "a symbolic link"),
+            _ => AttachError::Io { op: "read the description of", name: name.clone(), source: e },
+        })?;
+    let meta = file.metadata().map_err(|e| AttachError::Io { op: "inspect", name: name.clone(), source: e })?;
+    if !meta.file_type().is_file() {
+        return Err(unexpected(&name, kind_of(meta.mode())));
+    }
+    owners.check(&name, meta.uid())?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut io::Read::take(&file, MAX_DESCRIPTION), &mut text).map_err(|e| AttachError::Io {
+        op: "read the description of",
+        name: name.clone(),
+        source: e,
     })?;
     let corrupt = || AttachError::CorruptHeader { name: name.clone(), reason: "its description file is not ferry's" };
     let (magic, size) = text.trim_end().split_once(' ').ok_or_else(corrupt)?;
@@ -167,6 +207,15 @@ pub(crate) fn read_description(path: &Path) -> Result<usize, AttachError> {
         return Err(corrupt());
     }
     size.parse::<usize>().ok().filter(|&s| (1..=MAX_SLOT_SIZE).contains(&s)).ok_or_else(corrupt)
+}
+
+/// `path` is not the kind of file ferry makes there.
+pub(crate) fn unexpected(name: &str, found: &str) -> AttachError {
+    AttachError::Unexpected {
+        name: name.to_owned(),
+        found: found.to_owned(),
+        expected: "what a ferry stream endpoint puts there",
+    }
 }
 
 /// Removes a stream endpoint's description file.

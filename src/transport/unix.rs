@@ -34,11 +34,12 @@ use rustix::{event::PollFlags, net::SendFlags};
 use crate::{
     error::AttachError,
     owner::Owners,
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
         stop::Stop,
-        stream::{describe, read_description, remove_description, StreamSender},
+        stream::{describe, read_description, remove_description, unexpected, StreamSender},
     },
 };
 
@@ -69,7 +70,9 @@ struct Connection {
 }
 
 impl UnixReceiver {
-    /// Listens at `path` (mode `mode`), replacing a stale socket file.
+    /// Listens at `path` (mode `mode`), replacing a stale socket file of this user.
+    /// Anything else at `path` (a link, another kind of file, another user's socket, a
+    /// live socket) is an error at once, and nothing is left behind.
     pub(crate) fn create(path: &Path, slot_size: usize, mode: u32) -> Result<Self, AttachError> {
         let name = path.display().to_string();
         let io = |op| move |e: io::Error| io_error(op, path, e);
@@ -77,9 +80,13 @@ impl UnixReceiver {
             Ok(listener) => listener,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 // A live receiver accepts connections; a crashed one left only the file.
-                // Anything but a socket file is not ours to replace.
-                let is_socket = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-                if !is_socket || UnixStream::connect(path).is_ok() {
+                // Anything but this user's socket file is not ours to replace.
+                let meta = fs::symlink_metadata(path).map_err(io("inspect"))?;
+                if !meta.file_type().is_socket() {
+                    return Err(unexpected(&name, kind_of(meta.mode())));
+                }
+                Owners::default().check(&name, meta.uid())?;
+                if UnixStream::connect(path).is_ok() {
                     return Err(AttachError::AlreadyExists { name });
                 }
                 fs::remove_file(path).map_err(io("remove the stale socket"))?;
@@ -87,14 +94,25 @@ impl UnixReceiver {
             }
             Err(e) => return Err(io_error("listen on", path, e)),
         };
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io("set the mode of"))?;
-        describe(path, slot_size, mode).map_err(io("describe"))?;
-        listener.set_nonblocking(true).map_err(io("configure"))?;
-        let meta = fs::metadata(path).map_err(io("inspect"))?;
+        let meta = fs::symlink_metadata(path).map_err(io("inspect"))?;
+        let identity = (meta.dev(), meta.ino());
+        // What this call made goes again if the rest fails.
+        let cleanup = |e: AttachError| {
+            if fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
+                let _ = fs::remove_file(path);
+            }
+            e
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| cleanup(io("set the mode of")(e)))?;
+        describe(path, slot_size, mode).map_err(cleanup)?;
+        listener.set_nonblocking(true).map_err(|e| {
+            remove_description(path);
+            cleanup(io("configure")(e))
+        })?;
         Ok(Self {
             listener,
             path: path.to_owned(),
-            identity: (meta.dev(), meta.ino()),
+            identity,
             senders: Vec::new(),
             next: 0,
             ever_connected: false,
@@ -228,19 +246,25 @@ impl Drop for UnixReceiver {
 pub(crate) type UnixSender = StreamSender<UnixStream>;
 
 /// Connects to the receiver at `path` and says hello.
-/// The socket file must belong to a uid `owners` accepts.
+/// The description file and the socket file must belong to a uid `owners` accepts, and
+/// so must the process listening on the socket; neither file may be a link.
 pub(crate) fn open_sender(path: &Path, owners: &Owners) -> Result<UnixSender, AttachError> {
     let name = path.display().to_string();
-    let slot_size = read_description(path)?;
-    match rustix::fs::stat(path) {
-        Ok(st) => owners.check(&name, st.st_uid)?,
-        Err(rustix::io::Errno::NOENT) => return Err(AttachError::NotFound { name }),
-        Err(e) => return Err(io_error("inspect", path, e.into())),
+    let slot_size = read_description(path, owners)?;
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => return Err(unexpected(&name, kind_of(meta.mode()))),
+        Ok(meta) => owners.check(&name, meta.uid())?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(AttachError::NotFound { name }),
+        Err(e) => return Err(io_error("inspect", path, e)),
     }
     let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AttachError::NotFound { name: name.clone() },
         _ => io_error("connect to", path, e),
     })?;
+    // The file could have been swapped between the check and the connect by whoever
+    // can write its directory: the listener's own uid is what counts.
+    let listener = rustix::net::sockopt::socket_peercred(&stream).map_err(|e| io_error("inspect", path, e.into()))?;
+    owners.check(&name, listener.uid.as_raw())?;
     stream.set_nonblocking(true).map_err(|e| io_error("configure", path, e))?;
     // Four bytes into a fresh socket: taken at once.
     StreamSender::new(stream, send, path, slot_size, owners).map_err(|_| AttachError::NotFound { name })
