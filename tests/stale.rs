@@ -510,11 +510,25 @@ fn a_process_of_another_uid_cannot_attach_to_a_0600_channel() {
             return;
         }
     };
-    let output = child(&copy.program, "child_other_uid", OTHER_UID_ENV, &format!("{private}:{shared}"))
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .current_dir("/")
-        .output();
+    // ETXTBSY: another test thread forked while our copy's write descriptor was open, and
+    // its child holds that descriptor until it execs. It goes away: try again.
+    let run = || {
+        child(&copy.program, "child_other_uid", OTHER_UID_ENV, &format!("{private}:{shared}"))
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .current_dir("/")
+            .output()
+    };
+    let mut output = run();
+    for _ in 0..50 {
+        match &output {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                thread::sleep(Duration::from_millis(20));
+                output = run();
+            }
+            _ => break,
+        }
+    }
     let output = match output {
         Ok(output) => output,
         // EPERM from setuid (no CAP_SETUID here) or EACCES from exec (a noexec temp dir).
