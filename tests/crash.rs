@@ -585,7 +585,7 @@ fn send_some(tx: &mut Sender, seed: u64, mut seq: u64, scratch: &mut [u8]) -> Re
             write_message(seed, seq, &mut scratch[..len]);
             match tx.try_send(&scratch[..len]) {
                 Ok(()) => {}
-                Err(SendError::Full(back)) => tx.send(back).map_err(|e| gone_or_panic(seq, e))?,
+                Err(SendError::Full(())) => tx.send(&scratch[..len]).map_err(|e| gone_or_panic(seq, e))?,
                 Err(e) => panic!("child: try_send {seq}: {e}"),
             }
         }

@@ -13,7 +13,6 @@ use std::{
     io::{BufRead, BufReader, BufWriter, Read, Write},
     path::{Path, PathBuf},
     process::{self, Child, ChildStdin, Command, ExitStatus, Stdio},
-    ptr,
     sync::mpsc,
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -452,8 +451,7 @@ fn child_mpmc_sender() {
                 loop {
                     match tx.try_send(&scratch[..len]) {
                         Ok(()) => break,
-                        Err(SendError::Full(back)) => {
-                            assert!(ptr::eq(back, &scratch[..len]), "child: Full must hand the message back");
+                        Err(SendError::Full(())) => {
                             full += 1;
                             tries += 1;
                             if tries == 64 {
@@ -490,8 +488,7 @@ fn send_batch_of_copies(tx: &mut Sender, id: u32, mut seq: u64, pick: u64, full:
         write_message(id, seq, &mut scratch[..len]);
         match batch.try_send(&scratch[..len]) {
             Ok(()) => seq += 1,
-            Err(SendError::Full(back)) => {
-                assert!(ptr::eq(back, &scratch[..len]), "child: Full must hand the message back");
+            Err(SendError::Full(())) => {
                 *full += 1;
                 break;
             }
@@ -738,7 +735,7 @@ fn a_loan_abandoned_in_one_process_does_not_stall_the_others() {
     }
     let extra = b"one too many";
     match tx.try_send(extra) {
-        Err(SendError::Full(back)) => assert!(ptr::eq(back, extra), "Full must hand the message back"),
+        Err(SendError::Full(())) => {}
         other => panic!("a ring with one loan and {} messages in {capacity} slots gave {other:?}", capacity - 1),
     }
 

@@ -10,7 +10,7 @@ use std::{
     env,
     os::unix::process::parent_id,
     process::{self, Command, Output, Stdio},
-    ptr, thread,
+    thread,
     time::{Duration, Instant},
 };
 
@@ -306,8 +306,7 @@ fn send_batch_of_copies(tx: &mut Sender, mut seq: u64, pick: u64, scratch: &mut 
         write_message(seq, &mut scratch[..len]);
         match batch.try_send(&scratch[..len]) {
             Ok(()) => seq += 1,
-            Err(SendError::Full(back)) => {
-                assert!(ptr::eq(back, &scratch[..len]), "child: Full must hand the message back");
+            Err(SendError::Full(())) => {
                 *full += 1;
                 break;
             }
