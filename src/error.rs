@@ -213,7 +213,8 @@ impl fmt::Display for AttachError {
             ),
             Self::Timeout { endpoint, waited, last } => write!(
                 f,
-                "channel `{endpoint}` did not appear within {waited:?} ({last}): start its creator, or wait longer"
+                "channel `{endpoint}` did not appear within {waited:.1?}: start the process that creates it, or give \
+                 it longer (last try: {last})"
             ),
             Self::Disconnected { endpoint } => {
                 write!(f, "the other side of channel `{endpoint}` has gone: nothing can pass through it any more")
