@@ -46,7 +46,8 @@ use crate::{
 /// let creator = thread::spawn(move || {
 ///     thread::sleep(Duration::from_millis(100));
 ///     let mut rx = Receiver::create(&endpoint, &Config::new()).expect("create the channel");
-///     rx.recv().expect("a message").to_vec()
+///     let message = rx.recv().expect("a message").to_vec();
+///     message
 /// });
 /// // Started first: waits up to 10 s for the receiver to create the channel.
 /// let mut tx = OpenOptions::new().timeout(Duration::from_secs(10)).open_sender(&name)?;
