@@ -18,6 +18,14 @@ pub use self::{
 };
 use crate::{config::Config, error::AttachError, transport::open};
 
+/// Where a handle was opened: the endpoint as given (for errors) and why `auto:` fell
+/// back from shared memory, if it did.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    endpoint: String,
+    fallback: Option<String>,
+}
+
 /// What an in-memory channel's errors call it.
 const IN_MEMORY: &str = "(in memory)";
 

@@ -6,6 +6,7 @@ use std::{fmt, mem::size_of, ops::Deref, time::Duration};
 #[cfg(not(ferry_loom))]
 use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
+    channel::Origin,
     error::{AttachError, RecvError},
     pod::Pod,
     signal::{wait::Wait, WaitPolicy},
@@ -53,25 +54,23 @@ use crate::{
 /// ```
 pub struct Receiver {
     via: RecvVia,
-    /// Why `auto:` fell back from shared memory, if it did.
-    fallback: Option<String>,
-    /// The endpoint as given, for errors.
-    endpoint: String,
+    /// Where it was opened, kept out of line: only errors and `fallback_reason` read it.
+    origin: Box<Origin>,
 }
 
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.origin.endpoint)
             .field("via", &self.via)
-            .field("fallback", &self.fallback)
+            .field("fallback", &self.origin.fallback)
             .finish()
     }
 }
 
 impl Receiver {
     pub(super) fn new(via: RecvVia, fallback: Option<String>, endpoint: &str) -> Self {
-        Self { via, fallback, endpoint: endpoint.to_owned() }
+        Self { via, origin: Box::new(Origin { endpoint: endpoint.to_owned(), fallback }) }
     }
 
     /// Creates the channel `endpoint` and attaches to it as a receiver: a shared-memory
@@ -167,14 +166,14 @@ impl Receiver {
     /// ```
     pub fn try_clone(&self) -> Result<Self, AttachError> {
         if self.via.exhausted() {
-            return Err(AttachError::Disconnected { endpoint: self.endpoint.clone() });
+            return Err(AttachError::Disconnected { endpoint: self.origin.endpoint.clone() });
         }
-        Ok(Self::new(self.via.try_clone()?, None, &self.endpoint))
+        Ok(Self::new(self.via.try_clone()?, None, &self.origin.endpoint))
     }
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback.as_deref()
+        self.origin.fallback.as_deref()
     }
 
     /// The largest message in bytes.

@@ -11,6 +11,7 @@ use std::{
 #[cfg(not(ferry_loom))]
 use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
+    channel::Origin,
     error::{AttachError, RecvError, SendError},
     pod::Pod,
     ring::SLOT_ALIGN,
@@ -66,25 +67,23 @@ use crate::{
 /// ```
 pub struct Sender {
     via: SendVia,
-    /// Why `auto:` fell back from shared memory, if it did.
-    fallback: Option<String>,
-    /// The endpoint as given, for errors.
-    endpoint: String,
+    /// Where it was opened, kept out of line: only errors and `fallback_reason` read it.
+    origin: Box<Origin>,
 }
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.origin.endpoint)
             .field("via", &self.via)
-            .field("fallback", &self.fallback)
+            .field("fallback", &self.origin.fallback)
             .finish()
     }
 }
 
 impl Sender {
     pub(super) fn new(via: SendVia, fallback: Option<String>, endpoint: &str) -> Self {
-        Self { via, fallback, endpoint: endpoint.to_owned() }
+        Self { via, origin: Box::new(Origin { endpoint: endpoint.to_owned(), fallback }) }
     }
 
     /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`)
@@ -173,12 +172,12 @@ impl Sender {
     /// # Ok::<(), ferry::AttachError>(())
     /// ```
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        let gone = || AttachError::Disconnected { endpoint: self.endpoint.clone() };
+        let gone = || AttachError::Disconnected { endpoint: self.origin.endpoint.clone() };
         if self.via.peer_gone() {
             return Err(gone());
         }
         match self.via.try_clone() {
-            Ok(via) => Ok(Self::new(via, self.fallback.clone(), &self.endpoint)),
+            Ok(via) => Ok(Self::new(via, self.origin.fallback.clone(), &self.origin.endpoint)),
             // The receiver left between the look and the clone: its socket is gone.
             Err(AttachError::NotFound { .. }) => Err(gone()),
             Err(e) => Err(e),
@@ -187,7 +186,7 @@ impl Sender {
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback.as_deref()
+        self.origin.fallback.as_deref()
     }
 
     /// The largest message in bytes.
