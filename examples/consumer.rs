@@ -4,15 +4,20 @@
 //! `cargo run --release --example consumer -- [NAME] [COUNT]`, then start `producer` with
 //! the same arguments.
 
-use std::{error::Error, time::Instant};
+use std::{error::Error, process::ExitCode, time::Instant};
 
 use ferry::{Config, Receiver, RecvError};
 
 mod wire;
 use wire::{now_ns, Message, LATENCY_SAMPLES};
 
-/// Runs the example; `demo` calls it in its own process.
-pub fn main() -> Result<(), Box<dyn Error>> {
+/// Runs the example, printing what went wrong in words; `demo` calls it in its own
+/// process.
+pub fn main() -> ExitCode {
+    wire::report("consumer", run())
+}
+
+fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     let (name, count) = wire::args();
     let config = Config::new().slot_size(size_of::<Message>()).capacity(1024);
     let mut rx = Receiver::create(&name, &config)?;

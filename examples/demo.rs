@@ -12,7 +12,7 @@
 use std::{
     env,
     error::Error,
-    process::{Child, Command},
+    process::{Child, Command, ExitCode},
 };
 
 #[path = "consumer.rs"]
@@ -22,12 +22,21 @@ mod producer;
 
 const ROLE: &str = "FERRY_DEMO_ROLE";
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
     match env::var(ROLE).as_deref() {
-        Ok("consumer") => return consumer::main(),
-        Ok("producer") => return producer::main(),
-        _ => {}
+        Ok("consumer") => consumer::main(),
+        Ok("producer") => producer::main(),
+        _ => run().map_or_else(
+            |e| {
+                eprintln!("demo: {e}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        ),
     }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let count = env::args().nth(1).unwrap_or_else(|| "1000000".to_owned());
     let name = format!("ferry-demo-{}", std::process::id());
     let spawn = |role: &str| -> std::io::Result<Child> {

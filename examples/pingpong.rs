@@ -15,7 +15,7 @@ use std::{
     env,
     error::Error,
     fs::OpenOptions,
-    process::{Child, Command},
+    process::{Child, Command, ExitCode},
     sync::atomic::Ordering,
     time::{Duration, Instant},
 };
@@ -27,7 +27,18 @@ const MPMC_MESSAGES: u64 = 1_000_000;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-fn main() -> Result<()> {
+/// Runs the example, printing what went wrong in words (not its `Debug` form).
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pingpong: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     match env::var(ROLE).as_deref() {
         Ok("echo") => return echo(&args[0], &args[1], args[2] == "park"),
@@ -195,7 +206,7 @@ fn mpmc_send(name: &str, count: u64) -> Result<()> {
     let mut tx = Sender::open(name)?;
     let payload = [7u8; 64];
     for _ in 0..count {
-        tx.send(&payload).map_err(|e| e.to_string())?;
+        tx.send(&payload)?;
     }
     Ok(())
 }

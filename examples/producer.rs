@@ -1,23 +1,31 @@
 //! Sends messages into a channel created by `consumer`, zero-copy.
 //!
-//! `cargo run --release --example producer -- [NAME] [COUNT]` (start `consumer` first).
+//! `cargo run --release --example producer -- [NAME] [COUNT]`, with `consumer` started
+//! before or up to five seconds after it.
 //! It streams COUNT 64-byte messages as fast as the ring takes them, then sends
 //! latency probes one at a time into an empty ring, each stamped with the send time.
 
 use std::{
     error::Error,
+    process::ExitCode,
     time::{Duration, Instant},
 };
 
-use ferry::{AttachError, Sender};
+use ferry::Sender;
 
 mod wire;
 use wire::{now_ns, Message, LATENCY_SAMPLES};
 
-/// Runs the example; `demo` calls it in its own process.
-pub fn main() -> Result<(), Box<dyn Error>> {
+/// Runs the example, printing what went wrong in words; `demo` calls it in its own
+/// process.
+pub fn main() -> ExitCode {
+    wire::report("producer", run())
+}
+
+fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     let (name, count) = wire::args();
-    let mut tx = open_when_created(&name)?;
+    // Waits up to five seconds for the consumer to create the channel.
+    let mut tx = Sender::open_timeout(&name, Duration::from_secs(5))?;
 
     let start = Instant::now();
     for seq in 0..count {
@@ -39,17 +47,4 @@ pub fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("producer: sent {LATENCY_SAMPLES} latency probes, one at a time");
     Ok(())
-}
-
-/// Opens `name` as its sender, waiting up to five seconds for the consumer to create it.
-fn open_when_created(name: &str) -> Result<Sender, AttachError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match Sender::open(name) {
-            Err(AttachError::NotFound { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => return other,
-        }
-    }
 }

@@ -9,16 +9,29 @@
 use std::{
     env,
     error::Error,
-    process::{Child, Command},
+    process::{Child, Command, ExitCode},
     time::{Duration, Instant},
 };
 
 use ferry::{Config, Receiver, RecvError, Sender};
 
 const ROLE: &str = "FERRY_TRANSPORTS_ROLE";
+/// How long a process waits for the other to create its endpoint.
+const START: Duration = Duration::from_secs(5);
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-fn main() -> Result<()> {
+/// Runs the example, printing what went wrong in words (not its `Debug` form).
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("transports: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     match env::var(ROLE).as_deref() {
         Ok("sink") => return sink(&args[0], args[1].parse()?),
@@ -62,11 +75,11 @@ fn config(size: usize) -> Config {
 fn throughput(endpoint: &str, size: usize, count: u64) -> Result<f64> {
     // The sink creates the endpoint (a socket or FIFO is created by its receiver).
     let mut child = spawn("sink", &[endpoint, &size.to_string()])?;
-    let mut tx = open_when_ready(endpoint)?;
+    let mut tx = Sender::open_timeout(endpoint, START)?;
     let message: Vec<u8> = (0..size).map(|i| i as u8).collect();
     let start = Instant::now();
     for _ in 0..count {
-        tx.send(&message).map_err(|e| e.to_string())?;
+        tx.send(&message)?;
     }
     drop(tx);
     if !child.wait()?.success() {
@@ -93,12 +106,12 @@ fn sink(endpoint: &str, size: usize) -> Result<()> {
 fn latency(ping: &str, pong: &str, size: usize, rounds: usize) -> Result<u64> {
     let mut rx = Receiver::create(pong, &config(size))?;
     let mut child = spawn("echo", &[ping, pong])?;
-    let mut tx = open_when_ready(ping)?;
+    let mut tx = Sender::open_timeout(ping, START)?;
     let message = vec![7u8; size];
     let mut samples = Vec::with_capacity(rounds);
     for round in 0..rounds + 500 {
         let start = Instant::now();
-        tx.send(&message).map_err(|e| e.to_string())?;
+        tx.send(&message)?;
         let back = rx.recv()?;
         let rtt = start.elapsed().as_nanos() as u64;
         assert_eq!(back.len(), size);
@@ -117,23 +130,12 @@ fn latency(ping: &str, pong: &str, size: usize, rounds: usize) -> Result<u64> {
 fn echo(ping: &str, pong: &str) -> Result<()> {
     let size = 64 * 1024;
     let mut rx = Receiver::create(ping, &config(size))?;
-    let mut tx = open_when_ready(pong)?;
+    let mut tx = Sender::open_timeout(pong, START)?;
     let mut buf = vec![0u8; size];
     loop {
         match rx.recv_into(&mut buf) {
-            Ok(n) => tx.send(&buf[..n]).map_err(|e| e.to_string())?,
+            Ok(n) => tx.send(&buf[..n])?,
             Err(RecvError::Disconnected) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn open_when_ready(endpoint: &str) -> Result<Sender> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match Sender::open(endpoint) {
-            Ok(tx) => return Ok(tx),
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Err(e) => return Err(e.into()),
         }
     }

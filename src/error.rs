@@ -1,12 +1,29 @@
 //! Error types, one enum per operation family.
 //!
-//! - [`AttachError`]: creating, opening or removing a named channel.
-//! - [`SendError`]: every send and loan variant; it hands the message back.
+//! - [`AttachError`]: creating, opening, cloning or removing a named channel.
+//! - [`SendError`]: every send and loan variant; a typed send hands its value back.
 //! - [`RecvError`]: every receive variant; a failed receive consumes nothing.
+//!
+//! All three own what they hold (no borrow of the caller's message), are `Send + Sync +
+//! 'static` (for `SendError<T>`, when `T` is), name their variant in `Debug` and say what
+//! happened in `Display`, so `?` turns any of them into a `Box<dyn Error + Send + Sync>`.
 
-use std::{fmt, io};
+use std::{fmt, io, time::Duration};
 
-/// Why creating, opening or removing a channel failed.
+/// Why creating, opening, cloning or removing a channel failed.
+///
+/// # Examples
+///
+/// Its `Display` says what to do next; its `Debug` names the variant.
+///
+/// ```
+/// use ferry::{AttachError, Sender};
+///
+/// let err = Sender::open("doc-attach-error-nobody-made-this").unwrap_err();
+/// assert!(matches!(err, AttachError::NotFound { .. }));
+/// assert!(format!("{err:?}").starts_with("NotFound"));
+/// assert_eq!(err.to_string(), "no channel named `doc-attach-error-nobody-made-this`: has its creator started?");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AttachError {
@@ -118,6 +135,24 @@ pub enum AttachError {
         /// The caller's effective uid.
         me: u32,
     },
+    /// The channel did not appear within the time given to
+    /// [`OpenOptions::timeout`](crate::OpenOptions::timeout) (or `open_timeout`): its
+    /// creator has not started, or has not created it yet.
+    Timeout {
+        /// The endpoint as given.
+        endpoint: String,
+        /// How long the open waited.
+        waited: Duration,
+        /// Why the last attempt failed (`NotFound` or `NotInitialised`).
+        last: Box<AttachError>,
+    },
+    /// The other side of the channel has gone: a [`Sender::try_clone`](crate::Sender::try_clone)
+    /// after the receivers have, or a [`Receiver::try_clone`](crate::Receiver::try_clone)
+    /// after the senders have and every message has been received.
+    Disconnected {
+        /// The channel name or path.
+        endpoint: String,
+    },
     /// Another operating-system error.
     Io {
         /// What ferry was doing.
@@ -197,6 +232,14 @@ impl fmt::Display for AttachError {
                 "`{name}` belongs to uid {owner}, not to this user (uid {me}): refusing to use it; if that \
                  user is trusted, open with OpenOptions::new().allow_owner({owner})"
             ),
+            Self::Timeout { endpoint, waited, last } => write!(
+                f,
+                "channel `{endpoint}` did not appear within {waited:.1?}: start the process that creates it, or give \
+                 it longer (last try: {last})"
+            ),
+            Self::Disconnected { endpoint } => {
+                write!(f, "the other side of channel `{endpoint}` has gone: nothing can pass through it any more")
+            }
             Self::Io { op, name, source } => write!(f, "{op} channel `{name}`: {source}"),
             Self::Unexpected { name, found, expected } => write!(
                 f,
@@ -219,14 +262,45 @@ impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Timeout { last, .. } => Some(&**last),
             _ => None,
         }
     }
 }
 
-/// Why a send or a loan failed. The message is handed back in every case.
-#[derive(PartialEq, Eq)]
-pub enum SendError<T> {
+/// Why a send or a loan failed.
+///
+/// A typed send ([`Sender::send_value`](crate::Sender::send_value) and its `try_` and
+/// `_timeout` forms) hands its value back in every variant, as crossbeam's `SendError<T>`
+/// does: take it with [`SendError::into_inner`]. A send of a borrowed slice
+/// ([`Sender::send`](crate::Sender::send)) and a loan report a `SendError<()>` (the
+/// default): the caller still holds the slice, and the error borrows nothing, so `?`
+/// carries it out of any function returning `Box<dyn Error + Send + Sync>`.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, SendError};
+///
+/// fn forward(buf: &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     let (mut tx, _rx) = ferry::in_memory(&Config::new().slot_size(8).capacity(1))?;
+///     tx.send(buf)?;
+///     Ok(())
+/// }
+/// let err = forward(&[0; 9]).unwrap_err();
+/// assert_eq!(err.to_string(), "a message of 9 bytes does not fit in a slot of 8 bytes");
+///
+/// // A typed send hands the value back.
+/// let (mut tx, rx) = ferry::in_memory(&Config::new().slot_size(8).capacity(1))?;
+/// drop(rx);
+/// let err = tx.send_value(7u64).unwrap_err();
+/// assert!(err.is_disconnected());
+/// assert_eq!(format!("{err:?}"), "Disconnected(..)");
+/// assert_eq!(err.into_inner(), 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendError<T = ()> {
     /// The ring is full (from the `try_*` calls).
     Full(T),
     /// The ring stayed full until the timeout passed (from the `*_timeout` calls).
@@ -260,6 +334,26 @@ impl<T> SendError<T> {
         }
     }
 
+    /// Whether the receivers have gone (nothing sent will ever be read).
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected(_))
+    }
+
+    /// Whether the channel was full (from a `try_` call).
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// Whether the channel stayed full until the timeout (from a `_timeout` call).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
+    }
+
+    /// The same error without its message, as the slice sends report it.
+    pub fn without_message(self) -> SendError {
+        self.map(|_| ())
+    }
+
     /// The same error carrying another message.
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> SendError<U> {
         match self {
@@ -272,9 +366,19 @@ impl<T> SendError<T> {
     }
 }
 
+/// Names the variant and its fields; the message, which need not be `Debug`, shows as
+/// `..` (as crossbeam's `SendError` does).
 impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Timeout(_) => f.write_str("Timeout(..)"),
+            Self::Disconnected(_) => f.write_str("Disconnected(..)"),
+            Self::TooLarge { len, max, .. } => {
+                f.debug_struct("TooLarge").field("len", len).field("max", max).finish_non_exhaustive()
+            }
+            Self::Corrupt { reason, .. } => f.debug_struct("Corrupt").field("reason", reason).finish_non_exhaustive(),
+        }
     }
 }
 
@@ -295,6 +399,21 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 /// Why a receive failed. Nothing was consumed.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::RecvError;
+///
+/// let (tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+/// drop(tx);
+/// let err = rx.try_recv().unwrap_err();
+/// assert_eq!(err, RecvError::Disconnected);
+/// assert_eq!(format!("{err:?}"), "Disconnected");
+/// assert_eq!(err.to_string(), "the channel is empty and the sender has gone");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecvError {
     /// No message is waiting (from the `try_*` calls).

@@ -12,6 +12,22 @@ use crate::{
 };
 
 /// What a shared-memory channel holds and who holds it, as seen by [`inspect`].
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Holders, Receiver, RingKind, Sender};
+///
+/// # let name = format!("doc-channel-info-{}", std::process::id());
+/// let _rx = Receiver::create(&name, &Config::new().slot_size(128).capacity(8))?;
+/// let mut tx = Sender::open(&name)?;
+/// tx.send(b"waiting")?;
+/// let info = ferry::inspect(&name)?;
+/// assert_eq!((info.kind, info.slot_size, info.capacity, info.in_flight), (RingKind::Spsc, 128, 8, 1));
+/// assert!(matches!(info.senders, Holders::Process(p) if p.alive));
+/// assert!(!info.stale);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelInfo {
     /// The channel name.
@@ -41,6 +57,16 @@ pub struct ChannelInfo {
 }
 
 /// A process, by pid, and whether it is still running (pid reuse does not fool it).
+///
+/// # Examples
+///
+/// ```
+/// # let name = format!("doc-process-{}", std::process::id());
+/// let _rx = ferry::Receiver::create(&name, &ferry::Config::new())?;
+/// let creator = ferry::inspect(&name)?.creator;
+/// assert_eq!(creator, ferry::Process { pid: std::process::id(), alive: true });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Process {
     /// Its pid.
@@ -50,6 +76,19 @@ pub struct Process {
 }
 
 /// Who holds one role of a channel.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Holders, Receiver, Sender};
+///
+/// # let name = format!("doc-holders-{}", std::process::id());
+/// let _rx = Receiver::create(&name, &Config::new())?;
+/// assert_eq!(ferry::inspect(&name)?.senders, Holders::Never);
+/// drop(Sender::open(&name)?);
+/// assert_eq!(ferry::inspect(&name)?.senders, Holders::Left);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holders {
     /// Nobody has held it yet.

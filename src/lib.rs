@@ -55,7 +55,7 @@ mod transport;
 
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
-pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
+pub use channel::{in_memory, Iter, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender, TryIter};
 pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]

@@ -11,7 +11,7 @@ use std::{
     io::Write,
     os::unix::fs::{FileExt, PermissionsExt},
     process::{self, Command, Output, Stdio},
-    ptr, thread,
+    thread,
     time::{Duration, Instant},
 };
 
@@ -262,7 +262,7 @@ fn impossible_configurations_are_invalid_config_and_create_nothing() {
     // The smallest channel is valid.
     let (mut tx, mut rx) = in_memory(&Config::new().slot_size(1).capacity(1)).expect("1 slot of 1 byte");
     tx.send(b"!").expect("send");
-    assert_eq!(tx.try_send(b"?").unwrap_err(), SendError::Full(&b"?"[..]));
+    assert_eq!(tx.try_send(b"?").unwrap_err(), SendError::Full(()));
     assert_eq!(&*rx.try_recv().expect("recv"), b"!");
 }
 
@@ -558,7 +558,7 @@ fn open_waits_for_a_creator_that_finishes_late() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn an_oversized_message_is_too_large_and_handed_back() {
+fn an_oversized_message_is_too_large_and_a_value_is_handed_back() {
     let (mut tx, mut rx) = in_memory(&Config::new().slot_size(64).capacity(4)).expect("channel");
     let big = [0x5au8; 65];
 
@@ -572,7 +572,6 @@ fn an_oversized_message_is_too_large_and_handed_back() {
         let err = result.unwrap_err();
         assert!(matches!(err, SendError::TooLarge { len: 65, max: 64, .. }), "{call}: {err:?}");
         assert!(err.to_string().contains("65") && err.to_string().contains("64"), "{call}: {err}");
-        assert!(ptr::eq(err.into_inner(), &big[..]), "{call}: the same slice comes back");
     }
     assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty, "a refused message sent nothing");
 

@@ -18,7 +18,6 @@ use std::{
     io::{BufRead, BufReader, Read},
     os::unix::fs::FileExt,
     process::{self, Child, Command, ExitStatus, Stdio},
-    ptr,
     sync::{atomic::Ordering::SeqCst, mpsc, Arc},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -819,7 +818,7 @@ fn sends_and_loans_with_a_timeout_give_up_on_time_and_lose_nothing() {
         let message = *b"overflow";
         let what = format!("{code}: send_timeout on a full ring");
         match on_time(&what, || tx.send_timeout(&message, TIMEOUT)) {
-            Err(SendError::Timeout(back)) => assert!(ptr::eq(back, &message[..]), "{what}: another message came back"),
+            Err(SendError::Timeout(())) => {}
             other => panic!("{what}: expected Timeout, got {other:?}"),
         }
         let what = format!("{code}: loan_timeout on a full ring");
@@ -865,9 +864,7 @@ fn zero_timeouts_act_like_try_calls() {
         let started = Instant::now();
         for _ in 0..CALLS {
             match tx.send_timeout(&message, Duration::ZERO) {
-                Err(SendError::Timeout(back)) => {
-                    assert!(ptr::eq(back, &message[..]), "{code}: another message came back")
-                }
+                Err(SendError::Timeout(())) => {}
                 other => panic!("{code}: send_timeout(0) on a full ring: expected Timeout, got {other:?}"),
             }
             assert!(matches!(tx.loan_timeout(Duration::ZERO), Err(SendError::Timeout(()))), "{code}: loan_timeout(0)");
@@ -979,10 +976,7 @@ fn sender_sees_the_drop(shape: Shape) -> Duration {
         let outcome = tx.send(&message);
         let returned = Instant::now();
         match outcome {
-            Err(SendError::Disconnected(back)) => {
-                assert!(ptr::eq(back, &message[..]), "{code}: another message came back");
-                returned
-            }
+            Err(SendError::Disconnected(())) => returned,
             other => {
                 panic!("{code}: send() on a full ring whose receiver has gone: expected Disconnected, got {other:?}")
             }
@@ -1154,7 +1148,7 @@ fn a_sender_parked_on_a_killed_receiver_process_is_disconnected() {
         let returned = Instant::now();
         let (killed, mut child) = killer.join().expect("the killing thread");
         match outcome {
-            Err(SendError::Disconnected(back)) => assert!(ptr::eq(back, &message[..]), "another message came back"),
+            Err(SendError::Disconnected(())) => {}
             other => panic!("{}: parked on a killed receiver: {other:?}\n{}", shape.code(), child.finish()),
         }
         assert!(returned >= killed, "{}: Disconnected before the receiver was killed", shape.code());
@@ -1183,7 +1177,7 @@ fn try_calls_report_empty_and_full_at_once() {
         fill(&mut tx, code);
         let message = *b"overflow";
         match tx.try_send(&message) {
-            Err(SendError::Full(back)) => assert!(ptr::eq(back, &message[..]), "{code}: another message came back"),
+            Err(SendError::Full(())) => {}
             other => panic!("{code}: try_send on a full ring: {other:?}"),
         }
         assert!(matches!(tx.try_loan(), Err(SendError::Full(()))), "{code}: try_loan on a full ring");

@@ -298,7 +298,8 @@ fn receive_all(
                             check(seed, seq + taken, &guard, &mut scratch)?;
                             taken += 1;
                         }
-                        Err(RecvError::Empty) => break,
+                        // Disconnected: the blocking receive below says so too.
+                        Err(RecvError::Empty | RecvError::Disconnected) => break,
                         Err(e) => return Err(failed(seq + taken, "batch try_recv", e)),
                     }
                 }
@@ -451,7 +452,7 @@ fn crash_run(
                 stats.early_attached += 1;
                 let got = receive_all(&mut rx, seed, GENEROUS, None)?;
                 stats.messages.push(got.count);
-                check_complete(&mut rx, &got, &progress)
+                check_complete(kind, &mut rx, &got, &progress)
             }
             other => Err(format!("after the kill the sender role is {other:?}: expected the dead producer or Never")),
         };
@@ -483,7 +484,7 @@ fn crash_run(
     if got.at < before {
         return Err(format!("Disconnected {:?} before the producer was killed", before - got.at));
     }
-    check_complete(&mut rx, &got, &progress)?;
+    check_complete(kind, &mut rx, &got, &progress)?;
     stats.detection.push(got.at.saturating_duration_since(after));
     stats.messages.push(got.count);
 
@@ -507,14 +508,18 @@ fn crash_run(
 }
 
 /// Checks the end of a receive (`Disconnected`): it came after at least every message the
-/// producer knew it had published, and nothing more arrives.
-fn check_complete(rx: &mut Receiver, got: &Received, progress: &Progress) -> Result<(), String> {
+/// producer knew it had published, and nothing more arrives: `try_recv` says
+/// `Disconnected` too. (An SPSC ring may still say `Empty`: its role word does not yet
+/// remember a death the blocking call saw; E1's liveness flag of issue 13 makes it
+/// `Disconnected`, and then only that is right.)
+fn check_complete(kind: RingKind, rx: &mut Receiver, got: &Received, progress: &Progress) -> Result<(), String> {
     let published = progress.read();
     if got.count < published {
         return Err(format!("received {} messages, but the producer had published {published}", got.count));
     }
     match rx.try_recv() {
-        Err(RecvError::Empty) => Ok(()),
+        Err(RecvError::Disconnected) => Ok(()),
+        Err(RecvError::Empty) if kind == RingKind::Spsc => Ok(()),
         other => Err(format!("try_recv after Disconnected: {:?}", other.map(|m| m.len()))),
     }
 }
@@ -585,7 +590,7 @@ fn send_some(tx: &mut Sender, seed: u64, mut seq: u64, scratch: &mut [u8]) -> Re
             write_message(seed, seq, &mut scratch[..len]);
             match tx.try_send(&scratch[..len]) {
                 Ok(()) => {}
-                Err(SendError::Full(back)) => tx.send(back).map_err(|e| gone_or_panic(seq, e))?,
+                Err(SendError::Full(())) => tx.send(&scratch[..len]).map_err(|e| gone_or_panic(seq, e))?,
                 Err(e) => panic!("child: try_send {seq}: {e}"),
             }
         }

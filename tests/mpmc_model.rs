@@ -18,7 +18,7 @@
 
 use std::{
     collections::VecDeque,
-    process, ptr,
+    process,
     sync::{atomic::Ordering, mpsc},
     thread,
     time::{Duration, Instant},
@@ -157,11 +157,10 @@ fn pattern(id: u64, len: usize) -> Vec<u8> {
 }
 
 /// Checks a copying send's outcome against the model; `true` if the message went in.
-fn check_send(outcome: Result<(), SendError<&[u8]>>, message: &[u8], slot_size: usize, free: usize) -> bool {
+fn check_send(outcome: Result<(), SendError>, message: &[u8], slot_size: usize, free: usize) -> bool {
     if message.len() > slot_size {
         match outcome {
-            Err(SendError::TooLarge { message: back, len, max }) => {
-                assert!(ptr::eq(back, message), "TooLarge must hand back the very bytes given");
+            Err(SendError::TooLarge { len, max, .. }) => {
                 assert_eq!((len, max), (message.len(), slot_size), "TooLarge reports the wrong sizes");
             }
             other => panic!("a {}-byte message into {slot_size}-byte slots gave {other:?}", message.len()),
@@ -169,7 +168,7 @@ fn check_send(outcome: Result<(), SendError<&[u8]>>, message: &[u8], slot_size: 
         false
     } else if free == 0 {
         match outcome {
-            Err(SendError::Full(back)) => assert!(ptr::eq(back, message), "Full must hand back the very bytes given"),
+            Err(SendError::Full(())) => {}
             other => panic!("a send into a full ring gave {other:?}"),
         }
         false
@@ -986,7 +985,7 @@ fn consume(mut rx: Receiver) -> Vec<Vec<u64>> {
             Err(e) => panic!("consumer: {e:?}"),
         }
     }
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Disconnected);
     got
 }
 

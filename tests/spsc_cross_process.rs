@@ -10,7 +10,7 @@ use std::{
     env,
     os::unix::process::parent_id,
     process::{self, Command, Output, Stdio},
-    ptr, thread,
+    thread,
     time::{Duration, Instant},
 };
 
@@ -163,7 +163,7 @@ fn a_million_mixed_messages_cross_processes_intact_and_in_order() {
         Ok(extra) => panic!("a message of {} bytes arrived after the last one", extra.len()),
         Err(e) => panic!("expected Disconnected once the sender exited, got {e:?}"),
     }
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Disconnected);
     drop(rx);
     assert!(!shm_path(&name).exists(), "the creator's drop should remove the channel's name");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -306,8 +306,7 @@ fn send_batch_of_copies(tx: &mut Sender, mut seq: u64, pick: u64, scratch: &mut 
         write_message(seq, &mut scratch[..len]);
         match batch.try_send(&scratch[..len]) {
             Ok(()) => seq += 1,
-            Err(SendError::Full(back)) => {
-                assert!(ptr::eq(back, &scratch[..len]), "child: Full must hand the message back");
+            Err(SendError::Full(())) => {
                 *full += 1;
                 break;
             }

@@ -9,7 +9,7 @@
 use std::{
     collections::VecDeque,
     panic::{self, AssertUnwindSafe},
-    ptr, thread,
+    thread,
 };
 
 use ferry::{in_memory, Config, Loan, Receiver, RecvError, RecvGuard, SendError, Sender, SLOT_ALIGN};
@@ -126,11 +126,10 @@ fn pattern(id: u64, len: usize) -> Vec<u8> {
 }
 
 /// Checks a copying send's outcome against the model; `true` if the message went in.
-fn check_send(outcome: Result<(), SendError<&[u8]>>, message: &[u8], slot_size: usize, free: usize) -> bool {
+fn check_send(outcome: Result<(), SendError>, message: &[u8], slot_size: usize, free: usize) -> bool {
     if message.len() > slot_size {
         match outcome {
-            Err(SendError::TooLarge { message: back, len, max }) => {
-                assert!(ptr::eq(back, message), "TooLarge must hand back the very bytes given");
+            Err(SendError::TooLarge { len, max, .. }) => {
                 assert_eq!((len, max), (message.len(), slot_size), "TooLarge reports the wrong sizes");
             }
             other => panic!("a {}-byte message into {slot_size}-byte slots gave {other:?}", message.len()),
@@ -138,7 +137,7 @@ fn check_send(outcome: Result<(), SendError<&[u8]>>, message: &[u8], slot_size: 
         false
     } else if free == 0 {
         match outcome {
-            Err(SendError::Full(back)) => assert!(ptr::eq(back, message), "Full must hand back the very bytes given"),
+            Err(SendError::Full(())) => {}
             other => panic!("a send into a full ring gave {other:?}"),
         }
         false

@@ -1,6 +1,19 @@
-//! The message the example producer and consumer exchange, and the clock they share.
+//! The message the example producer and consumer exchange, the clock they share, and
+//! how they report a failure.
 // Each example uses part of this module.
 #![allow(dead_code)]
+
+/// The exit status of an example whose work returned `result`; a failure is printed in
+/// words (its `Display`), not as the `Debug` form `main` returning `Result` would print.
+pub fn report(who: &str, result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{who}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// Default channel name of the examples.
 pub const CHANNEL: &str = "ferry-demo";

@@ -3,7 +3,7 @@
  *
  *   cc -std=c11 -I ffi/include ffi/examples/producer.c -L target/release -lferry \
  *      -Wl,-rpath,$PWD/target/release -o producer
- *   ./producer [ENDPOINT] [COUNT]        (start ./consumer first)
+ *   ./producer [ENDPOINT] [COUNT]        (start ./consumer before it or within 5 s)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,26 +25,13 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Opens the endpoint, waiting up to five seconds for the consumer to create it. */
-static ferry_status open_when_created(const char *endpoint, ferry_sender **tx) {
-    const struct timespec pause = {0, 5 * 1000 * 1000};
-    ferry_status status = FERRY_ERR_NOT_FOUND;
-    for (int tries = 0; tries < 1000; tries++) {
-        status = ferry_sender_open(endpoint, tx);
-        if (status != FERRY_ERR_NOT_FOUND && status != FERRY_ERR_IO) {
-            break;
-        }
-        nanosleep(&pause, NULL);
-    }
-    return status;
-}
-
 int main(int argc, char **argv) {
     const char *endpoint = argc > 1 ? argv[1] : "ferry-c-example";
     uint64_t count = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
 
     ferry_sender *tx = NULL;
-    if (open_when_created(endpoint, &tx) != FERRY_OK) {
+    /* Waits up to five seconds for the consumer to create the channel. */
+    if (ferry_sender_open_timeout(endpoint, 5ull * 1000 * 1000 * 1000, &tx) != FERRY_OK) {
         fprintf(stderr, "producer: %s\n", ferry_last_error_message());
         return 1;
     }

@@ -102,12 +102,13 @@ enum ferry_status
      */
     FERRY_ERR_EMPTY = -11,
     /**
-     * The timeout passed before the call could complete; nothing was sent or consumed.
+     * The timeout passed before the call could complete; nothing was sent or consumed
+     * (or, from `ferry_*_open_timeout`, the channel was not created in time).
      */
     FERRY_ERR_TIMEOUT = -12,
     /**
-     * The peer has gone: a send finds no receiver, or a receive finds the channel empty
-     * and every sender gone.
+     * The peer has gone: a send or a sender's clone finds no receiver, or a receive (or
+     * a receiver's clone) finds the channel empty and every sender gone.
      */
     FERRY_ERR_DISCONNECTED = -13,
     /**
@@ -260,7 +261,7 @@ typedef uint32_t ferry_signaling;
 /**
  * The receiving end of a channel (opaque).
  *
- * Made by `ferry_receiver_create`, `ferry_receiver_open`,
+ * Made by `ferry_receiver_create`, `ferry_receiver_open`, `ferry_receiver_open_timeout`,
  * `ferry_receiver_open_expecting`, `ferry_receiver_clone` or `ferry_in_memory`; freed
  * by `ferry_receiver_free`. A handle may move between threads but is used by one thread
  * at a time; distinct handles may be used concurrently.
@@ -270,10 +271,10 @@ typedef struct ferry_receiver ferry_receiver;
 /**
  * The sending end of a channel (opaque).
  *
- * Made by `ferry_sender_create`, `ferry_sender_open`, `ferry_sender_open_expecting`,
- * `ferry_sender_clone` or `ferry_in_memory`; freed by `ferry_sender_free`. A handle may
- * move between threads but is used by one thread at a time; distinct handles may be
- * used concurrently.
+ * Made by `ferry_sender_create`, `ferry_sender_open`, `ferry_sender_open_timeout`,
+ * `ferry_sender_open_expecting`, `ferry_sender_clone` or `ferry_in_memory`; freed by
+ * `ferry_sender_free`. A handle may move between threads but is used by one thread at a
+ * time; distinct handles may be used concurrently.
  */
 typedef struct ferry_sender ferry_sender;
 
@@ -400,6 +401,23 @@ ferry_status ferry_sender_create(const char *endpoint,
 ferry_status ferry_sender_open(const char *endpoint, struct ferry_sender **out);
 
 /**
+ * Like `ferry_sender_open`, but waits up to `timeout_ns` nanoseconds for the channel
+ * to be created, so the two sides may start in any order: while no channel of that
+ * name is there (or it is still being initialised) the open is tried again, sleeping
+ * 1 ms, doubling up to 50 ms, between tries.
+ *
+ * Errors: `FERRY_ERR_TIMEOUT` if the channel did not appear in time (the last-error
+ * message names the endpoint); any other error of `ferry_sender_open` at once.
+ *
+ * # Safety
+ *
+ * `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+ferry_status ferry_sender_open_timeout(const char *endpoint,
+                                       uint64_t timeout_ns,
+                                       struct ferry_sender **out);
+
+/**
  * Like `ferry_sender_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
  * channel has `cfg`'s kind, signaling, slot size and capacity (on sockets and FIFOs,
  * its slot size). `cfg` must not be NULL.
@@ -417,8 +435,9 @@ ferry_status ferry_sender_open_expecting(const char *endpoint,
  * a Unix socket. `*out` receives the new handle (NULL on failure).
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
- * `FERRY_ERR_STATE` (a loan is outstanding on `s`), `FERRY_ERR_ROLE_TAKEN` (SPSC),
- * `FERRY_ERR_UNSUPPORTED` (FIFO), `FERRY_ERR_IO`.
+ * `FERRY_ERR_STATE` (a loan is outstanding on `s`), `FERRY_ERR_DISCONNECTED` (the
+ * receivers have gone), `FERRY_ERR_ROLE_TAKEN` (SPSC), `FERRY_ERR_UNSUPPORTED` (FIFO),
+ * `FERRY_ERR_IO`.
  *
  * # Safety
  *
@@ -659,6 +678,21 @@ ferry_status ferry_receiver_create(const char *endpoint,
 ferry_status ferry_receiver_open(const char *endpoint, struct ferry_receiver **out);
 
 /**
+ * Like `ferry_receiver_open`, but waits up to `timeout_ns` nanoseconds for the channel
+ * to be created, as `ferry_sender_open_timeout` does.
+ *
+ * Errors: `FERRY_ERR_TIMEOUT` if the channel did not appear in time; any other error
+ * of `ferry_receiver_open` at once.
+ *
+ * # Safety
+ *
+ * `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+ferry_status ferry_receiver_open_timeout(const char *endpoint,
+                                         uint64_t timeout_ns,
+                                         struct ferry_receiver **out);
+
+/**
  * Like `ferry_receiver_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
  * channel has `cfg`'s kind, signaling, slot size and capacity. `cfg` must not be NULL.
  *
@@ -675,7 +709,8 @@ ferry_status ferry_receiver_open_expecting(const char *endpoint,
  * (NULL on failure).
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
- * `FERRY_ERR_STATE` (a message is acquired on `r`), `FERRY_ERR_ROLE_TAKEN` (SPSC),
+ * `FERRY_ERR_STATE` (a message is acquired on `r`), `FERRY_ERR_DISCONNECTED` (the
+ * senders have gone and the channel is empty), `FERRY_ERR_ROLE_TAKEN` (SPSC),
  * `FERRY_ERR_UNSUPPORTED` (sockets and FIFOs), `FERRY_ERR_IO`.
  *
  * # Safety

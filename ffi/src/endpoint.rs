@@ -16,6 +16,7 @@ use std::{
     ffi::{CStr, CString},
     os::raw::c_char,
     ptr,
+    time::Duration,
 };
 
 use ferry::{AttachError, Config, Receiver, Sender, WaitPolicy};
@@ -33,6 +34,7 @@ pub(crate) trait EndApi: Sized {
     fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError>;
     fn open(endpoint: &str) -> Result<Self, AttachError>;
     fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError>;
+    fn open_timeout(endpoint: &str, timeout: Duration) -> Result<Self, AttachError>;
     fn try_clone(&self) -> Result<Self, AttachError>;
     fn slot_size(&self) -> usize;
     fn capacity(&self) -> usize;
@@ -52,6 +54,9 @@ macro_rules! end_api {
             }
             fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
                 <$end>::open_expecting(endpoint, config)
+            }
+            fn open_timeout(endpoint: &str, timeout: Duration) -> Result<Self, AttachError> {
+                <$end>::open_timeout(endpoint, timeout)
             }
             fn try_clone(&self) -> Result<Self, AttachError> {
                 <$end>::try_clone(self)
@@ -217,6 +222,27 @@ pub(crate) unsafe fn create<E: Endpoint>(
         let (endpoint, config, mut out) =
             unsafe { (boundary::c_str(endpoint, "endpoint")?, ferry_config::read(cfg)?, Out::new(out, "out")?) };
         let end = E::create(endpoint, &config)?;
+        out.set(boundary::into_raw(EndpointHandle::boxed(end)));
+        Ok(())
+    })
+}
+
+/// The body of `ferry_*_open_timeout`.
+///
+/// # Safety
+///
+/// `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+pub(crate) unsafe fn open_timeout<E: Endpoint>(
+    endpoint: *const c_char,
+    timeout_ns: u64,
+    out: *mut *mut E::Opaque,
+) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: `out` is NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(out, ptr::null_mut()) };
+        // SAFETY: the caller's contract, as above.
+        let (endpoint, mut out) = unsafe { (boundary::c_str(endpoint, "endpoint")?, Out::new(out, "out")?) };
+        let end = E::open_timeout(endpoint, Duration::from_nanos(timeout_ns))?;
         out.set(boundary::into_raw(EndpointHandle::boxed(end)));
         Ok(())
     })

@@ -29,7 +29,7 @@ use crate::{
 
 /// The receiving end of a channel (opaque).
 ///
-/// Made by `ferry_receiver_create`, `ferry_receiver_open`,
+/// Made by `ferry_receiver_create`, `ferry_receiver_open`, `ferry_receiver_open_timeout`,
 /// `ferry_receiver_open_expecting`, `ferry_receiver_clone` or `ferry_in_memory`; freed
 /// by `ferry_receiver_free`. A handle may move between threads but is used by one thread
 /// at a time; distinct handles may be used concurrently.
@@ -112,6 +112,25 @@ pub unsafe extern "C" fn ferry_receiver_open(endpoint: *const c_char, out: *mut 
     unsafe { endpoint::open::<Receiver>(endpoint, None, out) }
 }
 
+/// Like `ferry_receiver_open`, but waits up to `timeout_ns` nanoseconds for the channel
+/// to be created, as `ferry_sender_open_timeout` does.
+///
+/// Errors: `FERRY_ERR_TIMEOUT` if the channel did not appear in time; any other error
+/// of `ferry_receiver_open` at once.
+///
+/// # Safety
+///
+/// `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_open_timeout(
+    endpoint: *const c_char,
+    timeout_ns: u64,
+    out: *mut *mut ferry_receiver,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::open_timeout::<Receiver>(endpoint, timeout_ns, out) }
+}
+
 /// Like `ferry_receiver_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
 /// channel has `cfg`'s kind, signaling, slot size and capacity. `cfg` must not be NULL.
 ///
@@ -132,7 +151,8 @@ pub unsafe extern "C" fn ferry_receiver_open_expecting(
 /// (NULL on failure).
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
-/// `FERRY_ERR_STATE` (a message is acquired on `r`), `FERRY_ERR_ROLE_TAKEN` (SPSC),
+/// `FERRY_ERR_STATE` (a message is acquired on `r`), `FERRY_ERR_DISCONNECTED` (the
+/// senders have gone and the channel is empty), `FERRY_ERR_ROLE_TAKEN` (SPSC),
 /// `FERRY_ERR_UNSUPPORTED` (sockets and FIFOs), `FERRY_ERR_IO`.
 ///
 /// # Safety

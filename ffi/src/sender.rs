@@ -32,10 +32,10 @@ use crate::{
 
 /// The sending end of a channel (opaque).
 ///
-/// Made by `ferry_sender_create`, `ferry_sender_open`, `ferry_sender_open_expecting`,
-/// `ferry_sender_clone` or `ferry_in_memory`; freed by `ferry_sender_free`. A handle may
-/// move between threads but is used by one thread at a time; distinct handles may be
-/// used concurrently.
+/// Made by `ferry_sender_create`, `ferry_sender_open`, `ferry_sender_open_timeout`,
+/// `ferry_sender_open_expecting`, `ferry_sender_clone` or `ferry_in_memory`; freed by
+/// `ferry_sender_free`. A handle may move between threads but is used by one thread at a
+/// time; distinct handles may be used concurrently.
 #[allow(non_camel_case_types)]
 pub struct ferry_sender {
     _private: [u8; 0],
@@ -136,6 +136,27 @@ pub unsafe extern "C" fn ferry_sender_open(endpoint: *const c_char, out: *mut *m
     unsafe { endpoint::open::<Sender>(endpoint, None, out) }
 }
 
+/// Like `ferry_sender_open`, but waits up to `timeout_ns` nanoseconds for the channel
+/// to be created, so the two sides may start in any order: while no channel of that
+/// name is there (or it is still being initialised) the open is tried again, sleeping
+/// 1 ms, doubling up to 50 ms, between tries.
+///
+/// Errors: `FERRY_ERR_TIMEOUT` if the channel did not appear in time (the last-error
+/// message names the endpoint); any other error of `ferry_sender_open` at once.
+///
+/// # Safety
+///
+/// `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_sender_open_timeout(
+    endpoint: *const c_char,
+    timeout_ns: u64,
+    out: *mut *mut ferry_sender,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::open_timeout::<Sender>(endpoint, timeout_ns, out) }
+}
+
 /// Like `ferry_sender_open`, but fails with `FERRY_ERR_GEOMETRY_MISMATCH` unless the
 /// channel has `cfg`'s kind, signaling, slot size and capacity (on sockets and FIFOs,
 /// its slot size). `cfg` must not be NULL.
@@ -157,8 +178,9 @@ pub unsafe extern "C" fn ferry_sender_open_expecting(
 /// a Unix socket. `*out` receives the new handle (NULL on failure).
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
-/// `FERRY_ERR_STATE` (a loan is outstanding on `s`), `FERRY_ERR_ROLE_TAKEN` (SPSC),
-/// `FERRY_ERR_UNSUPPORTED` (FIFO), `FERRY_ERR_IO`.
+/// `FERRY_ERR_STATE` (a loan is outstanding on `s`), `FERRY_ERR_DISCONNECTED` (the
+/// receivers have gone), `FERRY_ERR_ROLE_TAKEN` (SPSC), `FERRY_ERR_UNSUPPORTED` (FIFO),
+/// `FERRY_ERR_IO`.
 ///
 /// # Safety
 ///

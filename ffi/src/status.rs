@@ -45,10 +45,11 @@ pub enum ferry_status {
     FERRY_ERR_FULL = -10,
     /// The channel is empty (from a `try` call).
     FERRY_ERR_EMPTY = -11,
-    /// The timeout passed before the call could complete; nothing was sent or consumed.
+    /// The timeout passed before the call could complete; nothing was sent or consumed
+    /// (or, from `ferry_*_open_timeout`, the channel was not created in time).
     FERRY_ERR_TIMEOUT = -12,
-    /// The peer has gone: a send finds no receiver, or a receive finds the channel empty
-    /// and every sender gone.
+    /// The peer has gone: a send or a sender's clone finds no receiver, or a receive (or
+    /// a receiver's clone) finds the channel empty and every sender gone.
     FERRY_ERR_DISCONNECTED = -13,
     /// The message is larger than the channel's slot size; nothing was sent.
     FERRY_ERR_TOO_LARGE = -14,
@@ -245,6 +246,8 @@ impl From<AttachError> for Failure {
             AttachError::NotInitialised { .. } => FERRY_ERR_NOT_INITIALISED,
             AttachError::RoleTaken { .. } => FERRY_ERR_ROLE_TAKEN,
             AttachError::Io { .. } => FERRY_ERR_IO,
+            AttachError::Timeout { .. } => FERRY_ERR_TIMEOUT,
+            AttachError::Disconnected { .. } => FERRY_ERR_DISCONNECTED,
             // `AttachError` is non-exhaustive: a variant added later gets a new code
             // here; until then it is reported with its message.
             _ => FERRY_ERR_ATTACH,

@@ -13,10 +13,21 @@ mod sender;
 
 pub use self::{
     options::OpenOptions,
-    receiver::{Receiver, RecvBatch, RecvGuard},
+    receiver::{Iter, Receiver, RecvBatch, RecvGuard, TryIter},
     sender::{Loan, SendBatch, Sender},
 };
 use crate::{config::Config, error::AttachError, transport::open};
+
+/// Where a handle was opened: the endpoint as given (for errors) and why `auto:` fell
+/// back from shared memory, if it did.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    endpoint: String,
+    fallback: Option<String>,
+}
+
+/// What an in-memory channel's errors call it.
+const IN_MEMORY: &str = "(in memory)";
 
 /// Makes a channel inside this process, on heap memory, for use between threads.
 ///
@@ -36,7 +47,7 @@ use crate::{config::Config, error::AttachError, transport::open};
 /// ```
 pub fn in_memory(config: &Config) -> Result<(Sender, Receiver), AttachError> {
     let (tx, rx) = open::in_memory(config)?;
-    Ok((Sender::new(tx, None), Receiver::new(rx, None)))
+    Ok((Sender::new(tx, None, IN_MEMORY), Receiver::new(rx, None, IN_MEMORY)))
 }
 
 /// Removes the named shared-memory channel's segment (`NAME` or `shm:NAME`). Processes

@@ -1,4 +1,7 @@
-//! [`OpenOptions`]: how an existing channel is opened.
+//! [`OpenOptions`]: how an existing channel is opened, and how long to wait for it to
+//! appear.
+
+use std::time::{Duration, Instant};
 
 use crate::{
     channel::{Receiver, Sender},
@@ -8,12 +11,14 @@ use crate::{
     transport::open,
 };
 
-/// How to open an existing channel: the shape to expect and whose objects to accept.
+/// How to open an existing channel: the shape to expect, whose objects to accept, and
+/// how long to wait for the channel to be created.
 ///
 /// [`Sender::open`] and [`Receiver::open`] are `OpenOptions::new()` with the defaults:
-/// any shape, and only objects that belong to this process's effective uid. Whatever is
-/// found under a channel's name (segment, socket, FIFO, description file) that another
-/// user owns is refused with [`AttachError::NotOwned`] unless its owner is allowed here.
+/// any shape, only objects that belong to this process's effective uid, and no waiting.
+/// Whatever is found under a channel's name (segment, socket, FIFO, description file)
+/// that another user owns is refused with [`AttachError::NotOwned`] unless its owner is
+/// allowed here.
 ///
 /// # Examples
 ///
@@ -28,10 +33,33 @@ use crate::{
 /// assert_eq!(tx.slot_size(), 128);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Start-up order: with [`OpenOptions::timeout`], the side started first waits for the
+/// other to create the channel.
+///
+/// ```
+/// use std::{thread, time::Duration};
+/// use ferry::{Config, OpenOptions, Receiver};
+///
+/// # let name = format!("doc-open-options-timeout-{}", std::process::id());
+/// let endpoint = name.clone();
+/// let creator = thread::spawn(move || {
+///     thread::sleep(Duration::from_millis(100));
+///     let mut rx = Receiver::create(&endpoint, &Config::new()).expect("create the channel");
+///     let message = rx.recv().expect("a message").to_vec();
+///     message
+/// });
+/// // Started first: waits up to 10 s for the receiver to create the channel.
+/// let mut tx = OpenOptions::new().timeout(Duration::from_secs(10)).open_sender(&name)?;
+/// tx.send(b"hello")?;
+/// assert_eq!(creator.join().unwrap(), b"hello");
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     expected: Option<Config>,
     owners: Owners,
+    timeout: Option<Duration>,
 }
 
 impl OpenOptions {
@@ -63,16 +91,30 @@ impl OpenOptions {
         self
     }
 
+    /// Waits up to `timeout` for the channel to be created, when it is not there yet:
+    /// while the open finds no channel of that name ([`AttachError::NotFound`]: no
+    /// segment, no socket or FIFO, a socket nobody listens on, a FIFO nobody reads) or
+    /// one still being initialised ([`AttachError::NotInitialised`]), it tries again,
+    /// sleeping a little longer each time (1 ms doubling to 50 ms). Any other error
+    /// (permission, owner, version, corruption, geometry) returns at once. Without this
+    /// call, an open does not wait.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Opens the existing channel `endpoint` as a sender.
     ///
     /// # Errors
     ///
     /// As for [`Sender::open`], plus [`AttachError::GeometryMismatch`] with
-    /// [`OpenOptions::expect`] and [`AttachError::NotOwned`].
+    /// [`OpenOptions::expect`], [`AttachError::NotOwned`], and
+    /// [`AttachError::Timeout`] with [`OpenOptions::timeout`].
     #[cfg(not(ferry_loom))]
     pub fn open_sender(&self, endpoint: &str) -> Result<Sender, AttachError> {
-        let (via, fallback) = open::open_sender(endpoint, self.expected.as_ref(), &self.owners)?;
-        Ok(Sender::new(via, fallback))
+        let (via, fallback) =
+            self.patiently(endpoint, || open::open_sender(endpoint, self.expected.as_ref(), &self.owners))?;
+        Ok(Sender::new(via, fallback, endpoint))
     }
 
     /// Opens the existing shared-memory channel `endpoint` as a receiver.
@@ -80,9 +122,35 @@ impl OpenOptions {
     /// # Errors
     ///
     /// As for [`Receiver::open`], plus [`AttachError::GeometryMismatch`] with
-    /// [`OpenOptions::expect`] and [`AttachError::NotOwned`].
+    /// [`OpenOptions::expect`], [`AttachError::NotOwned`], and
+    /// [`AttachError::Timeout`] with [`OpenOptions::timeout`].
     #[cfg(not(ferry_loom))]
     pub fn open_receiver(&self, endpoint: &str) -> Result<Receiver, AttachError> {
-        Ok(Receiver::new(open::open_receiver(endpoint, self.expected.as_ref(), &self.owners)?, None))
+        let via = self.patiently(endpoint, || open::open_receiver(endpoint, self.expected.as_ref(), &self.owners))?;
+        Ok(Receiver::new(via, None, endpoint))
+    }
+
+    /// Runs `open` once, or, with a timeout, until it finds the channel or the time is up.
+    #[cfg(not(ferry_loom))]
+    fn patiently<T>(&self, endpoint: &str, mut open: impl FnMut() -> Result<T, AttachError>) -> Result<T, AttachError> {
+        /// The first pause between two tries, doubled each time up to `MAX_PAUSE`.
+        const FIRST_PAUSE: Duration = Duration::from_millis(1);
+        const MAX_PAUSE: Duration = Duration::from_millis(50);
+        let Some(timeout) = self.timeout else { return open() };
+        let start = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match open() {
+                Err(e @ (AttachError::NotFound { .. } | AttachError::NotInitialised { .. })) => {
+                    let waited = start.elapsed();
+                    let Some(left) = timeout.checked_sub(waited).filter(|left| !left.is_zero()) else {
+                        return Err(AttachError::Timeout { endpoint: endpoint.to_owned(), waited, last: Box::new(e) });
+                    };
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                other => return other,
+            }
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! The receiving side: [`Receiver`], the [`RecvGuard`] that reads a message in place,
-//! and [`RecvBatch`].
+//! [`RecvBatch`], and the iterators [`Iter`] and [`TryIter`].
 
 use std::{fmt, mem::size_of, ops::Deref, time::Duration};
 
 #[cfg(not(ferry_loom))]
 use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
+    channel::Origin,
     error::{AttachError, RecvError},
     pod::Pod,
     signal::{wait::Wait, WaitPolicy},
@@ -20,6 +21,23 @@ use crate::{
 ///
 /// Endpoints as for [`Sender`](crate::Sender). `Send` but not `Sync`: one thread receives through it at
 /// a time. An MPMC channel takes any number of receivers; each message goes to one.
+///
+/// # Disconnection
+///
+/// As with crossbeam's bounded channel, once every sender has gone the receiver still
+/// gets every message they sent; after the last, every receive (blocking, `try_`,
+/// `_timeout`, batch, iterator) reports [`RecvError::Disconnected`] instead of `Empty`
+/// or waiting. [`Receiver::is_disconnected`] asks without receiving. What "gone" means
+/// on each transport:
+///
+/// - shared memory: every sender handle was dropped, or its process died. A dropped
+///   sender is seen by the very next call; a killed one by a blocked call's liveness
+///   check (every 20 ms while parked). A sender that has not attached yet is not gone.
+/// - `unix:`: every sender that connected has closed its connection (dropped, or its
+///   process died: the kernel closes it). Before the first sender connects, the
+///   receiver waits (`Empty`), it is not disconnected.
+/// - `fifo:`: the sender that said hello has closed the FIFO; before one opens it, as
+///   on `unix:`.
 ///
 /// # Examples
 ///
@@ -36,19 +54,23 @@ use crate::{
 /// ```
 pub struct Receiver {
     via: RecvVia,
-    /// Why `auto:` fell back from shared memory, if it did.
-    fallback: Option<String>,
+    /// Where it was opened, kept out of line: only errors and `fallback_reason` read it.
+    origin: Box<Origin>,
 }
 
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("via", &self.via).field("fallback", &self.fallback).finish()
+        f.debug_struct("Receiver")
+            .field("endpoint", &self.origin.endpoint)
+            .field("via", &self.via)
+            .field("fallback", &self.origin.fallback)
+            .finish()
     }
 }
 
 impl Receiver {
-    pub(super) fn new(via: RecvVia, fallback: Option<String>) -> Self {
-        Self { via, fallback }
+    pub(super) fn new(via: RecvVia, fallback: Option<String>, endpoint: &str) -> Self {
+        Self { via, origin: Box::new(Origin { endpoint: endpoint.to_owned(), fallback }) }
     }
 
     /// Creates the channel `endpoint` and attaches to it as a receiver: a shared-memory
@@ -64,7 +86,7 @@ impl Receiver {
     #[cfg(not(ferry_loom))]
     pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
         let (via, fallback) = open::create_receiver(endpoint, config)?;
-        Ok(Self::new(via, fallback))
+        Ok(Self::new(via, fallback, endpoint))
     }
 
     /// Opens the existing shared-memory channel `endpoint` as a receiver, whatever its
@@ -77,6 +99,38 @@ impl Receiver {
     #[cfg(not(ferry_loom))]
     pub fn open(endpoint: &str) -> Result<Self, AttachError> {
         OpenOptions::new().open_receiver(endpoint)
+    }
+
+    /// Like [`Receiver::open`], but waits up to `timeout` for the channel to be created:
+    /// `OpenOptions::new().timeout(timeout).open_receiver(endpoint)`.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Timeout`], naming the endpoint, if the channel did not appear in
+    /// time; any other error of [`Receiver::open`] at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{thread, time::Duration};
+    /// use ferry::{Config, Receiver, RingKind, Sender};
+    ///
+    /// # let name = format!("doc-receiver-open-timeout-{}", std::process::id());
+    /// let endpoint = name.clone();
+    /// let creator = thread::spawn(move || {
+    ///     thread::sleep(Duration::from_millis(100));
+    ///     let mut tx = Sender::create(&endpoint, &Config::new().kind(RingKind::Mpmc)).expect("create");
+    ///     tx.send(b"first").expect("send");
+    ///     tx // keeps the channel until joined
+    /// });
+    /// let mut rx = Receiver::open_timeout(&name, Duration::from_secs(10))?;
+    /// assert_eq!(&*rx.recv()?, b"first");
+    /// drop(creator.join().unwrap());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(ferry_loom))]
+    pub fn open_timeout(endpoint: &str, timeout: Duration) -> Result<Self, AttachError> {
+        OpenOptions::new().timeout(timeout).open_receiver(endpoint)
     }
 
     /// Like [`Receiver::open`], but checks the geometry against `config`.
@@ -93,15 +147,33 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`AttachError::RoleTaken`] on an SPSC channel; [`AttachError::Unsupported`] on a
-    /// socket or pipe.
+    /// [`AttachError::Disconnected`] once the senders have gone and every message has
+    /// been received (the clone could never receive one); [`AttachError::RoleTaken`] on
+    /// an SPSC channel; [`AttachError::Unsupported`] on a socket or pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{AttachError, Config, RingKind};
+    /// let (mut tx, rx) = ferry::in_memory(&Config::new().kind(RingKind::Mpmc))?;
+    /// let mut rx2 = rx.try_clone()?;
+    /// tx.send(b"to one of them")?;
+    /// drop(tx);
+    /// let _rx3 = rx.try_clone()?; // a message is still there
+    /// assert_eq!(&*rx2.recv()?, b"to one of them");
+    /// assert!(matches!(rx.try_clone(), Err(AttachError::Disconnected { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        Ok(Self::new(self.via.try_clone()?, None))
+        if self.via.exhausted() {
+            return Err(AttachError::Disconnected { endpoint: self.origin.endpoint.clone() });
+        }
+        Ok(Self::new(self.via.try_clone()?, None, &self.origin.endpoint))
     }
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback.as_deref()
+        self.origin.fallback.as_deref()
     }
 
     /// The largest message in bytes.
@@ -112,6 +184,102 @@ impl Receiver {
     /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
     pub fn capacity(&self) -> usize {
         self.via.capacity()
+    }
+
+    /// The number of messages waiting to be received (a snapshot: senders and other
+    /// receivers move on), at most [`Receiver::capacity`]. Sockets and pipes do not
+    /// tell: 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().capacity(2))?;
+    /// assert!(rx.is_empty());
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// assert_eq!((rx.len(), rx.is_full()), (2, true));
+    /// drop(rx.recv()?);
+    /// assert_eq!((rx.len(), rx.is_full()), (1, false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.via.len()
+    }
+
+    /// Whether no message is waiting (always true on sockets and pipes, see
+    /// [`Receiver::len`]: use [`Receiver::try_recv`] there).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full (always false on sockets and pipes, which cannot tell).
+    pub fn is_full(&self) -> bool {
+        let capacity = self.capacity();
+        capacity > 0 && self.len() >= capacity
+    }
+
+    /// Whether every sender has gone (see [Disconnection](Receiver#disconnection)).
+    /// Messages they sent may still be waiting: receive until
+    /// [`RecvError::Disconnected`]. Nothing is consumed. Reads shared memory; on a socket
+    /// or pipe it accepts waiting senders and reads what they sent (kept for the next
+    /// receive), hence `&mut self`, and polls without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// tx.send(b"last words")?;
+    /// assert!(!rx.is_disconnected());
+    /// drop(tx);
+    /// assert!(rx.is_disconnected());
+    /// assert_eq!(&*rx.try_recv()?, b"last words");
+    /// assert_eq!(rx.try_recv().unwrap_err(), ferry::RecvError::Disconnected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_disconnected(&mut self) -> bool {
+        self.via.peer_gone()
+    }
+
+    /// A blocking iterator over the messages, each copied out of the channel into a
+    /// `Vec<u8>` (an iterator cannot hand out guards that borrow the receiver: use
+    /// [`Receiver::recv`] in a loop to read in place). It ends once the senders have
+    /// gone and every message has been received, or at the first other error (a
+    /// corrupt ring): call [`Receiver::recv`] to see which.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..3u8 {
+    ///         tx.send(&[i]).unwrap();
+    ///     }
+    /// }); // dropping `tx` ends the iteration
+    /// let all: Vec<Vec<u8>> = rx.iter().collect();
+    /// assert_eq!(all, [[0], [1], [2]]);
+    /// producer.join().unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_> {
+        Iter { receiver: self }
+    }
+
+    /// A non-blocking iterator over the messages waiting now, each copied into a
+    /// `Vec<u8>`. It ends when the channel is empty, when the senders have gone and
+    /// everything has been received, or at the first other error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// assert_eq!(rx.try_iter().count(), 2);
+    /// assert_eq!(rx.try_iter().next(), None); // empty, the sender is still there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_iter(&mut self) -> TryIter<'_> {
+        TryIter { receiver: self }
     }
 
     /// Sets how blocked calls of this receiver spin, yield and park (shared memory; the
@@ -135,9 +303,8 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`]; [`RecvError::Corrupt`]; on a socket or pipe,
-    /// [`RecvError::Disconnected`] once the senders have gone (shared memory, which looks
-    /// for no departed peer without blocking, says `Empty`).
+    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the senders have gone and
+    /// every message they sent has been received; [`RecvError::Corrupt`].
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         self.recv_until(Wait::Never, true, |_| true)
     }
@@ -182,7 +349,9 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`]; [`RecvError::BufferTooSmall`]; [`RecvError::Corrupt`].
+    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the senders have gone and
+    /// every message has been received; [`RecvError::BufferTooSmall`];
+    /// [`RecvError::Corrupt`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_copy(Wait::Never, buf)
     }
@@ -204,8 +373,45 @@ impl Receiver {
     /// [`RecvError::WrongSize`] (the message stays in the channel);
     /// [`RecvError::Disconnected`]; [`RecvError::Corrupt`].
     pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        self.recv_value_until(Wait::Forever)
+    }
+
+    /// Returns a copy of the next message as a `T` if one is waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`]; [`RecvError::Disconnected`]; [`RecvError::WrongSize`] (the
+    /// message stays in the channel); [`RecvError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::RecvError;
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// assert_eq!(rx.try_recv_value::<u32>(), Err(RecvError::Empty));
+    /// tx.send_value(7u32)?;
+    /// assert_eq!(rx.try_recv_value::<u64>(), Err(RecvError::WrongSize { expected: 8, actual: 4 }));
+    /// assert_eq!(rx.try_recv_value::<u32>(), Ok(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        self.recv_value_until(Wait::Never)
+    }
+
+    /// Waits at most `timeout` for a message of exactly `size_of::<T>()` bytes and
+    /// returns a copy.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Timeout`]; [`RecvError::Disconnected`]; [`RecvError::WrongSize`];
+    /// [`RecvError::Corrupt`].
+    pub fn recv_value_timeout<T: Pod>(&mut self, timeout: Duration) -> Result<T, RecvError> {
+        self.recv_value_until(Wait::until(timeout))
+    }
+
+    fn recv_value_until<T: Pod>(&mut self, wait: Wait) -> Result<T, RecvError> {
         let want = size_of::<T>();
-        match self.recv_until(Wait::Forever, true, |len| len == want) {
+        match self.recv_until(wait, true, |len| len == want) {
             Ok(guard) => guard.value::<T>(),
             Err(RecvError::BufferTooSmall { needed }) => Err(RecvError::WrongSize { expected: want, actual: needed }),
             Err(e) => Err(e),
@@ -215,6 +421,22 @@ impl Receiver {
     /// Starts a batch: on an SPSC ring, slots read through it go back to the sender
     /// together when the batch is dropped, with one store of the ring's head and at most
     /// one wake-up. (Elsewhere each message is released on its own.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// tx.send(b"one")?;
+    /// tx.send(b"two")?;
+    /// let mut batch = rx.batch();
+    /// let mut total = 0;
+    /// while let Ok(message) = batch.try_recv() {
+    ///     total += message.len();
+    /// }
+    /// drop(batch); // both slots go back to the sender here
+    /// assert_eq!(total, 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn batch(&mut self) -> RecvBatch<'_> {
         RecvBatch { receiver: self }
     }
@@ -226,6 +448,18 @@ impl Receiver {
 
 /// A received message, read in place. Derefs to its bytes; dropping the guard hands the
 /// slot back to the senders (at once, or at the end of its batch).
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// tx.send(b"peek")?;
+/// let guard = rx.recv()?;
+/// assert_eq!(guard.len(), 4);
+/// guard.keep().unwrap(); // not consumed (SPSC): the next receive sees it again
+/// assert_eq!(&*rx.recv()?, b"peek");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     slot: GuardSlot,
@@ -286,6 +520,18 @@ impl fmt::Debug for RecvGuard<'_> {
 }
 
 /// Slots read through a batch go back to the sender together when it is dropped.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// tx.send(b"x")?;
+/// drop(tx);
+/// let mut batch = rx.batch();
+/// assert_eq!(&*batch.try_recv()?, b"x");
+/// assert_eq!(batch.try_recv().unwrap_err(), ferry::RecvError::Disconnected);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RecvBatch<'a> {
     receiver: &'a mut Receiver,
@@ -296,7 +542,8 @@ impl RecvBatch<'_> {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`]; [`RecvError::Corrupt`].
+    /// [`RecvError::Empty`]; [`RecvError::Disconnected`] once the senders have gone and
+    /// everything has been received; [`RecvError::Corrupt`].
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         self.receiver.recv_until(Wait::Never, false, |_| true)
     }
@@ -314,5 +561,67 @@ impl Drop for RecvBatch<'_> {
             return;
         }
         self.release();
+    }
+}
+
+/// A blocking iterator over a receiver's messages, from [`Receiver::iter`] (or `for m in
+/// &mut rx`): each message copied into a `Vec<u8>`, until the senders have gone and
+/// everything has been received.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// tx.send(b"only")?;
+/// drop(tx);
+/// for message in &mut rx {
+///     assert_eq!(message, b"only");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Iter<'a> {
+    receiver: &'a mut Receiver,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.receiver.recv().ok().map(|message| message.to_vec())
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Receiver {
+    type Item = Vec<u8>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// A non-blocking iterator over the messages waiting now, from [`Receiver::try_iter`].
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// tx.send(b"1")?;
+/// tx.send(b"22")?;
+/// let lengths: Vec<usize> = rx.try_iter().map(|m| m.len()).collect();
+/// assert_eq!(lengths, [1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TryIter<'a> {
+    receiver: &'a mut Receiver,
+}
+
+impl Iterator for TryIter<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.receiver.try_recv().ok().map(|message| message.to_vec())
     }
 }

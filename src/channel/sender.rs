@@ -11,6 +11,7 @@ use std::{
 #[cfg(not(ferry_loom))]
 use crate::{channel::OpenOptions, config::Config, transport::open};
 use crate::{
+    channel::Origin,
     error::{AttachError, RecvError, SendError},
     pod::Pod,
     ring::SLOT_ALIGN,
@@ -37,6 +38,21 @@ use crate::{
 /// `Send` but not `Sync`: one thread sends through it at a time. An MPMC channel takes
 /// any number of senders ([`Sender::open`] or [`Sender::try_clone`]).
 ///
+/// # Disconnection
+///
+/// As with crossbeam's bounded channel, once every receiver has gone every send, loan and
+/// clone fails with `Disconnected` (a typed send hands its value back), even with room
+/// in the channel: nothing sent would ever be read. [`Sender::is_disconnected`] asks
+/// without sending. What "gone" means on each transport:
+///
+/// - shared memory: every receiver handle was dropped, or its process died. A dropped
+///   receiver is seen by the very next call; a killed one once a blocked call's liveness
+///   check (every 20 ms while parked) or the next receiver's recovery has noticed it.
+/// - `unix:`: the receiver closed its socket (dropped, or its process died: the kernel
+///   closes it); the next call sees the connection hung up.
+/// - `fifo:`: the FIFO has no reader left (the receiver dropped or died); the next call
+///   sees it (`EPIPE`, never `SIGPIPE`).
+///
 /// # Examples
 ///
 /// Zero-copy: write the message straight into the ring, then publish it.
@@ -51,19 +67,23 @@ use crate::{
 /// ```
 pub struct Sender {
     via: SendVia,
-    /// Why `auto:` fell back from shared memory, if it did.
-    fallback: Option<String>,
+    /// Where it was opened, kept out of line: only errors and `fallback_reason` read it.
+    origin: Box<Origin>,
 }
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("via", &self.via).field("fallback", &self.fallback).finish()
+        f.debug_struct("Sender")
+            .field("endpoint", &self.origin.endpoint)
+            .field("via", &self.via)
+            .field("fallback", &self.origin.fallback)
+            .finish()
     }
 }
 
 impl Sender {
-    pub(super) fn new(via: SendVia, fallback: Option<String>) -> Self {
-        Self { via, fallback }
+    pub(super) fn new(via: SendVia, fallback: Option<String>, endpoint: &str) -> Self {
+        Self { via, origin: Box::new(Origin { endpoint: endpoint.to_owned(), fallback }) }
     }
 
     /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`)
@@ -79,7 +99,7 @@ impl Sender {
     /// `fifo:`, or [`AttachError::Io`].
     #[cfg(not(ferry_loom))]
     pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
-        Ok(Self::new(open::create_sender(endpoint, config)?, None))
+        Ok(Self::new(open::create_sender(endpoint, config)?, None, endpoint))
     }
 
     /// Opens the existing channel `endpoint` as a sender, whatever its geometry.
@@ -94,6 +114,30 @@ impl Sender {
     #[cfg(not(ferry_loom))]
     pub fn open(endpoint: &str) -> Result<Self, AttachError> {
         OpenOptions::new().open_sender(endpoint)
+    }
+
+    /// Like [`Sender::open`], but waits up to `timeout` for the channel to be created:
+    /// `OpenOptions::new().timeout(timeout).open_sender(endpoint)`. Start the two sides
+    /// in any order.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Timeout`], naming the endpoint, if the channel did not appear in
+    /// time; any other error of [`Sender::open`] at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferry::{AttachError, Sender};
+    ///
+    /// let err = Sender::open_timeout("doc-nobody-creates-this", Duration::from_millis(50)).unwrap_err();
+    /// assert!(matches!(err, AttachError::Timeout { .. }));
+    /// assert!(err.to_string().starts_with("channel `doc-nobody-creates-this` did not appear within"));
+    /// ```
+    #[cfg(not(ferry_loom))]
+    pub fn open_timeout(endpoint: &str, timeout: Duration) -> Result<Self, AttachError> {
+        OpenOptions::new().timeout(timeout).open_sender(endpoint)
     }
 
     /// Like [`Sender::open`], but fails with [`AttachError::GeometryMismatch`] unless the
@@ -113,24 +157,36 @@ impl Sender {
     ///
     /// # Errors
     ///
+    /// [`AttachError::Disconnected`] once the receivers have gone (on every transport);
     /// [`AttachError::RoleTaken`] on an SPSC channel; [`AttachError::Unsupported`] on a
     /// FIFO.
     ///
     /// # Examples
     ///
     /// ```
-    /// use ferry::{Config, RingKind};
-    /// let (tx, _rx) = ferry::in_memory(&Config::new().kind(RingKind::Mpmc))?;
+    /// use ferry::{AttachError, Config, RingKind};
+    /// let (tx, rx) = ferry::in_memory(&Config::new().kind(RingKind::Mpmc))?;
     /// let tx2 = tx.try_clone()?;
+    /// drop(rx);
+    /// assert!(matches!(tx.try_clone(), Err(AttachError::Disconnected { .. })));
     /// # Ok::<(), ferry::AttachError>(())
     /// ```
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        Ok(Self::new(self.via.try_clone()?, self.fallback.clone()))
+        let gone = || AttachError::Disconnected { endpoint: self.origin.endpoint.clone() };
+        if self.via.peer_gone() {
+            return Err(gone());
+        }
+        match self.via.try_clone() {
+            Ok(via) => Ok(Self::new(via, self.origin.fallback.clone(), &self.origin.endpoint)),
+            // The receiver left between the look and the clone: its socket is gone.
+            Err(AttachError::NotFound { .. }) => Err(gone()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback.as_deref()
+        self.origin.fallback.as_deref()
     }
 
     /// The largest message in bytes.
@@ -142,6 +198,58 @@ impl Sender {
     /// buffers hold a number of messages that depends on their size.
     pub fn capacity(&self) -> usize {
         self.via.capacity()
+    }
+
+    /// The number of messages sent and not yet received (a snapshot: the other side
+    /// moves on), at most [`Sender::capacity`]. Messages of an unpublished
+    /// [`SendBatch`] are not counted. Sockets and pipes do not tell: 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().capacity(2))?;
+    /// assert!(tx.is_empty());
+    /// tx.send(b"a")?;
+    /// tx.send(b"b")?;
+    /// assert_eq!(tx.len(), 2);
+    /// assert!(tx.is_full());
+    /// drop(rx.recv()?);
+    /// assert_eq!(tx.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.via.len()
+    }
+
+    /// Whether no message waits to be received (always true on sockets and pipes, see
+    /// [`Sender::len`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full: the next `try_send` would fail with
+    /// [`SendError::Full`] unless a receiver takes a message first. Always false on
+    /// sockets and pipes, which cannot tell.
+    pub fn is_full(&self) -> bool {
+        let capacity = self.capacity();
+        capacity > 0 && self.len() >= capacity
+    }
+
+    /// Whether every receiver has gone, so that every send would fail with
+    /// [`SendError::Disconnected`] (see [Disconnection](Sender#disconnection)). Reads
+    /// shared memory; on a socket or pipe, one `poll` without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// assert!(!tx.is_disconnected());
+    /// drop(rx);
+    /// assert!(tx.is_disconnected());
+    /// # Ok::<(), ferry::AttachError>(())
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        self.via.peer_gone()
     }
 
     /// Sets how blocked calls of this sender spin, yield and park (shared memory; the
@@ -165,9 +273,8 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Disconnected`] if the receivers have gone (noticed while waiting);
-    /// [`SendError::Corrupt`].
-    pub fn loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
+    /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].
+    pub fn loan(&mut self) -> Result<Loan<'_>, SendError> {
         self.loan_until(Wait::Forever, true)
     }
 
@@ -175,8 +282,8 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`]; [`SendError::Corrupt`].
-    pub fn try_loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
+    /// [`SendError::Full`]; [`SendError::Disconnected`]; [`SendError::Corrupt`].
+    pub fn try_loan(&mut self) -> Result<Loan<'_>, SendError> {
         self.loan_until(Wait::Never, true)
     }
 
@@ -185,22 +292,37 @@ impl Sender {
     /// # Errors
     ///
     /// [`SendError::Timeout`]; [`SendError::Disconnected`]; [`SendError::Corrupt`].
-    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<Loan<'_>, SendError<()>> {
+    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<Loan<'_>, SendError> {
         self.loan_until(Wait::until(timeout), true)
     }
 
-    fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError<()>> {
+    fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError> {
         let slot = self.via.loan(wait).map_err(|stop| stop.into_send_error(()))?;
         Ok(Loan { sender: self, slot, publish, committed: false })
     }
 
     /// Copies `message` into the channel, waiting while it is full.
     ///
+    /// The error borrows nothing (the caller still holds `message`), so `?` carries it
+    /// into a `Box<dyn Error + Send + Sync>`:
+    ///
+    /// ```
+    /// fn produce(tx: &mut ferry::Sender) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///     let message = vec![1u8, 2, 3];
+    ///     tx.send(&message)?;
+    ///     Ok(())
+    /// }
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+    /// produce(&mut tx)?;
+    /// assert_eq!(&*rx.recv()?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`SendError::TooLarge`] if `message` is longer than a slot;
-    /// [`SendError::Disconnected`]; [`SendError::Corrupt`]. The message is handed back.
-    pub fn send<'m>(&mut self, message: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
+    /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].
+    pub fn send(&mut self, message: &[u8]) -> Result<(), SendError> {
         self.send_until(message, Wait::Forever)
     }
 
@@ -209,10 +331,9 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Corrupt`]; on a socket
-    /// or pipe, [`SendError::Disconnected`] once the receiver has gone (shared memory,
-    /// which looks for no departed peer without blocking, says `Full` once the ring is).
-    pub fn try_send<'m>(&mut self, message: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
+    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Disconnected`] once
+    /// the receivers have gone (room or not); [`SendError::Corrupt`].
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), SendError> {
         self.send_until(message, Wait::Never)
     }
 
@@ -222,13 +343,13 @@ impl Sender {
     ///
     /// [`SendError::Timeout`]; [`SendError::TooLarge`]; [`SendError::Disconnected`];
     /// [`SendError::Corrupt`].
-    pub fn send_timeout<'m>(&mut self, message: &'m [u8], timeout: Duration) -> Result<(), SendError<&'m [u8]>> {
+    pub fn send_timeout(&mut self, message: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.send_until(message, Wait::until(timeout))
     }
 
-    fn send_until<'m>(&mut self, message: &'m [u8], wait: Wait) -> Result<(), SendError<&'m [u8]>> {
-        check_fits(message.len(), self.slot_size()).map_err(|e| e.map(|()| message))?;
-        self.via.send(message, wait).map_err(|stop| stop.into_send_error(message))
+    fn send_until(&mut self, message: &[u8], wait: Wait) -> Result<(), SendError> {
+        check_fits(message.len(), self.slot_size())?;
+        self.via.send(message, wait).map_err(|stop| stop.into_send_error(()))
     }
 
     /// Sends a copy of `value`, waiting while the channel is full.
@@ -237,10 +358,54 @@ impl Sender {
     ///
     /// [`SendError::TooLarge`] if `T` is larger than a slot; [`SendError::Disconnected`];
     /// [`SendError::Corrupt`]. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().slot_size(16))?;
+    /// tx.send_value([1u32, 2, 3])?;
+    /// assert_eq!(rx.recv_value::<[u32; 3]>()?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_value<T: Pod>(&mut self, value: T) -> Result<(), SendError<T>> {
+        self.send_value_until(value, Wait::Forever)
+    }
+
+    /// Sends a copy of `value` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Disconnected`];
+    /// [`SendError::Corrupt`]. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = ferry::in_memory(&ferry::Config::new().slot_size(8).capacity(1))?;
+    /// tx.try_send_value(1u64)?;
+    /// let err = tx.try_send_value(2u64).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert_eq!(err.into_inner(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_send_value<T: Pod>(&mut self, value: T) -> Result<(), SendError<T>> {
+        self.send_value_until(value, Wait::Never)
+    }
+
+    /// Sends a copy of `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Timeout`]; [`SendError::TooLarge`]; [`SendError::Disconnected`];
+    /// [`SendError::Corrupt`]. The value is handed back.
+    pub fn send_value_timeout<T: Pod>(&mut self, value: T, timeout: Duration) -> Result<(), SendError<T>> {
+        self.send_value_until(value, Wait::until(timeout))
+    }
+
+    fn send_value_until<T: Pod>(&mut self, value: T, wait: Wait) -> Result<(), SendError<T>> {
         // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes are initialised.
         let bytes = unsafe { slice::from_raw_parts((&value as *const T).cast::<u8>(), size_of::<T>()) };
-        self.send_until(bytes, Wait::Forever).map_err(|e| e.map(|_| value))
+        self.send_until(bytes, wait).map_err(|e| e.map(|()| value))
     }
 
     /// Starts a batch: on an SPSC ring, messages committed through it are published
@@ -260,6 +425,25 @@ impl Sender {
 /// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes;
 /// on shared memory its first byte is [`SLOT_ALIGN`]-aligned). Dropping it without
 /// [`Loan::commit`] sends nothing.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().slot_size(64))?;
+/// let mut loan = tx.loan()?;
+/// assert_eq!(loan.len(), 64); // the whole slot
+/// let n = {
+///     let text = b"written in place";
+///     loan[..text.len()].copy_from_slice(text);
+///     text.len()
+/// };
+/// loan.commit(n);
+/// assert_eq!(&*rx.recv()?, b"written in place");
+///
+/// drop(tx.loan()?); // dropped uncommitted: nothing is sent
+/// assert_eq!(rx.try_recv().unwrap_err(), ferry::RecvError::Empty);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Loan<'a> {
     sender: &'a mut Sender,
     slot: LoanSlot,
@@ -326,6 +510,19 @@ impl fmt::Debug for Loan<'_> {
 }
 
 /// Messages sent through a batch are published together when it is dropped.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new())?;
+/// {
+///     let mut batch = tx.batch();
+///     batch.try_send(b"one")?;
+///     batch.try_send(b"two")?;
+/// } // published here, with at most one wake-up
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [b"one".to_vec(), b"two".to_vec()]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SendBatch<'a> {
     sender: &'a mut Sender,
@@ -336,8 +533,8 @@ impl SendBatch<'_> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`]; [`SendError::Corrupt`].
-    pub fn try_loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
+    /// [`SendError::Full`]; [`SendError::Disconnected`]; [`SendError::Corrupt`].
+    pub fn try_loan(&mut self) -> Result<Loan<'_>, SendError> {
         self.sender.loan_until(Wait::Never, false)
     }
 
@@ -345,10 +542,11 @@ impl SendBatch<'_> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Corrupt`].
-    pub fn try_send<'m>(&mut self, message: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
-        check_fits(message.len(), self.sender.slot_size()).map_err(|e| e.map(|()| message))?;
-        self.sender.via.send_batched(message).map_err(|stop| stop.into_send_error(message))
+    /// [`SendError::Full`]; [`SendError::TooLarge`]; [`SendError::Disconnected`];
+    /// [`SendError::Corrupt`].
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), SendError> {
+        check_fits(message.len(), self.sender.slot_size())?;
+        self.sender.via.send_batched(message).map_err(|stop| stop.into_send_error(()))
     }
 
     /// Publishes every message committed so far (on an SPSC ring: a sequence-word store
@@ -367,7 +565,7 @@ impl Drop for SendBatch<'_> {
     }
 }
 
-fn check_fits(len: usize, max: usize) -> Result<(), SendError<()>> {
+fn check_fits(len: usize, max: usize) -> Result<(), SendError> {
     if len > max {
         return Err(SendError::TooLarge { message: (), len, max });
     }

@@ -63,6 +63,15 @@ pub const MAX_CAPACITY: usize = 1 << 24;
 const MAX_RING_BYTES: usize = 1 << 36;
 
 /// Which ring a channel runs. Chosen by the creator, stored in the segment.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, RingKind};
+/// let (tx, rx) = ferry::in_memory(&Config::new().kind(RingKind::Mpmc))?;
+/// let (_tx2, _rx2) = (tx.try_clone()?, rx.try_clone()?); // any number of each
+/// # Ok::<(), ferry::AttachError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u32)]
 pub enum RingKind {

@@ -46,6 +46,16 @@ use crate::sync::{
 };
 
 /// How a channel's blocked sides sleep. Chosen by the creator, stored in the segment.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ferry::{Config, RecvError, Signaling};
+/// let (_tx, mut rx) = ferry::in_memory(&Config::new().signaling(Signaling::Semaphore))?;
+/// assert_eq!(rx.recv_timeout(Duration::from_millis(10)).unwrap_err(), RecvError::Timeout);
+/// # Ok::<(), ferry::AttachError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u32)]
 pub enum Signaling {

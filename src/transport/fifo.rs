@@ -49,7 +49,7 @@ use crate::{
     transport::{
         framing::{self, Frame, FrameReader},
         stop::Stop,
-        stream::{describe, read_description, remove_description, unexpected, StreamSender},
+        stream::{describe, hung_up, read_description, remove_description, unexpected, StreamSender},
     },
 };
 
@@ -149,6 +149,22 @@ impl FifoReceiver {
     /// The payload of the message `recv` found.
     pub(crate) fn frame(&self, len: usize) -> &[u8] {
         self.reader.frame(len)
+    }
+
+    /// Whether the sender that said hello has gone (none yet is not "gone"), without
+    /// taking a message: reads what it sent (kept for the next receive), then asks
+    /// whether the FIFO has no writer left.
+    pub(crate) fn sender_gone(&mut self) -> bool {
+        let fifo = &self.fifo;
+        match self.reader.fill(|buf| (&*fifo).read(buf)) {
+            Ok(Frame::Closed) if self.reader.greeted() => true,
+            // A writer came and went without a hello: wait for the next one, as `recv` does.
+            Ok(Frame::Closed) => {
+                let _ = self.reopen();
+                false
+            }
+            _ => self.reader.greeted() && hung_up(self.fifo.as_fd()),
+        }
     }
 
     fn reopen(&mut self) -> io::Result<()> {

@@ -57,6 +57,33 @@ impl RecvVia {
         }
     }
 
+    /// Messages published and not yet received (shared memory; 0 on streams, whose
+    /// kernel buffers do not say).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Shm(r) => r.len(),
+            Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// Whether every sender has gone (messages may remain), without taking a message.
+    pub(crate) fn peer_gone(&mut self) -> bool {
+        match self {
+            Self::Shm(r) => r.peer_gone(),
+            Self::Unix(r) => r.senders_gone(),
+            Self::Fifo(r) => r.sender_gone(),
+        }
+    }
+
+    /// Whether nothing more can be received: the senders have gone and the ring is
+    /// empty (shared memory; false on streams, whose one receiver is never cloned).
+    pub(crate) fn exhausted(&self) -> bool {
+        match self {
+            Self::Shm(r) => r.peer_gone() && r.len() == 0,
+            Self::Unix(_) | Self::Fifo(_) => false,
+        }
+    }
+
     /// Sets how blocked calls spin, yield and park (shared memory; the stream
     /// transports sleep in `poll`).
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {

@@ -67,6 +67,25 @@ impl SendVia {
         }
     }
 
+    /// Messages published and not yet received (shared memory; 0 on streams, whose
+    /// kernel buffers do not say).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Shm(s) => s.len(),
+            Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// Whether every receiver has gone: read from shared memory, or one `poll` of the
+    /// stream.
+    pub(crate) fn peer_gone(&self) -> bool {
+        match self {
+            Self::Shm(s) => s.peer_gone(),
+            Self::Unix(s) => s.receiver_gone(),
+            Self::Fifo(s) => s.receiver_gone(),
+        }
+    }
+
     /// Sets how blocked calls spin, yield and park (shared memory; the stream
     /// transports sleep in `poll`).
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {

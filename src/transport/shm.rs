@@ -16,7 +16,7 @@ use crate::{
         wait::{Blocked, Wait, Watch},
         Signal, WaitPolicy,
     },
-    sync,
+    sync::{self, Ordering::Relaxed},
     transport::stop::Stop,
 };
 
@@ -54,6 +54,8 @@ impl<S> Side<S> {
 pub(crate) trait EndState: Sized + std::fmt::Debug {
     /// The role the end takes.
     const ROLE: Role;
+    /// The role of the other side.
+    const PEER: Role;
     /// Takes over this SPSC side where its last holder left it.
     fn attach(ring: &RingView) -> Result<Self, Unavailable>;
     /// Hands the other side what this end holds back (SPSC), before it detaches.
@@ -64,6 +66,7 @@ pub(crate) trait EndState: Sized + std::fmt::Debug {
 
 impl EndState for Producer {
     const ROLE: Role = Role::Sender;
+    const PEER: Role = Role::Receiver;
 
     fn attach(ring: &RingView) -> Result<Self, Unavailable> {
         Producer::attach(ring)
@@ -80,6 +83,7 @@ impl EndState for Producer {
 
 impl EndState for Consumer {
     const ROLE: Role = Role::Receiver;
+    const PEER: Role = Role::Sender;
 
     fn attach(ring: &RingView) -> Result<Self, Unavailable> {
         Consumer::attach(ring)
@@ -141,6 +145,20 @@ impl<S: EndState> ShmEnd<S> {
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.policy = policy;
     }
+
+    /// Messages published and not yet received, clamped to the capacity (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        let control = self.ring.control();
+        // SYNC: Relaxed; a snapshot for information, nothing is read through it.
+        let (tail, head) = (control.tail.load(Relaxed), control.head.load(Relaxed));
+        tail.saturating_sub(head).min(self.ring.capacity()) as usize
+    }
+
+    /// Whether every handle of the other side has gone (detached; a dead process is
+    /// seen once the wait loop or recovery has noticed it). No system call.
+    pub(crate) fn peer_gone(&self) -> bool {
+        liveness::peer(&self.segment, S::PEER, false) == Peer::Gone
+    }
 }
 
 impl<S: EndState> Drop for ShmEnd<S> {
@@ -166,6 +184,9 @@ impl ShmSender {
 
     /// Claims a free slot, waiting as `wait` allows; returns its position.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        if self.peer_gone() {
+            return Err(Stop::Gone);
+        }
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
         let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
@@ -234,6 +255,18 @@ impl ShmReceiver {
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
     /// refused one stays in the ring. Returns its position and length.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
+        match self.take(wait, &accept) {
+            // Only on an empty ring: look at the senders, then once more at the ring
+            // (they published everything before they left).
+            Err(Stop::WouldBlock) if self.peer_gone() => match self.take(Wait::Never, &accept) {
+                Err(Stop::WouldBlock) => Err(Stop::Gone),
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    fn take(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
         let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {

@@ -1,18 +1,19 @@
 //! What the two stream transports (Unix sockets and FIFOs) share: the sending end, with
 //! the buffer a loan writes into and the error a loan's commit defers, and the small
-//! file beside the endpoint that describes it to senders.
+//! file beside the endpoint that describes it to senders, and how either end sees that
+//! the other has gone (`hung_up`).
 
 use std::{
     fs, io,
     os::{
-        fd::AsFd,
+        fd::{AsFd, BorrowedFd},
         unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     },
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use rustix::event::PollFlags;
+use rustix::event::{PollFd, PollFlags};
 
 use crate::{
     error::AttachError,
@@ -98,7 +99,12 @@ impl<S: AsFd> StreamSender<S> {
         self.take_deferred()?;
         let (stream, write) = (&self.stream, self.write);
         self.writer.flush(stream.as_fd(), wait, |b| write(stream, b))?;
-        wait_for(stream.as_fd(), PollFlags::OUT, wait)
+        wait_for(stream.as_fd(), PollFlags::OUT, wait)?;
+        // A hung-up stream polls writable too: the loan would be lost.
+        if hung_up(stream.as_fd()) {
+            return Err(Stop::Gone);
+        }
+        Ok(())
     }
 
     /// The loan buffer.
@@ -120,6 +126,12 @@ impl<S: AsFd> StreamSender<S> {
         }
     }
 
+    /// Whether the receiver has gone: a commit met it, or the stream is hung up (a
+    /// socket whose peer closed, a FIFO nobody reads). One `poll`, no waiting.
+    pub(crate) fn receiver_gone(&self) -> bool {
+        matches!(self.deferred, Some(Stop::Gone)) || hung_up(self.stream.as_fd())
+    }
+
     /// The error a commit deferred, if any.
     fn take_deferred(&mut self) -> Result<(), Stop> {
         self.deferred.take().map_or(Ok(()), Err)
@@ -131,6 +143,21 @@ impl<S: AsFd> Drop for StreamSender<S> {
         // The end of a frame a `try_` call left goes out now, within a bound.
         let (stream, write) = (&self.stream, self.write);
         let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| write(stream, b));
+    }
+}
+
+/// Whether `fd`'s other end has gone: `poll` reports it hung up or in error (a socket
+/// whose peer closed, a FIFO's write end with no reader, a FIFO's read end whose writers
+/// all closed). Looks without waiting.
+pub(crate) fn hung_up(fd: BorrowedFd<'_>) -> bool {
+    let mut polled = [PollFd::new(&fd, PollFlags::empty())];
+    let now = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+    loop {
+        match rustix::event::poll(&mut polled, Some(&now)) {
+            Ok(_) => return polled[0].revents().intersects(PollFlags::HUP | PollFlags::ERR),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return true,
+        }
     }
 }
 

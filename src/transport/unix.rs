@@ -39,7 +39,7 @@ use crate::{
     transport::{
         framing::{self, Frame, FrameReader},
         stop::Stop,
-        stream::{describe, read_description, remove_description, unexpected, StreamSender},
+        stream::{describe, hung_up, read_description, remove_description, unexpected, StreamSender},
     },
 };
 
@@ -171,6 +171,27 @@ impl UnixReceiver {
     pub(crate) fn consume(&mut self, sender: usize, len: usize) {
         self.senders[sender].reader.consume(len);
         self.next = sender + 1;
+    }
+
+    /// Whether every sender that connected has gone (none yet is not "gone"), without
+    /// taking a message: accepts waiting senders, reads what they sent (kept for the
+    /// next receive), forgets those that closed with nothing whole left, and asks the
+    /// rest whether their sender hung up.
+    pub(crate) fn senders_gone(&mut self) -> bool {
+        self.accept_senders();
+        let mut i = 0;
+        while i < self.senders.len() {
+            let connection = &mut self.senders[i];
+            let stream = &connection.stream;
+            let filled = connection.reader.fill(|buf| (&*stream).read(buf));
+            self.ever_connected |= connection.reader.greeted();
+            if matches!(filled, Ok(Frame::Closed)) {
+                self.senders.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.ever_connected && self.senders.iter().all(|c| c.reader.greeted() && hung_up(c.stream.as_fd()))
     }
 
     /// Accepts every waiting connection. It counts as a sender once it says hello; one

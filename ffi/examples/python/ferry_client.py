@@ -28,7 +28,6 @@ As a module:
 import ctypes
 import os
 import sys
-import time
 from contextlib import contextmanager
 from ctypes import POINTER, byref, c_char_p, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
 
@@ -82,6 +81,7 @@ def _load(path):
         "ferry_config_init": (status, [POINTER(Config)]),
         "ferry_sender_create": (status, [c_char_p, POINTER(Config), POINTER(handle)]),
         "ferry_sender_open": (status, [c_char_p, POINTER(handle)]),
+        "ferry_sender_open_timeout": (status, [c_char_p, c_uint64, POINTER(handle)]),
         "ferry_sender_free": (None, [handle]),
         "ferry_sender_slot_size": (status, [handle, POINTER(c_size_t)]),
         "ferry_send": (status, [handle, c_void_p, c_size_t]),
@@ -155,16 +155,17 @@ class Sender:
 
     @classmethod
     def open(cls, endpoint, wait=0.0):
-        """Opens the existing channel ENDPOINT, waiting up to WAIT seconds for it to appear."""
-        deadline = time.monotonic() + wait
-        while True:
-            handle = c_void_p()
-            code = _lib.ferry_sender_open(endpoint.encode(), byref(handle))
-            if code in (FERRY_ERR_NOT_FOUND, FERRY_ERR_IO) and time.monotonic() < deadline:
-                time.sleep(0.005)
-                continue
-            _check("ferry_sender_open", code)
-            return cls(handle)
+        """Opens the existing channel ENDPOINT, waiting up to WAIT seconds for it to appear
+        (ferry_sender_open_timeout retries while it is not there, then fails with
+        FERRY_ERR_TIMEOUT naming the endpoint)."""
+        handle = c_void_p()
+        if wait > 0:
+            timeout_ns = int(wait * 1e9)
+            code = _lib.ferry_sender_open_timeout(endpoint.encode(), timeout_ns, byref(handle))
+            _check("ferry_sender_open_timeout", code)
+        else:
+            _check("ferry_sender_open", _lib.ferry_sender_open(endpoint.encode(), byref(handle)))
+        return cls(handle)
 
     @property
     def slot_size(self):

@@ -1,8 +1,8 @@
 /*
  * Misuse of the C API gets a status, never a crash: NULL handles and buffers, oversized
  * messages, small buffers, commits without loans, double releases, use after close,
- * handles of the wrong type, every attach error reachable from C, and the per-thread
- * last-error message. tests/c_abi.rs builds this with -std=c11 -Wall -Wextra -Werror
+ * handles of the wrong type, every attach error reachable from C, opening with a timeout
+ * (a late creator, none at all), and the per-thread last-error message. tests/c_abi.rs builds this with -std=c11 -Wall -Wextra -Werror
  * -pedantic and runs it plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
  *
  *   misuse PREFIX                 run every check; channel names start with PREFIX
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferry.h"
@@ -395,13 +396,12 @@ static void attach_errors(void) {
     EXPECT(ferry_recv(rx, buf, sizeof buf, &n), FERRY_ERR_DISCONNECTED);
     EXPECT(ferry_sender_open_expecting(name("spsc"), &cfg, &tx), FERRY_OK); /* the role is free again */
     ferry_receiver_free(rx); /* also removes the name */
-    int sent = 0;
-    while (ferry_try_send(tx, "x", 1) == FERRY_OK) {
-        sent++;
-    }
-    CHECK(sent == 4);
+    /* Room or not, nothing is accepted for a receiver that has gone. */
+    EXPECT(ferry_try_send(tx, "x", 1), FERRY_ERR_DISCONNECTED);
     EXPECT(ferry_send(tx, "x", 1), FERRY_ERR_DISCONNECTED);
     CHECK(strcmp(ferry_last_error_message(), "the receiver has gone") == 0);
+    EXPECT(ferry_sender_clone(tx, &tx2), FERRY_ERR_DISCONNECTED);
+    CHECK(tx2 == NULL);
     ferry_sender_free(tx);
     EXPECT(ferry_sender_open(name("spsc"), &tx), FERRY_ERR_NOT_FOUND);
 
@@ -474,6 +474,68 @@ static void last_error_is_per_thread(void) {
     ferry_receiver_free(rx);
 }
 
+/* Creates the receiver of the endpoint `arg` 200 ms late and receives one message. */
+static void *create_late(void *arg) {
+    const struct timespec late = {0, 200 * 1000 * 1000};
+    nanosleep(&late, NULL);
+    ferry_config cfg = config(64, 4);
+    ferry_receiver *rx = NULL;
+    if (ferry_receiver_create((const char *)arg, &cfg, &rx) != FERRY_OK) {
+        return NULL;
+    }
+    char buf[64];
+    size_t n = 0;
+    ferry_status status = ferry_recv_timeout(rx, buf, sizeof buf, &n, 10ull * 1000 * 1000 * 1000);
+    ferry_receiver_free(rx);
+    return status == FERRY_OK && n == 5 && memcmp(buf, "early", 5) == 0 ? arg : NULL;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ferry_*_open_timeout: waits for a late creator, gives up naming the endpoint, and
+ * returns an error that waiting cannot cure at once. */
+static void open_timeout(void) {
+    const uint64_t ms = 1000 * 1000;
+    ferry_sender *tx = NULL;
+    ferry_receiver *rx = NULL;
+    EXPECT(ferry_sender_open_timeout(NULL, 10 * ms, &tx), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_sender_open_timeout(name("late"), 10 * ms, NULL), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_receiver_open_timeout(NULL, 10 * ms, &rx), FERRY_ERR_NULL_ARGUMENT);
+
+    double start = now_s();
+    EXPECT(ferry_sender_open_timeout(name("never"), 150 * ms, &tx), FERRY_ERR_TIMEOUT);
+    double took = now_s() - start;
+    CHECK(tx == NULL);
+    CHECK(took >= 0.15 && took < 5.0);
+    CHECK(last_error_mentions(name("never")) && last_error_mentions("did not appear"));
+    EXPECT(ferry_receiver_open_timeout(name("never"), 50 * ms, &rx), FERRY_ERR_TIMEOUT);
+    CHECK(rx == NULL);
+
+    start = now_s();
+    EXPECT(ferry_sender_open_timeout("bogus:x", 10000 * ms, &tx), FERRY_ERR_INVALID_ENDPOINT);
+    CHECK(now_s() - start < 5.0);
+
+    /* Started first, the sender waits for the receiver that comes 200 ms later. */
+    pthread_t creator;
+    const char *late = name("late");
+    if (pthread_create(&creator, NULL, create_late, (void *)late) != 0) {
+        CHECK(!"pthread_create");
+        return;
+    }
+    start = now_s();
+    EXPECT(ferry_sender_open_timeout(late, 10000 * ms, &tx), FERRY_OK);
+    CHECK(now_s() - start >= 0.1);
+    EXPECT(ferry_send(tx, "early", 5), FERRY_OK);
+    void *received = NULL;
+    pthread_join(creator, &received);
+    CHECK(received == late);
+    ferry_sender_free(tx);
+}
+
 static int check_codes(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         int code = atoi(argv[i]);
@@ -511,6 +573,7 @@ int main(int argc, char **argv) {
     wrong_handle_type();
     bad_configs();
     attach_errors();
+    open_timeout();
     last_error_is_per_thread();
     printf("misuse: %s\n", failures == 0 ? "every check passed" : "FAILED");
     return failures == 0 ? 0 : 1;

@@ -27,25 +27,12 @@ static int fail(const char *what, ferry_status status, uint64_t i) {
     return 1;
 }
 
-/* Opens the endpoint, waiting up to 10 s for its receiver to create it. */
-static ferry_status open_when_created(const char *endpoint, ferry_sender **out) {
-    const struct timespec pause = {0, 5 * 1000 * 1000};
-    ferry_status status = FERRY_ERR_NOT_FOUND;
-    for (int tries = 0; tries < 2000; tries++) {
-        status = ferry_sender_open(endpoint, out);
-        if (status != FERRY_ERR_NOT_FOUND && status != FERRY_ERR_IO) {
-            break;
-        }
-        nanosleep(&pause, NULL);
-    }
-    return status;
-}
-
 static int run_sender(const char *endpoint, uint64_t count, size_t slot_size) {
     ferry_sender *tx = NULL;
-    ferry_status status = open_when_created(endpoint, &tx);
+    /* Waits up to 10 s for its receiver to create the endpoint. */
+    ferry_status status = ferry_sender_open_timeout(endpoint, 10ull * 1000 * 1000 * 1000, &tx);
     if (status != FERRY_OK) {
-        return fail("ferry_sender_open", status, 0);
+        return fail("ferry_sender_open_timeout", status, 0);
     }
     size_t actual = 0;
     if ((status = ferry_sender_slot_size(tx, &actual)) != FERRY_OK || actual != slot_size) {
