@@ -58,6 +58,7 @@ fn _ferry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sender::Loan>()?;
     m.add_class::<receiver::Receiver>()?;
     m.add_class::<receiver::RecvGuard>()?;
+    m.add_class::<receiver::Guards>()?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(in_memory, m)?)?;
     m.add("LAYOUT_VERSION", ferry::LAYOUT_VERSION)?;

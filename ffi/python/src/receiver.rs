@@ -185,6 +185,14 @@ impl Receiver {
         slf
     }
 
+    /// Iterates over the messages read in place: each `RecvGuard` is released when the
+    /// next one is asked for (so one call per message, as `for message in receiver`
+    /// costs), and the iteration ends at disconnection. A memoryview or array of the
+    /// previous message still alive then raises `BufferError`.
+    fn guards(slf: &Bound<'_, Self>) -> Guards {
+        Guards { receiver: slf.clone().unbind(), previous: None }
+    }
+
     /// The next message (`recv()`); the iteration ends once the senders have gone and
     /// every message they sent has been received.
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -232,8 +240,13 @@ impl Receiver {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _type: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         self.close(py)?;
         Ok(false)
     }
@@ -309,6 +322,39 @@ impl Receiver {
     }
 }
 
+/// The iterator `Receiver.guards()` returns.
+#[pyclass(module = "ferry")]
+pub(crate) struct Guards {
+    receiver: Py<Receiver>,
+    /// The guard handed out last, released before the next is made.
+    previous: Option<Py<RecvGuard>>,
+}
+
+#[pymethods]
+impl Guards {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<RecvGuard>> {
+        if let Some(previous) = self.previous.take() {
+            previous.bind(py).borrow_mut().release(py)?;
+        }
+        let receiver = self.receiver.bind(py);
+        match Receiver::guard_with(receiver, Patience::Forever) {
+            Ok(guard) => {
+                let guard = Py::new(py, guard)?;
+                self.previous = Some(guard.clone_ref(py));
+                Ok(guard)
+            }
+            Err(e) if e.is_instance(py, errors::class(py, "Disconnected")?.as_any()) => {
+                Err(PyStopIteration::new_err(()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn is_timeout(e: &RecvError) -> bool {
     *e == RecvError::Timeout
 }
@@ -377,8 +423,13 @@ impl RecvGuard {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _type: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         self.release(py)?;
         Ok(false)
     }

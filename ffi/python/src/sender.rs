@@ -17,7 +17,7 @@ use pyo3::{
     exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError},
     ffi,
     prelude::*,
-    types::{PySlice, PyTuple},
+    types::PySlice,
 };
 
 use crate::{
@@ -257,8 +257,13 @@ impl Sender {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _type: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         self.close(py)?;
         Ok(false)
     }
@@ -350,8 +355,12 @@ impl Loan {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+    fn __exit__(
+        &mut self,
+        _type: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
         if !self.done {
             self.finish(None)?;
         }

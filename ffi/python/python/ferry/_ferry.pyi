@@ -1,10 +1,9 @@
 """Types of ``ferry._ferry``, the extension module (PyO3 bindings of ferry's Rust API)."""
 
-from collections.abc import Buffer
 from types import TracebackType
 from typing import Final, Literal, overload
 
-from typing_extensions import Self
+from typing_extensions import Buffer, Self
 
 LAYOUT_VERSION: Final[int]
 MAX_CAPACITY: Final[int]
@@ -127,6 +126,8 @@ class Receiver:
         """A guard on the next message if one is waiting; raises ``Empty`` if not."""
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
+    def guards(self) -> Guards:
+        """Iterates over the messages read in place; each guard is released when the next is asked for."""
     @property
     def slot_size(self) -> int:
         """The largest message, in bytes."""
@@ -166,6 +167,12 @@ class RecvGuard:
     def __getitem__(self, index: slice) -> bytes: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
     def __release_buffer__(self, view: memoryview, /) -> None: ...
+
+class Guards:
+    """The iterator ``Receiver.guards()`` returns."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> RecvGuard: ...
 
 def unlink(name: str) -> None:
     """Removes the shared-memory channel ``name``."""
