@@ -115,23 +115,3 @@ pub(crate) fn refused(py: Python<'_>, refusal: Refused, what: &'static str, lent
 pub(crate) fn in_use(py: Python<'_>, what: &'static str) -> PyErr {
     raise(py, "Busy", format!("the {what} is in use by another thread: a handle serves one thread at a time"))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// No message a Python user reads names a Rust function.
-    #[test]
-    fn remedies_name_python_calls() {
-        let name = || String::from("chan");
-        for error in [
-            AttachError::AlreadyExists { name: name() },
-            AttachError::BadMagic { name: name(), found: 7 },
-            AttachError::VersionMismatch { name: name(), found: 1, expected: 2 },
-        ] {
-            let message = attach_message(&error);
-            assert!(message.contains("ferry.unlink(\"chan\")"), "{message}");
-            assert!(!message.contains("::"), "{message}");
-        }
-    }
-}
