@@ -252,7 +252,25 @@ impl From<AttachError> for Failure {
             // here; until then it is reported with its message.
             _ => FERRY_ERR_ATTACH,
         };
-        Self::new(status, error.to_string())
+        Self::new(status, in_c(&error))
+    }
+}
+
+/// The core's message for `error`, with each remedy that names a Rust call
+/// (`ferry::unlink(...)`) naming the C function instead: C users read these.
+fn in_c(error: &AttachError) -> String {
+    match error {
+        AttachError::AlreadyExists { name } => {
+            format!("channel `{name}` already exists: open it instead, or remove it with ferry_unlink({name:?})")
+        }
+        AttachError::BadMagic { name, found } => {
+            format!("`{name}` is not a ferry segment (magic {found:#018x}): remove it with ferry_unlink({name:?})")
+        }
+        AttachError::VersionMismatch { name, found, expected } => format!(
+            "channel `{name}` was created by ferry layout v{found}, this is v{expected}: \
+             remove it with ferry_unlink({name:?}) and create it again"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -330,14 +348,30 @@ mod tests {
         let codes: HashSet<ferry_status> = errors
             .into_iter()
             .map(|e| {
-                let message = e.to_string();
+                let message = in_c(&e);
                 let failure = Failure::from(e);
                 assert!(matches!(&failure.detail, Detail::Owned(m) if *m == message));
+                // C users read these: no remedy may name a Rust path.
+                assert!(!message.contains("::"), "a Rust path in a C message: {message}");
                 failure.status
             })
             .collect();
         assert_eq!(codes.len(), count);
         assert!(!codes.contains(&FERRY_ERR_ATTACH) && !codes.contains(&FERRY_OK));
+    }
+
+    /// The remedies name `ferry_unlink`, where the core's messages name `ferry::unlink`.
+    #[test]
+    fn remedies_name_the_c_function() {
+        let name = || String::from("chan");
+        for error in [
+            AttachError::AlreadyExists { name: name() },
+            AttachError::BadMagic { name: name(), found: 7 },
+            AttachError::VersionMismatch { name: name(), found: 1, expected: 2 },
+        ] {
+            let Detail::Owned(message) = Failure::from(error).detail else { panic!("an owned detail") };
+            assert!(message.contains("ferry_unlink(\"chan\")"), "{message}");
+        }
     }
 
     #[test]

@@ -1,0 +1,96 @@
+"""ferry: zero-copy messaging between processes through shared memory.
+
+One process creates a channel by name, another opens it::
+
+    import ferry
+
+    # the receiving process
+    with ferry.Receiver.create("jobs", ferry.Config(slot_size=256)) as rx:
+        for message in rx:            # ends once every sender has gone
+            print(message)
+
+    # the sending process
+    with ferry.Sender.open("jobs", timeout=5) as tx:
+        tx.send(b"hello")
+
+``Receiver.recv_guard()`` reads a message in place (a read-only buffer over the slot:
+``numpy.frombuffer`` it without a copy) and ``Sender.loan()`` lends a slot to write
+into. The exceptions are in ``ferry.errors`` (and here): every one is a ``ferry.Error``.
+"""
+
+from __future__ import annotations
+
+# The exceptions first: the extension raises them and imports this module to find them.
+from .errors import (
+    AlreadyExists,
+    AttachError,
+    BufferTooSmall,
+    Busy,
+    Closed,
+    Corrupt,
+    Disconnected,
+    Empty,
+    Error,
+    Full,
+    Incompatible,
+    InvalidConfig,
+    InvalidEndpoint,
+    InvalidName,
+    NotFound,
+    PermissionDenied,
+    RoleTaken,
+    Timeout,
+    TooLarge,
+    Unsupported,
+)
+from ._ferry import (
+    LAYOUT_VERSION,
+    MAX_CAPACITY,
+    MAX_SLOT_SIZE,
+    SLOT_ALIGN,
+    Config,
+    Guards,
+    Loan,
+    Receiver,
+    RecvGuard,
+    Sender,
+    __version__,
+    in_memory,
+    unlink,
+)
+
+__all__ = [
+    "Config",
+    "Sender",
+    "Receiver",
+    "Loan",
+    "RecvGuard",
+    "Guards",
+    "in_memory",
+    "unlink",
+    "LAYOUT_VERSION",
+    "MAX_CAPACITY",
+    "MAX_SLOT_SIZE",
+    "SLOT_ALIGN",
+    "__version__",
+    "Error",
+    "Full",
+    "Empty",
+    "Timeout",
+    "Disconnected",
+    "TooLarge",
+    "BufferTooSmall",
+    "Corrupt",
+    "Closed",
+    "Busy",
+    "AttachError",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "InvalidName",
+    "InvalidEndpoint",
+    "InvalidConfig",
+    "Unsupported",
+    "RoleTaken",
+    "Incompatible",
+]

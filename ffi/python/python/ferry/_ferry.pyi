@@ -1,0 +1,181 @@
+"""Types of ``ferry._ferry``, the extension module (PyO3 bindings of ferry's Rust API)."""
+
+from types import TracebackType
+from typing import Final, Literal, overload
+
+from typing_extensions import Buffer, Self
+
+LAYOUT_VERSION: Final[int]
+MAX_CAPACITY: Final[int]
+MAX_SLOT_SIZE: Final[int]
+SLOT_ALIGN: Final[int]
+__version__: Final[str]
+
+class Config:
+    """The shape of a channel, chosen by its creator."""
+
+    def __new__(
+        cls,
+        *,
+        slot_size: int | None = None,
+        capacity: int | None = None,
+        kind: Literal["spsc", "mpmc"] = "spsc",
+        signaling: Literal["futex", "semaphore"] = "futex",
+        mode: int = 0o600,
+    ) -> Config: ...
+    @property
+    def slot_size(self) -> int:
+        """The largest message, in bytes."""
+    @property
+    def capacity(self) -> int:
+        """The number of slots (a power of two)."""
+    @property
+    def kind(self) -> Literal["spsc", "mpmc"]:
+        """``"spsc"`` or ``"mpmc"``."""
+    @property
+    def signaling(self) -> Literal["futex", "semaphore"]:
+        """``"futex"`` or ``"semaphore"``."""
+    @property
+    def mode(self) -> int:
+        """Permission bits of the shared-memory object."""
+
+class Sender:
+    """The sending end of a channel."""
+
+    @staticmethod
+    def create(endpoint: str, config: Config | None = None) -> Sender:
+        """Creates the shared-memory channel ``endpoint`` and attaches as a sender."""
+    @staticmethod
+    def open(endpoint: str, config: Config | None = None, *, timeout: float | None = None) -> Sender:
+        """Opens the channel ``endpoint``; ``timeout`` waits for it to be created."""
+    def try_clone(self) -> Sender:
+        """Attaches another sender to the same channel."""
+    def send(self, data: Buffer, timeout: float | None = None) -> None:
+        """Copies ``data`` in, waiting while the channel is full."""
+    def try_send(self, data: Buffer) -> None:
+        """Copies ``data`` in if there is room now; raises ``Full`` if not."""
+    def loan(self, timeout: float | None = None) -> Loan:
+        """Lends a free slot to write into, waiting while the channel is full."""
+    def try_loan(self) -> Loan:
+        """Lends a free slot if there is one now; raises ``Full`` if not."""
+    def in_flight(self) -> int:
+        """Messages sent and not yet received."""
+    @property
+    def slot_size(self) -> int:
+        """The largest message, in bytes."""
+    @property
+    def capacity(self) -> int:
+        """Slots of a shared-memory ring; 0 on sockets and pipes."""
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why ``auto:`` fell back from shared memory, if it did."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def close(self) -> None:
+        """Detaches from the channel."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
+
+class Loan:
+    """A slot lent for writing: a writable buffer, until committed or cancelled."""
+
+    def commit(self, length: int) -> None:
+        """Sends the first ``length`` bytes of the slot."""
+    def cancel(self) -> None:
+        """Gives the slot back without sending anything."""
+    @property
+    def done(self) -> bool:
+        """Whether the loan was committed or cancelled."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __setitem__(self, index: int, value: int) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Buffer) -> None: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, view: memoryview, /) -> None: ...
+
+class Receiver:
+    """The receiving end of a channel."""
+
+    @staticmethod
+    def create(endpoint: str, config: Config | None = None) -> Receiver:
+        """Creates the channel ``endpoint`` and attaches as its receiver."""
+    @staticmethod
+    def open(endpoint: str, config: Config | None = None, *, timeout: float | None = None) -> Receiver:
+        """Opens the MPMC channel ``endpoint`` as one more receiver."""
+    def try_clone(self) -> Receiver:
+        """Attaches another receiver to the same MPMC channel."""
+    def recv(self, timeout: float | None = None) -> bytes:
+        """Waits for the next message and returns a copy of it."""
+    def try_recv(self) -> bytes:
+        """Returns a copy of the next message if one is waiting; raises ``Empty`` if not."""
+    def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int:
+        """Waits for the next message, copies it into ``buffer``, returns its length."""
+    def try_recv_into(self, buffer: Buffer) -> int:
+        """Copies the next message into ``buffer`` if one is waiting."""
+    def recv_guard(self, timeout: float | None = None) -> RecvGuard:
+        """Waits for the next message and returns a guard that reads it in place."""
+    def try_recv_guard(self) -> RecvGuard:
+        """A guard on the next message if one is waiting; raises ``Empty`` if not."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
+    def guards(self) -> Guards:
+        """Iterates over the messages read in place; each guard is released when the next is asked for."""
+    @property
+    def slot_size(self) -> int:
+        """The largest message, in bytes."""
+    @property
+    def capacity(self) -> int:
+        """Slots of a shared-memory ring; 0 on sockets and pipes."""
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why ``auto:`` fell back from shared memory, if it did."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def close(self) -> None:
+        """Detaches from the channel."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
+
+class RecvGuard:
+    """A message read in place: a read-only buffer over its slot, until released."""
+
+    def release(self) -> None:
+        """Hands the slot back to the senders."""
+    @property
+    def released(self) -> bool:
+        """Whether the slot has been handed back."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> bytes: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, view: memoryview, /) -> None: ...
+
+class Guards:
+    """The iterator ``Receiver.guards()`` returns."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> RecvGuard: ...
+
+def unlink(name: str) -> None:
+    """Removes the shared-memory channel ``name``."""
+
+def in_memory(config: Config | None = None) -> tuple[Sender, Receiver]:
+    """A channel on heap memory, for threads of one process."""

@@ -1,0 +1,115 @@
+//! `ferry.Config`: the shape of a channel, as its creator chooses it.
+
+use ferry::{RingKind, Signaling};
+use pyo3::prelude::*;
+
+use crate::errors;
+
+/// The shape of a channel, chosen by its creator: `Config(slot_size=256, capacity=64)`.
+///
+/// `slot_size` is the largest message in bytes; `capacity` the number of messages the
+/// ring holds (a power of two); `kind` is `"spsc"` (one sender, one receiver) or
+/// `"mpmc"` (any number of each; each message goes to one receiver); `signaling` is how
+/// blocked calls sleep, `"futex"` or `"semaphore"`; `mode` the permission bits of the
+/// shared-memory object (0o600 unless asked). Immutable; compare with `==`.
+#[pyclass(frozen, eq, module = "ferry")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// The largest message, in bytes.
+    #[pyo3(get)]
+    slot_size: usize,
+    /// The number of slots.
+    #[pyo3(get)]
+    capacity: usize,
+    /// `"spsc"` or `"mpmc"`.
+    #[pyo3(get)]
+    kind: &'static str,
+    /// `"futex"` or `"semaphore"`.
+    #[pyo3(get)]
+    signaling: &'static str,
+    /// Permission bits of the shared-memory object.
+    #[pyo3(get)]
+    mode: u32,
+}
+
+#[pymethods]
+impl Config {
+    #[new]
+    #[pyo3(signature = (*, slot_size = None, capacity = None, kind = "spsc", signaling = "futex", mode = 0o600))]
+    fn new(
+        py: Python<'_>,
+        slot_size: Option<i64>,
+        capacity: Option<i64>,
+        kind: &str,
+        signaling: &str,
+        mode: u32,
+    ) -> PyResult<Self> {
+        let defaults = ferry::Config::new();
+        let count = |value: Option<i64>, default: usize, what: &str| match value {
+            None => Ok(default),
+            Some(n) => usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                errors::raise(py, "InvalidConfig", format!("{what} must be a positive number, not {n}"))
+            }),
+        };
+        let kind = match kind {
+            "spsc" => "spsc",
+            "mpmc" => "mpmc",
+            other => {
+                return Err(errors::raise(
+                    py,
+                    "InvalidConfig",
+                    format!("kind must be \"spsc\" or \"mpmc\", not {other:?}"),
+                ))
+            }
+        };
+        let signaling = match signaling {
+            "futex" => "futex",
+            "semaphore" => "semaphore",
+            other => {
+                return Err(errors::raise(
+                    py,
+                    "InvalidConfig",
+                    format!("signaling must be \"futex\" or \"semaphore\", not {other:?}"),
+                ))
+            }
+        };
+        if mode > 0o777 {
+            return Err(errors::raise(
+                py,
+                "InvalidConfig",
+                format!("mode must be permission bits (at most 0o777), not {mode:#o}"),
+            ));
+        }
+        Ok(Self {
+            slot_size: count(slot_size, defaults.get_slot_size(), "slot_size")?,
+            capacity: count(capacity, defaults.get_capacity(), "capacity")?,
+            kind,
+            signaling,
+            mode,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ferry.Config(slot_size={}, capacity={}, kind='{}', signaling='{}', mode={:#o})",
+            self.slot_size, self.capacity, self.kind, self.signaling, self.mode
+        )
+    }
+}
+
+impl Config {
+    /// The defaults, for a `create` without a config.
+    pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
+        Self::new(py, None, None, "spsc", "futex", 0o600)
+    }
+
+    /// The core's `Config`.
+    pub(crate) fn to_ferry(&self) -> ferry::Config {
+        ferry::Config::new()
+            .kind(if self.kind == "mpmc" { RingKind::Mpmc } else { RingKind::Spsc })
+            .signaling(if self.signaling == "semaphore" { Signaling::Semaphore } else { Signaling::Futex })
+            .slot_size(self.slot_size)
+            .capacity(self.capacity)
+            .mode(self.mode)
+    }
+}
