@@ -198,6 +198,21 @@ enum ferry_status
      * last-error message says how.
      */
     FERRY_ERR_ATTACH = -35,
+    /**
+     * What the channel's name leads to (segment, socket, FIFO, description file) belongs
+     * to another user, who could have put it there to read or forge the messages.
+     */
+    FERRY_ERR_NOT_OWNED = -36,
+    /**
+     * What the channel's name leads to is not what ferry makes there (a symbolic link, a
+     * file of another kind): ferry neither follows nor replaces it.
+     */
+    FERRY_ERR_UNEXPECTED_OBJECT = -37,
+    /**
+     * There is not room in shared memory (`/dev/shm`) for the channel; nothing was left
+     * behind.
+     */
+    FERRY_ERR_NO_SPACE = -38,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

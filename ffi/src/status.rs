@@ -98,6 +98,15 @@ pub enum ferry_status {
     /// Attaching failed in a way this version of the library has no code for; the
     /// last-error message says how.
     FERRY_ERR_ATTACH = -35,
+    /// What the channel's name leads to (segment, socket, FIFO, description file) belongs
+    /// to another user, who could have put it there to read or forge the messages.
+    FERRY_ERR_NOT_OWNED = -36,
+    /// What the channel's name leads to is not what ferry makes there (a symbolic link, a
+    /// file of another kind): ferry neither follows nor replaces it.
+    FERRY_ERR_UNEXPECTED_OBJECT = -37,
+    /// There is not room in shared memory (`/dev/shm`) for the channel; nothing was left
+    /// behind.
+    FERRY_ERR_NO_SPACE = -38,
 }
 
 use ferry_status::*;
@@ -105,7 +114,7 @@ use ferry_status::*;
 impl ferry_status {
     /// Every status, for `ferry_strerror`. (`tests/c_abi.rs` checks that every code in
     /// the header has a description, so this list cannot fall behind the enum.)
-    pub(crate) const ALL: [ferry_status; 31] = [
+    pub(crate) const ALL: [ferry_status; 34] = [
         FERRY_OK,
         FERRY_ERR_NULL_ARGUMENT,
         FERRY_ERR_INVALID_ARGUMENT,
@@ -137,6 +146,9 @@ impl ferry_status {
         FERRY_ERR_ROLE_TAKEN,
         FERRY_ERR_IO,
         FERRY_ERR_ATTACH,
+        FERRY_ERR_NOT_OWNED,
+        FERRY_ERR_UNEXPECTED_OBJECT,
+        FERRY_ERR_NO_SPACE,
     ];
 
     /// A short, static description of the code.
@@ -173,6 +185,9 @@ impl ferry_status {
             FERRY_ERR_ROLE_TAKEN => c"the role is held by a live process",
             FERRY_ERR_IO => c"operating-system error",
             FERRY_ERR_ATTACH => c"attaching to the channel failed",
+            FERRY_ERR_NOT_OWNED => c"the channel's object belongs to another user",
+            FERRY_ERR_UNEXPECTED_OBJECT => c"the channel's name leads to something ferry did not make",
+            FERRY_ERR_NO_SPACE => c"not enough shared memory for the channel",
         }
     }
 }
@@ -248,6 +263,9 @@ impl From<AttachError> for Failure {
             AttachError::Io { .. } => FERRY_ERR_IO,
             AttachError::Timeout { .. } => FERRY_ERR_TIMEOUT,
             AttachError::Disconnected { .. } => FERRY_ERR_DISCONNECTED,
+            AttachError::NotOwned { .. } => FERRY_ERR_NOT_OWNED,
+            AttachError::Unexpected { .. } => FERRY_ERR_UNEXPECTED_OBJECT,
+            AttachError::NoSpace { .. } => FERRY_ERR_NO_SPACE,
             // `AttachError` is non-exhaustive: a variant added later gets a new code
             // here; until then it is reported with its message.
             _ => FERRY_ERR_ATTACH,
@@ -269,6 +287,11 @@ fn in_c(error: &AttachError) -> String {
         AttachError::VersionMismatch { name, found, expected } => format!(
             "channel `{name}` was created by ferry layout v{found}, this is v{expected}: \
              remove it with ferry_unlink({name:?}) and create it again"
+        ),
+        // The C API opens only this user's channels: no `allow_owner` to point to.
+        AttachError::NotOwned { name, owner, me } => format!(
+            "`{name}` belongs to uid {owner}, not to this user (uid {me}): refusing to use it, since another \
+             user's object under a channel's name could be a squatter"
         ),
         other => other.to_string(),
     }
@@ -343,6 +366,9 @@ mod tests {
             AttachError::NotInitialised { name: name() },
             AttachError::RoleTaken { name: name(), role: "sender", pid: 1 },
             AttachError::Io { op: "opening", name: name(), source: io::Error::other("x") },
+            AttachError::NotOwned { name: name(), owner: 1000, me: 0 },
+            AttachError::Unexpected { name: name(), found: String::from("a symbolic link"), expected: "a segment" },
+            AttachError::NoSpace { name: name(), needed: 2, free: Some(1) },
         ];
         let count = errors.len();
         let codes: HashSet<ferry_status> = errors
