@@ -92,6 +92,12 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
             tail.saturating_sub(head).min(ring.capacity())
         }
         RingKind::Mpmc => mpmc::in_flight(&ring),
+        // Every slot holds a message some subscriber may read: the fill level is the
+        // ring's, and each subscriber's lag is in `subscribers`.
+        RingKind::Broadcast => {
+            // SYNC: Relaxed; a snapshot for information.
+            ring.control().tail.load(Relaxed).min(ring.capacity())
+        }
     } as usize;
     let holders = liveness::holders(&segment);
     let role = |holder: &Holder| match holder {

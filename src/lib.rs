@@ -39,6 +39,7 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+mod broadcast;
 mod channel;
 mod config;
 mod error;
@@ -53,6 +54,7 @@ mod signal;
 mod sync;
 mod transport;
 
+pub use broadcast::{PublishError, PublishLoan, Publisher, Start, Subscriber, SubscriberError, SubscriberGuard};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
 pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};
@@ -61,7 +63,10 @@ pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
 pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};
 pub use pod::Pod;
-pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
+pub use ring::{
+    broadcast::{Policy, MAX_SUBSCRIBERS},
+    RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN,
+};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
 pub use signal::{Signaling, WaitPolicy};
 

@@ -6,6 +6,7 @@ use crate::{
         process::{alive, pid_of},
         roles::{Role, DETACHED},
         seats::occupant,
+        subscribers,
     },
     ring::RingKind,
     segment::Segment,
@@ -37,7 +38,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
             holder if check_pid && !alive(holder) => Peer::Gone,
             _ => Peer::Attached,
         },
-        RingKind::Mpmc => {
+        RingKind::Mpmc | RingKind::Broadcast => {
             let held = segment
                 .seats()
                 .iter()
@@ -97,7 +98,19 @@ pub(crate) fn holders(segment: &Segment) -> Holders {
             (_, 0) => Holder::Never,
             (RingKind::Spsc, DETACHED) => Holder::Left,
             (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
-            (RingKind::Mpmc, _) => {
+            (RingKind::Broadcast, _) if role == Role::Receiver => {
+                let mut processes =
+                    subscribers::occupants(segment).into_iter().map(|(owner, _)| owner).collect::<Vec<_>>();
+                processes.sort_unstable();
+                processes.dedup();
+                let processes = processes.into_iter().map(|owner| (pid_of(owner), alive(owner))).collect::<Vec<_>>();
+                if processes.is_empty() {
+                    Holder::Left
+                } else {
+                    Holder::Processes(processes)
+                }
+            }
+            (RingKind::Mpmc | RingKind::Broadcast, _) => {
                 let mut owners: Vec<u64> = segment
                     .seats()
                     .iter()

@@ -6,7 +6,9 @@
 //! - `attach`: taking a role (an SPSC role whose holder died is taken over) and giving
 //!   it up;
 //! - `holders`: what one side knows of the other, who holds each role, staleness;
-//! - `recovery`: freeing dead MPMC handles' seats and resolving their claims.
+//! - `subscribers`: one seat per broadcast subscriber, with its cursor;
+//! - `recovery`: freeing dead MPMC and broadcast handles' seats and resolving their
+//!   claims.
 //!
 //! It works on a [`Segment`](crate::segment::Segment) through the segment's raw
 //! accessors (the role words, the seats); the segment knows nothing of it.
@@ -19,6 +21,7 @@ mod process;
 mod recovery;
 mod roles;
 mod seats;
+pub(crate) mod subscribers;
 
 #[cfg(not(ferry_loom))]
 pub(crate) use self::holders::reclaim_if_stale;
