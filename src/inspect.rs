@@ -5,7 +5,7 @@ use crate::{
     error::AttachError,
     liveness::{self, Holder},
     owner::Owners,
-    ring::{mpmc, RingKind},
+    ring::{broadcast::Policy, mpmc, RingKind},
     segment::Segment,
     signal::Signaling,
     sync::Ordering::Relaxed,
@@ -123,4 +123,63 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
 /// Removes every stale channel (see [`ChannelInfo::stale`]); returns their names.
 pub fn remove_stale() -> Vec<String> {
     list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect()
+}
+
+/// A broadcast channel's subscribers and where each is, as seen by [`inspect_broadcast`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastInfo {
+    /// What a publisher does about a subscriber a whole ring behind.
+    pub policy: Policy,
+    /// How many of the latest messages the channel keeps for late joiners.
+    pub history: usize,
+    /// How many subscribers the channel has seats for.
+    pub seats: usize,
+    /// Positions claimed by publishers so far: the stream's length.
+    pub tail: u64,
+    /// Each attached subscriber, alive or dead (a dead one's seat is freed by the next
+    /// handle that waits on the channel).
+    pub subscribers: Vec<SubscriberInfo>,
+}
+
+/// One subscriber of a broadcast channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// Its process.
+    pub process: Process,
+    /// The next position it reads (`None` while it is joining).
+    pub cursor: Option<u64>,
+    /// Messages published that it has not read yet: `tail - cursor` (in overwrite mode
+    /// it may exceed the capacity: it will be told it lagged).
+    pub lag: u64,
+}
+
+/// Opens the channel `name` without attaching and, if it is a broadcast channel, reports
+/// its subscribers and their lag (`None` for a queue).
+///
+/// # Errors
+///
+/// As for [`inspect`].
+pub fn inspect_broadcast(name: &str) -> Result<Option<BroadcastInfo>, AttachError> {
+    let segment = Segment::open(name, None, &Owners::any())?;
+    let geometry = *segment.geometry();
+    if geometry.kind != RingKind::Broadcast {
+        return Ok(None);
+    }
+    // SYNC: Relaxed; a snapshot for information, nothing is read through it.
+    let tail = segment.ring().control().tail.load(Relaxed);
+    let subscribers = liveness::subscribers::occupants(&segment)
+        .into_iter()
+        .map(|(owner, cursor)| SubscriberInfo {
+            process: Process { pid: liveness::pid_of(owner), alive: liveness::alive(owner) },
+            cursor,
+            lag: cursor.map_or(0, |c| tail.saturating_sub(c)),
+        })
+        .collect();
+    Ok(Some(BroadcastInfo {
+        policy: geometry.fanout.policy,
+        history: geometry.fanout.history,
+        seats: geometry.fanout.subscribers,
+        tail,
+        subscribers,
+    }))
 }

@@ -61,7 +61,9 @@ pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, 
 pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
-pub use inspect::{inspect, list, remove_stale, ChannelInfo, Holders, Process};
+pub use inspect::{
+    inspect, inspect_broadcast, list, remove_stale, BroadcastInfo, ChannelInfo, Holders, Process, SubscriberInfo,
+};
 pub use pod::Pod;
 pub use ring::{
     broadcast::{Policy, MAX_SUBSCRIBERS},

@@ -28,7 +28,7 @@ pub(crate) use self::holders::reclaim_if_stale;
 pub(crate) use self::{
     attach::{attach, detach},
     holders::{holders, is_stale, peer, Holder, Peer},
-    process::me,
+    process::{alive, me, pid_of},
     recovery::{recover, recover_if_due},
     roles::Role,
     seats::claim,
