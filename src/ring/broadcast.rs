@@ -410,13 +410,23 @@ impl Reader {
 
     /// The message at the cursor if it is published and its length `accept`s (else
     /// `Refused`, and it stays), stepping over skipped positions, or how far the
-    /// subscriber lagged.
+    /// subscriber lagged. A cursor moved by a skip or a lag is published in `cursor`.
     pub(crate) fn next(
         &mut self,
         ring: &RingView,
         policy: Policy,
+        cursor: &Cursor,
         accept: impl Fn(usize) -> bool,
     ) -> Result<Next, Unavailable> {
+        let from = self.next;
+        let found = self.look(ring, policy, accept);
+        if self.next != from {
+            self.publish(cursor);
+        }
+        found
+    }
+
+    fn look(&mut self, ring: &RingView, policy: Policy, accept: impl Fn(usize) -> bool) -> Result<Next, Unavailable> {
         for _ in 0..ring.capacity() {
             let pos = self.next;
             let want = pos.wrapping_add(1);
@@ -458,10 +468,13 @@ impl Reader {
     }
 
     /// After the message at `pos` turned out overwritten: moves the cursor to the oldest
-    /// position still held (at least past `pos`) and returns how many were missed.
-    pub(crate) fn lagged_at(&mut self, ring: &RingView, pos: u64) -> u64 {
+    /// position still held (at least past `pos`), publishes it, and returns how many were
+    /// missed.
+    pub(crate) fn lagged_at(&mut self, ring: &RingView, pos: u64, cursor: &Cursor) -> u64 {
         self.next = pos;
-        self.catch_up(ring)
+        let missed = self.catch_up(ring);
+        self.publish(cursor);
+        missed
     }
 
     /// Moves the cursor past overwritten positions to the oldest the ring still holds
@@ -483,8 +496,12 @@ impl Reader {
         if self.next == pos {
             self.next = pos.wrapping_add(1);
         }
+        self.publish(cursor);
+    }
+
+    fn publish(&self, cursor: &Cursor) {
         // SYNC: Release; pairs with the Acquire load in `Writer::scan`: our reads of the
-        // message finish before a publisher overwrites its slot.
+        // positions before the cursor finish before a publisher overwrites their slots.
         cursor.0.store(self.next, weaken(Release, Mutation::BroadcastCursor));
     }
 }

@@ -271,10 +271,17 @@ impl ShmSubscriber {
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<Got, Stop> {
         let (ring, segment, policy) = (self.ring, &*self.segment, self.fanout.policy);
         let reader = &mut self.reader;
+        let from = reader.position();
+        let cursor = subscribers::cursor(segment, self.seat);
         let watch = Handles { segment, role: Some(Role::Sender) };
         let next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, || {
-            reader.next(&ring, policy, &accept)
-        })?;
+            reader.next(&ring, policy, cursor, &accept)
+        });
+        if policy == Policy::Block && self.reader.position() != from {
+            // Skipped positions moved the cursor: a publisher may be waiting for that.
+            ring.control().not_full.notify(segment.geometry().signaling);
+        }
+        let next = next?;
         Ok(match next {
             Next::Message { pos, len } => {
                 if policy == Policy::Block {
@@ -300,7 +307,7 @@ impl ShmSubscriber {
         if self.fanout.policy == Policy::Block || broadcast::still_valid(&self.ring, pos) {
             return Ok(());
         }
-        Err(self.reader.lagged_at(&self.ring, pos))
+        Err(self.reader.lagged_at(&self.ring, pos, subscribers::cursor(&self.segment, self.seat)))
     }
 
     /// Moves past the message at `pos`; in block mode, wakes a publisher waiting for it.
