@@ -100,6 +100,7 @@ impl Shape {
             (RingKind::Spsc, Signaling::Semaphore) => "spsc-sem",
             (RingKind::Mpmc, Signaling::Futex) => "mpmc-futex",
             (RingKind::Mpmc, Signaling::Semaphore) => "mpmc-sem",
+            (RingKind::Broadcast, _) => unreachable!("the queue's blocking tests"),
         }
     }
 

@@ -92,7 +92,7 @@ fn parse(got: &[u8]) -> Result<(u32, u64), String> {
 
 fn publish(publisher: &mut Publisher, id: u32, seq: u64) {
     let len = message_len(id, seq);
-    if seq % 2 == 0 {
+    if seq.is_multiple_of(2) {
         let mut loan = publisher.loan_timeout(LONG).expect("a slot");
         write_message(id, seq, &mut loan[..len]);
         loan.commit(len);
@@ -184,7 +184,7 @@ fn child_broadcast() {
             let mut received = 0u64;
             let mut buf = [0u8; SLOT];
             loop {
-                let (id, seq) = if received % 3 == 0 {
+                let (id, seq) = if received.is_multiple_of(3) {
                     match subscriber.recv_into_timeout(&mut buf, LONG) {
                         Ok(len) => parse(&buf[..len]).unwrap(),
                         Err(SubscriberError::Disconnected) => break,
@@ -239,7 +239,7 @@ fn child_broadcast() {
             let (mut next, mut received, mut lagged, mut invalidated) = (0u64, 0u64, 0u64, 0u64);
             let mut buf = [0u8; SLOT];
             while next < messages {
-                if received % 512 == 0 {
+                if received.is_multiple_of(512) {
                     thread::sleep(Duration::from_micros(200));
                 }
                 let got = if received % 2 == 0 {

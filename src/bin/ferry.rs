@@ -1,7 +1,8 @@
 //! `ferry`: look at and clean up the shared-memory channels on this machine.
 //!
 //! ```text
-//! ferry ls            list channels: kind, geometry, fill level, who is attached
+//! ferry ls            list channels: kind, geometry, fill level, who is attached (and
+//!                     for a broadcast channel its policy and each subscriber's lag)
 //! ferry rm NAME...    remove channels (attached processes keep theirs)
 //! ferry gc            remove channels whose creator and users have all died
 //! ferry bench ARGS... measure ferry beside Unix sockets, pipes and the hardware limits:
@@ -66,7 +67,12 @@ fn ls() -> ExitCode {
     }
     for name in names {
         match ferry::inspect(&name) {
-            Ok(info) => println!("{}", describe(&info)),
+            Ok(info) => {
+                println!("{}", describe(&info));
+                if info.kind == ferry::RingKind::Broadcast {
+                    describe_broadcast(&name);
+                }
+            }
             Err(e) => println!("{name}: {e}"),
         }
     }
@@ -109,4 +115,31 @@ fn describe(info: &ChannelInfo) -> String {
         role(&info.receivers),
         if info.stale { "; STALE" } else { "" }
     )
+}
+
+/// The broadcast part of `ferry ls`: the policy and history, then one line per
+/// subscriber, alive or dead, with how far behind the publishers it is.
+fn describe_broadcast(name: &str) {
+    let info = match ferry::inspect_broadcast(name) {
+        Ok(Some(info)) => info,
+        Ok(None) => return,
+        Err(e) => return println!("  {e}"),
+    };
+    println!(
+        "  broadcast: {} policy, history {}, {} published, {} of {} subscriber seats taken",
+        info.policy,
+        info.history,
+        info.tail,
+        info.subscribers.len(),
+        info.seats
+    );
+    for subscriber in &info.subscribers {
+        let state = if subscriber.process.alive { "alive" } else { "dead" };
+        match subscriber.cursor {
+            Some(cursor) => {
+                println!("  subscriber {} ({state}): at {cursor}, lag {}", subscriber.process.pid, subscriber.lag)
+            }
+            None => println!("  subscriber {} ({state}): joining", subscriber.process.pid),
+        }
+    }
 }
