@@ -139,17 +139,18 @@ impl ferry_broadcast_config {
         }
         // SAFETY: `size` readable bytes, which is the whole struct.
         let cfg = unsafe { cfg.read_unaligned() };
-        let policy =
-            match cfg.policy {
-                p if p == ferry_policy::FERRY_POLICY_BLOCK as u32 => Policy::Block,
-                p if p == ferry_policy::FERRY_POLICY_OVERWRITE as u32 => Policy::Overwrite,
-                other => return Err(Failure::new(
+        let policy = match cfg.policy {
+            p if p == ferry_policy::FERRY_POLICY_BLOCK as u32 => Policy::Block,
+            p if p == ferry_policy::FERRY_POLICY_OVERWRITE as u32 => Policy::Overwrite,
+            other => {
+                return Err(Failure::new(
                     FERRY_ERR_INVALID_CONFIG,
                     format!(
                         "ferry_broadcast_config.policy is {other}: use FERRY_POLICY_BLOCK or FERRY_POLICY_OVERWRITE"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(config.policy(policy).history(cfg.history).subscribers(cfg.subscribers))
     }
 }

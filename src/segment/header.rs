@@ -60,7 +60,7 @@ pub(crate) struct Header {
     /// Broadcast: the number of subscriber seats (0 for the other kinds). Covered by
     /// the checksum, like the three fields below it.
     subscribers: u32,
-    /// Broadcast: the `Policy` as a `u32` (`Policy::Block` for the other kinds).
+    /// Broadcast: the `Policy` as a `u32` (0 for the other kinds).
     policy: u32,
     /// Broadcast: how many of the latest messages are kept for late joiners (0 for the
     /// other kinds).
@@ -145,7 +145,8 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         total_size: total as u64,
         signaling: geometry.signaling as u32,
         subscribers: geometry.fanout.subscribers as u32,
-        policy: geometry.fanout.policy as u32,
+        // The queues' headers hold zeros here (their fanout is the default).
+        policy: if geometry.kind == RingKind::Broadcast { geometry.fanout.policy as u32 } else { 0 },
         history: geometry.fanout.history as u64,
     };
     // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
@@ -269,8 +270,18 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
     let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
     let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
     let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
-    let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
-    let fanout = Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? };
+    let fanout = match kind {
+        RingKind::Broadcast => {
+            let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
+            Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? }
+        }
+        RingKind::Spsc | RingKind::Mpmc => {
+            if (fields.subscribers, fields.policy, fields.history) != (0, 0, 0) {
+                return Err(corrupt("a queue's header describes subscribers"));
+            }
+            Fanout::default()
+        }
+    };
     let geometry = Geometry {
         kind,
         signaling,
