@@ -856,7 +856,7 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 8);
+        assert_eq!(results.targets().len(), 11);
     }
 
     #[test]
