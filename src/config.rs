@@ -100,8 +100,8 @@ impl Config {
 
     /// Broadcast: how many of the latest messages the channel keeps for subscribers that
     /// join late and ask for them (default 0, at most half the capacity). In block mode
-    /// these are never overwritten while a late joiner could still ask for them, so a
-    /// publisher may run ahead of its slowest subscriber by `capacity - history`.
+    /// a publisher treats them as one more subscriber `history` behind the tail, so a
+    /// joiner always finds them intact; subscribers may still fall a whole ring behind.
     pub fn history(mut self, messages: usize) -> Self {
         self.history = messages;
         self
