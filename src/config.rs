@@ -3,7 +3,10 @@
 
 use crate::{
     error::AttachError,
-    ring::{Geometry, RingKind},
+    ring::{
+        broadcast::{Fanout, Policy},
+        Geometry, RingKind,
+    },
     signal::Signaling,
 };
 
@@ -22,11 +25,24 @@ pub struct Config {
     slot_size: usize,
     capacity: usize,
     mode: u32,
+    /// Broadcast only, like the two below.
+    subscribers: usize,
+    policy: Policy,
+    history: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { kind: RingKind::Spsc, signaling: Signaling::Futex, slot_size: 1024, capacity: 256, mode: 0o600 }
+        Self {
+            kind: RingKind::Spsc,
+            signaling: Signaling::Futex,
+            slot_size: 1024,
+            capacity: 256,
+            mode: 0o600,
+            subscribers: 128,
+            policy: Policy::Block,
+            history: 0,
+        }
     }
 }
 
@@ -70,6 +86,49 @@ impl Config {
         self
     }
 
+    /// Broadcast: how many subscribers may be attached at once (default 128, at most
+    /// 65536). Each takes a 128-byte seat in the segment.
+    pub fn subscribers(mut self, seats: usize) -> Self {
+        self.subscribers = seats;
+        self
+    }
+
+    /// Broadcast: what a publisher does about a subscriber a whole ring behind:
+    /// [`Policy::Block`] (the default) or [`Policy::Overwrite`].
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Broadcast: how many of the latest messages the channel keeps for subscribers that
+    /// join late and ask for them (default 0, at most half the capacity). In block mode
+    /// a publisher treats them as one more subscriber `history` behind the tail, so a
+    /// joiner always finds them intact; subscribers may still fall a whole ring behind.
+    pub fn history(mut self, messages: usize) -> Self {
+        self.history = messages;
+        self
+    }
+
+    /// The kind of ring.
+    pub fn get_kind(&self) -> RingKind {
+        self.kind
+    }
+
+    /// Broadcast: the slow-subscriber policy.
+    pub fn get_policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Broadcast: the history length.
+    pub fn get_history(&self) -> usize {
+        self.history
+    }
+
+    /// Broadcast: the number of subscriber seats.
+    pub fn get_subscribers(&self) -> usize {
+        self.subscribers
+    }
+
     /// The largest message, in bytes.
     pub fn get_slot_size(&self) -> usize {
         self.slot_size
@@ -97,6 +156,16 @@ impl Config {
 
     /// The ring this configuration describes.
     pub(crate) fn geometry(&self) -> Geometry {
-        Geometry { kind: self.kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity }
+        let fanout = match self.kind {
+            RingKind::Broadcast => Fanout { subscribers: self.subscribers, policy: self.policy, history: self.history },
+            RingKind::Spsc | RingKind::Mpmc => Fanout::default(),
+        };
+        Geometry {
+            kind: self.kind,
+            signaling: self.signaling,
+            slot_size: self.slot_size,
+            capacity: self.capacity,
+            fanout,
+        }
     }
 }

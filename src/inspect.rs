@@ -6,7 +6,7 @@ use std::{ffi::OsString, os::unix::ffi::OsStrExt};
 use crate::{
     error::AttachError,
     liveness::{self, Holder},
-    ring::RingKind,
+    ring::{broadcast::Policy, RingKind},
     segment::{name::FILE_PREFIX, object::SHM_DIR, snapshot::Snapshot},
     signal::Signaling,
 };
@@ -146,8 +146,14 @@ fn entries() -> Vec<OsString> {
 pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
     let snapshot = Snapshot::read(name)?;
     let geometry = snapshot.geometry;
-    let in_flight = snapshot.tail.saturating_sub(snapshot.head).min(geometry.capacity as u64) as usize;
-    let holders = liveness::holders_in(geometry.kind, snapshot.header(), snapshot.seats());
+    let in_flight = match geometry.kind {
+        RingKind::Spsc | RingKind::Mpmc => snapshot.tail.saturating_sub(snapshot.head),
+        // Every slot holds a message some subscriber may read: the fill level is the
+        // ring's, and each subscriber's lag is in `inspect_broadcast`.
+        RingKind::Broadcast => snapshot.tail,
+    }
+    .min(geometry.capacity as u64) as usize;
+    let holders = liveness::holders_in(geometry.kind, snapshot.header(), snapshot.seats(), snapshot.subscriber_seats());
     let role = |holder: &Holder| match holder {
         Holder::Never => Holders::Never,
         Holder::Left => Holders::Left,
@@ -172,4 +178,62 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
 /// Removes every stale channel (see [`ChannelInfo::stale`]); returns their names.
 pub fn remove_stale() -> Vec<String> {
     list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect()
+}
+
+/// A broadcast channel's subscribers and where each is, as seen by [`inspect_broadcast`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastInfo {
+    /// What a publisher does about a subscriber a whole ring behind.
+    pub policy: Policy,
+    /// How many of the latest messages the channel keeps for late joiners.
+    pub history: usize,
+    /// How many subscribers the channel has seats for.
+    pub seats: usize,
+    /// Positions claimed by publishers so far: the stream's length.
+    pub tail: u64,
+    /// Each attached subscriber, alive or dead (a dead one's seat is freed by the next
+    /// handle that waits on the channel).
+    pub subscribers: Vec<SubscriberInfo>,
+}
+
+/// One subscriber of a broadcast channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// Its process.
+    pub process: Process,
+    /// The next position it reads (`None` while it is joining).
+    pub cursor: Option<u64>,
+    /// Messages published that it has not read yet: `tail - cursor` (in overwrite mode
+    /// it may exceed the capacity: it will be told it lagged).
+    pub lag: u64,
+}
+
+/// Opens the channel `name` without attaching and, if it is a broadcast channel, reports
+/// its subscribers and their lag (`None` for a queue).
+///
+/// # Errors
+///
+/// As for [`inspect`].
+pub fn inspect_broadcast(name: &str) -> Result<Option<BroadcastInfo>, AttachError> {
+    let snapshot = Snapshot::read(name)?;
+    let geometry = snapshot.geometry;
+    if geometry.kind != RingKind::Broadcast {
+        return Ok(None);
+    }
+    let tail = snapshot.tail;
+    let subscribers = liveness::subscribers::occupants_in(snapshot.subscriber_seats())
+        .into_iter()
+        .map(|(owner, cursor)| SubscriberInfo {
+            process: Process { pid: liveness::pid_of(owner), alive: liveness::alive(owner) },
+            cursor,
+            lag: cursor.map_or(0, |c| tail.saturating_sub(c)),
+        })
+        .collect();
+    Ok(Some(BroadcastInfo {
+        policy: geometry.fanout.policy,
+        history: geometry.fanout.history,
+        seats: geometry.fanout.subscribers,
+        tail,
+        subscribers,
+    }))
 }

@@ -39,6 +39,7 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+mod broadcast;
 mod channel;
 mod config;
 mod error;
@@ -53,15 +54,22 @@ mod signal;
 mod sync;
 mod transport;
 
+pub use broadcast::{PublishError, PublishLoan, Publisher, Start, Subscriber, SubscriberError, SubscriberGuard};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
 pub use channel::{in_memory, Iter, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender, TryIter};
 pub use config::Config;
 pub use error::{AttachError, RecvError, SendError};
 #[cfg(not(ferry_loom))]
-pub use inspect::{inspect, list, list_non_utf8, remove_stale, ChannelInfo, Holders, Process};
+pub use inspect::{
+    inspect, inspect_broadcast, list, list_non_utf8, remove_stale, BroadcastInfo, ChannelInfo, Holders, Process,
+    SubscriberInfo,
+};
 pub use pod::Pod;
-pub use ring::{RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN};
+pub use ring::{
+    broadcast::{Policy, MAX_SUBSCRIBERS},
+    RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN,
+};
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
 pub use signal::{Signaling, WaitPolicy};
 

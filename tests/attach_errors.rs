@@ -69,10 +69,10 @@ fn segment_len(slot_size: u64, capacity: u64) -> u64 {
     HEADER_LEN as u64 + 512 + capacity * (64 + slot_size.next_multiple_of(64))
 }
 
-/// The header's FNV-1a checksum over the magic, the fields after it and the signaling
-/// (futex).
+/// The header's FNV-1a checksum over the magic, the fields after it, the signaling
+/// (futex) and a queue's three zero broadcast words (subscribers, policy, history).
 fn checksum(version: u32, kind: u32, slot_size: u64, capacity: u64, total: u64) -> u64 {
-    let words = [MAGIC, u64::from(version), u64::from(kind), slot_size, capacity, total, u64::from(FUTEX)];
+    let words = [MAGIC, u64::from(version), u64::from(kind), slot_size, capacity, total, u64::from(FUTEX), 0, 0, 0];
     words
         .iter()
         .flat_map(|w| w.to_le_bytes())

@@ -99,6 +99,7 @@ impl Shape {
             (RingKind::Spsc, Signaling::Semaphore) => "spsc-sem",
             (RingKind::Mpmc, Signaling::Futex) => "mpmc-futex",
             (RingKind::Mpmc, Signaling::Semaphore) => "mpmc-sem",
+            (other, _) => unreachable!("the queue's blocking tests, not {other:?}"),
         }
     }
 

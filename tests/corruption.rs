@@ -79,6 +79,7 @@ fn ring_at(kind: RingKind) -> u64 {
     match kind {
         RingKind::Spsc => HEADER,
         RingKind::Mpmc => HEADER + SEATS * SEAT,
+        other => unreachable!("these tests corrupt the queues (broadcast_model.rs has its own), not {other:?}"),
     }
 }
 const AT_SEQ: u64 = 0;

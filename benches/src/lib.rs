@@ -87,6 +87,9 @@ pub enum Link {
     FerrySpsc,
     /// ferry's MPMC ring in shared memory (`shm:NAME`, `RingKind::Mpmc`).
     FerryMpmc,
+    /// ferry's broadcast ring in shared memory (`shm:NAME`, `RingKind::Broadcast`, block
+    /// mode): one publisher, every message to every subscriber.
+    FerryBroadcast,
     /// ferry over its Unix-socket fallback (`unix:PATH`).
     FerryUnix,
     /// ferry over its named-pipe fallback (`fifo:PATH`).
@@ -111,6 +114,7 @@ impl Link {
         match self {
             Self::FerrySpsc => "ferry-spsc",
             Self::FerryMpmc => "ferry-mpmc",
+            Self::FerryBroadcast => "ferry-broadcast",
             Self::FerryUnix => "ferry-unix",
             Self::FerryFifo => "ferry-fifo",
             Self::UnixStream => "unix-stream",
@@ -123,13 +127,14 @@ impl Link {
 
     /// Whether this is one of ferry's own transports.
     pub fn is_ferry(self) -> bool {
-        matches!(self, Self::FerrySpsc | Self::FerryMpmc | Self::FerryUnix | Self::FerryFifo)
+        matches!(self, Self::FerrySpsc | Self::FerryMpmc | Self::FerryBroadcast | Self::FerryUnix | Self::FerryFifo)
     }
 
     fn parse(s: &str) -> Option<Self> {
         [
             Self::FerrySpsc,
             Self::FerryMpmc,
+            Self::FerryBroadcast,
             Self::FerryUnix,
             Self::FerryFifo,
             Self::UnixStream,

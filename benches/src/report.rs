@@ -131,6 +131,9 @@ impl Probe {
                 format!("latency {} {} {}", link.name(), wait.name(), bytes(size))
             }
             Self::Latency { link, size, .. } => format!("latency {} {}", link.name(), bytes(size)),
+            Self::Throughput { link: Link::FerryBroadcast, api, size, pairs } => {
+                format!("throughput ferry-broadcast 1x{pairs} {} {}", api.name(), bytes(size))
+            }
             Self::Throughput { link, api, size, pairs } if pairs > 1 => {
                 format!("throughput {} {pairs}x{pairs} {} {}", link.name(), api.name(), bytes(size))
             }
@@ -176,6 +179,7 @@ pub fn probes() -> Vec<Probe> {
         lat(FerrySpsc, Wait::Spin, 8),
         lat(FerrySpsc, Wait::Spin, KIB),
         lat(FerryMpmc, Wait::Spin, 8),
+        lat(FerryBroadcast, Wait::Spin, 8),
         lat(Futex, Wait::Park, 8),
         lat(FerrySpsc, Wait::Park, 8),
         lat(FerrySpsc, Wait::Park, KIB),
@@ -203,6 +207,8 @@ pub fn probes() -> Vec<Probe> {
         if size == 64 {
             probes.push(thr(FerryMpmc, Api::Copy, size));
             probes.push(Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 });
+            probes.push(thr(FerryBroadcast, Api::Copy, size));
+            probes.push(Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 });
             probes.push(thr(FerryUnix, Api::Copy, size));
             probes.push(thr(FerryFifo, Api::Copy, size));
         }
@@ -275,8 +281,8 @@ impl Effort {
 fn start(probe: Probe, effort: &Effort) -> io::Result<Session> {
     Ok(match probe {
         Probe::Latency { link, wait, size } => {
-            let spins =
-                link == Link::CacheLine || (matches!(link, Link::FerrySpsc | Link::FerryMpmc) && wait == Wait::Spin);
+            let spins = link == Link::CacheLine
+                || (matches!(link, Link::FerrySpsc | Link::FerryMpmc | Link::FerryBroadcast) && wait == Wait::Spin);
             let rounds = if spins { effort.spin_round_trips } else { effort.kernel_round_trips };
             let mut session = PingPong::start(link, wait, size)?;
             // Warm up: page faults, caches, the first wake-ups.
@@ -467,6 +473,7 @@ impl Results {
             self.row("latency 8 B, busy-poll", spin8, line),
             self.row("latency 1 KiB, busy-poll", spin1k, line),
             self.row("latency 8 B, busy-poll, MPMC", lat(FerryMpmc, Wait::Spin, 8), line),
+            self.row("latency 8 B, busy-poll, broadcast vs SPSC", lat(FerryBroadcast, Wait::Spin, 8), spin8),
             self.row("latency 8 B, blocking", lat(FerrySpsc, Wait::Park, 8), futex),
             self.row("latency 1 KiB, blocking", lat(FerrySpsc, Wait::Park, KIB), futex),
             self.row("latency 8 B vs unix stream", spin8, lat(UnixStream, Wait::Park, 8)),
@@ -493,6 +500,9 @@ impl Results {
                 let mpmc = Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 };
                 rows.push(self.row("64 B/msg, MPMC 1x1 vs SPSC", thr(FerryMpmc, Api::Copy, size), copy));
                 rows.push(self.row("64 B/msg, MPMC 2x2 vs SPSC", mpmc, copy));
+                let fanout = Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 };
+                rows.push(self.row("64 B/msg, broadcast 1 sub vs SPSC", thr(FerryBroadcast, Api::Copy, size), copy));
+                rows.push(self.row("64 B/msg, broadcast 4 subs (each) vs SPSC", fanout, copy));
                 rows.push(self.row(
                     "64 B/msg, ferry unix: vs unix",
                     thr(FerryUnix, Api::Copy, size),
@@ -579,6 +589,30 @@ impl Results {
             ),
             target("1 MiB throughput, zero-copy > copy", thr(FerrySpsc, Api::ZeroCopy, MIB), copy1m, 1.0, false, true),
             target("64 B throughput, MPMC 1x1 >= 0.5 x SPSC", thr(FerryMpmc, Api::Copy, 64), copy64, 0.5, false, false),
+            target(
+                "64 B throughput, broadcast 1 subscriber >= 0.8 x SPSC",
+                thr(FerryBroadcast, Api::Copy, 64),
+                copy64,
+                0.8,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, broadcast 4 subscribers, each >= 0.5 x SPSC",
+                Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size: 64, pairs: 4 },
+                copy64,
+                0.5,
+                false,
+                false,
+            ),
+            target(
+                "busy-poll latency p50, broadcast 8 B <= 1.3 x SPSC",
+                lat(FerryBroadcast, Wait::Spin, 8),
+                spin8,
+                1.3,
+                true,
+                false,
+            ),
         ]
     }
 
@@ -616,6 +650,9 @@ impl Results {
             let name = |p: Probe| match p {
                 Probe::Latency { link, wait, .. } if link.is_ferry() => format!("{} {}", link.name(), wait.name()),
                 Probe::Latency { link, .. } => link.name().to_owned(),
+                Probe::Throughput { link: Link::FerryBroadcast, api, pairs, .. } => {
+                    format!("ferry-broadcast 1x{pairs} {}", api.name())
+                }
                 Probe::Throughput { link, api, pairs, .. } if pairs > 1 => {
                     format!("{} {pairs}x{pairs} {}", link.name(), api.name())
                 }
@@ -819,7 +856,7 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 8);
+        assert_eq!(results.targets().len(), 11);
     }
 
     #[test]

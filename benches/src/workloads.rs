@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ferry::{Config, Receiver, RingKind, Sender};
+use ferry::{Config, Publisher, Receiver, RingKind, Sender, Start, Subscriber};
 
 use super::{
     baselines::{self, FutexSide, LineEcho, LinePinger, SharedPage, MAX_SEQPACKET},
@@ -29,6 +29,7 @@ fn number<T: std::str::FromStr>(s: &str) -> io::Result<T> {
 /// The sending end of a link.
 enum Tx {
     Ferry(Sender),
+    Broadcast(Publisher),
     Stream(UnixStream),
     Packet(OwnedFd),
     Pipe(File),
@@ -39,6 +40,7 @@ impl Tx {
     fn send(&mut self, message: &[u8]) -> io::Result<()> {
         match self {
             Self::Ferry(tx) => tx.send(message).map_err(ferry_error),
+            Self::Broadcast(tx) => tx.send(message).map_err(ferry_error),
             Self::Stream(s) => s.write_all(message),
             Self::Packet(s) => baselines::send_packet(&*s, message),
             Self::Pipe(p) => p.write_all(message),
@@ -52,6 +54,14 @@ impl Tx {
     fn send_filled(&mut self, api: Api, scratch: &mut [u8], bytes: &[u8]) -> io::Result<()> {
         match (api, self) {
             (Api::ZeroCopy, Self::Ferry(tx)) => {
+                for &byte in bytes {
+                    let mut loan = tx.loan().map_err(ferry_error)?;
+                    loan[..scratch.len()].fill(byte);
+                    loan.commit(scratch.len());
+                }
+                Ok(())
+            }
+            (Api::ZeroCopy, Self::Broadcast(tx)) => {
                 for &byte in bytes {
                     let mut loan = tx.loan().map_err(ferry_error)?;
                     loan[..scratch.len()].fill(byte);
@@ -107,6 +117,7 @@ impl Tx {
 /// The receiving end of a link.
 enum Rx {
     Ferry(Receiver),
+    Broadcast(Subscriber),
     Stream(UnixStream),
     Packet(OwnedFd),
     Pipe(File),
@@ -118,6 +129,7 @@ impl Rx {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Ferry(rx) => rx.recv_into(buf).map_err(ferry_error),
+            Self::Broadcast(rx) => rx.recv_into(buf).map_err(ferry_error),
             Self::Stream(s) => s.read_exact(buf).map(|()| buf.len()),
             Self::Packet(s) => baselines::recv_packet(&*s, buf),
             Self::Pipe(p) => p.read_exact(buf).map(|()| buf.len()),
@@ -132,6 +144,7 @@ impl Rx {
         let mut read = |bytes: &[u8]| each(bytes.first().copied().unwrap_or(0), checksum(bytes));
         match (api, self) {
             (Api::ZeroCopy, Self::Ferry(rx)) => read(&rx.recv().map_err(ferry_error)?),
+            (Api::ZeroCopy, Self::Broadcast(rx)) => read(&rx.recv().map_err(ferry_error)?),
             (Api::Batch, Self::Ferry(rx)) => {
                 let mut batch = rx.batch();
                 let mut taken = 0;
@@ -202,8 +215,24 @@ fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
 }
 
 fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
-    let kind = if link == Link::FerryMpmc { RingKind::Mpmc } else { RingKind::Spsc };
+    let kind = match link {
+        Link::FerryMpmc => RingKind::Mpmc,
+        Link::FerryBroadcast => RingKind::Broadcast,
+        _ => RingKind::Spsc,
+    };
     Config::new().kind(kind).slot_size(size.max(1)).capacity(capacity)
+}
+
+/// Opens a broadcast publisher, retrying while the channel is not there yet.
+fn open_publisher(endpoint: &str) -> io::Result<Publisher> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Publisher::open(endpoint) {
+            Ok(tx) => return Ok(tx),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(ferry_error(e)),
+        }
+    }
 }
 
 /// Opens a ferry sender, retrying while the receiver's side is not there yet.
@@ -268,6 +297,17 @@ impl PingPong {
                 rx.set_wait_policy(wait.policy());
                 let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
                 (wire(Tx::Ferry(tx), Rx::Ferry(rx)), echo)
+            }
+            Link::FerryBroadcast => {
+                // Two broadcast channels, one each way: publisher -> subscriber latency.
+                let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
+                let config = ferry_config(link, size, 64);
+                let mut tx = Publisher::create(&ping, &config).map_err(ferry_error)?;
+                let mut rx = Subscriber::create(&pong, &config, Start::Live).map_err(ferry_error)?;
+                tx.set_wait_policy(wait.policy());
+                rx.set_wait_policy(wait.policy());
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                (wire(Tx::Broadcast(tx), Rx::Broadcast(rx)), echo)
             }
             Link::FerryUnix | Link::FerryFifo => {
                 let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
@@ -373,6 +413,8 @@ pub struct Stream {
     start_cpu: i32,
     /// The shared-memory channel's name, removed at the end should its creator fail to.
     shm_name: Option<String>,
+    /// Whether every receiver gets every message (a broadcast channel).
+    broadcast: bool,
     _scratch: Scratch,
 }
 
@@ -393,8 +435,8 @@ impl Stream {
         if api != Api::Copy && !link.is_ferry() {
             return unsupported("the zero-copy and batch APIs are ferry's");
         }
-        if pairs != 1 && link != Link::FerryMpmc {
-            return unsupported("more than one sender and receiver needs ferry's MPMC ring");
+        if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryBroadcast) {
+            return unsupported("more than one sender and receiver needs ferry's MPMC or broadcast ring");
         }
         if link == Link::UnixSeqpacket && size > MAX_SEQPACKET {
             return unsupported("a seqpacket message must fit the socket's send buffer");
@@ -411,12 +453,16 @@ impl Stream {
         let args = |index: usize| -> Vec<String> {
             vec![link.name().into(), api.name().into(), size.to_string(), endpoint.clone(), index.to_string()]
         };
-        let mut stream = Self { senders: Vec::new(), receivers: Vec::new(), start_cpu, shm_name, _scratch: scratch };
+        let broadcast = link == Link::FerryBroadcast;
+        let mut stream =
+            Self { senders: Vec::new(), receivers: Vec::new(), start_cpu, shm_name, broadcast, _scratch: scratch };
         // Receivers first: the first one creates the endpoint.
         for i in 0..pairs {
             stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i))?);
         }
-        for i in 0..pairs {
+        // A broadcast stream has one publisher for its `pairs` subscribers.
+        let senders = if link == Link::FerryBroadcast { 1 } else { pairs };
+        for i in 0..senders {
             stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i))?);
         }
         Ok(stream)
@@ -451,7 +497,10 @@ impl Stream {
                 _ => return Err(failure("a sender did not say what it sent")),
             }
         }
-        let expected = messages * self.senders.len() as u64;
+        // Every receiver of a broadcast stream receives every message.
+        let copies = if self.broadcast { self.receivers.len() as u64 } else { 1 };
+        let expected = messages * self.senders.len() as u64 * copies;
+        let sent = sent.wrapping_mul(copies);
         if count != expected || sent != received {
             return Err(failure(format!(
                 "{expected} messages with checksum {sent:#x} sent, {count} with checksum {received:#x} received"
@@ -526,6 +575,14 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
             control.say("ready")?;
             Echo::Wire(Rx::Ferry(rx), Tx::Ferry(tx))
         }
+        Link::FerryBroadcast => {
+            let mut rx = Subscriber::open(endpoint(0)?, Start::Live).map_err(ferry_error)?;
+            let mut tx = Publisher::open(endpoint(1)?).map_err(ferry_error)?;
+            rx.set_wait_policy(wait.policy());
+            tx.set_wait_policy(wait.policy());
+            control.say("ready")?;
+            Echo::Wire(Rx::Broadcast(rx), Tx::Broadcast(tx))
+        }
         Link::FerryUnix | Link::FerryFifo => {
             let rx = Receiver::create(endpoint(0)?, &ferry_config(link, size, 64)).map_err(ferry_error)?;
             let tx = open_sender(endpoint(1)?)?;
@@ -589,6 +646,18 @@ fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::
             control.say("ready")?;
             Rx::Ferry(rx.map_err(ferry_error)?)
         }
+        Link::FerryBroadcast => {
+            // The first subscriber creates the channel; every one joins before the
+            // publisher starts (the parent waits for each `ready`).
+            let rx = if index == 0 {
+                Subscriber::create(endpoint, &ferry_config(link, size, throughput_capacity(size)), Start::Live)
+            } else {
+                Subscriber::open(endpoint, Start::Live)
+            };
+            let rx = rx.map_err(ferry_error)?;
+            control.say("ready")?;
+            Rx::Broadcast(rx)
+        }
         Link::UnixStream => {
             let listener = baselines::listen_stream(&path)?;
             control.say("ready")?;
@@ -629,6 +698,7 @@ fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io
     let path = PathBuf::from(endpoint);
     let mut tx = match link {
         Link::FerrySpsc | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => Tx::Ferry(open_sender(endpoint)?),
+        Link::FerryBroadcast => Tx::Broadcast(open_publisher(endpoint)?),
         Link::UnixStream => Tx::Stream(baselines::connect_stream(&path)?),
         Link::UnixSeqpacket => Tx::Packet(baselines::connect_seqpacket(&path)?),
         Link::Pipe => Tx::Pipe(baselines::open_pipe_writer(&path)?),

@@ -46,16 +46,20 @@ fn tiny_run_prints_the_table_and_writes_json() {
         "64 B/msg, copy vs unix stream",
         "64 B/msg, batched vs unix stream",
         "64 B/msg, MPMC 2x2 vs SPSC",
+        "64 B/msg, broadcast 1 sub vs SPSC",
+        "64 B/msg, broadcast 4 subs (each) vs SPSC",
+        "latency 8 B, busy-poll, broadcast vs SPSC",
         "1 MiB/msg, copy vs memcpy",
     ] {
         let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row `{row}`:\n{stdout}"));
         assert!(line.trim_end().ends_with(" x"), "row without a ratio: {line}");
     }
     assert!(stdout.contains("cache-line:") && stdout.contains("futex:") && stdout.contains("memcpy:"), "{stdout}");
-    // A verdict on each of the eight targets (the 64 B throughput one per message and batched).
+    // A verdict on each of the eleven targets (the 64 B throughput one per message and
+    // batched; three of broadcast).
     let verdicts =
         stdout.lines().filter(|l| l.ends_with(')') && (l.contains(" holds ") || l.contains("DOES NOT HOLD")));
-    assert_eq!(verdicts.count(), 8, "{stdout}");
+    assert_eq!(verdicts.count(), 11, "{stdout}");
     assert!(stdout.contains("cores (sched_getcpu"), "{stdout}");
     assert!(stdout.contains("echo on cpu"), "{stdout}");
 
@@ -64,7 +68,7 @@ fn tiny_run_prints_the_table_and_writes_json() {
     assert_json_shape(&json);
     assert!(json.contains("\"kind\": \"latency\"") && json.contains("\"kind\": \"throughput\""), "{json}");
     assert!(json.contains("\"p99_ns\": ") && json.contains("\"bytes_per_s\": "), "{json}");
-    assert_eq!(json.matches("\"holds\": ").count(), 8, "{json}");
+    assert_eq!(json.matches("\"holds\": ").count(), 11, "{json}");
     assert!(json.contains("\"cpus\": [{\"process\": \"parent\""), "{json}");
 
     assert_eq!(bench_segments(pid), Vec::<String>::new(), "ferry bench left segments behind");

@@ -130,6 +130,13 @@ enum ferry_status
      */
     FERRY_ERR_WRONG_SIZE = -17,
     /**
+     * A broadcast subscriber (overwrite mode) fell behind: messages were overwritten
+     * before it read them, or while it read the one it was reading (a failed
+     * `ferry_subscriber_validate`). The length out-parameter holds how many it missed;
+     * the next receive returns the oldest message still held.
+     */
+    FERRY_ERR_LAGGED = -18,
+    /**
      * The channel name is not valid: empty, longer than 200 bytes, starting with a dot,
      * or holding a byte other than ASCII letters, digits, `.`, `_` and `-`.
      */
@@ -239,6 +246,11 @@ enum ferry_kind
      * receiver.
      */
     FERRY_KIND_MPMC = 2,
+    /**
+     * Any number of publishers and subscribers; every message goes to every subscriber
+     * (made by `ferry_publisher_create`, whatever `kind` its `ferry_config` says).
+     */
+    FERRY_KIND_BROADCAST = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -274,6 +286,40 @@ typedef uint32_t ferry_signaling;
 #endif // __cplusplus
 
 /**
+ * What a broadcast channel does about a subscriber a whole ring behind
+ * (`ferry_broadcast_config.policy`).
+ */
+enum ferry_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A publisher waits for the slowest live subscriber (the default).
+     */
+    FERRY_POLICY_BLOCK = 1,
+    /**
+     * A publisher never waits; a subscriber that fell behind gets `FERRY_ERR_LAGGED`.
+     */
+    FERRY_POLICY_OVERWRITE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ferry_policy ferry_policy;
+#else
+typedef uint32_t ferry_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The publishing end of a broadcast channel (opaque).
+ *
+ * Made by `ferry_publisher_create`, `ferry_publisher_open` or `ferry_publisher_clone`;
+ * freed by `ferry_publisher_free`. Used by one thread at a time.
+ */
+typedef struct ferry_publisher ferry_publisher;
+
+/**
  * The receiving end of a channel (opaque).
  *
  * Made by `ferry_receiver_create`, `ferry_receiver_open`, `ferry_receiver_open_timeout`,
@@ -292,6 +338,41 @@ typedef struct ferry_receiver ferry_receiver;
  * time; distinct handles may be used concurrently.
  */
 typedef struct ferry_sender ferry_sender;
+
+/**
+ * The subscribing end of a broadcast channel (opaque).
+ *
+ * Made by `ferry_subscriber_open`; freed by `ferry_subscriber_free`. Used by one thread
+ * at a time.
+ */
+typedef struct ferry_subscriber ferry_subscriber;
+
+/**
+ * The broadcast part of a new broadcast channel's shape (`ferry_publisher_create`),
+ * beside the `ferry_config` that gives its slot size, capacity, signaling and mode.
+ *
+ * Start from `ferry_broadcast_config_init`, then change the fields you need; `size`
+ * versions the struct as `ferry_config`'s does.
+ */
+typedef struct ferry_broadcast_config {
+    /**
+     * `sizeof(ferry_broadcast_config)`; set by `ferry_broadcast_config_init`.
+     */
+    size_t size;
+    /**
+     * A `ferry_policy` value (default `FERRY_POLICY_BLOCK`).
+     */
+    uint32_t policy;
+    /**
+     * How many of the latest messages are kept for late joiners (at most half the
+     * capacity; default 0).
+     */
+    size_t history;
+    /**
+     * How many subscribers may be attached at once (default 128).
+     */
+    size_t subscribers;
+} ferry_broadcast_config;
 
 /**
  * The shape of a new channel, chosen by its creator.
@@ -359,6 +440,18 @@ const char *ferry_strerror(int32_t code);
  * on the same thread; copy it to keep it.
  */
 const char *ferry_last_error_message(void);
+
+/**
+ * Fills `*cfg` with the broadcast defaults (block mode, no history, 128 subscriber
+ * seats) and sets `cfg->size`.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT` if `cfg` is NULL.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or points to writable memory for a `ferry_broadcast_config`.
+ */
+ferry_status ferry_broadcast_config_init(struct ferry_broadcast_config *cfg);
 
 /**
  * Fills `*cfg` with the defaults (an SPSC ring of 256 slots of 1024 bytes, futex
@@ -910,6 +1003,375 @@ ferry_status ferry_recv_acquire_timeout(struct ferry_receiver *r,
  * `r` is NULL or a live handle.
  */
 ferry_status ferry_recv_release(struct ferry_receiver *r);
+
+/**
+ * Creates the broadcast channel `endpoint` (`NAME` or `shm:NAME`) and attaches to it
+ * as a publisher. `cfg` (NULL for the defaults) gives the slot size, capacity,
+ * signaling and mode (its `kind` is ignored); `bcfg` (NULL for the defaults: block
+ * mode, no history, 128 subscriber seats) the policy, history and subscriber seats.
+ * The name is removed when this handle is freed (attached processes keep working).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_INVALID_ARGUMENT`,
+ * `FERRY_ERR_INVALID_CONFIG` (e.g. a history over half the capacity),
+ * `FERRY_ERR_INVALID_ENDPOINT`, `FERRY_ERR_INVALID_NAME`, `FERRY_ERR_UNSUPPORTED`
+ * (`unix:`, `fifo:`), `FERRY_ERR_ALREADY_EXISTS`, `FERRY_ERR_PERMISSION_DENIED`,
+ * `FERRY_ERR_IO`.
+ *
+ * # Safety
+ *
+ * `endpoint` is NULL or a NUL-terminated string; `cfg` is NULL or an initialised
+ * `ferry_config`; `bcfg` is NULL or an initialised `ferry_broadcast_config`; `out` is
+ * NULL or writable.
+ */
+ferry_status ferry_publisher_create(const char *endpoint,
+                                    const struct ferry_config *cfg,
+                                    const struct ferry_broadcast_config *bcfg,
+                                    struct ferry_publisher **out);
+
+/**
+ * Opens the existing broadcast channel `endpoint` as another publisher. `*out`
+ * receives a new handle (NULL on failure).
+ *
+ * Errors: as for `ferry_sender_open`; `FERRY_ERR_UNSUPPORTED` if the channel is a
+ * queue or every publisher seat (128) is taken.
+ *
+ * # Safety
+ *
+ * `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+ferry_status ferry_publisher_open(const char *endpoint, struct ferry_publisher **out);
+
+/**
+ * Attaches another publisher to the same channel. `*out` receives the new handle
+ * (NULL on failure).
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `out` is NULL or writable.
+ */
+ferry_status ferry_publisher_clone(struct ferry_publisher *p, struct ferry_publisher **out);
+
+/**
+ * Detaches the publisher now (cancelling an outstanding loan) but keeps the handle:
+ * later calls fail with `FERRY_ERR_CLOSED`. `ferry_publisher_free` still has to be
+ * called. Subscribers see `FERRY_ERR_DISCONNECTED` once every publisher has gone and
+ * they have read everything.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle.
+ */
+ferry_status ferry_publisher_close(struct ferry_publisher *p);
+
+/**
+ * Frees a publisher handle (cancelling an outstanding loan; the creator's handle also
+ * removes the channel's name). NULL is accepted and ignored.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle, not used again after this call.
+ */
+void ferry_publisher_free(struct ferry_publisher *p);
+
+/**
+ * Sets `*slot_size` to the largest message the channel carries, in bytes.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `slot_size` is NULL or writable.
+ */
+ferry_status ferry_publisher_slot_size(const struct ferry_publisher *p, size_t *slot_size);
+
+/**
+ * Sets `*capacity` to the number of slots in the ring.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `capacity` is NULL or writable.
+ */
+ferry_status ferry_publisher_capacity(const struct ferry_publisher *p, size_t *capacity);
+
+/**
+ * Sets how this publisher's blocking calls wait (block mode) for the slowest
+ * subscriber: spin `spin_ns`, yield `yield_ns`, then sleep until woken.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle.
+ */
+ferry_status ferry_publisher_set_wait_policy(struct ferry_publisher *p,
+                                             uint64_t spin_ns,
+                                             uint64_t yield_ns);
+
+/**
+ * Sets `*count` to the number of subscribers attached now (a snapshot).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (a loan is outstanding).
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `count` is NULL or writable.
+ */
+ferry_status ferry_publisher_subscriber_count(struct ferry_publisher *p, size_t *count);
+
+/**
+ * Copies `len` bytes from `buf` into the channel for every subscriber, waiting (block
+ * mode) while the slowest live subscriber is a whole ring behind. `buf` may be NULL
+ * when `len` is 0.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (a loan is outstanding), `FERRY_ERR_TOO_LARGE`,
+ * `FERRY_ERR_CORRUPT`.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `buf` is NULL or readable for `len` bytes.
+ */
+ferry_status ferry_publish(struct ferry_publisher *p, const void *buf, size_t len);
+
+/**
+ * Like `ferry_publish`, but fails with `FERRY_ERR_FULL` instead of waiting.
+ *
+ * # Safety
+ *
+ * As for `ferry_publish`.
+ */
+ferry_status ferry_try_publish(struct ferry_publisher *p, const void *buf, size_t len);
+
+/**
+ * Like `ferry_publish`, but waits at most `timeout_ns` nanoseconds, then fails with
+ * `FERRY_ERR_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * As for `ferry_publish`.
+ */
+ferry_status ferry_publish_timeout(struct ferry_publisher *p,
+                                   const void *buf,
+                                   size_t len,
+                                   uint64_t timeout_ns);
+
+/**
+ * Zero-copy publish, step 1: waits (block mode) for the next slot and lends it: `*ptr`
+ * receives the address of its `*cap` writable bytes (16-byte aligned). Write the
+ * message, then `ferry_publisher_commit(p, len)`, or `ferry_publisher_loan_cancel(p)`.
+ * Later messages of every publisher wait behind an outstanding loan: hold it only while
+ * writing. On failure `*ptr` is NULL and `*cap` 0.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (a loan is outstanding already), `FERRY_ERR_CORRUPT`.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `ptr` and `cap` are NULL or writable.
+ */
+ferry_status ferry_publisher_loan(struct ferry_publisher *p, void **ptr, size_t *cap);
+
+/**
+ * Like `ferry_publisher_loan`, but fails with `FERRY_ERR_FULL` instead of waiting.
+ *
+ * # Safety
+ *
+ * As for `ferry_publisher_loan`.
+ */
+ferry_status ferry_publisher_try_loan(struct ferry_publisher *p, void **ptr, size_t *cap);
+
+/**
+ * Zero-copy publish, step 2: publishes the first `len` bytes of the loaned slot to
+ * every subscriber. The loan's pointer must not be used afterwards.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (no loan is outstanding), `FERRY_ERR_TOO_LARGE` (`len` exceeds
+ * the slot: the loan stays outstanding).
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle.
+ */
+ferry_status ferry_publisher_commit(struct ferry_publisher *p, size_t len);
+
+/**
+ * Gives the loaned slot back unpublished (subscribers step over it).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (no loan is outstanding).
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle.
+ */
+ferry_status ferry_publisher_loan_cancel(struct ferry_publisher *p);
+
+/**
+ * Subscribes to the existing broadcast channel `endpoint` (`NAME` or `shm:NAME`). With
+ * `history` 0 it receives the messages published from now on; with `history` k, first
+ * the last k already published (as many as there are, at most the channel's history),
+ * then the live stream. `*out` receives a new handle (NULL on failure).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_INVALID_ENDPOINT`,
+ * `FERRY_ERR_INVALID_NAME`, `FERRY_ERR_NOT_FOUND`, `FERRY_ERR_UNSUPPORTED` (a queue, or
+ * every subscriber seat taken), `FERRY_ERR_PERMISSION_DENIED`, the header errors,
+ * `FERRY_ERR_IO`.
+ *
+ * # Safety
+ *
+ * `endpoint` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+ferry_status ferry_subscriber_open(const char *endpoint,
+                                   size_t history,
+                                   struct ferry_subscriber **out);
+
+/**
+ * Detaches the subscriber now (releasing an acquired message) but keeps the handle:
+ * later calls fail with `FERRY_ERR_CLOSED`. `ferry_subscriber_free` still has to be
+ * called.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle.
+ */
+ferry_status ferry_subscriber_close(struct ferry_subscriber *s);
+
+/**
+ * Frees a subscriber handle (releasing an acquired message). NULL is accepted and
+ * ignored.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle, not used again after this call.
+ */
+void ferry_subscriber_free(struct ferry_subscriber *s);
+
+/**
+ * Sets `*slot_size` to the largest message the channel carries, in bytes.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `slot_size` is NULL or writable.
+ */
+ferry_status ferry_subscriber_slot_size(const struct ferry_subscriber *s, size_t *slot_size);
+
+/**
+ * Sets `*capacity` to the number of slots in the ring.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `capacity` is NULL or writable.
+ */
+ferry_status ferry_subscriber_capacity(const struct ferry_subscriber *s, size_t *capacity);
+
+/**
+ * Sets how this subscriber's blocking calls wait for a message: spin `spin_ns`, yield
+ * `yield_ns`, then sleep until woken.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle.
+ */
+ferry_status ferry_subscriber_set_wait_policy(struct ferry_subscriber *s,
+                                              uint64_t spin_ns,
+                                              uint64_t yield_ns);
+
+/**
+ * Waits for the next message and copies it into `buf` (`cap` bytes); `*len` receives
+ * its length. In overwrite mode the copy is validated: a message overwritten while it
+ * was copied is never returned torn.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (a message is acquired), `FERRY_ERR_BUFFER_TOO_SMALL` (it stays;
+ * `*len` receives its length), `FERRY_ERR_LAGGED` (overwrite mode: `*len` receives how
+ * many messages were missed; the next receive returns the oldest still held),
+ * `FERRY_ERR_DISCONNECTED` (every publisher has gone and every message was read),
+ * `FERRY_ERR_CORRUPT`.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `buf` is NULL or writable for `cap` bytes; `len` is
+ * NULL or writable.
+ */
+ferry_status ferry_subscriber_recv(struct ferry_subscriber *s, void *buf, size_t cap, size_t *len);
+
+/**
+ * Like `ferry_subscriber_recv`, but fails with `FERRY_ERR_EMPTY` instead of waiting.
+ *
+ * # Safety
+ *
+ * As for `ferry_subscriber_recv`.
+ */
+ferry_status ferry_subscriber_try_recv(struct ferry_subscriber *s,
+                                       void *buf,
+                                       size_t cap,
+                                       size_t *len);
+
+/**
+ * Like `ferry_subscriber_recv`, but waits at most `timeout_ns` nanoseconds, then fails
+ * with `FERRY_ERR_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * As for `ferry_subscriber_recv`.
+ */
+ferry_status ferry_subscriber_recv_timeout(struct ferry_subscriber *s,
+                                           void *buf,
+                                           size_t cap,
+                                           size_t *len,
+                                           uint64_t timeout_ns);
+
+/**
+ * Zero-copy receive, step 1: waits for the next message and lends it in place: `*ptr`
+ * receives the address of its bytes and `*len` their number. Read them; in overwrite
+ * mode call `ferry_subscriber_validate` before acting on what you read; then
+ * `ferry_subscriber_release`. On failure `*ptr` is NULL and `*len` 0 (or, with
+ * `FERRY_ERR_LAGGED`, the number of messages missed).
+ *
+ * Errors: as for `ferry_subscriber_recv`, with `FERRY_ERR_STATE` if a message is
+ * acquired already.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `ptr` and `len` are NULL or writable.
+ */
+ferry_status ferry_subscriber_acquire(struct ferry_subscriber *s, const void **ptr, size_t *len);
+
+/**
+ * Like `ferry_subscriber_acquire`, but fails with `FERRY_ERR_EMPTY` instead of waiting.
+ *
+ * # Safety
+ *
+ * As for `ferry_subscriber_acquire`.
+ */
+ferry_status ferry_subscriber_try_acquire(struct ferry_subscriber *s,
+                                          const void **ptr,
+                                          size_t *len);
+
+/**
+ * Checks that the acquired message was not overwritten since it was acquired: what was
+ * read from it before this call is the message as published (always, in block mode).
+ *
+ * Errors: `FERRY_ERR_LAGGED` (it was overwritten: discard what was read; `*missed`
+ * receives how many messages were missed, this one included; release it as usual),
+ * `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (no message is acquired).
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `missed` is NULL or writable.
+ */
+ferry_status ferry_subscriber_validate(struct ferry_subscriber *s, uint64_t *missed);
+
+/**
+ * Zero-copy receive, step 3: moves past the acquired message (in block mode, freeing
+ * its slot once every subscriber has). Its pointer must not be used afterwards.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
+ * `FERRY_ERR_STATE` (no message is acquired).
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle.
+ */
+ferry_status ferry_subscriber_release(struct ferry_subscriber *s);
 
 /**
  * Makes a channel inside this process, on heap memory, for threads of one process: the

@@ -6,7 +6,7 @@ use std::{
     ptr,
 };
 
-use ferry::{Config, RingKind, Signaling};
+use ferry::{Config, Policy, RingKind, Signaling};
 
 use crate::{
     boundary::{self, Out},
@@ -23,6 +23,21 @@ pub enum ferry_kind {
     /// Any number of senders and receivers, in any processes; each message goes to one
     /// receiver.
     FERRY_KIND_MPMC = 2,
+    /// Any number of publishers and subscribers; every message goes to every subscriber
+    /// (made by `ferry_publisher_create`, whatever `kind` its `ferry_config` says).
+    FERRY_KIND_BROADCAST = 3,
+}
+
+/// What a broadcast channel does about a subscriber a whole ring behind
+/// (`ferry_broadcast_config.policy`).
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ferry_policy {
+    /// A publisher waits for the slowest live subscriber (the default).
+    FERRY_POLICY_BLOCK = 1,
+    /// A publisher never waits; a subscriber that fell behind gets `FERRY_ERR_LAGGED`.
+    FERRY_POLICY_OVERWRITE = 2,
 }
 
 /// How the blocked side of a channel sleeps (`ferry_config.signaling`).
@@ -67,6 +82,95 @@ pub struct ferry_config {
     /// Permission bits of the shared-memory object, socket or FIFO, applied whatever the
     /// umask (default 0600).
     pub mode: u32,
+}
+
+/// The broadcast part of a new broadcast channel's shape (`ferry_publisher_create`),
+/// beside the `ferry_config` that gives its slot size, capacity, signaling and mode.
+///
+/// Start from `ferry_broadcast_config_init`, then change the fields you need; `size`
+/// versions the struct as `ferry_config`'s does.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ferry_broadcast_config {
+    /// `sizeof(ferry_broadcast_config)`; set by `ferry_broadcast_config_init`.
+    pub size: usize,
+    /// A `ferry_policy` value (default `FERRY_POLICY_BLOCK`).
+    pub policy: u32,
+    /// How many of the latest messages are kept for late joiners (at most half the
+    /// capacity; default 0).
+    pub history: usize,
+    /// How many subscribers may be attached at once (default 128).
+    pub subscribers: usize,
+}
+
+impl ferry_broadcast_config {
+    fn defaults() -> Self {
+        let rust = Config::new();
+        Self {
+            size: size_of::<Self>(),
+            policy: ferry_policy::FERRY_POLICY_BLOCK as u32,
+            history: rust.get_history(),
+            subscribers: rust.get_subscribers(),
+        }
+    }
+
+    /// `config` with the broadcast shape `cfg` describes (NULL: the defaults), as a
+    /// broadcast channel.
+    ///
+    /// # Safety
+    ///
+    /// `cfg` is NULL or points to `cfg->size` readable bytes.
+    pub(crate) unsafe fn apply(cfg: *const ferry_broadcast_config, config: Config) -> Result<Config, Failure> {
+        let config = config.kind(RingKind::Broadcast);
+        if cfg.is_null() {
+            return Ok(config);
+        }
+        // SAFETY: `cfg` points to at least a `size` field (caller's contract).
+        let size = unsafe { ptr::addr_of!((*cfg).size).read_unaligned() };
+        if size != size_of::<Self>() {
+            return Err(Failure::new(
+                FERRY_ERR_INVALID_ARGUMENT,
+                format!(
+                    "ferry_broadcast_config.size is {size}, not {}: initialise it with ferry_broadcast_config_init",
+                    size_of::<Self>()
+                ),
+            ));
+        }
+        // SAFETY: `size` readable bytes, which is the whole struct.
+        let cfg = unsafe { cfg.read_unaligned() };
+        let policy = match cfg.policy {
+            p if p == ferry_policy::FERRY_POLICY_BLOCK as u32 => Policy::Block,
+            p if p == ferry_policy::FERRY_POLICY_OVERWRITE as u32 => Policy::Overwrite,
+            other => {
+                return Err(Failure::new(
+                    FERRY_ERR_INVALID_CONFIG,
+                    format!(
+                        "ferry_broadcast_config.policy is {other}: use FERRY_POLICY_BLOCK or FERRY_POLICY_OVERWRITE"
+                    ),
+                ))
+            }
+        };
+        Ok(config.policy(policy).history(cfg.history).subscribers(cfg.subscribers))
+    }
+}
+
+/// Fills `*cfg` with the broadcast defaults (block mode, no history, 128 subscriber
+/// seats) and sets `cfg->size`.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT` if `cfg` is NULL.
+///
+/// # Safety
+///
+/// `cfg` is NULL or points to writable memory for a `ferry_broadcast_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_broadcast_config_init(cfg: *mut ferry_broadcast_config) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: NULL or writable for a ferry_broadcast_config (caller's contract).
+        let mut out = unsafe { Out::new(cfg, "cfg") }?;
+        out.set(ferry_broadcast_config::defaults());
+        Ok(())
+    })
 }
 
 /// The largest slot size, in bytes.
@@ -148,13 +252,17 @@ impl ferry_config {
         let kind = match self.kind {
             k if k == ferry_kind::FERRY_KIND_SPSC as u32 => RingKind::Spsc,
             k if k == ferry_kind::FERRY_KIND_MPMC as u32 => RingKind::Mpmc,
+            k if k == ferry_kind::FERRY_KIND_BROADCAST as u32 => RingKind::Broadcast,
             other => {
                 return Err(Failure::new(
                     FERRY_ERR_INVALID_CONFIG,
-                    format!("ferry_config.kind is {other}: use FERRY_KIND_SPSC or FERRY_KIND_MPMC"),
+                    format!(
+                        "ferry_config.kind is {other}: use FERRY_KIND_SPSC, FERRY_KIND_MPMC or FERRY_KIND_BROADCAST"
+                    ),
                 ))
             }
         };
+
         let signaling = match self.signaling {
             s if s == ferry_signaling::FERRY_SIGNALING_FUTEX as u32 => Signaling::Futex,
             s if s == ferry_signaling::FERRY_SIGNALING_SEMAPHORE as u32 => Signaling::Semaphore,

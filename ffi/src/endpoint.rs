@@ -1,6 +1,7 @@
 //! What the C handles of a channel's two ends share, written once.
 //!
-//! `ferry_sender` and `ferry_receiver` are both an [`EndpointHandle`]: a magic number,
+//! `ferry_sender`, `ferry_receiver`, `ferry_publisher` and `ferry_subscriber` are each an
+//! [`EndpointHandle`]: a magic number,
 //! the end kept in a [`Lender`] with the one borrow C may hold of it (a loan, an
 //! acquired message), its slot size and capacity, and why an `auto:` endpoint fell
 //! back. [`Endpoint`] is what the handle needs of each end: ferry's calls that both ends
@@ -175,6 +176,12 @@ impl<E: Endpoint> EndpointHandle<E> {
     /// Whether C holds the borrow.
     pub(crate) fn is_lent(&self) -> Result<bool, Failure> {
         self.end.is_lent().map_err(Self::closed)
+    }
+
+    /// The borrow C holds, to use without finishing it; `nothing` says what went wrong
+    /// if C holds none.
+    pub(crate) fn borrowed(&mut self, nothing: &'static CStr) -> Result<&mut E::Borrow, Failure> {
+        self.end.borrowed().map_err(Self::closed)?.ok_or_else(|| Failure::fixed(FERRY_ERR_STATE, nothing))
     }
 
     /// Takes the borrow back from C, to finish it; `nothing` says what went wrong if C

@@ -93,6 +93,12 @@ impl<T: 'static, B> Lender<T, B> {
         Ok(self.lent.is_some())
     }
 
+    /// The borrow C holds, to use it without finishing it; `None` if nothing is lent.
+    pub(crate) fn borrowed(&mut self) -> Result<Option<&mut B>, Closed> {
+        self.check_open()?;
+        Ok(self.lent.as_mut())
+    }
+
     /// Takes the borrow back, to finish it; `None` if nothing is lent.
     pub(crate) fn take(&mut self) -> Result<Option<B>, Closed> {
         self.check_open()?;

@@ -23,6 +23,8 @@
 //! | `config.rs` | `ferry_config` (versioned by its `size`), kinds, signaling |
 //! | `sender.rs` | `ferry_sender`: its `extern "C"` functions; send, loan/commit |
 //! | `receiver.rs` | `ferry_receiver`: its `extern "C"` functions; receive, acquire/release |
+//! | `publisher.rs` | `ferry_publisher`: a broadcast channel's publishing end; publish, loan/commit |
+//! | `subscriber.rs` | `ferry_subscriber`: its subscribing end; receive, acquire/validate/release |
 //! | `channel.rs` | `ferry_in_memory`, `ferry_unlink` |
 //! | `wait.rs` | blocking, `try` and timeout forms; wait policies |
 //! | `version.rs` | `ferry_version`, `ferry_layout_version` |
@@ -45,6 +47,11 @@ mod config;
 mod sender;
 
 mod receiver;
+
+// The broadcast pattern's two ends.
+mod publisher;
+
+mod subscriber;
 
 // Whole channels, and versions.
 mod channel;

@@ -6,7 +6,7 @@
 
 use std::{any::Any, ffi::CStr, os::raw::c_char};
 
-use ferry::{AttachError, RecvError, SendError};
+use ferry::{AttachError, PublishError, RecvError, SendError, SubscriberError};
 
 use crate::boundary;
 
@@ -61,6 +61,11 @@ pub enum ferry_status {
     /// A message is not the size of the type it was read as (typed receives; not returned
     /// by the byte-oriented calls of this version).
     FERRY_ERR_WRONG_SIZE = -17,
+    /// A broadcast subscriber (overwrite mode) fell behind: messages were overwritten
+    /// before it read them, or while it read the one it was reading (a failed
+    /// `ferry_subscriber_validate`). The length out-parameter holds how many it missed;
+    /// the next receive returns the oldest message still held.
+    FERRY_ERR_LAGGED = -18,
     /// The channel name is not valid: empty, longer than 200 bytes, starting with a dot,
     /// or holding a byte other than ASCII letters, digits, `.`, `_` and `-`.
     FERRY_ERR_INVALID_NAME = -20,
@@ -114,7 +119,7 @@ use ferry_status::*;
 impl ferry_status {
     /// Every status, for `ferry_strerror`. (`tests/c_abi.rs` checks that every code in
     /// the header has a description, so this list cannot fall behind the enum.)
-    pub(crate) const ALL: [ferry_status; 34] = [
+    pub(crate) const ALL: [ferry_status; 35] = [
         FERRY_OK,
         FERRY_ERR_NULL_ARGUMENT,
         FERRY_ERR_INVALID_ARGUMENT,
@@ -130,6 +135,7 @@ impl ferry_status {
         FERRY_ERR_BUFFER_TOO_SMALL,
         FERRY_ERR_CORRUPT,
         FERRY_ERR_WRONG_SIZE,
+        FERRY_ERR_LAGGED,
         FERRY_ERR_INVALID_NAME,
         FERRY_ERR_INVALID_CONFIG,
         FERRY_ERR_INVALID_ENDPOINT,
@@ -169,6 +175,7 @@ impl ferry_status {
             FERRY_ERR_BUFFER_TOO_SMALL => c"the buffer is smaller than the message",
             FERRY_ERR_CORRUPT => c"the channel's shared state is corrupt",
             FERRY_ERR_WRONG_SIZE => c"the message is not the size of the type",
+            FERRY_ERR_LAGGED => c"the subscriber fell behind and missed messages",
             FERRY_ERR_INVALID_NAME => c"invalid channel name",
             FERRY_ERR_INVALID_CONFIG => c"invalid channel configuration",
             FERRY_ERR_INVALID_ENDPOINT => c"invalid endpoint string",
@@ -211,6 +218,8 @@ pub extern "C" fn ferry_strerror(code: i32) -> *const c_char {
 pub(crate) struct Failure {
     pub(crate) status: ferry_status,
     pub(crate) detail: Detail,
+    /// For `FERRY_ERR_LAGGED`: how many messages were missed.
+    lagged: Option<usize>,
 }
 
 /// The last-error text of a failure. Hot-path failures (`FULL`, `EMPTY`, `TIMEOUT`)
@@ -224,12 +233,17 @@ pub(crate) enum Detail {
 impl Failure {
     /// A failure whose detail is a fixed sentence.
     pub(crate) fn fixed(status: ferry_status, detail: &'static CStr) -> Self {
-        Self { status, detail: Detail::Static(detail) }
+        Self { status, detail: Detail::Static(detail), lagged: None }
     }
 
     /// A failure with a formatted detail.
     pub(crate) fn new(status: ferry_status, detail: impl Into<String>) -> Self {
-        Self { status, detail: Detail::Owned(detail.into()) }
+        Self { status, detail: Detail::Owned(detail.into()), lagged: None }
+    }
+
+    /// How many messages a `FERRY_ERR_LAGGED` failure says were missed.
+    pub(crate) fn lagged(&self) -> Option<usize> {
+        self.lagged
     }
 
     /// A panic caught at the boundary.
@@ -320,6 +334,37 @@ impl From<RecvError> for Failure {
             error @ RecvError::BufferTooSmall { .. } => Self::new(FERRY_ERR_BUFFER_TOO_SMALL, error.to_string()),
             error @ RecvError::WrongSize { .. } => Self::new(FERRY_ERR_WRONG_SIZE, error.to_string()),
             error @ RecvError::Corrupt { .. } => Self::new(FERRY_ERR_CORRUPT, error.to_string()),
+        }
+    }
+}
+
+impl From<PublishError> for Failure {
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Full => Self::fixed(FERRY_ERR_FULL, c"the broadcast ring is full (block mode)"),
+            PublishError::Timeout => {
+                Self::fixed(FERRY_ERR_TIMEOUT, c"timed out waiting for the slowest subscriber to make room")
+            }
+            error @ PublishError::TooLarge { .. } => Self::new(FERRY_ERR_TOO_LARGE, error.to_string()),
+            error @ PublishError::Corrupt { .. } => Self::new(FERRY_ERR_CORRUPT, error.to_string()),
+        }
+    }
+}
+
+impl From<SubscriberError> for Failure {
+    fn from(error: SubscriberError) -> Self {
+        match error {
+            SubscriberError::Empty => Self::fixed(FERRY_ERR_EMPTY, c"no new message"),
+            SubscriberError::Timeout => Self::fixed(FERRY_ERR_TIMEOUT, c"timed out waiting for a message"),
+            SubscriberError::Disconnected => {
+                Self::fixed(FERRY_ERR_DISCONNECTED, c"every publisher has gone and every message was read")
+            }
+            error @ SubscriberError::Lagged(missed) => Self {
+                lagged: Some(usize::try_from(missed).unwrap_or(usize::MAX)),
+                ..Self::new(FERRY_ERR_LAGGED, error.to_string())
+            },
+            error @ SubscriberError::BufferTooSmall { .. } => Self::new(FERRY_ERR_BUFFER_TOO_SMALL, error.to_string()),
+            error @ SubscriberError::Corrupt { .. } => Self::new(FERRY_ERR_CORRUPT, error.to_string()),
         }
     }
 }

@@ -39,7 +39,7 @@ const STRICT: [&str; 5] = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic
 
 /// Every status code and its number, as first published. A code may be added, never
 /// renumbered or reused: this list only grows.
-const STABLE_CODES: [(&str, i32); 31] = [
+const STABLE_CODES: [(&str, i32); 32] = [
     ("FERRY_OK", 0),
     ("FERRY_ERR_NULL_ARGUMENT", -1),
     ("FERRY_ERR_INVALID_ARGUMENT", -2),
@@ -55,6 +55,7 @@ const STABLE_CODES: [(&str, i32); 31] = [
     ("FERRY_ERR_BUFFER_TOO_SMALL", -15),
     ("FERRY_ERR_CORRUPT", -16),
     ("FERRY_ERR_WRONG_SIZE", -17),
+    ("FERRY_ERR_LAGGED", -18),
     ("FERRY_ERR_INVALID_NAME", -20),
     ("FERRY_ERR_INVALID_CONFIG", -21),
     ("FERRY_ERR_INVALID_ENDPOINT", -22),
@@ -173,6 +174,7 @@ fn c_source(path: &str) -> PathBuf {
 struct Programs {
     misuse: PathBuf,
     peer: PathBuf,
+    broadcast: PathBuf,
 }
 
 fn programs() -> &'static Programs {
@@ -180,6 +182,7 @@ fn programs() -> &'static Programs {
     PROGRAMS.get_or_init(|| Programs {
         misuse: compile("misuse", &[c_source("tests/c/misuse.c")], &dynamic_link()),
         peer: compile("peer", &[c_source("tests/c/peer.c")], &dynamic_link()),
+        broadcast: compile("broadcast", &[c_source("tests/c/broadcast.c")], &dynamic_link()),
     })
 }
 
@@ -521,6 +524,34 @@ fn misuse_under_address_and_undefined_behavior_sanitizers() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("every check passed"));
 }
 
+#[test]
+fn broadcast_from_c() {
+    let output = run("broadcast", Command::new(&programs().broadcast).arg(misuse_prefix("bc-plain")));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every broadcast check passed"));
+}
+
+#[test]
+fn broadcast_from_c_under_address_and_undefined_behavior_sanitizers() {
+    if !sanitizers_work() {
+        eprintln!("SKIPPED: {} cannot build and run -fsanitize=address,undefined programs here", cc());
+        return;
+    }
+    let mut flags: Vec<String> =
+        ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+            .map(str::to_owned)
+            .into();
+    flags.extend(static_link());
+    let exe = compile("broadcast-asan", &[c_source("tests/c/broadcast.c")], &flags);
+    let output = run(
+        "broadcast under ASan and UBSan",
+        Command::new(exe)
+            .arg(misuse_prefix("bc-asan"))
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every broadcast check passed"));
+}
+
 /// The status codes in the header, in order.
 fn header_codes() -> Vec<(String, i32)> {
     let header = fs::read_to_string(build().ffi_dir.join("include/ferry.h")).expect("read ferry.h");
@@ -583,6 +614,20 @@ fn c_examples_build_and_run() {
     let output = run("the pingpong example", Command::new(pingpong).arg("300"));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("ferry C blocking") && text.contains("default wait policy"), "{text}");
+
+    // The broadcast pair: one publisher, two subscribers.
+    let (publisher, subscriber) = (example("publisher"), example("subscriber"));
+    let name = format!("ffi-broadcast-example-{}", std::process::id());
+    let _cleanup = Endpoint { endpoint: name.clone(), files: Vec::new(), shm: Some(name.clone()) };
+    let publisher = Peer::spawn("the publisher example", Command::new(publisher).args([&name, "20000", "2"]));
+    let subscribers: Vec<Peer> =
+        (0..2).map(|_| Peer::spawn("a subscriber example", Command::new(&subscriber).arg(&name))).collect();
+    let published = publisher.finish();
+    assert!(published.contains("published 20000 messages"), "{published}");
+    for subscriber in subscribers {
+        let received = subscriber.finish();
+        assert!(received.contains("received 20000 messages in order"), "{received}");
+    }
 }
 
 #[test]

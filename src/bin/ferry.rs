@@ -1,8 +1,9 @@
 //! `ferry`: look at and clean up the shared-memory channels on this machine.
 //!
 //! ```text
-//! ferry ls            list channels: kind, geometry, fill level, who is attached, and
-//!                     the owner where it is another user
+//! ferry ls            list channels: kind, geometry, fill level, who is attached (for a
+//!                     broadcast channel its policy and each subscriber's lag), and the
+//!                     owner where it is another user
 //! ferry rm [--force] NAME...
 //!                     remove channels; one a live process holds only with --force
 //!                     (attached processes keep theirs)
@@ -75,7 +76,12 @@ fn ls() -> ExitCode {
     // to their own channel can crash or stall this listing.
     for name in names {
         match ferry::inspect(&name) {
-            Ok(info) => println!("{}", describe(&info)),
+            Ok(info) => {
+                println!("{}", describe(&info));
+                if info.kind == ferry::RingKind::Broadcast {
+                    describe_broadcast(&name);
+                }
+            }
             Err(e) => println!("{name}: {e}"),
         }
     }
@@ -170,4 +176,31 @@ fn describe(info: &ChannelInfo) -> String {
             format!("; owner uid {}", info.owner)
         }
     )
+}
+
+/// The broadcast part of `ferry ls`: the policy and history, then one line per
+/// subscriber, alive or dead, with how far behind the publishers it is.
+fn describe_broadcast(name: &str) {
+    let info = match ferry::inspect_broadcast(name) {
+        Ok(Some(info)) => info,
+        Ok(None) => return,
+        Err(e) => return println!("  {e}"),
+    };
+    println!(
+        "  broadcast: {} policy, history {}, {} published, {} of {} subscriber seats taken",
+        info.policy,
+        info.history,
+        info.tail,
+        info.subscribers.len(),
+        info.seats
+    );
+    for subscriber in &info.subscribers {
+        let state = if subscriber.process.alive { "alive" } else { "dead" };
+        match subscriber.cursor {
+            Some(cursor) => {
+                println!("  subscriber {} ({state}): at {cursor}, lag {}", subscriber.process.pid, subscriber.lag)
+            }
+            None => println!("  subscriber {} ({state}): joining", subscriber.process.pid),
+        }
+    }
 }

@@ -57,9 +57,10 @@ use crate::{
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    expected: Option<Config>,
-    owners: Owners,
-    timeout: Option<Duration>,
+    // Crate-visible: each pattern (the queue here, `broadcast`) adds its own openers.
+    pub(crate) expected: Option<Config>,
+    pub(crate) owners: Owners,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl OpenOptions {
@@ -132,7 +133,11 @@ impl OpenOptions {
 
     /// Runs `open` once, or, with a timeout, until it finds the channel or the time is up.
     #[cfg(not(ferry_loom))]
-    fn patiently<T>(&self, endpoint: &str, mut open: impl FnMut() -> Result<T, AttachError>) -> Result<T, AttachError> {
+    pub(crate) fn patiently<T>(
+        &self,
+        endpoint: &str,
+        mut open: impl FnMut() -> Result<T, AttachError>,
+    ) -> Result<T, AttachError> {
         /// The first pause between two tries, doubled each time up to `MAX_PAUSE`.
         const FIRST_PAUSE: Duration = Duration::from_millis(1);
         const MAX_PAUSE: Duration = Duration::from_millis(50);

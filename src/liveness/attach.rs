@@ -14,11 +14,12 @@ use crate::{
 };
 
 /// Takes `role` in `segment` for a handle of this process: returns its seat on an MPMC
-/// segment. An SPSC role whose holder has died is taken over.
+/// segment (and for a broadcast channel's publisher). An SPSC role whose holder has died
+/// is taken over.
 pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, AttachError> {
     let me = me();
     let word = role.word(segment);
-    if segment.geometry().kind == RingKind::Mpmc {
+    if segment.geometry().kind != RingKind::Spsc {
         // Seats of dead processes are given back by `recover`: try again after it.
         let seat = seats::take(segment, me, role).or_else(|| {
             recover(segment);
@@ -27,7 +28,8 @@ pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, Att
         let Some(seat) = seat else {
             return Err(AttachError::Unsupported {
                 endpoint: format!("shm:{}", segment.name()),
-                what: "more handles attached to one MPMC channel at once than it has seats (128)",
+                what: "more handles attached to one MPMC channel (or publishers to one broadcast channel) at once \
+                       than it has seats (128)",
             });
         };
         // SYNC: Release; pairs with the Acquire load in `holders::peer`, which tells

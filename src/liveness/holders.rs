@@ -6,9 +6,14 @@ use crate::{
         process::{alive, pid_of},
         roles::{Role, DETACHED},
         seats::occupant,
+        subscribers,
     },
     ring::RingKind,
-    segment::{header::Header, seat::Seat, Segment},
+    segment::{
+        header::Header,
+        seat::{Seat, SubscriberSeat},
+        Segment,
+    },
     sync::Ordering::Acquire,
 };
 
@@ -37,7 +42,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
             holder if check_pid && !alive(holder) => Peer::Gone,
             _ => Peer::Attached,
         },
-        RingKind::Mpmc => {
+        RingKind::Mpmc | RingKind::Broadcast => {
             let held = segment
                 .seats()
                 .iter()
@@ -89,12 +94,17 @@ pub(crate) enum Holder {
 
 /// Who holds `segment`: its creator and both roles, as seen now.
 pub(crate) fn holders(segment: &Segment) -> Holders {
-    holders_in(segment.geometry().kind, segment.header(), segment.seats())
+    holders_in(segment.geometry().kind, segment.header(), segment.seats(), segment.subscriber_seats())
 }
 
-/// Who holds the segment of `kind` whose header and seats these are (mapped, or a copy
-/// read for inspection: `segment::snapshot`).
-pub(crate) fn holders_in(kind: RingKind, header: &Header, seats: &[Seat]) -> Holders {
+/// Who holds the segment of `kind` whose header, seats and subscriber seats these are
+/// (mapped, or a copy read for inspection: `segment::snapshot`).
+pub(crate) fn holders_in(
+    kind: RingKind,
+    header: &Header,
+    seats: &[Seat],
+    subscriber_seats: &[SubscriberSeat],
+) -> Holders {
     let creator = header.creator();
     let role = |role: Role| {
         let word = match role {
@@ -107,7 +117,19 @@ pub(crate) fn holders_in(kind: RingKind, header: &Header, seats: &[Seat]) -> Hol
             (_, 0) => Holder::Never,
             (RingKind::Spsc, DETACHED) => Holder::Left,
             (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
-            (RingKind::Mpmc, _) => {
+            (RingKind::Broadcast, _) if role == Role::Receiver => {
+                let mut owners =
+                    subscribers::occupants_in(subscriber_seats).into_iter().map(|(owner, _)| owner).collect::<Vec<_>>();
+                owners.sort_unstable();
+                owners.dedup();
+                let processes = owners.into_iter().map(|owner| (pid_of(owner), alive(owner))).collect::<Vec<_>>();
+                if processes.is_empty() {
+                    Holder::Left
+                } else {
+                    Holder::Processes(processes)
+                }
+            }
+            (RingKind::Mpmc | RingKind::Broadcast, _) => {
                 let mut owners: Vec<u64> = seats
                     .iter()
                     .filter_map(occupant)

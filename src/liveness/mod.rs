@@ -6,7 +6,9 @@
 //! - `attach`: taking a role (an SPSC role whose holder died is taken over) and giving
 //!   it up;
 //! - `holders`: what one side knows of the other, who holds each role, staleness;
-//! - `recovery`: freeing dead MPMC handles' seats and resolving their claims.
+//! - `subscribers`: one seat per broadcast subscriber, with its cursor;
+//! - `recovery`: freeing dead MPMC and broadcast handles' seats and resolving their
+//!   claims.
 //!
 //! It works on a [`Segment`](crate::segment::Segment) through the segment's raw
 //! accessors (the role words, the seats); the segment knows nothing of it.
@@ -19,13 +21,14 @@ mod process;
 mod recovery;
 mod roles;
 mod seats;
+pub(crate) mod subscribers;
 
 #[cfg(not(ferry_loom))]
 pub(crate) use self::holders::reclaim_if_stale;
 pub(crate) use self::{
     attach::{attach, detach},
     holders::{holders_in, is_stale, peer, Holder, Peer},
-    process::me,
+    process::{alive, me, pid_of},
     recovery::{recover, recover_if_due},
     roles::Role,
     seats::claim,

@@ -27,7 +27,13 @@ unsafe impl Sync for RescueRace {}
 
 impl Default for RescueRace {
     fn default() -> Self {
-        let geometry = Geometry { kind: RingKind::Mpmc, signaling: Signaling::Futex, slot_size: 8, capacity: 2 };
+        let geometry = Geometry {
+            kind: RingKind::Mpmc,
+            signaling: Signaling::Futex,
+            slot_size: 8,
+            capacity: 2,
+            fanout: Default::default(),
+        };
         let segment = Segment::heap(geometry, me()).expect("a valid geometry");
         let sender = attach(&segment, Role::Sender).expect("a seat").expect("MPMC");
         let receiver = attach(&segment, Role::Receiver).expect("a seat").expect("MPMC");

@@ -1,5 +1,7 @@
-//! Crash recovery on an MPMC segment: the seats of dead processes are freed, and what
-//! each was claiming is resolved by the ring (`ring::mpmc::rescue`).
+//! Crash recovery on an MPMC or broadcast segment: the seats of dead processes are
+//! freed, and what each was claiming is resolved by the ring (`ring::mpmc::rescue`,
+//! `ring::broadcast::rescue`); a broadcast segment's dead subscribers stop gating its
+//! publishers (`subscribers::free_dead`).
 //!
 //! An SPSC segment needs none: a new holder of a role takes over where the dead one left
 //! (see `attach`), and the ring's positions tell it how far that was.
@@ -11,8 +13,9 @@ use crate::{
         process::alive,
         roles::Role,
         seats::{free, is_taken, occupant},
+        subscribers,
     },
-    ring::{mpmc, mpmc::NO_CLAIM, RingKind},
+    ring::{broadcast, mpmc, mpmc::NO_CLAIM, RingKind},
     segment::Segment,
 };
 
@@ -24,7 +27,7 @@ const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
 /// per seat on every poll.
 pub(crate) fn recover_if_due(segment: &Segment) {
     // Under loom `recover` does nothing: keep the rate limit out of the models too.
-    if segment.geometry().kind != RingKind::Mpmc || cfg!(ferry_loom) {
+    if segment.geometry().kind == RingKind::Spsc || cfg!(ferry_loom) {
         return;
     }
     if segment.due(RECOVERY_INTERVAL) {
@@ -38,7 +41,8 @@ pub(crate) fn recover_if_due(segment: &Segment) {
 /// can move on. Takes a system call per occupied seat; callers ration it.
 pub(crate) fn recover(segment: &Segment) {
     // Under loom every handle is in this one live process: nothing to recover.
-    if segment.geometry().kind != RingKind::Mpmc || cfg!(ferry_loom) {
+    let kind = segment.geometry().kind;
+    if kind == RingKind::Spsc || cfg!(ferry_loom) {
         return;
     }
     let ring = segment.ring();
@@ -60,6 +64,7 @@ pub(crate) fn recover(segment: &Segment) {
         let sender = role == Role::Sender as u64;
         let outcome = match claim {
             NO_CLAIM => mpmc::Rescue::Nothing,
+            pos if kind == RingKind::Broadcast => broadcast::rescue(&ring, pos, || live_claim(role, pos)),
             pos => mpmc::rescue(&ring, pos, sender, || live_claim(role, pos)),
         };
         match outcome {
@@ -69,6 +74,10 @@ pub(crate) fn recover(segment: &Segment) {
             mpmc::Rescue::Freed => ring.control().not_full.notify(signaling),
         }
         freed |= free(seat, owner);
+    }
+    if kind == RingKind::Broadcast && subscribers::free_dead(segment) {
+        // A dead subscriber no longer gates the publishers.
+        ring.control().not_full.notify(signaling);
     }
     if freed {
         // Anyone parked on a role that may just have lost its last holder re-checks.

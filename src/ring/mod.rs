@@ -13,6 +13,7 @@
 //! The same block lives in a mapped segment in production and in heap memory in the
 //! property tests and under loom ([`RingView`] does not know which).
 
+pub(crate) mod broadcast;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;
 
@@ -20,6 +21,7 @@ use std::{mem::size_of, ptr::NonNull};
 
 use crossbeam_utils::CachePadded;
 
+use self::broadcast::Fanout;
 use crate::{
     signal::{Signal, Signaling},
     sync::{AtomicU64, UnsafeCell},
@@ -74,6 +76,8 @@ const MAX_RING_BYTES: usize = 1 << 36;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u32)]
+// More kinds come (messages of any size): a match on a kind needs a wildcard arm.
+#[non_exhaustive]
 pub enum RingKind {
     /// One sender and one receiver: Lamport's ring with cached positions and batching.
     #[default]
@@ -81,6 +85,10 @@ pub enum RingKind {
     /// Any number of senders and receivers, in any processes; each message goes to one
     /// receiver. Vyukov's bounded queue with a sequence number per slot.
     Mpmc = 2,
+    /// Any number of publishers and subscribers; every message goes to every
+    /// subscriber, each reading it in place at its own cursor (see
+    /// [`Publisher`](crate::Publisher) and [`Subscriber`](crate::Subscriber)).
+    Broadcast = 3,
 }
 
 impl RingKind {
@@ -88,6 +96,7 @@ impl RingKind {
         match raw {
             1 => Some(Self::Spsc),
             2 => Some(Self::Mpmc),
+            3 => Some(Self::Broadcast),
             _ => None,
         }
     }
@@ -104,14 +113,15 @@ pub(crate) enum Unavailable {
     Corrupt(&'static str),
 }
 
-/// The shape of a ring: its kind, how it signals, the payload bytes per slot, and the
-/// number of slots.
+/// The shape of a ring: its kind, how it signals, the payload bytes per slot, the
+/// number of slots, and (broadcast only, the default elsewhere) its subscribers' shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub(crate) kind: RingKind,
     pub(crate) signaling: Signaling,
     pub(crate) slot_size: usize,
     pub(crate) capacity: usize,
+    pub(crate) fanout: Fanout,
 }
 
 impl Geometry {
@@ -127,6 +137,11 @@ impl Geometry {
         // p" (p + 1) from "free for position p + 1" (p + capacity).
         if self.kind == RingKind::Mpmc && self.capacity < 2 {
             return Err("an MPMC ring needs a capacity of at least 2");
+        }
+        if self.kind == RingKind::Broadcast {
+            self.fanout.validate(self.capacity)?;
+        } else if self.fanout != Fanout::default() {
+            return Err("only a broadcast ring has subscribers, a policy and a history");
         }
         if self.ring_bytes().is_none() {
             return Err("slot size times capacity exceeds 64 GiB");
@@ -152,12 +167,17 @@ impl std::fmt::Display for Geometry {
         let kind = match self.kind {
             RingKind::Spsc => "SPSC",
             RingKind::Mpmc => "MPMC",
+            RingKind::Broadcast => "broadcast",
         };
         let signaling = match self.signaling {
             Signaling::Futex => "futex",
             Signaling::Semaphore => "semaphore",
         };
-        write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)
+        write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)?;
+        if self.kind == RingKind::Broadcast {
+            write!(f, ", {}", self.fanout)?;
+        }
+        Ok(())
     }
 }
 

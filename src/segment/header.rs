@@ -1,5 +1,6 @@
 //! The header that starts every segment and says what it holds, and the layout it
-//! describes: the header at offset 0, then (MPMC only) the seats, then the ring.
+//! describes: the header at offset 0, then (MPMC and broadcast) the handles' seats, then
+//! (broadcast only) the subscriber seats, then the ring.
 //!
 //! The creator writes the header's fields, the seats and the empty ring, and only then
 //! stores the magic number with Release ordering ([`initialise`]). An opener waits for
@@ -11,8 +12,11 @@ use std::{mem::size_of, ptr::addr_of_mut, ptr::NonNull};
 
 use crate::{
     error::AttachError,
-    ring::{Geometry, RingKind, RingView},
-    segment::seat::{seat_count, Seat},
+    ring::{
+        broadcast::{Fanout, Policy},
+        Geometry, RingKind, RingView,
+    },
+    segment::seat::{seat_count, Seat, SubscriberSeat},
     signal::Signaling,
     sync::{
         weaken, AtomicU64, Mutation,
@@ -53,6 +57,14 @@ pub(crate) struct Header {
     receiver: AtomicU64,
     /// The creator's process identity (pid and start time, see `liveness::process`).
     creator: u64,
+    /// Broadcast: the number of subscriber seats (0 for the other kinds). Covered by
+    /// the checksum, like the three fields below it.
+    subscribers: u32,
+    /// Broadcast: the `Policy` as a `u32` (0 for the other kinds).
+    policy: u32,
+    /// Broadcast: how many of the latest messages are kept for late joiners (0 for the
+    /// other kinds).
+    history: u64,
     /// Zero-sized in production. Under loom it records the writes and reads of the plain
     /// fields above, so that a reader not ordered after the creator's writes is reported.
     fields: UnsafeCell<()>,
@@ -100,15 +112,21 @@ pub(crate) fn seats_offset() -> usize {
     size_of::<Header>()
 }
 
-/// Offset of the ring from the start of a segment of `kind`: after the header and the
-/// seats, so 64-byte aligned.
-pub(crate) fn ring_offset(kind: RingKind) -> usize {
+/// Offset of the subscriber seats of a broadcast segment: right after the seats.
+pub(crate) fn subscribers_offset(kind: RingKind) -> usize {
     seats_offset() + seat_count(kind) * size_of::<Seat>()
+}
+
+/// Offset of the ring from the start of a segment of `geometry`: after the header and
+/// the seats, so 128-byte aligned. (The subscriber seats are bounded by the geometry's
+/// validation, so this does not overflow.)
+pub(crate) fn ring_offset(geometry: &Geometry) -> usize {
+    subscribers_offset(geometry.kind) + geometry.fanout.subscribers * size_of::<SubscriberSeat>()
 }
 
 /// Size of a segment holding `geometry`.
 pub(crate) fn total_size(geometry: &Geometry) -> Option<usize> {
-    geometry.ring_bytes()?.checked_add(ring_offset(geometry.kind))
+    geometry.ring_bytes()?.checked_add(ring_offset(geometry))
 }
 
 /// Writes the header's plain fields (naming `creator` as the creating process), the free
@@ -126,6 +144,10 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         capacity: geometry.capacity as u64,
         total_size: total as u64,
         signaling: geometry.signaling as u32,
+        subscribers: geometry.fanout.subscribers as u32,
+        // The queues' headers hold zeros here (their fanout is the default).
+        policy: if geometry.kind == RingKind::Broadcast { geometry.fanout.policy as u32 } else { 0 },
+        history: geometry.fanout.history as u64,
     };
     // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
     // it is published below.
@@ -137,13 +159,20 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         addr_of_mut!((*header).capacity).write(fields.capacity);
         addr_of_mut!((*header).total_size).write(fields.total_size);
         addr_of_mut!((*header).signaling).write(fields.signaling);
+        addr_of_mut!((*header).subscribers).write(fields.subscribers);
+        addr_of_mut!((*header).policy).write(fields.policy);
+        addr_of_mut!((*header).history).write(fields.history);
         addr_of_mut!((*header).checksum).write(fields.checksum());
         addr_of_mut!((*header).creator).write(creator);
         let seats = base.add(seats_offset()).cast::<Seat>().as_ptr();
         for i in 0..seat_count(geometry.kind) {
             seats.add(i).write(Seat::new());
         }
-        RingView::init(base.add(ring_offset(geometry.kind)), geometry);
+        let subscribers = base.add(subscribers_offset(geometry.kind)).cast::<SubscriberSeat>().as_ptr();
+        for i in 0..geometry.fanout.subscribers {
+            subscribers.add(i).write(SubscriberSeat::new());
+        }
+        RingView::init(base.add(ring_offset(geometry)), geometry);
         // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
         // opener that sees the magic sees the whole header and the initialised ring.
         (*header).magic.store(MAGIC, weaken(Release, Mutation::InitMagic));
@@ -159,6 +188,9 @@ struct HeaderFields {
     capacity: u64,
     total_size: u64,
     signaling: u32,
+    subscribers: u32,
+    policy: u32,
+    history: u64,
 }
 
 impl HeaderFields {
@@ -173,6 +205,9 @@ impl HeaderFields {
             self.capacity,
             self.total_size,
             u64::from(self.signaling),
+            u64::from(self.subscribers),
+            u64::from(self.policy),
+            self.history,
         ];
         for byte in words.iter().flat_map(|w| w.to_le_bytes()) {
             hash ^= u64::from(byte);
@@ -215,6 +250,9 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
             capacity: std::ptr::read_volatile(&header.capacity),
             total_size: std::ptr::read_volatile(&header.total_size),
             signaling: std::ptr::read_volatile(&header.signaling),
+            subscribers: std::ptr::read_volatile(&header.subscribers),
+            policy: std::ptr::read_volatile(&header.policy),
+            history: std::ptr::read_volatile(&header.history),
         }
     };
     // SAFETY: as above.
@@ -232,8 +270,25 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
     let kind = RingKind::from_u32(fields.kind).ok_or_else(|| corrupt("unknown ring kind"))?;
     let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
     let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
-    let geometry =
-        Geometry { kind, signaling, slot_size: to_usize(fields.slot_size)?, capacity: to_usize(fields.capacity)? };
+    let fanout = match kind {
+        RingKind::Broadcast => {
+            let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
+            Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? }
+        }
+        RingKind::Spsc | RingKind::Mpmc => {
+            if (fields.subscribers, fields.policy, fields.history) != (0, 0, 0) {
+                return Err(corrupt("a queue's header describes subscribers"));
+            }
+            Fanout::default()
+        }
+    };
+    let geometry = Geometry {
+        kind,
+        signaling,
+        slot_size: to_usize(fields.slot_size)?,
+        capacity: to_usize(fields.capacity)?,
+        fanout,
+    };
     geometry.validate().map_err(corrupt)?;
     if total_size(&geometry).map(|t| t as u64) != Some(fields.total_size) {
         return Err(corrupt("the total size does not match the geometry"));

@@ -37,8 +37,8 @@ use std::{
 pub(crate) use self::name::validate_name;
 pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use self::{
-    header::{initialise, published, ring_offset, seats_offset, total_size, Header},
-    seat::{seat_count, Seat},
+    header::{initialise, published, ring_offset, seats_offset, subscribers_offset, total_size, Header},
+    seat::{seat_count, Seat, SubscriberSeat},
 };
 use crate::{
     error::AttachError,
@@ -120,7 +120,7 @@ impl Segment {
         // SAFETY: the ring follows the header and the seats, was initialised and
         // validated against the segment's size, and stays mapped while `self` lives;
         // every user of the view holds the segment (through an `Arc`).
-        unsafe { RingView::new(self.base.add(ring_offset(self.geometry.kind)), &self.geometry) }
+        unsafe { RingView::new(self.base.add(ring_offset(&self.geometry)), &self.geometry) }
     }
 
     /// The seats of an MPMC segment (none for SPSC).
@@ -129,6 +129,18 @@ impl Segment {
         // SAFETY: `initialise` wrote `count` seats right after the header, inside the
         // segment, which stays mapped while `self` lives.
         unsafe { std::slice::from_raw_parts(self.base.add(seats_offset()).cast::<Seat>().as_ptr(), count) }
+    }
+
+    /// The subscriber seats of a broadcast segment (none for the other kinds).
+    pub(crate) fn subscriber_seats(&self) -> &[SubscriberSeat] {
+        let count = self.geometry.fanout.subscribers;
+        // SAFETY: `initialise` wrote `count` subscriber seats after the seats, inside the
+        // segment (its size was checked against the geometry), which stays mapped while
+        // `self` lives.
+        unsafe {
+            let first = self.base.add(subscribers_offset(self.geometry.kind)).cast::<SubscriberSeat>();
+            std::slice::from_raw_parts(first.as_ptr(), count)
+        }
     }
 
     /// The geometry, as validated at creation or open.
@@ -175,6 +187,9 @@ impl Drop for Segment {
                 unsafe {
                     self.ring().drop_in_place();
                     for seat in self.seats() {
+                        std::ptr::from_ref(seat).cast_mut().drop_in_place();
+                    }
+                    for seat in self.subscriber_seats() {
                         std::ptr::from_ref(seat).cast_mut().drop_in_place();
                     }
                     self.base.cast::<Header>().as_ptr().drop_in_place();

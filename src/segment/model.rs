@@ -23,7 +23,13 @@ unsafe impl Sync for Handshake {}
 impl Handshake {
     /// An unpublished SPSC segment of `capacity` slots of `slot_size` bytes.
     pub fn new(slot_size: usize, capacity: usize) -> Self {
-        let geometry = Geometry { kind: RingKind::Spsc, signaling: Signaling::Futex, slot_size, capacity };
+        let geometry = Geometry {
+            kind: RingKind::Spsc,
+            signaling: Signaling::Futex,
+            slot_size,
+            capacity,
+            fanout: Default::default(),
+        };
         let (segment, total) = Segment::heap_unpublished(geometry).expect("a valid geometry");
         Self { segment, total }
     }

@@ -1,10 +1,12 @@
-//! The memory of the seat table an MPMC segment holds between its header and its ring.
+//! The memory of the seat tables a segment holds between its header and its ring: the
+//! handles' seats (MPMC, and a broadcast channel's publishers) and a broadcast channel's
+//! subscriber seats.
 //!
 //! A seat is laid out here; what its words mean, and who may write them when, is the
-//! liveness layer's (`liveness::seats`).
+//! liveness layer's (`liveness::seats`, `liveness::subscribers`).
 
 use crate::{
-    ring::{mpmc::NO_CLAIM, RingKind},
+    ring::{broadcast::Cursor, mpmc::NO_CLAIM, RingKind},
     sync::AtomicU64,
 };
 
@@ -35,10 +37,32 @@ impl Seat {
 #[cfg(not(ferry_loom))]
 const _: () = assert!(std::mem::size_of::<Seat>() == 64);
 
-/// Number of seats in a segment of `kind`.
+/// Number of seats in a segment of `kind`: a broadcast channel's publishers take these.
 pub(crate) fn seat_count(kind: RingKind) -> usize {
     match kind {
         RingKind::Spsc => 0,
-        RingKind::Mpmc => SEATS,
+        RingKind::Mpmc | RingKind::Broadcast => SEATS,
     }
 }
+
+/// One broadcast subscriber's words, on a 128-byte block of its own: its cursor changes
+/// with every message it reads, and publishers read it, so no other subscriber's line
+/// (nor the adjacent line a prefetcher pairs with it) may share it.
+#[repr(C, align(128))]
+pub(crate) struct SubscriberSeat {
+    /// The holder's process identity; 0 while the seat is free, and
+    /// `liveness::subscribers::FREEING` while a recoverer clears a dead holder's cursor.
+    pub(crate) owner: AtomicU64,
+    /// The next position the subscriber reads (the ring's word, see `ring::broadcast`).
+    pub(crate) cursor: Cursor,
+}
+
+impl SubscriberSeat {
+    /// A free seat.
+    pub(crate) fn new() -> Self {
+        Self { owner: AtomicU64::new(0), cursor: Cursor::idle() }
+    }
+}
+
+#[cfg(not(ferry_loom))]
+const _: () = assert!(std::mem::size_of::<SubscriberSeat>() == 128);

@@ -5,7 +5,7 @@
 //! next read of the mapping SIGBUS. A read of a file is not: past the end it comes back
 //! short, which is an error here. So inspection opens the name without following links
 //! and without blocking, accepts only a regular file, reads a bounded number of bytes
-//! (at most a header, the seats and two words), and never waits for a creator: an
+//! (at most a header, the seats, the subscriber seats and two words), and never waits for a creator: an
 //! unpublished segment is reported as such at once.
 
 use std::mem::{offset_of, size_of};
@@ -14,9 +14,10 @@ use crate::{
     error::AttachError,
     ring::{Geometry, RingControl},
     segment::{
+        header::subscribers_offset,
         header::{published, ring_offset, seats_offset, Header},
         object::Object,
-        seat::{seat_count, Seat},
+        seat::{seat_count, Seat, SubscriberSeat},
         short_object, validate_name,
     },
 };
@@ -38,6 +39,8 @@ impl HeaderBytes {
 pub(crate) struct Snapshot {
     header: Box<HeaderBytes>,
     seats: Vec<Seat>,
+    /// The subscriber seats of a broadcast segment (none for a queue).
+    subscriber_seats: Vec<SubscriberSeat>,
     /// The geometry the header describes, checked as an open checks it.
     pub(crate) geometry: Geometry,
     /// The ring's head and tail positions, as read.
@@ -76,14 +79,24 @@ impl Snapshot {
         let seat_bytes =
             unsafe { std::slice::from_raw_parts_mut(seats.as_mut_ptr().cast::<u8>(), seats.len() * size_of::<Seat>()) };
         object.read_exact_at(seat_bytes, seats_offset() as u64).map_err(io)?;
+        let mut subscriber_seats: Vec<SubscriberSeat> =
+            (0..geometry.fanout.subscribers).map(|_| SubscriberSeat::new()).collect();
+        // SAFETY: as for the seats; a `SubscriberSeat` is `repr(C)` atomic integers too.
+        let subscriber_bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                subscriber_seats.as_mut_ptr().cast::<u8>(),
+                subscriber_seats.len() * size_of::<SubscriberSeat>(),
+            )
+        };
+        object.read_exact_at(subscriber_bytes, subscribers_offset(geometry.kind) as u64).map_err(io)?;
         let word = |offset: usize| -> Result<u64, AttachError> {
             let mut bytes = [0; 8];
-            object.read_exact_at(&mut bytes, (ring_offset(geometry.kind) + offset) as u64).map_err(io)?;
+            object.read_exact_at(&mut bytes, (ring_offset(&geometry) + offset) as u64).map_err(io)?;
             Ok(u64::from_ne_bytes(bytes))
         };
         let head = word(offset_of!(RingControl, head))?;
         let tail = word(offset_of!(RingControl, tail))?;
-        Ok(Self { header, seats, geometry, head, tail, owner: stat.st_uid })
+        Ok(Self { header, seats, subscriber_seats, geometry, head, tail, owner: stat.st_uid })
     }
 
     /// The header, as read.
@@ -94,5 +107,10 @@ impl Snapshot {
     /// The seats, as read (none for SPSC).
     pub(crate) fn seats(&self) -> &[Seat] {
         &self.seats
+    }
+
+    /// The subscriber seats, as read (none for a queue).
+    pub(crate) fn subscriber_seats(&self) -> &[SubscriberSeat] {
+        &self.subscriber_seats
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 pub(crate) use loom::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+    sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
 
 use super::Mutation;

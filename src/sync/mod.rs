@@ -63,6 +63,15 @@ pub enum Mutation {
     /// An MPMC handle claims a position (its CAS on tail or head) with Relaxed instead of
     /// Release, so a recoverer may see the position claimed but not the announcement.
     MpmcClaim,
+    /// A broadcast subscriber moves its cursor past a slot with Relaxed instead of
+    /// Release, so a blocking publisher may overwrite a slot still being read.
+    BroadcastCursor,
+    /// A broadcast subscriber in overwrite mode re-checks a slot's sequence without the
+    /// Acquire fence after its read, so it may accept bytes of the next lap.
+    BroadcastValidate,
+    /// A joining broadcast subscriber reads the tail without the SeqCst fence after it
+    /// announces its cursor, so a publisher may overwrite where it starts.
+    BroadcastJoin,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

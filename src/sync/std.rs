@@ -70,6 +70,13 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// A memory fence: `std::sync::atomic::fence`, which only the facade names.
+#[inline(always)]
+#[allow(clippy::disallowed_methods, reason = "the facade's one wrapper of std's fence")]
+pub(crate) fn fence(order: Ordering) {
+    std::sync::atomic::fence(order);
+}
+
 /// Sleeps while `word` holds `expected`, for at most `timeout`; may return early.
 ///
 /// A shared (not `FUTEX_PRIVATE_FLAG`) futex: the word may be in memory mapped by

@@ -8,12 +8,16 @@
 //!   `NAME` in a directory only this user can write to; the reason for a fallback is
 //!   kept for the caller.
 //!
+//! The broadcast pattern has a transport of its own, in shared memory only
+//! (`broadcast.rs`).
+//!
 //! The two stream transports share their framing (`framing.rs`), their sending end with
 //! its loan buffer, and the file that describes an endpoint (`stream.rs`). Every
 //! transport offers the same calls with the same blocking, try and timeout semantics, and
 //! gives up with a [`Stop`](stop::Stop) (`stop.rs`); the API reaches them through one
 //! private enum per side (`sender.rs`, `receiver.rs`).
 
+pub(crate) mod broadcast;
 pub(crate) mod endpoint;
 pub(crate) mod fifo;
 pub(crate) mod framing;

@@ -9,7 +9,7 @@ use crate::{
     ring::{
         mpmc,
         spsc::{Consumer, Producer},
-        RingView, Unavailable,
+        RingKind, RingView, Unavailable,
     },
     segment::Segment,
     signal::{
@@ -116,6 +116,12 @@ impl<S: EndState> ShmEnd<S> {
     /// Attaches to `segment` as a sender or a receiver (taking over where the last
     /// holder of an SPSC role left).
     pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+        if segment.geometry().kind == RingKind::Broadcast {
+            return Err(AttachError::Unsupported {
+                endpoint: format!("shm:{}", segment.name()),
+                what: "a queue sender or receiver: it is a broadcast channel (use Publisher or Subscriber)",
+            });
+        }
         let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
             None => Side::Spsc(S::attach(&segment.ring()).map_err(|_| {

@@ -1,0 +1,368 @@
+//! The publishing side: [`Publisher`] and the [`PublishLoan`] of a slot.
+
+use std::{
+    fmt,
+    mem::{align_of, size_of},
+    ops::{Deref, DerefMut},
+    slice,
+    time::Duration,
+};
+
+#[cfg(not(ferry_loom))]
+use crate::channel::OpenOptions;
+use crate::{
+    broadcast::{PublishError, Start, Subscriber},
+    config::Config,
+    error::AttachError,
+    pod::Pod,
+    ring::{broadcast::Policy, SLOT_ALIGN},
+    signal::{wait::Wait, WaitPolicy},
+    sync,
+    transport::{
+        broadcast::{self, ShmPublisher},
+        stop::Stop,
+    },
+};
+
+/// The publishing end of a broadcast channel: every message it publishes goes to every
+/// subscriber, written once into shared memory and read there in place by each.
+///
+/// Any number of publishers, in any processes, may publish on one channel
+/// ([`Publisher::open`], [`Publisher::try_clone`]); each one's messages arrive in the
+/// order it published them. A publisher never reports `Disconnected`: with no subscriber
+/// its messages go to the channel's history for late joiners (if it keeps one) and are
+/// then overwritten.
+///
+/// In block mode ([`Policy::Block`], the default) a publish waits while the slowest live
+/// subscriber is a whole ring behind; a subscriber that dies stops counting within the
+/// detection time (about 20 ms). In overwrite mode ([`Policy::Overwrite`]) a publish
+/// never waits for subscribers.
+///
+/// `Send` but not `Sync`: one thread publishes through it at a time.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, RingKind, Start};
+///
+/// # let name = format!("doc-publisher-{}", std::process::id());
+/// let config = Config::new().kind(RingKind::Broadcast).slot_size(64).capacity(16);
+/// let mut publisher = Publisher::create(&name, &config)?;
+/// // Usually in other processes: `Subscriber::open(&name, Start::Live)`.
+/// let mut a = publisher.subscribe(Start::Live)?;
+/// let mut b = publisher.subscribe(Start::Live)?;
+///
+/// let mut loan = publisher.loan()?; // zero-copy: write into the ring
+/// loan[..5].copy_from_slice(b"hello");
+/// loan.commit(5);
+/// publisher.send(b"world")?; // or copy
+///
+/// assert_eq!(&*a.recv()?, b"hello");
+/// assert_eq!(&*b.recv()?, b"hello");
+/// let mut buf = [0u8; 64];
+/// let n = b.recv_into(&mut buf)?;
+/// assert_eq!(&buf[..n], b"world");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Publisher {
+    end: ShmPublisher,
+}
+
+impl fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher").field("end", &self.end).finish()
+    }
+}
+
+impl Publisher {
+    /// Creates the broadcast channel `endpoint` (`NAME` or `shm:NAME`) in shared memory
+    /// and attaches to it as a publisher. `config` gives the slot size, capacity, policy,
+    /// history and subscriber seats (its kind is taken to be
+    /// [`RingKind::Broadcast`](crate::RingKind::Broadcast)). The name is removed when
+    /// this publisher is dropped; attached processes keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::AlreadyExists`], [`AttachError::InvalidName`],
+    /// [`AttachError::InvalidEndpoint`], [`AttachError::InvalidConfig`] (for example a
+    /// history over half the capacity), [`AttachError::PermissionDenied`],
+    /// [`AttachError::Unsupported`] for `unix:` and `fifo:`, or [`AttachError::Io`].
+    #[cfg(not(ferry_loom))]
+    pub fn create(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        Self::attach(broadcast::create(endpoint, config)?)
+    }
+
+    /// Opens the existing broadcast channel `endpoint` as another publisher.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::NotFound`], [`AttachError::Unsupported`] if it is a queue (or all
+    /// 128 publisher seats are taken), [`AttachError::NotOwned`], and the header errors
+    /// ([`AttachError::VersionMismatch`], [`AttachError::CorruptHeader`], ...).
+    #[cfg(not(ferry_loom))]
+    pub fn open(endpoint: &str) -> Result<Self, AttachError> {
+        OpenOptions::new().open_publisher(endpoint)
+    }
+
+    /// Like [`Publisher::open`], but waits up to `timeout` for the channel to be created
+    /// (by a subscriber that creates it, say), so the processes may start in any order.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Timeout`] naming the endpoint if it did not appear in time; the
+    /// other errors of [`Publisher::open`] at once.
+    #[cfg(not(ferry_loom))]
+    pub fn open_timeout(endpoint: &str, timeout: Duration) -> Result<Self, AttachError> {
+        OpenOptions::new().timeout(timeout).open_publisher(endpoint)
+    }
+
+    /// Like [`Publisher::open`], but checks the channel's shape against `config`'s
+    /// (slot size, capacity, signaling, policy, history, subscriber seats).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Publisher::open`], plus [`AttachError::GeometryMismatch`].
+    #[cfg(not(ferry_loom))]
+    pub fn open_expecting(endpoint: &str, config: &Config) -> Result<Self, AttachError> {
+        OpenOptions::new().expect(config).open_publisher(endpoint)
+    }
+
+    /// Makes a broadcast channel inside this process, on heap memory, for use between
+    /// threads: the same ring as a named channel.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::InvalidConfig`] if the configuration cannot describe a ring.
+    pub fn in_memory(config: &Config) -> Result<Self, AttachError> {
+        Self::attach(broadcast::in_memory(config)?)
+    }
+
+    fn attach(segment: std::sync::Arc<crate::segment::Segment>) -> Result<Self, AttachError> {
+        Ok(Self { end: ShmPublisher::attach(segment)? })
+    }
+
+    /// Attaches a subscriber to this channel, starting as `start` says.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Unsupported`] if every subscriber seat is taken.
+    pub fn subscribe(&self, start: Start) -> Result<Subscriber, AttachError> {
+        Subscriber::attach(self.end.segment().clone(), start)
+    }
+
+    /// Attaches another publisher to the same channel.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Unsupported`] if every publisher seat (128) is taken.
+    pub fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.end.segment().clone())
+    }
+
+    /// The largest message in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.end.slot_size()
+    }
+
+    /// The number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.end.capacity()
+    }
+
+    /// The channel's slow-subscriber policy.
+    pub fn policy(&self) -> Policy {
+        self.end.fanout().policy
+    }
+
+    /// How many of the latest messages the channel keeps for late joiners.
+    pub fn history(&self) -> usize {
+        self.end.fanout().history
+    }
+
+    /// How many subscribers are attached now (a snapshot; dead ones count until a
+    /// blocked handle recovers their seats).
+    pub fn subscriber_count(&self) -> usize {
+        self.end.subscriber_count()
+    }
+
+    /// Sets how blocked calls of this publisher spin, yield and park.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.end.set_wait_policy(policy);
+    }
+
+    /// Borrows the next slot to write a message into, waiting (block mode) while the
+    /// slowest live subscriber is a whole ring behind. The message is published by
+    /// [`PublishLoan::commit`]; dropping the loan publishes nothing (subscribers step
+    /// over the position).
+    ///
+    /// While a loan is held, later messages (of any publisher) wait behind it: hold it
+    /// only while writing.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Corrupt`].
+    pub fn loan(&mut self) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_until(Wait::Forever)
+    }
+
+    /// Borrows the next slot without waiting. Never enters the kernel unless a
+    /// subscriber is parked and must be woken.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Full`]; [`PublishError::Corrupt`].
+    pub fn try_loan(&mut self) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_until(Wait::Never)
+    }
+
+    /// Borrows the next slot, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Timeout`]; [`PublishError::Corrupt`].
+    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_until(Wait::until(timeout))
+    }
+
+    fn loan_until(&mut self, wait: Wait) -> Result<PublishLoan<'_>, PublishError> {
+        let pos = self.end.loan(wait).map_err(publish_error)?;
+        Ok(PublishLoan { publisher: self, pos, committed: false })
+    }
+
+    /// Copies `message` into the channel, waiting (block mode) for room.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::TooLarge`]; [`PublishError::Corrupt`].
+    pub fn send(&mut self, message: &[u8]) -> Result<(), PublishError> {
+        self.send_until(message, Wait::Forever)
+    }
+
+    /// Copies `message` into the channel if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Full`]; [`PublishError::TooLarge`]; [`PublishError::Corrupt`].
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), PublishError> {
+        self.send_until(message, Wait::Never)
+    }
+
+    /// Copies `message` into the channel, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Timeout`]; [`PublishError::TooLarge`]; [`PublishError::Corrupt`].
+    pub fn send_timeout(&mut self, message: &[u8], timeout: Duration) -> Result<(), PublishError> {
+        self.send_until(message, Wait::until(timeout))
+    }
+
+    /// Publishes a copy of `value`, waiting (block mode) for room.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::TooLarge`] if `T` is larger than a slot; [`PublishError::Corrupt`].
+    pub fn send_value<T: Pod>(&mut self, value: T) -> Result<(), PublishError> {
+        // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes are initialised.
+        let bytes = unsafe { slice::from_raw_parts((&value as *const T).cast::<u8>(), size_of::<T>()) };
+        self.send_until(bytes, Wait::Forever)
+    }
+
+    fn send_until(&mut self, message: &[u8], wait: Wait) -> Result<(), PublishError> {
+        let max = self.slot_size();
+        if message.len() > max {
+            return Err(PublishError::TooLarge { len: message.len(), max });
+        }
+        self.end.send(message, wait).map_err(publish_error)
+    }
+}
+
+fn publish_error(stop: Stop) -> PublishError {
+    match stop {
+        Stop::WouldBlock | Stop::Refused(_) => PublishError::Full,
+        // A publisher watches no departure: `Gone` cannot come; report it as the wait it
+        // ended.
+        Stop::Timeout | Stop::Gone => PublishError::Timeout,
+        Stop::Corrupt(reason) => PublishError::Corrupt { reason },
+    }
+}
+
+/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
+/// its first byte [`SLOT_ALIGN`]-aligned). Dropping it without [`PublishLoan::commit`]
+/// publishes nothing.
+pub struct PublishLoan<'a> {
+    publisher: &'a mut Publisher,
+    pos: u64,
+    committed: bool,
+}
+
+impl PublishLoan<'_> {
+    /// Publishes the first `len` bytes of the slot to every subscriber.
+    ///
+    /// # Panics
+    ///
+    /// If `len` is larger than the slot.
+    pub fn commit(mut self, len: usize) {
+        let max = self.publisher.slot_size();
+        assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
+        self.committed = true;
+        self.publisher.end.commit(self.pos, len);
+    }
+
+    /// Writes `value` at the start of the slot and commits `size_of::<T>()` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `T` is larger than the slot or aligned to more than [`SLOT_ALIGN`].
+    pub fn write_value<T: Pod>(mut self, value: T) {
+        assert!(size_of::<T>() <= self.len() && align_of::<T>() <= SLOT_ALIGN, "value does not fit a slot");
+        // SAFETY: the payload is at least `size_of::<T>()` bytes, SLOT_ALIGN-aligned, and
+        // the loan gives exclusive write access; `T: Pod` has no padding to leak.
+        unsafe { self.as_mut_ptr().cast::<T>().write(value) };
+        self.commit(size_of::<T>());
+    }
+}
+
+impl Deref for PublishLoan<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the claimed slot's `slot_size` payload bytes are written only through
+        // this loan until it is committed or dropped.
+        unsafe { slice::from_raw_parts(self.publisher.end.payload(self.pos), self.publisher.slot_size()) }
+    }
+}
+
+impl DerefMut for PublishLoan<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; `&mut self` makes the access unique in this process.
+        unsafe { slice::from_raw_parts_mut(self.publisher.end.payload(self.pos), self.publisher.slot_size()) }
+    }
+}
+
+impl Drop for PublishLoan<'_> {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() || self.committed {
+            return;
+        }
+        self.publisher.end.cancel(self.pos);
+    }
+}
+
+impl fmt::Debug for PublishLoan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishLoan").field("position", &self.pos).field("capacity", &self.len()).finish()
+    }
+}
+
+impl OpenOptions {
+    /// Opens the existing broadcast channel `endpoint` as another publisher, with these
+    /// options (shape, owners, how long to wait for it).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Publisher::open`], plus [`AttachError::GeometryMismatch`] with
+    /// [`OpenOptions::expect`] and [`AttachError::Timeout`] with [`OpenOptions::timeout`].
+    #[cfg(not(ferry_loom))]
+    pub fn open_publisher(&self, endpoint: &str) -> Result<Publisher, AttachError> {
+        self.patiently(endpoint, || Publisher::attach(broadcast::open(endpoint, self.expected.as_ref(), &self.owners)?))
+    }
+}

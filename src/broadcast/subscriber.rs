@@ -1,0 +1,352 @@
+//! The subscribing side: [`Subscriber`], where it [`Start`]s, and the
+//! [`SubscriberGuard`] that reads a message in place.
+
+use std::{fmt, mem::size_of, ops::Deref, slice, time::Duration};
+
+#[cfg(not(ferry_loom))]
+use crate::channel::OpenOptions;
+use crate::{
+    broadcast::SubscriberError,
+    config::Config,
+    error::AttachError,
+    pod::Pod,
+    ring::broadcast::Policy,
+    segment::Segment,
+    signal::{wait::Wait, WaitPolicy},
+    sync,
+    transport::{
+        broadcast::{self, Got, ShmSubscriber},
+        stop::Stop,
+    },
+};
+
+/// Where a new subscriber starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// With the next message published after it joined.
+    #[default]
+    Live,
+    /// With the last `k` messages already published (as many as there are, and at most
+    /// the channel's [`Config::history`]), then the live stream.
+    History(usize),
+}
+
+/// The subscribing end of a broadcast channel: it receives every message published
+/// after it joined (and, with [`Start::History`], the last few before), in each
+/// publisher's order, reading each in place in shared memory.
+///
+/// Each subscriber has its own cursor; subscribers never wait for each other. Any
+/// number may attach, up to the channel's subscriber seats ([`Config::subscribers`],
+/// 128 by default).
+///
+/// In overwrite mode ([`Policy::Overwrite`]) a subscriber that falls a whole ring
+/// behind gets [`SubscriberError::Lagged`] with the exact number of messages it missed,
+/// then continues with the oldest message still held. A message read in place may then
+/// be overwritten while it is read: the copy calls ([`Subscriber::recv_into`]) validate
+/// what they copied and report `Lagged` instead of torn bytes; a [`SubscriberGuard`]
+/// must be validated ([`SubscriberGuard::validate`]) after reading and before acting on
+/// what was read. In block mode nothing is overwritten before every live subscriber read
+/// it, and validation always succeeds.
+///
+/// `Send` but not `Sync`: one thread receives through it at a time.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Policy, Publisher, RingKind, Start, SubscriberError};
+///
+/// let config = Config::new().kind(RingKind::Broadcast).capacity(4).slot_size(8).policy(Policy::Overwrite);
+/// let mut publisher = Publisher::in_memory(&config)?;
+/// let mut slow = publisher.subscribe(Start::Live)?;
+/// for i in 0..10u64 {
+///     publisher.send_value(i)?; // never waits in overwrite mode
+/// }
+/// // The ring holds the last 4 of 10: the first 6 were overwritten.
+/// assert_eq!(slow.recv_value::<u64>(), Err(SubscriberError::Lagged(6)));
+/// assert_eq!(slow.recv_value::<u64>()?, 6);
+///
+/// // In place: read, then validate before trusting what was read.
+/// let mut guard = slow.recv()?;
+/// let first = guard[0];
+/// guard.validate()?;
+/// assert_eq!(first, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Subscriber {
+    end: ShmSubscriber,
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber").field("end", &self.end).finish()
+    }
+}
+
+impl Subscriber {
+    /// Opens the existing broadcast channel `endpoint` (`NAME` or `shm:NAME`) as a
+    /// subscriber that starts as `start` says.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::NotFound`] (has the publisher started?), [`AttachError::Unsupported`]
+    /// if it is a queue or every subscriber seat is taken, [`AttachError::NotOwned`], and
+    /// the header errors.
+    #[cfg(not(ferry_loom))]
+    pub fn open(endpoint: &str, start: Start) -> Result<Self, AttachError> {
+        OpenOptions::new().open_subscriber(endpoint, start)
+    }
+
+    /// Like [`Subscriber::open`], but waits up to `timeout` for the channel to be created
+    /// by its publisher, so the processes may start in any order.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachError::Timeout`] naming the endpoint if it did not appear in time; the
+    /// other errors of [`Subscriber::open`] at once.
+    #[cfg(not(ferry_loom))]
+    pub fn open_timeout(endpoint: &str, start: Start, timeout: Duration) -> Result<Self, AttachError> {
+        OpenOptions::new().timeout(timeout).open_subscriber(endpoint, start)
+    }
+
+    /// Like [`Subscriber::open`], but checks the channel's shape against `config`'s.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Subscriber::open`], plus [`AttachError::GeometryMismatch`].
+    #[cfg(not(ferry_loom))]
+    pub fn open_expecting(endpoint: &str, config: &Config, start: Start) -> Result<Self, AttachError> {
+        OpenOptions::new().expect(config).open_subscriber(endpoint, start)
+    }
+
+    /// Creates the broadcast channel `endpoint` and subscribes to it, for a subscriber
+    /// that starts before its publishers (which then [`open`](crate::Publisher::open)
+    /// it). The name is removed when this subscriber is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Publisher::create`](crate::Publisher::create).
+    #[cfg(not(ferry_loom))]
+    pub fn create(endpoint: &str, config: &Config, start: Start) -> Result<Self, AttachError> {
+        Self::attach(broadcast::create(endpoint, config)?, start)
+    }
+
+    pub(super) fn attach(segment: std::sync::Arc<Segment>, start: Start) -> Result<Self, AttachError> {
+        let back = match start {
+            Start::Live => 0,
+            Start::History(k) => k,
+        };
+        Ok(Self { end: ShmSubscriber::attach(segment, back)? })
+    }
+
+    /// The largest message in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.end.slot_size()
+    }
+
+    /// The number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.end.capacity()
+    }
+
+    /// The channel's slow-subscriber policy.
+    pub fn policy(&self) -> Policy {
+        self.end.fanout().policy
+    }
+
+    /// Messages published that this subscriber has not read yet (a snapshot; in
+    /// overwrite mode, more than the ring holds once it lags).
+    pub fn pending(&self) -> u64 {
+        self.end.pending()
+    }
+
+    /// Sets how blocked calls of this subscriber spin, yield and park.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.end.set_wait_policy(policy);
+    }
+
+    /// Waits for the next message and returns a guard that reads it in place.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Disconnected`] once every publisher has gone and every message
+    /// was read; [`SubscriberError::Lagged`] (overwrite mode); [`SubscriberError::Corrupt`].
+    pub fn recv(&mut self) -> Result<SubscriberGuard<'_>, SubscriberError> {
+        self.recv_until(Wait::Forever, |_| true)
+    }
+
+    /// Returns the next message if one is there. Never enters the kernel unless a
+    /// publisher is parked (block mode) and must be woken.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Empty`]; [`SubscriberError::Lagged`]; [`SubscriberError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<SubscriberGuard<'_>, SubscriberError> {
+        self.recv_until(Wait::Never, |_| true)
+    }
+
+    /// Waits at most `timeout` for the next message.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Timeout`]; [`SubscriberError::Disconnected`];
+    /// [`SubscriberError::Lagged`]; [`SubscriberError::Corrupt`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<SubscriberGuard<'_>, SubscriberError> {
+        self.recv_until(Wait::until(timeout), |_| true)
+    }
+
+    fn recv_until(
+        &mut self,
+        wait: Wait,
+        accept: impl Fn(usize) -> bool,
+    ) -> Result<SubscriberGuard<'_>, SubscriberError> {
+        match self.end.recv(wait, accept).map_err(subscriber_error)? {
+            Got::Lagged(missed) => Err(SubscriberError::Lagged(missed)),
+            Got::Message { pos, len } => Ok(SubscriberGuard { subscriber: self, pos, len }),
+        }
+    }
+
+    /// Waits for the next message and copies it into `buf`, returning its length. In
+    /// overwrite mode the copy is validated: a message overwritten while it was copied
+    /// is reported as [`SubscriberError::Lagged`], never returned torn.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::BufferTooSmall`] (the message stays);
+    /// [`SubscriberError::Disconnected`]; [`SubscriberError::Lagged`];
+    /// [`SubscriberError::Corrupt`].
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, SubscriberError> {
+        self.recv_copy(Wait::Forever, buf)
+    }
+
+    /// Copies the next message into `buf` if one is there.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Empty`]; [`SubscriberError::BufferTooSmall`];
+    /// [`SubscriberError::Lagged`]; [`SubscriberError::Corrupt`].
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, SubscriberError> {
+        self.recv_copy(Wait::Never, buf)
+    }
+
+    /// Copies the next message into `buf`, waiting at most `timeout` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Timeout`]; [`SubscriberError::BufferTooSmall`];
+    /// [`SubscriberError::Disconnected`]; [`SubscriberError::Lagged`];
+    /// [`SubscriberError::Corrupt`].
+    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, SubscriberError> {
+        self.recv_copy(Wait::until(timeout), buf)
+    }
+
+    fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, SubscriberError> {
+        match self.end.recv_copy(wait, buf).map_err(subscriber_error)? {
+            Ok(len) => Ok(len),
+            Err(missed) => Err(SubscriberError::Lagged(missed)),
+        }
+    }
+
+    /// Waits for the next message and returns a (validated) copy of it as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::BufferTooSmall`] if the message is larger than `T` (it stays);
+    /// as for [`Subscriber::recv_into`] otherwise. A shorter message is consumed and
+    /// reported as [`SubscriberError::Corrupt`].
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, SubscriberError> {
+        let mut value = std::mem::MaybeUninit::<T>::zeroed();
+        // SAFETY: the zeroed `T: Pod` is a valid `T`; its bytes are initialised.
+        let bytes = unsafe { slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>()) };
+        let len = self.recv_into(bytes)?;
+        if len != size_of::<T>() {
+            return Err(SubscriberError::Corrupt { reason: "a message is shorter than the type it was read as" });
+        }
+        // SAFETY: every byte of `value` is initialised (zeroed, then copied into), and any
+        // bytes are a valid `T: Pod`.
+        Ok(unsafe { value.assume_init() })
+    }
+}
+
+fn subscriber_error(stop: Stop) -> SubscriberError {
+    match stop {
+        Stop::WouldBlock => SubscriberError::Empty,
+        Stop::Timeout => SubscriberError::Timeout,
+        Stop::Gone => SubscriberError::Disconnected,
+        Stop::Corrupt(reason) => SubscriberError::Corrupt { reason },
+        Stop::Refused(needed) => SubscriberError::BufferTooSmall { needed },
+    }
+}
+
+/// A message read in place. Derefs to its bytes; dropping it moves the subscriber past
+/// the message (in block mode, freeing its slot once every subscriber has).
+///
+/// In overwrite mode the bytes may be overwritten by a publisher while they are read:
+/// read what you need, then call [`SubscriberGuard::validate`], and act on what you read
+/// only if it succeeds (the seqlock pattern). In block mode it always succeeds.
+pub struct SubscriberGuard<'a> {
+    subscriber: &'a mut Subscriber,
+    pos: u64,
+    len: usize,
+}
+
+impl SubscriberGuard<'_> {
+    /// Checks that the message was not overwritten since it was received: everything read
+    /// from the guard before this call is the message as published.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriberError::Lagged`] with the number of messages missed, this one included,
+    /// if it was overwritten: discard what was read. The next receive returns the oldest
+    /// message still held.
+    pub fn validate(&mut self) -> Result<(), SubscriberError> {
+        self.subscriber.end.validate(self.pos).map_err(SubscriberError::Lagged)
+    }
+
+    /// The message's position in the channel's stream (counted from 0, every publisher's
+    /// messages together).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+}
+
+impl Deref for SubscriberGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the message's `len` bytes lie in its slot's payload (`len` was checked
+        // against the slot size). In block mode no publisher writes them until this
+        // subscriber moves past them; in overwrite mode one may (the bytes are plain
+        // bytes, any value is valid), which `validate` reports.
+        unsafe { slice::from_raw_parts(self.subscriber.end.payload(self.pos), self.len) }
+    }
+}
+
+impl Drop for SubscriberGuard<'_> {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        self.subscriber.end.done(self.pos);
+    }
+}
+
+impl fmt::Debug for SubscriberGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriberGuard").field("position", &self.pos).field("len", &self.len).finish()
+    }
+}
+
+impl OpenOptions {
+    /// Opens the existing broadcast channel `endpoint` as a subscriber starting at
+    /// `start`, with these options (shape, owners, how long to wait for it).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Subscriber::open`], plus [`AttachError::GeometryMismatch`] with
+    /// [`OpenOptions::expect`] and [`AttachError::Timeout`] with [`OpenOptions::timeout`].
+    #[cfg(not(ferry_loom))]
+    pub fn open_subscriber(&self, endpoint: &str, start: Start) -> Result<Subscriber, AttachError> {
+        self.patiently(endpoint, || {
+            Subscriber::attach(broadcast::open(endpoint, self.expected.as_ref(), &self.owners)?, start)
+        })
+    }
+}

@@ -1,0 +1,393 @@
+//! The broadcast transport: a broadcast ring in a named segment (or in heap memory),
+//! with a publisher end and a subscriber end, both waiting through the one wait loop
+//! (`signal::wait`).
+//!
+//! Only shared memory carries a broadcast channel: the point of the pattern is one write
+//! read in place by every subscriber. `shm:NAME` and a bare `NAME` are accepted, and
+//! `auto:NAME` means shared memory (there is no socket to fall back to).
+
+use std::sync::Arc;
+
+use crate::{
+    config::Config,
+    error::AttachError,
+    liveness::{self, subscribers, Peer, Role},
+    ring::{
+        broadcast::{self, Fanout, Next, Policy, Reader, Writer},
+        RingKind, RingView, Unavailable,
+    },
+    segment::Segment,
+    signal::{
+        wait::{Blocked, Wait, Watch},
+        Signal, WaitPolicy,
+    },
+    sync,
+    transport::stop::Stop,
+};
+#[cfg(not(ferry_loom))]
+use crate::{owner::Owners, transport::endpoint::Endpoint};
+
+/// Makes a broadcast segment in heap memory, for a channel between threads.
+pub(crate) fn in_memory(config: &Config) -> Result<Arc<Segment>, AttachError> {
+    let geometry = config.kind(RingKind::Broadcast).geometry();
+    Ok(Arc::new(Segment::heap(geometry, liveness::me())?))
+}
+
+/// Creates the named broadcast segment `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`),
+/// reclaiming a stale one of that name.
+#[cfg(not(ferry_loom))]
+pub(crate) fn create(endpoint: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+    let name = shm_name(endpoint)?;
+    let config = config.kind(RingKind::Broadcast);
+    let segment = Segment::create(&name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
+    Ok(Arc::new(segment))
+}
+
+/// Opens the named broadcast segment `endpoint`; with `expected`, its geometry must be
+/// that configuration's.
+#[cfg(not(ferry_loom))]
+pub(crate) fn open(endpoint: &str, expected: Option<&Config>, owners: &Owners) -> Result<Arc<Segment>, AttachError> {
+    let name = shm_name(endpoint)?;
+    let expected = expected.map(|config| config.kind(RingKind::Broadcast).geometry());
+    Ok(Arc::new(Segment::open(&name, expected, owners)?))
+}
+
+#[cfg(not(ferry_loom))]
+fn shm_name(endpoint: &str) -> Result<String, AttachError> {
+    match Endpoint::parse(endpoint)? {
+        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(name),
+        Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
+            endpoint: endpoint.to_owned(),
+            what: "broadcast: a broadcast channel lives in shared memory (use NAME or shm:NAME)",
+        }),
+    }
+}
+
+/// The broadcast shape of `segment`, or the error for a segment of another kind.
+fn fanout(segment: &Segment) -> Result<Fanout, AttachError> {
+    match segment.geometry().kind {
+        RingKind::Broadcast => Ok(segment.geometry().fanout),
+        _ => Err(AttachError::Unsupported {
+            endpoint: format!("shm:{}", segment.name()),
+            what: "publishing or subscribing: it is a queue (open it with Sender or Receiver)",
+        }),
+    }
+}
+
+/// The publishing end.
+pub(crate) struct ShmPublisher {
+    ring: RingView,
+    seat: usize,
+    writer: Writer,
+    fanout: Fanout,
+    policy: WaitPolicy,
+    segment: Arc<Segment>,
+}
+
+// SAFETY: the ring view points into `segment`, which the end keeps alive and which is
+// `Send`; the rest is plain data.
+unsafe impl Send for ShmPublisher {}
+
+impl std::fmt::Debug for ShmPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmPublisher").field("name", &self.segment.name()).field("seat", &self.seat).finish()
+    }
+}
+
+impl ShmPublisher {
+    /// Attaches a publisher to the broadcast `segment`, in a seat of its own.
+    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+        let fanout = fanout(&segment)?;
+        let seat = liveness::attach(&segment, Role::Sender)?.expect("a broadcast publisher takes a seat");
+        let ring = segment.ring();
+        Ok(Self { ring, seat, writer: Writer::new(fanout), fanout, policy: WaitPolicy::default(), segment })
+    }
+
+    /// The segment, for another end on it.
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    pub(crate) fn fanout(&self) -> Fanout {
+        self.fanout
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.ring.slot_size()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.segment.geometry().capacity
+    }
+
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Claims the next position, waiting as `wait` allows (block mode: for the slowest
+    /// live subscriber), and starts writing it; returns it.
+    pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        let (ring, segment) = (self.ring, &*self.segment);
+        let writer = &mut self.writer;
+        let claim = liveness::claim(segment, self.seat);
+        let cursors = || subscribers::cursors(segment);
+        // A publisher waits for subscribers, never on them leaving: the watch sees no
+        // departure, only dead handles to recover (a dead subscriber stops gating).
+        let watch = Handles { segment, role: None };
+        let pos = wait_on(segment, &ring.control().not_full, &watch, self.policy, wait, || {
+            writer.claim(&ring, claim, cursors)
+        })?;
+        broadcast::begin(&ring, pos, self.fanout.policy);
+        // Tell loom the publisher now writes this payload.
+        ring.meta(pos).payload.with_mut(|_| ());
+        Ok(pos)
+    }
+
+    /// The whole payload of the slot at `pos`, for the holder of its loan.
+    pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
+        self.ring.payload(pos)
+    }
+
+    /// Publishes the loaned position `pos` with `len` bytes and wakes parked subscribers.
+    pub(crate) fn commit(&mut self, pos: u64, len: usize) {
+        broadcast::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, self.seat));
+        self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+    }
+
+    /// Gives the loaned position `pos` up: subscribers step over it.
+    pub(crate) fn cancel(&mut self, pos: u64) {
+        broadcast::cancel(&self.ring, pos, liveness::claim(&self.segment, self.seat));
+        self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+    }
+
+    /// Copies `message` (no longer than a slot) into the next position and publishes it.
+    pub(crate) fn send(&mut self, message: &[u8], wait: Wait) -> Result<(), Stop> {
+        debug_assert!(message.len() <= self.slot_size());
+        let pos = self.loan(wait)?;
+        // SAFETY: the position is ours until published, and its payload holds
+        // `slot_size` bytes, no fewer than the message (the caller checked).
+        unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
+        self.commit(pos, message.len());
+        Ok(())
+    }
+
+    /// The live subscribers' processes and cursors, with the tail: a snapshot.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        subscribers::occupants(&self.segment).len()
+    }
+}
+
+impl Drop for ShmPublisher {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        liveness::detach(&self.segment, Role::Sender, Some(self.seat));
+        // Subscribers, parked, re-check and may find every publisher gone.
+        self.ring.control().not_empty.wake(self.segment.geometry().signaling);
+    }
+}
+
+/// What a subscriber's receive found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Got {
+    /// A message at this position, this long.
+    Message { pos: u64, len: usize },
+    /// The subscriber missed this many positions (overwrite mode).
+    Lagged(u64),
+}
+
+/// The subscribing end.
+pub(crate) struct ShmSubscriber {
+    ring: RingView,
+    seat: usize,
+    reader: Reader,
+    fanout: Fanout,
+    policy: WaitPolicy,
+    segment: Arc<Segment>,
+}
+
+// SAFETY: as for `ShmPublisher`.
+unsafe impl Send for ShmSubscriber {}
+
+impl std::fmt::Debug for ShmSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmSubscriber")
+            .field("name", &self.segment.name())
+            .field("seat", &self.seat)
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+impl ShmSubscriber {
+    /// Attaches a subscriber to the broadcast `segment`, starting `back` messages before
+    /// the newest (at most the channel's history), or at the next message with 0.
+    pub(crate) fn attach(segment: Arc<Segment>, back: usize) -> Result<Self, AttachError> {
+        let fanout = fanout(&segment)?;
+        let back = back.min(fanout.history) as u64;
+        let me = liveness::me();
+        let joined = subscribers::join(&segment, me, back).or_else(|| {
+            // Seats of dead subscribers are given back by `recover`: try again after it.
+            liveness::recover(&segment);
+            subscribers::join(&segment, me, back)
+        });
+        let Some((seat, start)) = joined else {
+            return Err(AttachError::Unsupported {
+                endpoint: format!("shm:{}", segment.name()),
+                what: "another subscriber: every subscriber seat is taken (Config::subscribers sets how many)",
+            });
+        };
+        let ring = segment.ring();
+        Ok(Self { ring, seat, reader: Reader::new(start), fanout, policy: WaitPolicy::default(), segment })
+    }
+
+    pub(crate) fn fanout(&self) -> Fanout {
+        self.fanout
+    }
+
+    pub(crate) fn slot_size(&self) -> usize {
+        self.ring.slot_size()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.segment.geometry().capacity
+    }
+
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Messages published and not yet read by this subscriber (a snapshot; in overwrite
+    /// mode it may exceed what the ring still holds).
+    pub(crate) fn pending(&self) -> u64 {
+        // SYNC: Relaxed; a snapshot for information.
+        let tail = self.ring.control().tail.load(sync::Ordering::Relaxed);
+        tail.saturating_sub(self.reader.position())
+    }
+
+    /// The next message whose length `accept`s (else `Refused`, and it stays), or how far
+    /// this subscriber lagged, waiting as `wait` allows.
+    pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<Got, Stop> {
+        let (ring, segment, policy) = (self.ring, &*self.segment, self.fanout.policy);
+        let reader = &mut self.reader;
+        let from = reader.position();
+        let cursor = subscribers::cursor(segment, self.seat);
+        let watch = Handles { segment, role: Some(Role::Sender) };
+        let next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, || {
+            reader.next(&ring, policy, cursor, &accept)
+        });
+        if policy == Policy::Block && self.reader.position() != from {
+            // Skipped positions moved the cursor: a publisher may be waiting for that.
+            ring.control().not_full.notify(segment.geometry().signaling);
+        }
+        let next = next?;
+        Ok(match next {
+            Next::Message { pos, len } => {
+                if policy == Policy::Block {
+                    // Tell loom the subscriber now reads this payload. (In overwrite mode
+                    // the read races with the next lap by design and is validated.)
+                    ring.meta(pos).payload.with(|_| ());
+                }
+                Got::Message { pos, len }
+            }
+            Next::Lagged(missed) => Got::Lagged(missed),
+        })
+    }
+
+    /// The payload of the message at `pos`, for the holder of its guard.
+    pub(crate) fn payload(&self, pos: u64) -> *const u8 {
+        self.ring.payload(pos)
+    }
+
+    /// Whether the message at `pos` is still intact (always, in block mode). If not, the
+    /// cursor moves to the oldest message still held, and the number missed (counting
+    /// the one at `pos`) is returned.
+    pub(crate) fn validate(&mut self, pos: u64) -> Result<(), u64> {
+        if self.fanout.policy == Policy::Block || broadcast::still_valid(&self.ring, pos) {
+            return Ok(());
+        }
+        Err(self.reader.lagged_at(&self.ring, pos, subscribers::cursor(&self.segment, self.seat)))
+    }
+
+    /// Moves past the message at `pos`; in block mode, wakes a publisher waiting for it.
+    pub(crate) fn done(&mut self, pos: u64) {
+        self.reader.release(pos, subscribers::cursor(&self.segment, self.seat));
+        if self.fanout.policy == Policy::Block {
+            self.ring.control().not_full.notify(self.segment.geometry().signaling);
+        }
+    }
+
+    /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
+    /// as `wait` allows; validated in overwrite mode. Returns its length, or how many
+    /// messages this subscriber missed.
+    pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<Result<usize, u64>, Stop> {
+        let room = buf.len();
+        match self.recv(wait, |len| len <= room)? {
+            Got::Lagged(missed) => Ok(Err(missed)),
+            Got::Message { pos, len } => {
+                // SAFETY: `recv` checked `len` against the slot size and `buf`; the slot's
+                // bytes are plain bytes (in overwrite mode perhaps of the next lap, which
+                // `validate` below tells).
+                unsafe { std::ptr::copy_nonoverlapping(self.payload(pos), buf.as_mut_ptr(), len) };
+                if let Err(missed) = self.validate(pos) {
+                    return Ok(Err(missed));
+                }
+                self.done(pos);
+                Ok(Ok(len))
+            }
+        }
+    }
+}
+
+impl Drop for ShmSubscriber {
+    fn drop(&mut self) {
+        if sync::abandoned_by_loom() {
+            return;
+        }
+        subscribers::leave(&self.segment, self.seat);
+        // A publisher waiting for this subscriber looks at the cursors again.
+        self.ring.control().not_full.wake(self.segment.geometry().signaling);
+    }
+}
+
+/// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
+/// `signal::wait`), until it succeeds or `watch` says the peer has gone.
+fn wait_on<R>(
+    segment: &Segment,
+    signal: &Signal,
+    watch: &Handles<'_>,
+    policy: WaitPolicy,
+    wait: Wait,
+    mut attempt: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Stop> {
+    let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
+    blocked.retry(watch, || match attempt() {
+        Ok(r) => Ok(Some(r)),
+        Err(Unavailable::WouldBlock) => Ok(None),
+        Err(Unavailable::Refused(len)) => Err(Stop::Refused(len)),
+        Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
+    })
+}
+
+/// The handles of a broadcast segment, as the wait loop watches them: a subscriber
+/// watches the publishers (`role`), whose departure ends its stream; a publisher watches
+/// nobody's departure (`None`), only dead handles to recover.
+struct Handles<'a> {
+    segment: &'a Segment,
+    role: Option<Role>,
+}
+
+impl Watch for Handles<'_> {
+    fn peer_gone(&self, check_pid: bool) -> bool {
+        self.role.is_some_and(|role| liveness::peer(self.segment, role, check_pid) == Peer::Gone)
+    }
+
+    fn recover_if_due(&self) {
+        liveness::recover_if_due(self.segment);
+    }
+
+    fn recover(&self) {
+        liveness::recover(self.segment);
+    }
+}
