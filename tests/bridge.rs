@@ -221,7 +221,8 @@ fn expect_line(lines: &mpsc::Receiver<String>, prefix: &str, timeout: Duration, 
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
-            Ok(line) if line.starts_with(prefix) => return line,
+            // The test harness prints `test NAME ... ` before the child's first line.
+            Ok(line) if line.rsplit("... ").next().is_some_and(|l| l.starts_with(prefix)) => return line,
             Ok(_) => {}
             Err(e) => panic!("{what}: no `{prefix}` line within {timeout:?} ({e})"),
         }
