@@ -185,7 +185,8 @@ fn measure_plain(base: Instant, probes: usize, messages: u64) -> Figures {
 fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
     let port = free_port();
     let id = process::id();
-    let (a, b, key) = (format!("bench-bridge-a-{id}"), format!("bench-bridge-b-{id}"), format!("ferry-bench/bridge/{id}"));
+    let (a, b, key) =
+        (format!("bench-bridge-a-{id}"), format!("bench-bridge-b-{id}"), format!("ferry-bench/bridge/{id}"));
     let config = Config::new().slot_size(SIZE).capacity(1024);
     let mut tx = Sender::create(&a, &config).expect("create channel A");
     let rx = Receiver::create(&b, &config).expect("create channel B");
@@ -255,7 +256,12 @@ fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
     println!("through two bridges: latency p50 {p50:.1} us, p99 {p99:.1} us; {:.0} k msg/s", rate / 1e3);
     for bridge in [&bridge_a, &bridge_b] {
         for (route, counters) in bridge.stats() {
-            println!("  {route}: forwarded {}, dropped {}, lost {}", counters.forwarded, counters.dropped(), counters.lost);
+            println!(
+                "  {route}: forwarded {}, dropped {}, lost {}",
+                counters.forwarded,
+                counters.dropped(),
+                counters.lost
+            );
         }
     }
     bridge_a.stop().expect("stop bridge A");

@@ -18,6 +18,10 @@
 //! - `with_drop_a_bridge_with_nobody_listening_drops_counts_and_resumes`: bridge A runs
 //!   with `--drop` while bridge B is down for a while, so messages are certainly lost; the
 //!   restarted bridge B counts them.
+//! - `over_tls_only_a_peer_with_the_password_gets_through`: the two bridges speak TLS (a
+//!   certificate authority and a server certificate made with `openssl`) and bridge B
+//!   requires a user and password (`--config`): the stream arrives; a bridge with a wrong
+//!   password never sees bridge B's subscriber.
 
 #![cfg(feature = "bridge")]
 
@@ -27,12 +31,12 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{self, Child, Command, Stdio},
-    sync::mpsc,
+    sync::{mpsc, Mutex, MutexGuard, PoisonError},
     thread,
     time::{Duration, Instant},
 };
 
-use ferry::{Config, Receiver, RecvError, Sender};
+use ferry::{Config, Receiver, RecvError, SendError, Sender};
 
 mod support;
 use support::{mix, start_watchdog, Cleanup};
@@ -114,7 +118,12 @@ fn child_producer() {
     println!("{READY}");
     std::io::stdout().flush().expect("flush");
     for seq in 0..count {
-        let mut loan = tx.loan().expect("producer: loan (the bridge must not vanish)");
+        let mut loan = match tx.loan() {
+            Ok(loan) => loan,
+            // The parent stopped the bridge first (the wrong-password bridge of the TLS test).
+            Err(SendError::Disconnected(())) => return,
+            Err(e) => panic!("producer: loan: {e}"),
+        };
         let len = message_len(seq);
         write_message(seq, &mut loan[..len]);
         loan.commit(len);
@@ -142,7 +151,8 @@ fn child_consumer() {
     start_watchdog(CHILD_WATCHDOG);
     let count: u64 = env::var(COUNT_ENV).expect("count").parse().expect("numeric count");
     let idle_end = if env::var(PACE_ENV).is_ok() { IDLE_END_DROP } else { IDLE_END_BLOCK };
-    let mut rx = Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(CAPACITY)).expect("consumer: create B");
+    let mut rx =
+        Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(CAPACITY)).expect("consumer: create B");
     println!("{READY}");
     std::io::stdout().flush().expect("flush");
     let mut scratch = vec![0u8; SLOT];
@@ -311,9 +321,23 @@ fn logged_losses(log: &str) -> u64 {
     log.lines().filter(|l| l.contains("gap: messages lost")).filter_map(|l| field(l, "lost")).sum()
 }
 
-/// A free loopback TCP port (free a moment ago).
+/// A loopback TCP port that was free a moment ago, below Linux's ephemeral range
+/// (32768-60999), so no outgoing connection of another test can take it meanwhile.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let start = 20_000 + (mix(u64::from(process::id()) ^ u64::from(now)) % 12_000) as u16;
+    (start..32_000)
+        .chain(20_000..start)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port between 20000 and 32000")
+}
+
+/// The end-to-end tests take turns: each runs four to five processes with timing of its
+/// own (a kill mid-stream), and the machine may have two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct Run {
@@ -342,10 +366,16 @@ impl Run {
         }
     }
 
+    /// Writes `text` to `name` in the run's directory; returns its path.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write a run file");
+        path.display().to_string()
+    }
+
     fn bridge_a(&self, extra: &[&str]) -> BridgeProc {
-        let mut args: Vec<String> = ["--from", &format!("shm:{}", self.a), "--to", &format!("zenoh:{}", self.key)]
-            .map(String::from)
-            .to_vec();
+        let mut args: Vec<String> =
+            ["--from", &format!("shm:{}", self.a), "--to", &format!("zenoh:{}", self.key)].map(String::from).to_vec();
         args.extend(["--connect".into(), format!("tcp/127.0.0.1:{}", self.port), "--no-state".into()]);
         args.extend(["--stats".into(), "0.5".into()]);
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -387,6 +417,7 @@ fn done(line: &str) -> (u64, u64, String) {
 
 #[test]
 fn a_stream_crosses_two_bridges_once_in_order_and_survives_a_killed_bridge() {
+    let _turn = take_turn();
     const COUNT: u64 = 100_000;
     const KILL_AT: u64 = 30_000;
     let run = Run::new("block");
@@ -426,7 +457,10 @@ fn a_stream_crosses_two_bridges_once_in_order_and_survives_a_killed_bridge() {
         started.elapsed()
     );
     println!("bridge A: {a_final}\nbridge B2: {b2_final}");
-    assert_eq!(next, COUNT, "the last message did not arrive: {line}\n--- bridge B2 ---\n{b2_log}\n--- bridge A ---\n{a_log}");
+    assert_eq!(
+        next, COUNT,
+        "the last message did not arrive: {line}\n--- bridge B2 ---\n{b2_log}\n--- bridge A ---\n{a_log}"
+    );
     assert_eq!(lost_b1, 0, "bridge B1 lost messages while nothing failed:\n{b1_log}");
     assert!(
         (missing..=missing + 1).contains(&reported),
@@ -440,6 +474,7 @@ fn a_stream_crosses_two_bridges_once_in_order_and_survives_a_killed_bridge() {
 
 #[test]
 fn with_drop_a_bridge_with_nobody_listening_drops_counts_and_resumes() {
+    let _turn = take_turn();
     const COUNT: u64 = 20_000;
     const KILL_AT: u64 = 5_000;
     let run = Run::new("drop");
@@ -475,12 +510,154 @@ fn with_drop_a_bridge_with_nobody_listening_drops_counts_and_resumes() {
     assert!(field(&b2_final, "forwarded").unwrap_or(0) > 0, "the stream did not resume: {b2_final}\n{b2_log}");
     // The last messages may be lost too (after the last one that arrived nothing shows the
     // gap); every gap the consumer saw was reported.
-    let seen_gaps: u64 = gaps.split(',').filter(|g| !g.is_empty()).map(|g| {
-        let (a, b) = g.split_once("..").expect("a..b");
-        b.parse::<u64>().expect("b") - a.parse::<u64>().expect("a")
-    }).sum();
+    let seen_gaps: u64 = gaps
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            let (a, b) = g.split_once("..").expect("a..b");
+            b.parse::<u64>().expect("b") - a.parse::<u64>().expect("a")
+        })
+        .sum();
     assert!(
         (seen_gaps..=seen_gaps + 1).contains(&reported),
         "the consumer saw {seen_gaps} missing in gaps ({gaps}), the bridges reported {reported}\n--- B1 ---\n{b1_log}\n--- B2 ---\n{b2_log}"
     );
+}
+
+/// Runs `openssl` with `args` in `dir`, failing the test if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (it must be installed)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn over_tls_only_a_peer_with_the_password_gets_through() {
+    let _turn = take_turn();
+    const COUNT: u64 = 2_000;
+    let run = Run::new("tls");
+    let dir = &run.dir;
+    // A certificate authority, and bridge B's certificate for `localhost`, signed by it.
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ferry test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "b.key", "-out", "b.csr", "-subj", "/CN=localhost"],
+    );
+    run.file("san.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "b.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "b.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let users = run.file("users.txt", "robot:secret\n");
+    let at = |f: &str| dir.join(f).display().to_string();
+    let b_config = run.file(
+        "b.json5",
+        &format!(
+            r#"{{ mode: "peer", listen: {{ endpoints: ["tls/localhost:{port}"] }}, scouting: {{ multicast: {{ enabled: false }} }},
+               transport: {{ link: {{ tls: {{ listen_private_key: "{key}", listen_certificate: "{cert}" }} }},
+                            auth: {{ usrpwd: {{ dictionary_file: "{users}" }} }} }} }}"#,
+            port = run.port, key = at("b.key"), cert = at("b.pem"),
+        ),
+    );
+    let a_config = |password: &str| {
+        format!(
+            r#"{{ mode: "peer", listen: {{ endpoints: [] }}, connect: {{ endpoints: ["tls/localhost:{port}"] }},
+               scouting: {{ multicast: {{ enabled: false }} }},
+               transport: {{ link: {{ tls: {{ root_ca_certificate: "{ca}" }} }},
+                            auth: {{ usrpwd: {{ user: "robot", password: "{password}" }} }} }} }}"#,
+            port = run.port,
+            ca = at("ca.pem"),
+        )
+    };
+    let good = run.file("a.json5", &a_config("secret"));
+    let bad = run.file("a-bad.json5", &a_config("guess"));
+
+    let (consumer, consumer_lines) = spawn_child("child_consumer", &run.b, COUNT, None);
+    expect_line(&consumer_lines, READY, Duration::from_secs(60), "consumer");
+    let b_args: Vec<String> = [
+        "--from",
+        &format!("zenoh:{}", run.key),
+        "--to",
+        &format!("shm:{}", run.b),
+        "--config",
+        &b_config,
+        "--no-state",
+        "--stats",
+        "0.5",
+    ]
+    .map(String::from)
+    .to_vec();
+    let b = BridgeProc::start(dir, "bridge-b", &b_args);
+    b.wait_for_log("forwarding", Duration::from_secs(60));
+
+    // The wrong password: the link is refused, bridge B's subscriber never shows.
+    let other = format!("{}-bad", run.a);
+    let _other_cleanup = Cleanup(other.clone());
+    let (bad_producer, bad_lines) = spawn_child("child_producer", &other, COUNT, None);
+    expect_line(&bad_lines, READY, Duration::from_secs(60), "the second producer");
+    let a_bad_args: Vec<String> =
+        ["--from", &format!("shm:{other}"), "--to", &format!("zenoh:{}", run.key), "--config", &bad, "--stats", "0.5"]
+            .map(String::from)
+            .to_vec();
+    let a_bad = BridgeProc::start(dir, "bridge-a-bad", &a_bad_args);
+    a_bad.wait_for_log("no remote subscriber", Duration::from_secs(60));
+
+    let a_args: Vec<String> = [
+        "--from",
+        &format!("shm:{}", run.a),
+        "--to",
+        &format!("zenoh:{}", run.key),
+        "--config",
+        &good,
+        "--stats",
+        "0.5",
+    ]
+    .map(String::from)
+    .to_vec();
+    let a = BridgeProc::start(dir, "bridge-a", &a_args);
+    let (producer, producer_lines) = spawn_child("child_producer", &run.a, COUNT, None);
+    expect_line(&producer_lines, READY, Duration::from_secs(60), "producer");
+    let line = expect_line(&consumer_lines, "DONE", Duration::from_secs(120), "consumer");
+    let (received, next, _) = done(&line);
+    let (a_final, _) = a.stop();
+    let (bad_final, bad_log) = a_bad.stop();
+    let (b_final, b_log) = b.stop();
+    drop((producer, bad_producer, consumer));
+    println!("over TLS: {received} of {COUNT}\nbridge A: {a_final}\nbridge A (wrong password): {bad_final}\nbridge B: {b_final}");
+    assert_eq!((received, next), (COUNT, COUNT), "{line}\n--- bridge B ---\n{b_log}");
+    assert!(!bad_log.contains("a remote subscriber is there"), "a wrong password got through:\n{bad_log}");
+    assert_eq!(field(&bad_final, "forwarded"), Some(0), "{bad_final}");
+    assert_eq!(field(&b_final, "forwarded"), Some(COUNT), "only the good bridge's messages: {b_final}");
 }

@@ -113,7 +113,10 @@ impl Cursor {
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| context("map the cursor file", e))?;
         let mut cursor = Self { bytes: Backing::File { map, _file: file }, generation: 0 };
         let bytes = cursor.bytes_mut();
-        if bytes.len() != TABLE || bytes[..8] != MAGIC || read_u32(bytes, 8) != VERSION || read_u32(bytes, 12) as usize != ENTRIES
+        if bytes.len() != TABLE
+            || bytes[..8] != MAGIC
+            || read_u32(bytes, 8) != VERSION
+            || read_u32(bytes, 12) as usize != ENTRIES
         {
             bytes.fill(0);
             write_header(bytes);
@@ -138,9 +141,9 @@ impl Cursor {
     /// Takes an entry for `session` starting at `next`: a free one, else the one taken
     /// longest ago. Returns its index.
     pub(crate) fn assign(&mut self, session: u64, next: u64) -> usize {
-        let entry = (0..ENTRIES).find(|&i| self.field(i, SESSION) == 0).unwrap_or_else(|| {
-            (0..ENTRIES).min_by_key(|&i| self.field(i, ASSIGNED)).expect("the table has entries")
-        });
+        let entry = (0..ENTRIES)
+            .find(|&i| self.field(i, SESSION) == 0)
+            .unwrap_or_else(|| (0..ENTRIES).min_by_key(|&i| self.field(i, ASSIGNED)).expect("the table has entries"));
         self.generation += 1;
         let generation = self.generation;
         self.set_field(entry, SESSION, 0);
@@ -220,10 +223,7 @@ pub(crate) fn state_dir(dir: Option<&Path>) -> io::Result<PathBuf> {
     if !meta.is_dir() || meta.uid() != uid || (private && meta.mode() & 0o077 != 0) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!(
-                "`{}` is not a private directory of this user; remove it or pass --state DIR",
-                path.display()
-            ),
+            format!("`{}` is not a private directory of this user; remove it or pass --state DIR", path.display()),
         ));
     }
     Ok(path)

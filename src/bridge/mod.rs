@@ -72,7 +72,8 @@ use std::{
 };
 
 pub use options::{Options, Policy, Route, StateDir, USAGE};
-pub use stats::{RouteStats, Snapshot};
+use stats::RouteStats;
+pub use stats::Snapshot;
 use tracing::{error, info, warn};
 use zenoh::Wait;
 
@@ -253,9 +254,15 @@ impl Bridge {
             let thread = thread::Builder::new().name(name).spawn({
                 let route = route.clone();
                 move || match route {
-                    Route::ToZenoh { channel, key } => {
-                        outbound::run(&thread_session, &channel, &key, policy, stamp_session, &thread_stats, &thread_stop)
-                    }
+                    Route::ToZenoh { channel, key } => outbound::run(
+                        &thread_session,
+                        &channel,
+                        &key,
+                        policy,
+                        stamp_session,
+                        &thread_stats,
+                        &thread_stop,
+                    ),
                     Route::FromZenoh { key, channel } => {
                         let tracker = tracker.unwrap_or_else(|| sequence::Tracker::new(cursor::Cursor::in_memory()));
                         inbound::run(&thread_session, &key, &channel, policy, tracker, thread_stats, thread_stop)
@@ -267,7 +274,10 @@ impl Bridge {
                 Err(e) => {
                     let bridge = Self { session, stop, routes };
                     let _ = bridge.stop();
-                    return Err(BridgeError::Route { route: route.to_string(), reason: format!("start its thread: {e}") });
+                    return Err(BridgeError::Route {
+                        route: route.to_string(),
+                        reason: format!("start its thread: {e}"),
+                    });
                 }
             };
             routes.push(RunningRoute { route, stats, thread });

@@ -254,8 +254,17 @@ mod tests {
     #[test]
     fn routes_pair_up_in_order_and_options_default_sensibly() {
         let o = parse(&[
-            "--from", "shm:a", "--to", "zenoh:k/a", "--listen", "tcp/127.0.0.1:7447", "--from", "zenoh:k/b", "--to",
-            "b", "--stats",
+            "--from",
+            "shm:a",
+            "--to",
+            "zenoh:k/a",
+            "--listen",
+            "tcp/127.0.0.1:7447",
+            "--from",
+            "zenoh:k/b",
+            "--to",
+            "b",
+            "--stats",
         ])
         .expect("valid");
         assert_eq!(

@@ -36,7 +36,9 @@ pub(crate) fn config(options: &Options) -> Result<zenoh::Config, BridgeError> {
                 ("scouting/multicast/enabled", String::from("false")),
                 (
                     "connect/retry",
-                    format!("{{period_init_ms: {RETRY_INIT_MS}, period_max_ms: {RETRY_MAX_MS}, period_increase_factor: 2}}"),
+                    format!(
+                        "{{period_init_ms: {RETRY_INIT_MS}, period_max_ms: {RETRY_MAX_MS}, period_increase_factor: 2}}"
+                    ),
                 ),
             ];
             for (key, value) in defaults {
@@ -45,9 +47,13 @@ pub(crate) fn config(options: &Options) -> Result<zenoh::Config, BridgeError> {
             config
         }
     };
-    let list = |locators: &[String]| format!("[{}]", locators.iter().map(|l| format!("\"{l}\"")).collect::<Vec<_>>().join(","));
+    let list = |locators: &[String]| {
+        format!("[{}]", locators.iter().map(|l| format!("\"{l}\"")).collect::<Vec<_>>().join(","))
+    };
     if !options.listen.is_empty() {
-        config.insert_json5("listen/endpoints", &list(&options.listen)).map_err(zenoh_error(String::from("--listen")))?;
+        config
+            .insert_json5("listen/endpoints", &list(&options.listen))
+            .map_err(zenoh_error(String::from("--listen")))?;
     }
     if !options.connect.is_empty() {
         config

@@ -11,7 +11,7 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 /// One route's counters. Each is bumped by the route alone and read by the reporter, for
 /// display only: `Relaxed` throughout, since no other memory is published through them.
 #[derive(Debug)]
-pub struct RouteStats {
+pub(crate) struct RouteStats {
     forwarded: AtomicU64,
     bytes: AtomicU64,
     dropped_full: AtomicU64,
@@ -82,7 +82,7 @@ impl RouteStats {
     }
 
     /// A copy of the counters now.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         // SYNC: Relaxed loads of display-only counters; the snapshot need not be atomic
         // as a whole.
         Snapshot {
