@@ -36,7 +36,7 @@
 //!
 //! # Beyond one machine
 //!
-//! With the `bridge` feature, [`bridge`] (and the `ferry bridge` command) forwards a
+//! With the `bridge` feature, `ferry::bridge` (and the `ferry bridge` command) forwards a
 //! channel to a Zenoh key expression and back, so two hosts exchange messages through
 //! their local channels. The default build does not compile Zenoh.
 
