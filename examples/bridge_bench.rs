@@ -1,7 +1,7 @@
 //! The Zenoh bridge's cost, measured beside plain Zenoh in one run (feature `bridge`):
 //!
 //! ```sh
-//! cargo run --release --features bridge --example bridge_bench -- [--probes N] [--messages N]
+//! cargo run --release --features bridge --example bridge_bench -- [--probes N] [--messages N] [--spin MICROS]
 //! ```
 //!
 //! - **plain Zenoh**: a publisher session → loopback TCP → a subscriber session.
@@ -16,6 +16,10 @@
 //! p50 / p99 of the one-way time. Throughput: `--messages` messages of 64 B streamed as fast
 //! as the sender can, timed from the first send to the last arrival. The ratios are the
 //! bridge's over plain Zenoh's; the issue's targets are latency ≤ 1.2× and throughput ≥ 0.8×.
+//!
+//! `--spin MICROS` makes the bridges (`ferry bridge --spin`) and the receiving end of the
+//! bridged path spin that long, then yield ten times as long, before they sleep in the
+//! kernel; without it they use ferry's default (5 µs, then 50 µs).
 
 use std::{
     env,
@@ -28,7 +32,7 @@ use std::{
 
 use ferry::{
     bridge::{Bridge, Options, Route, StateDir},
-    Config, Receiver, Sender,
+    Config, Receiver, Sender, WaitPolicy,
 };
 use zenoh::{qos::CongestionControl, Wait};
 
@@ -38,18 +42,27 @@ const SIZE: usize = 64;
 fn main() {
     let mut probes = 10_000usize;
     let mut messages = 500_000u64;
+    let mut wait = None;
     let mut args = env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = || args.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| usage());
         match arg.as_str() {
             "--probes" => probes = number() as usize,
             "--messages" => messages = number(),
+            "--spin" => {
+                let micros = number();
+                wait = Some(
+                    WaitPolicy::new()
+                        .spin(Duration::from_micros(micros))
+                        .yield_for(Duration::from_micros(micros.saturating_mul(10))),
+                );
+            }
             _ => usage(),
         }
     }
     let base = Instant::now();
     let plain = measure_plain(base, probes, messages);
-    let bridged = measure_bridged(base, probes, messages);
+    let bridged = measure_bridged(base, probes, messages, wait);
     println!("\n{:<28}{:>14}{:>22}{:>9}{:>10}", "", "plain Zenoh", "through two bridges", "ratio", "target");
     for (what, p, b, target) in [
         ("one-way latency p50 (us)", plain.p50, bridged.p50, "<= 1.2"),
@@ -59,13 +72,14 @@ fn main() {
         println!("{what:<28}{p:>14.1}{b:>22.1}{:>9.2}{target:>10}", b / p);
     }
     println!(
-        "\n{probes} probes, {messages} messages of {SIZE} B; {} CPUs; both paths in this one process",
-        thread::available_parallelism().map_or(0, |n| n.get())
+        "\n{probes} probes, {messages} messages of {SIZE} B; {} CPUs; both paths in this one process; {}",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        wait.map_or(String::from("default wait policy"), |w| format!("{w:?}"))
     );
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bridge_bench [--probes N] [--messages N]");
+    eprintln!("usage: bridge_bench [--probes N] [--messages N] [--spin MICROS]");
     process::exit(2)
 }
 
@@ -116,8 +130,10 @@ fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
 
 /// What the receiving side reports to the sending side.
 enum Arrival {
+    /// A probe arrived this long after it was sent.
     Probe(Duration),
-    Counted(u64, Instant),
+    /// The last message of the stream arrived at this instant.
+    Counted(Instant),
 }
 
 fn measure_plain(base: Instant, probes: usize, messages: u64) -> Figures {
@@ -139,7 +155,7 @@ fn measure_plain(base: Instant, probes: usize, messages: u64) -> Figures {
                 } else {
                     m.1 += 1;
                     if m.1 == m.2 {
-                        let _ = arrivals.send(Arrival::Counted(m.1, Instant::now()));
+                        let _ = arrivals.send(Arrival::Counted(Instant::now()));
                     }
                 }
             })
@@ -170,7 +186,7 @@ fn measure_plain(base: Instant, probes: usize, messages: u64) -> Figures {
         publisher.put(&message[..]).wait().expect("put");
     }
     let end = match arrived.recv_timeout(Duration::from_secs(120)).expect("the stream arrives") {
-        Arrival::Counted(_, at) => at,
+        Arrival::Counted(at) => at,
         Arrival::Probe(_) => unreachable!("probes are over"),
     };
     let (p50, p99) = percentiles(latencies);
@@ -182,18 +198,22 @@ fn measure_plain(base: Instant, probes: usize, messages: u64) -> Figures {
     Figures { p50, p99, rate }
 }
 
-fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
+fn measure_bridged(base: Instant, probes: usize, messages: u64, wait: Option<WaitPolicy>) -> Figures {
     let port = free_port();
     let id = process::id();
     let (a, b, key) =
         (format!("bench-bridge-a-{id}"), format!("bench-bridge-b-{id}"), format!("ferry-bench/bridge/{id}"));
     let config = Config::new().slot_size(SIZE).capacity(1024);
     let mut tx = Sender::create(&a, &config).expect("create channel A");
-    let rx = Receiver::create(&b, &config).expect("create channel B");
+    let mut rx = Receiver::create(&b, &config).expect("create channel B");
+    if let Some(wait) = wait {
+        rx.set_wait_policy(wait);
+    }
     let bridge_b = Bridge::start(&Options {
         routes: vec![Route::new(&format!("zenoh:{key}"), &format!("shm:{b}")).expect("route")],
         listen: vec![format!("tcp/127.0.0.1:{port}")],
         state: StateDir::Memory,
+        wait,
         ..Options::default()
     })
     .expect("start bridge B");
@@ -201,6 +221,7 @@ fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
         routes: vec![Route::new(&format!("shm:{a}"), &format!("zenoh:{key}")).expect("route")],
         connect: vec![format!("tcp/127.0.0.1:{port}")],
         state: StateDir::Memory,
+        wait,
         ..Options::default()
     })
     .expect("start bridge A");
@@ -217,7 +238,7 @@ fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
                 target = to_count.try_recv().ok();
             }
             if target == Some(counted) {
-                let _ = arrivals.send(Arrival::Counted(counted, Instant::now()));
+                let _ = arrivals.send(Arrival::Counted(Instant::now()));
                 return;
             }
             if let Ok(m) = rx.recv_timeout(Duration::from_millis(1)) {
@@ -247,7 +268,7 @@ fn measure_bridged(base: Instant, probes: usize, messages: u64) -> Figures {
         loan.commit(SIZE);
     }
     let end = match arrived.recv_timeout(Duration::from_secs(120)).expect("the stream arrives") {
-        Arrival::Counted(_, at) => at,
+        Arrival::Counted(at) => at,
         Arrival::Probe(_) => unreachable!("probes are over"),
     };
     consumer.join().expect("the consumer");

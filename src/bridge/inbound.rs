@@ -34,7 +34,7 @@ use super::{
     sequence::{Tracker, Verdict},
     stamp::Stamp,
     stats::{Count, RouteStats},
-    BridgeError, Stop,
+    BridgeError, Local, Stop,
 };
 use crate::{SendError, Sender};
 
@@ -51,7 +51,7 @@ struct Inbound {
     tx: Option<Sender>,
     last_reopen: Instant,
     tracker: Tracker,
-    policy: Policy,
+    local: Local,
     stats: Arc<RouteStats>,
     stop: Arc<Stop>,
 }
@@ -122,7 +122,10 @@ impl Inbound {
         if self.tx.is_none() && self.last_reopen.elapsed() >= REOPEN {
             self.last_reopen = Instant::now();
             match Sender::open(&self.channel) {
-                Ok(tx) => {
+                Ok(mut tx) => {
+                    if let Some(wait) = self.local.wait {
+                        tx.set_wait_policy(wait);
+                    }
                     info!(route = %self.route, "reopened the channel");
                     self.tx = Some(tx);
                 }
@@ -135,7 +138,7 @@ impl Inbound {
             return Err(Undelivered::TooLarge { max: tx.slot_size() });
         }
         let result = loop {
-            let loan = match self.policy {
+            let loan = match self.local.policy {
                 Policy::Block => tx.loan_timeout(POLL),
                 Policy::Drop => tx.try_loan(),
             };
@@ -178,20 +181,23 @@ pub(crate) fn run(
     session: &zenoh::Session,
     key: &str,
     channel: &str,
-    policy: Policy,
+    local: Local,
     tracker: Tracker,
     stats: Arc<RouteStats>,
     stop: Arc<Stop>,
 ) -> Result<(), BridgeError> {
     let route = format!("zenoh:{key} -> {channel}");
-    let Some(tx) = open_until_stopped(channel, "sender", &stop, Sender::open)? else { return Ok(()) };
+    let Some(mut tx) = open_until_stopped(channel, "sender", &stop, Sender::open)? else { return Ok(()) };
+    if let Some(wait) = local.wait {
+        tx.set_wait_policy(wait);
+    }
     let inbound = Arc::new(Mutex::new(Inbound {
         route: route.clone(),
         channel: channel.to_owned(),
         tx: Some(tx),
         last_reopen: Instant::now(),
         tracker,
-        policy,
+        local,
         stats,
         stop: Arc::clone(&stop),
     }));

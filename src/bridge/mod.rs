@@ -127,6 +127,15 @@ impl std::error::Error for BridgeError {
     }
 }
 
+/// How a route treats its local channel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Local {
+    /// Wait or drop when the other side cannot take a message.
+    pub(crate) policy: Policy,
+    /// How to wait on the channel; its default if `None`.
+    pub(crate) wait: Option<crate::WaitPolicy>,
+}
+
 /// The flag that asks every route to finish.
 #[derive(Debug)]
 pub(crate) struct Stop(AtomicU32);
@@ -248,7 +257,8 @@ impl Bridge {
         let mut routes = Vec::new();
         for (route, tracker) in prepared {
             let stats = Arc::new(RouteStats::default());
-            let (thread_session, thread_stop, policy) = (session.clone(), Arc::clone(&stop), options.policy);
+            let (thread_session, thread_stop) = (session.clone(), Arc::clone(&stop));
+            let local = Local { policy: options.policy, wait: options.wait };
             let thread_stats = Arc::clone(&stats);
             let name = format!("ferry-bridge {}", route.channel());
             let thread = thread::Builder::new().name(name).spawn({
@@ -258,14 +268,14 @@ impl Bridge {
                         &thread_session,
                         &channel,
                         &key,
-                        policy,
+                        local,
                         stamp_session,
                         &thread_stats,
                         &thread_stop,
                     ),
                     Route::FromZenoh { key, channel } => {
                         let tracker = tracker.unwrap_or_else(|| sequence::Tracker::new(cursor::Cursor::in_memory()));
-                        inbound::run(&thread_session, &key, &channel, policy, tracker, thread_stats, thread_stop)
+                        inbound::run(&thread_session, &key, &channel, local, tracker, thread_stats, thread_stop)
                     }
                 }
             });

@@ -3,6 +3,8 @@
 
 use std::{fmt, path::PathBuf, time::Duration};
 
+use crate::WaitPolicy;
+
 /// The prefix of a Zenoh key expression in `--from` / `--to`.
 const ZENOH: &str = "zenoh:";
 
@@ -10,7 +12,7 @@ const ZENOH: &str = "zenoh:";
 pub const USAGE: &str = "\
 usage: ferry bridge --from ENDPOINT --to ENDPOINT [--from ENDPOINT --to ENDPOINT]...
                     [--listen LOCATOR]... [--connect LOCATOR]... [--scout] [--config FILE]
-                    [--drop] [--stats [SECS]] [--state DIR | --no-state]
+                    [--drop] [--stats [SECS]] [--state DIR | --no-state] [--spin MICROS]
 
   One side of each route is a Zenoh key expression (zenoh:KEY), the other a ferry
   channel (shm:NAME, unix:PATH, fifo:PATH, auto:NAME or NAME):
@@ -29,6 +31,9 @@ usage: ferry bridge --from ENDPOINT --to ENDPOINT [--from ENDPOINT --to ENDPOINT
   --state DIR              where receiving routes remember their position, so a restarted
                            bridge counts what it missed ($XDG_RUNTIME_DIR/ferry-bridge, or
                            /tmp/ferry-bridge-UID); --no-state keeps it in memory only
+  --spin MICROS            wait for a local message by spinning this long, then yielding
+                           ten times as long, before sleeping in the kernel: lower latency
+                           for CPU time (the channel's default: 5 us, then 50 us)
   Logs go to stderr; RUST_LOG tunes them (default: info for ferry, warn for zenoh).";
 
 /// One forwarding direction between a local channel and a Zenoh key expression.
@@ -154,6 +159,9 @@ pub struct Options {
     pub stats: Option<Duration>,
     /// Where receiving routes keep their positions.
     pub state: StateDir,
+    /// How the bridge waits on its local channels (`--spin`); the channel's default if
+    /// `None`.
+    pub wait: Option<WaitPolicy>,
 }
 
 impl Options {
@@ -199,6 +207,15 @@ impl Options {
                 "--drop" => options.policy = Policy::Drop,
                 "--state" => options.state = StateDir::Dir(PathBuf::from(value("--state")?)),
                 "--no-state" => options.state = StateDir::Memory,
+                "--spin" => {
+                    let micros = value("--spin")?;
+                    let micros: u64 = micros.parse().map_err(|_| format!("--spin {micros}: expected microseconds"))?;
+                    options.wait = Some(
+                        WaitPolicy::new()
+                            .spin(Duration::from_micros(micros))
+                            .yield_for(Duration::from_micros(micros.saturating_mul(10))),
+                    );
+                }
                 "--stats" => {
                     let secs = match args.peek() {
                         Some(next) if !next.starts_with("--") => {
@@ -282,6 +299,12 @@ mod tests {
         let o = parse(&["--from", "a", "--to", "zenoh:k", "--scout", "--stats", "0.25", "--no-state"]).expect("valid");
         assert_eq!(o.stats, Some(Duration::from_millis(250)));
         assert_eq!(o.state, StateDir::Memory);
+        assert_eq!(o.wait, None);
+        let o = parse(&["--from", "a", "--to", "zenoh:k", "--scout", "--spin", "40"]).expect("valid");
+        assert_eq!(
+            o.wait,
+            Some(WaitPolicy::new().spin(Duration::from_micros(40)).yield_for(Duration::from_micros(400)))
+        );
     }
 
     #[test]
@@ -297,5 +320,6 @@ mod tests {
         assert!(err(&["--from", "a", "--to", "zenoh:k", "--scout", "--stats", "-1"]).contains("--stats"));
         assert!(err(&["--from", "a", "--to", "zenoh:", "--scout"]).contains("empty"));
         assert!(err(&["--bogus"]).contains("unknown argument"));
+        assert!(err(&["--from", "a", "--to", "zenoh:k", "--scout", "--spin", "x"]).contains("microseconds"));
     }
 }

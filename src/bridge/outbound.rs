@@ -23,7 +23,7 @@ use super::{
     options::Policy,
     stamp::Stamp,
     stats::{Count, RouteStats},
-    BridgeError, Stop,
+    BridgeError, Local, Stop,
 };
 use crate::{
     sync::{AtomicU32, Ordering::Relaxed},
@@ -40,13 +40,17 @@ pub(crate) fn run(
     session: &zenoh::Session,
     channel: &str,
     key: &str,
-    policy: Policy,
+    local: Local,
     stamp_session: u64,
     stats: &RouteStats,
     stop: &Stop,
 ) -> Result<(), BridgeError> {
     let route = format!("{channel} -> zenoh:{key}");
     let Some(mut rx) = open_until_stopped(channel, "receiver", stop, Receiver::open)? else { return Ok(()) };
+    if let Some(wait) = local.wait {
+        rx.set_wait_policy(wait);
+    }
+    let policy = local.policy;
     let congestion = match policy {
         Policy::Block => CongestionControl::Block,
         Policy::Drop => CongestionControl::Drop,
