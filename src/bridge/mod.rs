@@ -226,7 +226,10 @@ impl Bridge {
     pub fn start(options: &Options) -> Result<Self, BridgeError> {
         let stop = Arc::new(Stop::new());
         // The position files first: a second bridge on a route fails before it joins Zenoh.
+        let inbound = options.routes.iter().any(|r| matches!(r, Route::FromZenoh { .. }));
         let state_dir = match &options.state {
+            // Only routes into a channel keep positions.
+            _ if !inbound => None,
             StateDir::Memory => None,
             StateDir::Default => Some(cursor::state_dir(None).map_err(BridgeError::State)?),
             StateDir::Dir(dir) => Some(cursor::state_dir(Some(dir)).map_err(BridgeError::State)?),
