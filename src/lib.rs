@@ -33,12 +33,20 @@
 //! out-of-bounds access. A [`RecvGuard`] reads the slot in place: a hostile sender could
 //! still change its bytes while you read them. Copy the message out first
 //! ([`Receiver::recv_into`]) if the peer is not trusted.
+//!
+//! # Beyond one machine
+//!
+//! With the `bridge` feature, `ferry::bridge` (and the `ferry bridge` command) forwards a
+//! channel to a Zenoh key expression and back, so two hosts exchange messages through
+//! their local channels. The default build does not compile Zenoh.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod broadcast;
 mod channel;
 mod config;

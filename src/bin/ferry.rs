@@ -11,6 +11,8 @@
 //! ferry bench ARGS... measure ferry beside Unix sockets, pipes and the hardware limits:
 //!                     runs the `ferry-bench` binary next to this one with ARGS
 //!                     ([--tiny] [--json PATH|-]; see the `ferry-bench` crate in benches/)
+//! ferry bridge ARGS   forward channels to Zenoh key expressions and back (built with
+//!                     `--features bridge`; `ferry bridge --help` lists ARGS)
 //! ```
 
 use std::{ffi::OsString, os::unix::process::CommandExt, process::ExitCode};
@@ -22,13 +24,16 @@ fn main() -> ExitCode {
     // not a panic.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let usage = || {
-        eprintln!("usage: ferry ls | ferry rm [--force] NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-]");
+        eprintln!(
+            "usage: ferry ls | ferry rm [--force] NAME... | ferry gc | ferry bench [--tiny] [--json PATH|-] | ferry bridge ARGS"
+        );
         ExitCode::from(2)
     };
     match args.first().and_then(|a| a.to_str()) {
         Some("ls") if args.len() == 1 => ls(),
         Some("rm") if args.len() > 1 => rm(&args[1..]).unwrap_or_else(usage),
         Some("bench") => bench(&args[1..]),
+        Some("bridge") => bridge(&args[1..]),
         Some("gc") if args.len() == 1 => {
             for name in ferry::remove_stale() {
                 println!("removed stale channel `{name}`");
@@ -63,6 +68,45 @@ fn bench(args: &[OsString]) -> ExitCode {
     // Only returns if the binary could not be started.
     let e = std::process::Command::new(&path).arg0("ferry-bench").args(args).exec();
     eprintln!("ferry bench: cannot run `{}`: {e}", path.display());
+    ExitCode::from(2)
+}
+
+/// `ferry bridge`: see `ferry::bridge`.
+#[cfg(feature = "bridge")]
+fn bridge(args: &[OsString]) -> ExitCode {
+    use ferry::bridge;
+    let Some(args) = args.iter().map(|a| a.to_str().map(str::to_owned)).collect::<Option<Vec<String>>>() else {
+        eprintln!("ferry bridge: an argument is not UTF-8");
+        return ExitCode::from(2);
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", bridge::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let options = match bridge::Options::parse(args.iter().cloned()) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("ferry bridge: {e}\n\n{}", bridge::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    bridge::init_logging();
+    match bridge::run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Without the `bridge` feature: say how to get it.
+#[cfg(not(feature = "bridge"))]
+fn bridge(_: &[OsString]) -> ExitCode {
+    eprintln!(
+        "ferry bridge: this `ferry` was built without the bridge; install it with\n\
+         `cargo install ferry --features bridge` (or build with `--features bridge`)"
+    );
     ExitCode::from(2)
 }
 
