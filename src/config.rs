@@ -22,11 +22,21 @@ pub struct Config {
     slot_size: usize,
     capacity: usize,
     mode: u32,
+    /// Whether `capacity` counts bytes (a ring of records of any size up to
+    /// `slot_size`) rather than slots.
+    bytes: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { kind: RingKind::Spsc, signaling: Signaling::Futex, slot_size: 1024, capacity: 256, mode: 0o600 }
+        Self {
+            kind: RingKind::Spsc,
+            signaling: Signaling::Futex,
+            slot_size: 1024,
+            capacity: 256,
+            mode: 0o600,
+            bytes: false,
+        }
     }
 }
 
@@ -40,6 +50,11 @@ impl Config {
     /// number of each ([`RingKind::Mpmc`]).
     pub fn kind(mut self, kind: RingKind) -> Self {
         self.kind = kind;
+        if kind.is_bytes() {
+            // The same as `capacity_bytes`: the capacity counts bytes.
+            self.bytes = true;
+            self.kind = RingKind::Spsc;
+        }
         self
     }
 
@@ -62,6 +77,44 @@ impl Config {
         self
     }
 
+    /// Sizes the channel in bytes: a ring of `bytes` bytes (a power of two) that carries
+    /// messages of any size from 0 to [`Config::max_message`], each taking its length
+    /// rounded up to 16 plus a 16-byte header. Memory is then the configured bytes, not
+    /// slots x largest message. The ring must hold two of the largest messages:
+    /// `bytes >= 2 x (16 + max_message)`, else creating the channel fails with
+    /// [`AttachError::InvalidConfig`]. A message that finds too little contiguous room
+    /// waits (or `try_` reports the ring full); once the receiver drains the ring, any
+    /// message up to the maximum fits.
+    ///
+    /// Byte-sized rings are SPSC for now: with [`RingKind::Mpmc`] creating the channel
+    /// fails with [`AttachError::InvalidConfig`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::Config;
+    ///
+    /// let config = Config::new().capacity_bytes(1 << 20).max_message(64 << 10);
+    /// let (mut tx, mut rx) = ferry::in_memory(&config)?;
+    /// tx.send(&[7u8; 40_000])?;
+    /// tx.send(b"")?;
+    /// assert_eq!(rx.recv()?.len(), 40_000);
+    /// assert_eq!(rx.recv()?.len(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity_bytes(mut self, bytes: usize) -> Self {
+        self.bytes = true;
+        self.capacity = bytes;
+        self
+    }
+
+    /// The largest message, in bytes: the same setting as [`Config::slot_size`], under
+    /// the name that fits a channel sized in bytes ([`Config::capacity_bytes`]), where
+    /// it may be 0 to 1 GiB.
+    pub fn max_message(self, bytes: usize) -> Self {
+        self.slot_size(bytes)
+    }
+
     /// Permission bits of the shared-memory object (default 0o600), applied whatever
     /// the process umask: at most 0o777 (setuid, setgid and sticky bits, or larger
     /// values, make creating the channel fail with [`AttachError::InvalidConfig`]).
@@ -75,7 +128,7 @@ impl Config {
         self.slot_size
     }
 
-    /// The number of slots.
+    /// The number of slots, or of bytes on a channel sized in bytes.
     pub fn get_capacity(&self) -> usize {
         self.capacity
     }
@@ -88,6 +141,9 @@ impl Config {
     /// Checks that this configuration can describe a channel: its ring, and a mode of
     /// permission bits only.
     pub(crate) fn validate(&self) -> Result<(), AttachError> {
+        if self.bytes && self.kind == RingKind::Mpmc {
+            return Err(AttachError::InvalidConfig("a channel sized in bytes is SPSC only (for now)"));
+        }
         self.geometry().validate().map_err(AttachError::InvalidConfig)?;
         if self.mode & !0o777 != 0 {
             return Err(AttachError::InvalidConfig("the mode may hold permission bits only (at most 0o777)"));
@@ -97,6 +153,10 @@ impl Config {
 
     /// The ring this configuration describes.
     pub(crate) fn geometry(&self) -> Geometry {
-        Geometry { kind: self.kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity }
+        let kind = match (self.bytes, self.kind) {
+            (true, RingKind::Spsc) => RingKind::SpscBytes,
+            (_, kind) => kind,
+        };
+        Geometry { kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
     // published.
     let word = role.word(segment).load(Acquire);
     match segment.geometry().kind {
-        RingKind::Spsc => match word {
+        RingKind::Spsc | RingKind::SpscBytes => match word {
             0 => Peer::NotYet,
             DETACHED => Peer::Gone,
             holder if check_pid && !alive(holder) => Peer::Gone,
@@ -105,8 +105,10 @@ pub(crate) fn holders_in(kind: RingKind, header: &Header, seats: &[Seat]) -> Hol
         let word = word.load(Acquire);
         match (kind, word) {
             (_, 0) => Holder::Never,
-            (RingKind::Spsc, DETACHED) => Holder::Left,
-            (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
+            (RingKind::Spsc | RingKind::SpscBytes, DETACHED) => Holder::Left,
+            (RingKind::Spsc | RingKind::SpscBytes, identity) => {
+                Holder::Process { pid: pid_of(identity), alive: alive(identity) }
+            }
             (RingKind::Mpmc, _) => {
                 let mut owners: Vec<u64> = seats
                     .iter()

@@ -11,7 +11,7 @@ use std::{mem::size_of, ptr::addr_of_mut, ptr::NonNull};
 
 use crate::{
     error::AttachError,
-    ring::{Geometry, RingKind, RingView},
+    ring::{bytes::ByteRing, Geometry, RingKind, RingView},
     segment::seat::{seat_count, Seat},
     signal::Signaling,
     sync::{
@@ -143,7 +143,11 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         for i in 0..seat_count(geometry.kind) {
             seats.add(i).write(Seat::new());
         }
-        RingView::init(base.add(ring_offset(geometry.kind)), geometry);
+        if geometry.kind.is_bytes() {
+            ByteRing::init(base.add(ring_offset(geometry.kind)), geometry);
+        } else {
+            RingView::init(base.add(ring_offset(geometry.kind)), geometry);
+        }
         // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
         // opener that sees the magic sees the whole header and the initialised ring.
         (*header).magic.store(MAGIC, weaken(Release, Mutation::InitMagic));

@@ -63,6 +63,11 @@ pub enum Mutation {
     /// An MPMC handle claims a position (its CAS on tail or head) with Relaxed instead of
     /// Release, so a recoverer may see the position claimed but not the announcement.
     MpmcClaim,
+    /// The byte ring's producer publishes a record's commit word with Relaxed instead of
+    /// Release.
+    BytesPublish,
+    /// The byte ring's consumer releases `head` with Relaxed instead of Release.
+    BytesRelease,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.
