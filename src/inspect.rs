@@ -38,10 +38,12 @@ pub struct ChannelInfo {
     pub signaling: Signaling,
     /// The largest message in bytes.
     pub slot_size: usize,
-    /// The number of slots.
+    /// The number of slots; on a channel sized in bytes ([`RingKind::SpscBytes`]), its
+    /// bytes.
     pub capacity: usize,
     /// Messages sent and not yet received: the positions senders have claimed and
-    /// receivers have not (on MPMC, a claim still being written counts).
+    /// receivers have not (on MPMC, a claim still being written counts). On a channel
+    /// sized in bytes, the bytes they occupy (headers and padding included).
     pub in_flight: usize,
     /// The uid that owns the channel's segment.
     pub owner: u32,

@@ -204,3 +204,16 @@ fn child_large_sender() {
         loan.commit(MAX);
     }
 }
+
+#[test]
+fn inspect_reports_bytes_used_and_capacity() {
+    let name = format!("bytes-ls-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let _rx = Receiver::create(&name, &Config::new().capacity_bytes(1 << 12).max_message(1000)).expect("create");
+    let mut tx = Sender::open(&name).expect("open");
+    tx.send(&[5; 100]).expect("send");
+    let info = ferry::inspect(&name).expect("inspect");
+    assert_eq!(info.kind, ferry::RingKind::SpscBytes);
+    // One record: a 16-byte header and 100 bytes rounded up to 112.
+    assert_eq!((info.capacity, info.slot_size, info.in_flight), (1 << 12, 1000, 128));
+}
