@@ -29,6 +29,9 @@ pub struct Config {
     subscribers: usize,
     policy: Policy,
     history: usize,
+    /// Whether `capacity` counts bytes (a ring of records of any size up to
+    /// `slot_size`) rather than slots.
+    bytes: bool,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             subscribers: 128,
             policy: Policy::Block,
             history: 0,
+            bytes: false,
         }
     }
 }
@@ -56,6 +60,11 @@ impl Config {
     /// number of each ([`RingKind::Mpmc`]).
     pub fn kind(mut self, kind: RingKind) -> Self {
         self.kind = kind;
+        if kind.is_bytes() {
+            // The same as `capacity_bytes`: the capacity counts bytes.
+            self.bytes = true;
+            self.kind = RingKind::Spsc;
+        }
         self
     }
 
@@ -76,6 +85,44 @@ impl Config {
     pub fn capacity(mut self, slots: usize) -> Self {
         self.capacity = slots;
         self
+    }
+
+    /// Sizes the channel in bytes: a ring of `bytes` bytes (a power of two) that carries
+    /// messages of any size from 0 to [`Config::max_message`], each taking its length
+    /// rounded up to 16 plus a 16-byte header. Memory is then the configured bytes, not
+    /// slots x largest message. The ring must hold two of the largest messages:
+    /// `bytes >= 2 x (16 + max_message)`, else creating the channel fails with
+    /// [`AttachError::InvalidConfig`]. A message that finds too little contiguous room
+    /// waits (or `try_` reports the ring full); once the receiver drains the ring, any
+    /// message up to the maximum fits.
+    ///
+    /// Byte-sized rings are SPSC for now: with [`RingKind::Mpmc`] creating the channel
+    /// fails with [`AttachError::InvalidConfig`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::Config;
+    ///
+    /// let config = Config::new().capacity_bytes(1 << 20).max_message(64 << 10);
+    /// let (mut tx, mut rx) = ferry::in_memory(&config)?;
+    /// tx.send(&[7u8; 40_000])?;
+    /// tx.send(b"")?;
+    /// assert_eq!(rx.recv()?.len(), 40_000);
+    /// assert_eq!(rx.recv()?.len(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity_bytes(mut self, bytes: usize) -> Self {
+        self.bytes = true;
+        self.capacity = bytes;
+        self
+    }
+
+    /// The largest message, in bytes: the same setting as [`Config::slot_size`], under
+    /// the name that fits a channel sized in bytes ([`Config::capacity_bytes`]), where
+    /// it may be 0 to 1 GiB.
+    pub fn max_message(self, bytes: usize) -> Self {
+        self.slot_size(bytes)
     }
 
     /// Permission bits of the shared-memory object (default 0o600), applied whatever
@@ -134,7 +181,7 @@ impl Config {
         self.slot_size
     }
 
-    /// The number of slots.
+    /// The number of slots, or of bytes on a channel sized in bytes.
     pub fn get_capacity(&self) -> usize {
         self.capacity
     }
@@ -147,6 +194,9 @@ impl Config {
     /// Checks that this configuration can describe a channel: its ring, and a mode of
     /// permission bits only.
     pub(crate) fn validate(&self) -> Result<(), AttachError> {
+        if self.bytes && self.kind == RingKind::Mpmc {
+            return Err(AttachError::InvalidConfig("a channel sized in bytes is SPSC only (for now)"));
+        }
         self.geometry().validate().map_err(AttachError::InvalidConfig)?;
         if self.mode & !0o777 != 0 {
             return Err(AttachError::InvalidConfig("the mode may hold permission bits only (at most 0o777)"));
@@ -156,16 +206,14 @@ impl Config {
 
     /// The ring this configuration describes.
     pub(crate) fn geometry(&self) -> Geometry {
-        let fanout = match self.kind {
-            RingKind::Broadcast => Fanout { subscribers: self.subscribers, policy: self.policy, history: self.history },
-            RingKind::Spsc | RingKind::Mpmc => Fanout::default(),
+        let kind = match (self.bytes, self.kind) {
+            (true, RingKind::Spsc) => RingKind::SpscBytes,
+            (_, kind) => kind,
         };
-        Geometry {
-            kind: self.kind,
-            signaling: self.signaling,
-            slot_size: self.slot_size,
-            capacity: self.capacity,
-            fanout,
-        }
+        let fanout = match kind {
+            RingKind::Broadcast => Fanout { subscribers: self.subscribers, policy: self.policy, history: self.history },
+            _ => Fanout::default(),
+        };
+        Geometry { kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity, fanout }
     }
 }

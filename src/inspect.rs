@@ -38,10 +38,12 @@ pub struct ChannelInfo {
     pub signaling: Signaling,
     /// The largest message in bytes.
     pub slot_size: usize,
-    /// The number of slots.
+    /// The number of slots; on a channel sized in bytes ([`RingKind::SpscBytes`]), its
+    /// bytes.
     pub capacity: usize,
     /// Messages sent and not yet received: the positions senders have claimed and
-    /// receivers have not (on MPMC, a claim still being written counts).
+    /// receivers have not (on MPMC, a claim still being written counts). On a channel
+    /// sized in bytes, the bytes they occupy (headers and padding included).
     pub in_flight: usize,
     /// The uid that owns the channel's segment.
     pub owner: u32,
@@ -147,7 +149,8 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
     let snapshot = Snapshot::read(name)?;
     let geometry = snapshot.geometry;
     let in_flight = match geometry.kind {
-        RingKind::Spsc | RingKind::Mpmc => snapshot.tail.saturating_sub(snapshot.head),
+        // Messages on a queue; bytes on a byte ring (positions count bytes there).
+        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes => snapshot.tail.saturating_sub(snapshot.head),
         // Every slot holds a message some subscriber may read: the fill level is the
         // ring's, and each subscriber's lag is in `inspect_broadcast`.
         RingKind::Broadcast => snapshot.tail,

@@ -99,6 +99,8 @@ impl Shape {
             (RingKind::Spsc, Signaling::Semaphore) => "spsc-sem",
             (RingKind::Mpmc, Signaling::Futex) => "mpmc-futex",
             (RingKind::Mpmc, Signaling::Semaphore) => "mpmc-sem",
+            (RingKind::SpscBytes, Signaling::Futex) => "bytes-futex",
+            (RingKind::SpscBytes, Signaling::Semaphore) => "bytes-sem",
             (other, _) => unreachable!("the queue's blocking tests, not {other:?}"),
         }
     }

@@ -77,7 +77,7 @@ const SEAT: u64 = 64;
 /// Where the ring starts in a segment of `kind`: after the header and, on MPMC, the seats.
 fn ring_at(kind: RingKind) -> u64 {
     match kind {
-        RingKind::Spsc => HEADER,
+        RingKind::Spsc | RingKind::SpscBytes => HEADER,
         RingKind::Mpmc => HEADER + SEATS * SEAT,
         other => unreachable!("these tests corrupt the queues (broadcast_model.rs has its own), not {other:?}"),
     }

@@ -83,7 +83,7 @@ const CHOSEN: &[u32] = &[
 
 fn ring_at(kind: RingKind) -> u64 {
     match kind {
-        RingKind::Spsc => HEADER,
+        RingKind::Spsc | RingKind::SpscBytes => HEADER,
         RingKind::Mpmc => HEADER + SEATS * SEAT,
         other => unreachable!("this test scribbles on the queues, not on {other:?}"),
     }

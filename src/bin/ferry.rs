@@ -201,15 +201,21 @@ fn describe(info: &ChannelInfo) -> String {
         Holders::Process(p) => process(*p),
         Holders::Processes(all) => all.iter().copied().map(process).collect::<Vec<_>>().join(", "),
     };
+    let shape = if info.kind == ferry::RingKind::SpscBytes {
+        format!(
+            "{} B for messages up to {} B, {:?}, {}/{} B used",
+            info.capacity, info.slot_size, info.signaling, info.in_flight, info.capacity
+        )
+    } else {
+        format!(
+            "{} x {} B, {:?}, {}/{} in flight",
+            info.capacity, info.slot_size, info.signaling, info.in_flight, info.capacity
+        )
+    };
     format!(
-        "{}: {:?} {} x {} B, {:?}, {}/{} in flight; creator {}; sender {}; receiver {}{}{}",
+        "{}: {:?} {shape}; creator {}; sender {}; receiver {}{}{}",
         info.name,
         info.kind,
-        info.capacity,
-        info.slot_size,
-        info.signaling,
-        info.in_flight,
-        info.capacity,
         process(info.creator),
         role(&info.senders),
         role(&info.receivers),

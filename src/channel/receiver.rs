@@ -186,6 +186,13 @@ impl Receiver {
         self.via.capacity()
     }
 
+    /// The bytes of a shared-memory channel sized in bytes
+    /// ([`Config::capacity_bytes`](crate::Config::capacity_bytes)); 0 on a ring of slots,
+    /// on sockets and pipes.
+    pub fn capacity_bytes(&self) -> usize {
+        self.via.capacity_bytes()
+    }
+
     /// The number of messages waiting to be received (a snapshot: senders and other
     /// receivers move on), at most [`Receiver::capacity`]. Sockets and pipes do not
     /// tell: 0.

@@ -200,6 +200,13 @@ impl Sender {
         self.via.capacity()
     }
 
+    /// The bytes of a shared-memory channel sized in bytes
+    /// ([`Config::capacity_bytes`](crate::Config::capacity_bytes)); 0 on a ring of slots,
+    /// on sockets and pipes.
+    pub fn capacity_bytes(&self) -> usize {
+        self.via.capacity_bytes()
+    }
+
     /// The number of messages sent and not yet received (a snapshot: the other side
     /// moves on), at most [`Sender::capacity`]. Messages of an unpublished
     /// [`SendBatch`] are not counted. Sockets and pipes do not tell: 0.
@@ -297,8 +304,66 @@ impl Sender {
     }
 
     fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError> {
+        let size = self.slot_size();
         let slot = self.via.loan(wait).map_err(|stop| stop.into_send_error(()))?;
-        Ok(Loan { sender: self, slot, publish, committed: false })
+        Ok(Loan { sender: self, slot, size, publish, committed: false })
+    }
+
+    /// Borrows room for a message of exactly `n` bytes, one contiguous region, waiting
+    /// until there is room. On a channel sized in bytes
+    /// ([`Config::capacity_bytes`](crate::Config::capacity_bytes)) the loan takes `n`
+    /// bytes of the ring (plus a 16-byte header, rounded up to 16); on a ring of slots it
+    /// is a slot, seen as its first `n` bytes. [`Loan::commit`] may send fewer bytes
+    /// than loaned: loan the maximum when the size is not known in advance.
+    ///
+    /// Once the receiver drains the channel, any `n` up to the maximum fits, so a large
+    /// loan waits for room but never deadlocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = ferry::Config::new().capacity_bytes(1 << 16).max_message(1 << 12);
+    /// let (mut tx, mut rx) = ferry::in_memory(&config)?;
+    /// let mut loan = tx.loan_bytes(3000)?;
+    /// assert_eq!(loan.len(), 3000);
+    /// loan.fill(9);
+    /// loan.commit(2500); // fewer than loaned
+    /// assert_eq!(&*rx.recv()?, &[9u8; 2500][..]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::TooLarge`] if `n` is above the largest message;
+    /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].
+    pub fn loan_bytes(&mut self, n: usize) -> Result<Loan<'_>, SendError> {
+        self.loan_bytes_until(n, Wait::Forever)
+    }
+
+    /// Borrows room for `n` bytes without waiting (see [`Sender::loan_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`] if there is no contiguous room for `n` bytes now;
+    /// [`SendError::TooLarge`]; [`SendError::Disconnected`]; [`SendError::Corrupt`].
+    pub fn try_loan_bytes(&mut self, n: usize) -> Result<Loan<'_>, SendError> {
+        self.loan_bytes_until(n, Wait::Never)
+    }
+
+    /// Borrows room for `n` bytes, waiting at most `timeout` (see [`Sender::loan_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Timeout`]; [`SendError::TooLarge`]; [`SendError::Disconnected`];
+    /// [`SendError::Corrupt`].
+    pub fn loan_bytes_timeout(&mut self, n: usize, timeout: Duration) -> Result<Loan<'_>, SendError> {
+        self.loan_bytes_until(n, Wait::until(timeout))
+    }
+
+    fn loan_bytes_until(&mut self, n: usize, wait: Wait) -> Result<Loan<'_>, SendError> {
+        check_fits(n, self.slot_size())?;
+        let slot = self.via.loan_n(n, wait).map_err(|stop| stop.into_send_error(()))?;
+        Ok(Loan { sender: self, slot, size: n, publish: true, committed: false })
     }
 
     /// Copies `message` into the channel, waiting while it is full.
@@ -422,9 +487,9 @@ impl Sender {
     }
 }
 
-/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes;
-/// on shared memory its first byte is [`SLOT_ALIGN`]-aligned). Dropping it without
-/// [`Loan::commit`] sends nothing.
+/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
+/// or the `n` bytes asked of [`Sender::loan_bytes`]; on shared memory its first byte is
+/// [`SLOT_ALIGN`]-aligned). Dropping it without [`Loan::commit`] sends nothing.
 ///
 /// # Examples
 ///
@@ -447,6 +512,8 @@ impl Sender {
 pub struct Loan<'a> {
     sender: &'a mut Sender,
     slot: LoanSlot,
+    /// The bytes lent: what it derefs to, the most `commit` may send.
+    size: usize,
     publish: bool,
     committed: bool,
 }
@@ -458,9 +525,9 @@ impl Loan<'_> {
     ///
     /// # Panics
     ///
-    /// If `len` is larger than the slot.
+    /// If `len` is larger than the slot (or the size loaned).
     pub fn commit(mut self, len: usize) {
-        let max = self.sender.slot_size();
+        let max = self.size;
         assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
         self.committed = true;
         self.sender.via.commit(self.slot, len, self.publish);
@@ -493,13 +560,13 @@ impl Drop for Loan<'_> {
 impl Deref for Loan<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.sender.via.loaned(self.slot)
+        &self.sender.via.loaned(self.slot)[..self.size]
     }
 }
 
 impl DerefMut for Loan<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.sender.via.loaned_mut(self.slot)
+        &mut self.sender.via.loaned_mut(self.slot)[..self.size]
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
     // published.
     let word = role.word(segment).load(Acquire);
     match segment.geometry().kind {
-        RingKind::Spsc => match word {
+        RingKind::Spsc | RingKind::SpscBytes => match word {
             0 => Peer::NotYet,
             DETACHED => Peer::Gone,
             holder if check_pid && !alive(holder) => Peer::Gone,
@@ -115,8 +115,10 @@ pub(crate) fn holders_in(
         let word = word.load(Acquire);
         match (kind, word) {
             (_, 0) => Holder::Never,
-            (RingKind::Spsc, DETACHED) => Holder::Left,
-            (RingKind::Spsc, identity) => Holder::Process { pid: pid_of(identity), alive: alive(identity) },
+            (RingKind::Spsc | RingKind::SpscBytes, DETACHED) => Holder::Left,
+            (RingKind::Spsc | RingKind::SpscBytes, identity) => {
+                Holder::Process { pid: pid_of(identity), alive: alive(identity) }
+            }
             (RingKind::Broadcast, _) if role == Role::Receiver => {
                 let mut owners =
                     subscribers::occupants_in(subscriber_seats).into_iter().map(|(owner, _)| owner).collect::<Vec<_>>();

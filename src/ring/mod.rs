@@ -14,6 +14,7 @@
 //! property tests and under loom ([`RingView`] does not know which).
 
 pub(crate) mod broadcast;
+pub(crate) mod bytes;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;
 
@@ -89,6 +90,10 @@ pub enum RingKind {
     /// subscriber, each reading it in place at its own cursor (see
     /// [`Publisher`](crate::Publisher) and [`Subscriber`](crate::Subscriber)).
     Broadcast = 3,
+    /// One sender and one receiver, messages of any size up to a maximum in a ring sized
+    /// in bytes (see [`Config::capacity_bytes`](crate::Config::capacity_bytes)):
+    /// variable-length records, a padding record at the wrap.
+    SpscBytes = 4,
 }
 
 impl RingKind {
@@ -97,8 +102,15 @@ impl RingKind {
             1 => Some(Self::Spsc),
             2 => Some(Self::Mpmc),
             3 => Some(Self::Broadcast),
+            4 => Some(Self::SpscBytes),
             _ => None,
         }
+    }
+
+    /// Whether the ring is sized in bytes and holds messages of any size (records),
+    /// rather than a number of fixed slots.
+    pub(crate) fn is_bytes(self) -> bool {
+        matches!(self, Self::SpscBytes)
     }
 }
 
@@ -127,6 +139,9 @@ pub(crate) struct Geometry {
 impl Geometry {
     /// Checks the geometry, whether it comes from a caller or from a peer's header.
     pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        if self.kind.is_bytes() {
+            return self.validate_bytes();
+        }
         if self.slot_size == 0 || self.slot_size > MAX_SLOT_SIZE {
             return Err("slot size must be between 1 byte and 1 GiB");
         }
@@ -149,6 +164,25 @@ impl Geometry {
         Ok(())
     }
 
+    /// Checks a ring sized in bytes: `capacity` bytes holding messages of at most
+    /// `slot_size` bytes.
+    fn validate_bytes(&self) -> Result<(), &'static str> {
+        if self.slot_size > MAX_SLOT_SIZE {
+            return Err("the largest message must be at most 1 GiB");
+        }
+        if !self.capacity.is_power_of_two() {
+            return Err("a ring sized in bytes needs a power-of-two capacity");
+        }
+        match bytes::min_capacity(self.slot_size) {
+            Some(min) if self.capacity >= min => {}
+            _ => return Err("a ring sized in bytes must hold two of its largest messages (capacity >= 2 x (16 + max_message), rounded up to a power of two)"),
+        }
+        if self.ring_bytes().is_none() {
+            return Err("the capacity exceeds 64 GiB");
+        }
+        Ok(())
+    }
+
     /// Bytes from one slot's start to the next's: whole cache lines.
     pub(crate) fn stride(&self) -> usize {
         (size_of::<SlotMeta>() + self.slot_size).next_multiple_of(LINE)
@@ -156,6 +190,9 @@ impl Geometry {
 
     /// Bytes the whole ring occupies, or `None` if that is out of range.
     pub(crate) fn ring_bytes(&self) -> Option<usize> {
+        if self.kind.is_bytes() {
+            return bytes::ring_bytes(self).filter(|&total| total <= MAX_RING_BYTES);
+        }
         let slots = self.stride().checked_mul(self.capacity)?;
         let total = slots.checked_add(slots_offset())?;
         (total <= MAX_RING_BYTES).then_some(total)
@@ -168,11 +205,19 @@ impl std::fmt::Display for Geometry {
             RingKind::Spsc => "SPSC",
             RingKind::Mpmc => "MPMC",
             RingKind::Broadcast => "broadcast",
+            RingKind::SpscBytes => "SPSC byte",
         };
         let signaling = match self.signaling {
             Signaling::Futex => "futex",
             Signaling::Semaphore => "semaphore",
         };
+        if self.kind.is_bytes() {
+            return write!(
+                f,
+                "{kind} ring of {} B for messages up to {} B, {signaling} signaling",
+                self.capacity, self.slot_size
+            );
+        }
         write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)?;
         if self.kind == RingKind::Broadcast {
             write!(f, ", {}", self.fanout)?;

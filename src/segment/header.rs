@@ -14,6 +14,7 @@ use crate::{
     error::AttachError,
     ring::{
         broadcast::{Fanout, Policy},
+        bytes::ByteRing,
         Geometry, RingKind, RingView,
     },
     segment::seat::{seat_count, Seat, SubscriberSeat},
@@ -172,7 +173,11 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         for i in 0..geometry.fanout.subscribers {
             subscribers.add(i).write(SubscriberSeat::new());
         }
-        RingView::init(base.add(ring_offset(geometry)), geometry);
+        if geometry.kind.is_bytes() {
+            ByteRing::init(base.add(ring_offset(geometry)), geometry);
+        } else {
+            RingView::init(base.add(ring_offset(geometry)), geometry);
+        }
         // SYNC: Release; pairs with the Acquire load of `magic` in `published`: an
         // opener that sees the magic sees the whole header and the initialised ring.
         (*header).magic.store(MAGIC, weaken(Release, Mutation::InitMagic));
@@ -275,7 +280,7 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
             let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
             Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? }
         }
-        RingKind::Spsc | RingKind::Mpmc => {
+        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes => {
             if (fields.subscribers, fields.policy, fields.history) != (0, 0, 0) {
                 return Err(corrupt("a queue's header describes subscribers"));
             }

@@ -42,7 +42,7 @@ use self::{
 };
 use crate::{
     error::AttachError,
-    ring::{Geometry, RingView},
+    ring::{bytes::ByteRing, Geometry, RingView},
     sync::{AtomicU64, Ordering::Relaxed},
 };
 
@@ -115,7 +115,16 @@ impl Segment {
         unsafe { self.base.cast::<Header>().as_ref() }
     }
 
-    /// The ring that follows the header (and the seats of an MPMC segment).
+    /// The byte ring that follows the header of a segment whose kind is sized in bytes.
+    pub(crate) fn byte_ring(&self) -> ByteRing {
+        debug_assert!(self.geometry.kind.is_bytes());
+        // SAFETY: the ring follows the header, was initialised as a byte ring (the kind
+        // says so) and lives as long as the segment.
+        unsafe { ByteRing::new(self.base.add(ring_offset(&self.geometry)), &self.geometry) }
+    }
+
+    /// The ring that follows the header (and the seats of an MPMC segment). Only its
+    /// control block is meaningful on a segment sized in bytes (see `byte_ring`).
     pub(crate) fn ring(&self) -> RingView {
         // SAFETY: the ring follows the header and the seats, was initialised and
         // validated against the segment's size, and stays mapped while `self` lives;
@@ -185,7 +194,11 @@ impl Drop for Segment {
                 // SAFETY: this process initialised the heap segment and every view of it
                 // is gone (they hold the segment); the layout is the one allocated with.
                 unsafe {
-                    self.ring().drop_in_place();
+                    if self.geometry.kind.is_bytes() {
+                        self.byte_ring().drop_in_place();
+                    } else {
+                        self.ring().drop_in_place();
+                    }
                     for seat in self.seats() {
                         std::ptr::from_ref(seat).cast_mut().drop_in_place();
                     }

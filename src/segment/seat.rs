@@ -40,7 +40,7 @@ const _: () = assert!(std::mem::size_of::<Seat>() == 64);
 /// Number of seats in a segment of `kind`: a broadcast channel's publishers take these.
 pub(crate) fn seat_count(kind: RingKind) -> usize {
     match kind {
-        RingKind::Spsc => 0,
+        RingKind::Spsc | RingKind::SpscBytes => 0,
         RingKind::Mpmc | RingKind::Broadcast => SEATS,
     }
 }

@@ -72,6 +72,11 @@ pub enum Mutation {
     /// A joining broadcast subscriber reads the tail without the SeqCst fence after it
     /// announces its cursor, so a publisher may overwrite where it starts.
     BroadcastJoin,
+    /// The byte ring's producer publishes a record's commit word with Relaxed instead of
+    /// Release.
+    BytesPublish,
+    /// The byte ring's consumer releases `head` with Relaxed instead of Release.
+    BytesRelease,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

@@ -1,7 +1,8 @@
 //! Transports: where a channel's messages travel, named by an endpoint string
 //! (`endpoint.rs`), created and opened per side with the `auto:` fallback (`open.rs`).
 //!
-//! - `shm:NAME` (or plain `NAME`): a ring in shared memory (`shm.rs`, the fast path);
+//! - `shm:NAME` (or plain `NAME`): a ring in shared memory (`shm.rs`, the fast path;
+//!   `shm_bytes.rs` for a channel sized in bytes, messages of any size);
 //! - `unix:PATH`: a Unix domain stream socket with length-prefixed frames (`unix.rs`);
 //! - `fifo:PATH`: a named pipe with length-prefixed frames (`fifo.rs`);
 //! - `auto:NAME`: shared memory when it can be used, else a Unix socket named after
@@ -25,6 +26,7 @@ pub(crate) mod open;
 pub(crate) mod receiver;
 pub(crate) mod sender;
 pub(crate) mod shm;
+pub(crate) mod shm_bytes;
 pub(crate) mod stop;
 pub(crate) mod stream;
 pub(crate) mod unix;

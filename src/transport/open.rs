@@ -31,6 +31,7 @@ use crate::{
         receiver::RecvVia,
         sender::SendVia,
         shm::{ShmReceiver, ShmSender},
+        shm_bytes::{BytesReceiver, BytesSender},
     },
 };
 
@@ -39,10 +40,29 @@ pub(crate) type Fallback = Option<String>;
 
 /// A channel inside this process, on heap memory: its sender and its receiver.
 pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachError> {
+    config.validate()?;
     let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
-    let tx = ShmSender::attach(segment.clone())?;
-    let rx = ShmReceiver::attach(segment)?;
-    Ok((SendVia::Shm(tx), RecvVia::Shm(rx)))
+    let tx = sender_on(segment.clone())?;
+    let rx = receiver_on(segment)?;
+    Ok((tx, rx))
+}
+
+/// A sender attached to `segment`: on its slot ring, or its byte ring.
+fn sender_on(segment: Arc<Segment>) -> Result<SendVia, AttachError> {
+    Ok(if segment.geometry().kind.is_bytes() {
+        SendVia::ShmBytes(BytesSender::attach(segment)?)
+    } else {
+        SendVia::Shm(ShmSender::attach(segment)?)
+    })
+}
+
+/// A receiver attached to `segment`: on its slot ring, or its byte ring.
+fn receiver_on(segment: Arc<Segment>) -> Result<RecvVia, AttachError> {
+    Ok(if segment.geometry().kind.is_bytes() {
+        RecvVia::ShmBytes(BytesReceiver::attach(segment)?)
+    } else {
+        RecvVia::Shm(ShmReceiver::attach(segment)?)
+    })
 }
 
 /// Creates the named segment, reclaiming a stale one of that name.
@@ -64,9 +84,7 @@ fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Resul
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_sender(endpoint: &str, config: &Config) -> Result<SendVia, AttachError> {
     match Endpoint::parse(endpoint)? {
-        Endpoint::Shm(name) | Endpoint::Auto(name) => {
-            Ok(SendVia::Shm(ShmSender::attach(create_segment(&name, config)?)?))
-        }
+        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(sender_on(create_segment(&name, config)?)?),
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
             what: "creating a socket or pipe endpoint from the sender: its receiver creates it",
@@ -82,9 +100,7 @@ pub(crate) fn open_sender(
     expected: Option<&Config>,
     owners: &Owners,
 ) -> Result<(SendVia, Fallback), AttachError> {
-    let shm = |name: &str| -> Result<SendVia, AttachError> {
-        Ok(SendVia::Shm(ShmSender::attach(open_segment(name, expected, owners)?)?))
-    };
+    let shm = |name: &str| -> Result<SendVia, AttachError> { sender_on(open_segment(name, expected, owners)?) };
     let unix = |path: &std::path::Path| unix::open_sender(path, owners).map(SendVia::Unix);
     let (via, fallback) = match Endpoint::parse(endpoint)? {
         Endpoint::Shm(name) => (shm(&name)?, None),
@@ -124,9 +140,7 @@ pub(crate) fn open_sender(
 /// attaches a receiver to it.
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVia, Fallback), AttachError> {
-    let shm = |name: &str| -> Result<RecvVia, AttachError> {
-        Ok(RecvVia::Shm(ShmReceiver::attach(create_segment(name, config)?)?))
-    };
+    let shm = |name: &str| -> Result<RecvVia, AttachError> { receiver_on(create_segment(name, config)?) };
     config.validate()?;
     let (slot_size, mode) = (config.get_slot_size(), config.get_mode());
     let unix = |path: &std::path::Path| UnixReceiver::create(path, slot_size, mode);
@@ -156,9 +170,7 @@ pub(crate) fn open_receiver(
     owners: &Owners,
 ) -> Result<RecvVia, AttachError> {
     match Endpoint::parse(endpoint)? {
-        Endpoint::Shm(name) | Endpoint::Auto(name) => {
-            Ok(RecvVia::Shm(ShmReceiver::attach(open_segment(&name, expected, owners)?)?))
-        }
+        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(receiver_on(open_segment(&name, expected, owners)?)?),
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
             what: "a second receiver on a socket or pipe: its one receiver is the one that created it",

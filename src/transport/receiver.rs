@@ -6,13 +6,15 @@ use std::slice;
 use crate::{
     error::AttachError,
     signal::{wait::Wait, WaitPolicy},
-    transport::{fifo::FifoReceiver, shm::ShmReceiver, stop::Stop, unix::UnixReceiver},
+    transport::{fifo::FifoReceiver, shm::ShmReceiver, shm_bytes::BytesReceiver, stop::Stop, unix::UnixReceiver},
 };
 
 /// The transport under a receiver.
 #[derive(Debug)]
 pub(crate) enum RecvVia {
     Shm(ShmReceiver),
+    /// A ring sized in bytes.
+    ShmBytes(BytesReceiver),
     Unix(UnixReceiver),
     Fifo(FifoReceiver),
 }
@@ -22,6 +24,8 @@ pub(crate) enum RecvVia {
 pub(crate) enum GuardSlot {
     /// A slot of the shared ring, at this position.
     Ring(u64),
+    /// A record of a byte ring, at this position.
+    Record(u64),
     /// The frame buffer of this connected sender.
     Socket(usize),
     /// The FIFO's frame buffer.
@@ -37,6 +41,10 @@ impl RecvVia {
                 endpoint: String::from("unix: or fifo:"),
                 what: "a second receiver on a socket or pipe",
             }),
+            Self::ShmBytes(_) => Err(AttachError::Unsupported {
+                endpoint: String::from("shm: sized in bytes"),
+                what: "a second receiver on an SPSC channel",
+            }),
         }
     }
 
@@ -44,16 +52,26 @@ impl RecvVia {
     pub(crate) fn slot_size(&self) -> usize {
         match self {
             Self::Shm(r) => r.slot_size(),
+            Self::ShmBytes(r) => r.max_message(),
             Self::Unix(r) => r.slot_size(),
             Self::Fifo(r) => r.slot_size(),
         }
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    /// The number of slots of a shared-memory ring; 0 on a ring sized in bytes, on
+    /// sockets and pipes.
     pub(crate) fn capacity(&self) -> usize {
         match self {
             Self::Shm(r) => r.capacity(),
-            Self::Unix(_) | Self::Fifo(_) => 0,
+            Self::ShmBytes(_) | Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// The bytes of a ring sized in bytes; 0 elsewhere.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        match self {
+            Self::ShmBytes(r) => r.capacity_bytes(),
+            Self::Shm(_) | Self::Unix(_) | Self::Fifo(_) => 0,
         }
     }
 
@@ -62,7 +80,7 @@ impl RecvVia {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Shm(r) => r.len(),
-            Self::Unix(_) | Self::Fifo(_) => 0,
+            Self::ShmBytes(_) | Self::Unix(_) | Self::Fifo(_) => 0,
         }
     }
 
@@ -70,6 +88,7 @@ impl RecvVia {
     pub(crate) fn peer_gone(&mut self) -> bool {
         match self {
             Self::Shm(r) => r.peer_gone(),
+            Self::ShmBytes(r) => r.peer_gone(),
             Self::Unix(r) => r.senders_gone(),
             Self::Fifo(r) => r.sender_gone(),
         }
@@ -80,6 +99,7 @@ impl RecvVia {
     pub(crate) fn exhausted(&self) -> bool {
         match self {
             Self::Shm(r) => r.peer_gone() && r.len() == 0,
+            Self::ShmBytes(r) => r.peer_gone() && r.used_bytes() == 0,
             Self::Unix(_) | Self::Fifo(_) => false,
         }
     }
@@ -87,8 +107,10 @@ impl RecvVia {
     /// Sets how blocked calls spin, yield and park (shared memory; the stream
     /// transports sleep in `poll`).
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        if let Self::Shm(r) = self {
-            r.set_wait_policy(policy);
+        match self {
+            Self::Shm(r) => r.set_wait_policy(policy),
+            Self::ShmBytes(r) => r.set_wait_policy(policy),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
     }
 
@@ -97,6 +119,7 @@ impl RecvVia {
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(GuardSlot, usize), Stop> {
         match self {
             Self::Shm(r) => r.recv(wait, accept).map(|(pos, len)| (GuardSlot::Ring(pos), len)),
+            Self::ShmBytes(r) => r.recv(wait, accept).map(|(pos, len)| (GuardSlot::Record(pos), len)),
             Self::Unix(r) => r.recv(wait, accept).map(|(sender, len)| (GuardSlot::Socket(sender), len)),
             Self::Fifo(r) => r.recv(wait, accept).map(|len| (GuardSlot::Pipe, len)),
         }
@@ -105,8 +128,10 @@ impl RecvVia {
     /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
     /// as `wait` allows, and frees it. Returns its length.
     pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, Stop> {
-        if let Self::Shm(r) = self {
-            return r.recv_copy(wait, buf);
+        match self {
+            Self::Shm(r) => return r.recv_copy(wait, buf),
+            Self::ShmBytes(r) => return r.recv_copy(wait, buf),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
         let room = buf.len();
         let (slot, len) = self.recv(wait, |len| len <= room)?;
@@ -121,6 +146,9 @@ impl RecvVia {
             // SAFETY: the message at `pos` is published and not yet released, so no
             // sender writes it; `len` was checked against the slot size when claimed.
             (Self::Shm(r), GuardSlot::Ring(pos)) => unsafe { slice::from_raw_parts(r.payload(pos), len) },
+            // SAFETY: the record at `pos` is published and not yet released, so the
+            // sender does not write it; its extent was checked against the region.
+            (Self::ShmBytes(r), GuardSlot::Record(pos)) => unsafe { slice::from_raw_parts(r.payload(pos), len) },
             (Self::Unix(r), GuardSlot::Socket(sender)) => r.frame(sender, len),
             (Self::Fifo(r), GuardSlot::Pipe) => r.frame(len),
             _ => unreachable!("a guard's slot matches its receiver's transport"),
@@ -141,6 +169,7 @@ impl RecvVia {
     pub(crate) fn done(&mut self, slot: GuardSlot, len: usize, release: bool) {
         match (self, slot) {
             (Self::Shm(r), GuardSlot::Ring(pos)) => r.done(pos, release),
+            (Self::ShmBytes(r), GuardSlot::Record(_)) => r.done(len, release),
             (Self::Unix(r), GuardSlot::Socket(sender)) => r.consume(sender, len),
             (Self::Fifo(r), GuardSlot::Pipe) => r.consume(len),
             _ => unreachable!("a guard's slot matches its receiver's transport"),
@@ -149,8 +178,10 @@ impl RecvVia {
 
     /// Hands the slots read so far back to the sender (SPSC ring; nothing elsewhere).
     pub(crate) fn release(&mut self) {
-        if let Self::Shm(r) = self {
-            r.release();
+        match self {
+            Self::Shm(r) => r.release(),
+            Self::ShmBytes(r) => r.release(),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::{
     transport::{
         fifo::FifoSender,
         shm::ShmSender,
+        shm_bytes::BytesSender,
         stop::Stop,
         unix::{self, UnixSender},
     },
@@ -18,6 +19,8 @@ use crate::{
 #[derive(Debug)]
 pub(crate) enum SendVia {
     Shm(ShmSender),
+    /// A ring sized in bytes.
+    ShmBytes(BytesSender),
     Unix(UnixSender),
     Fifo(FifoSender),
 }
@@ -27,6 +30,8 @@ pub(crate) enum SendVia {
 pub(crate) enum LoanSlot {
     /// A slot of the shared ring, at this position.
     Ring(u64),
+    /// A record of a byte ring, at this position, of this many payload bytes.
+    Record { pos: u64, size: usize },
     /// The stream sender's loan buffer, written out by `commit` within the loan's wait.
     Buffer(Wait),
 }
@@ -37,6 +42,10 @@ impl SendVia {
     pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
         match self {
             Self::Shm(s) => Ok(Self::Shm(s.try_clone()?)),
+            Self::ShmBytes(_) => Err(AttachError::Unsupported {
+                endpoint: String::from("shm: sized in bytes"),
+                what: "a second sender on an SPSC channel",
+            }),
             Self::Unix(s) => Ok(Self::Unix(unix::open_sender(s.path(), s.owners())?)),
             Self::Fifo(_) => {
                 Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
@@ -47,23 +56,33 @@ impl SendVia {
     /// Whether this is a socket or a pipe, whose receiver's slot size is its whole
     /// geometry.
     pub(crate) fn is_stream(&self) -> bool {
-        !matches!(self, Self::Shm(_))
+        !matches!(self, Self::Shm(_) | Self::ShmBytes(_))
     }
 
     /// The largest message in bytes.
     pub(crate) fn slot_size(&self) -> usize {
         match self {
             Self::Shm(s) => s.slot_size(),
+            Self::ShmBytes(s) => s.max_message(),
             Self::Unix(s) => s.slot_size(),
             Self::Fifo(s) => s.slot_size(),
         }
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    /// The number of slots of a shared-memory ring; 0 on a ring sized in bytes, on
+    /// sockets and pipes.
     pub(crate) fn capacity(&self) -> usize {
         match self {
             Self::Shm(s) => s.capacity(),
-            Self::Unix(_) | Self::Fifo(_) => 0,
+            Self::ShmBytes(_) | Self::Unix(_) | Self::Fifo(_) => 0,
+        }
+    }
+
+    /// The bytes of a ring sized in bytes; 0 elsewhere.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        match self {
+            Self::ShmBytes(s) => s.capacity_bytes(),
+            Self::Shm(_) | Self::Unix(_) | Self::Fifo(_) => 0,
         }
     }
 
@@ -72,7 +91,7 @@ impl SendVia {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Shm(s) => s.len(),
-            Self::Unix(_) | Self::Fifo(_) => 0,
+            Self::ShmBytes(_) | Self::Unix(_) | Self::Fifo(_) => 0,
         }
     }
 
@@ -81,6 +100,7 @@ impl SendVia {
     pub(crate) fn peer_gone(&self) -> bool {
         match self {
             Self::Shm(s) => s.peer_gone(),
+            Self::ShmBytes(s) => s.peer_gone(),
             Self::Unix(s) => s.receiver_gone(),
             Self::Fifo(s) => s.receiver_gone(),
         }
@@ -89,8 +109,10 @@ impl SendVia {
     /// Sets how blocked calls spin, yield and park (shared memory; the stream
     /// transports sleep in `poll`).
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        if let Self::Shm(s) = self {
-            s.set_wait_policy(policy);
+        match self {
+            Self::Shm(s) => s.set_wait_policy(policy),
+            Self::ShmBytes(s) => s.set_wait_policy(policy),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
     }
 
@@ -98,14 +120,23 @@ impl SendVia {
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         match self {
             Self::Shm(s) => s.in_flight(),
+            Self::ShmBytes(s) => s.in_flight(),
             Self::Unix(_) | Self::Fifo(_) => Ok(0),
         }
     }
 
     /// Lends a free slot (a ring's) or the loan buffer (a stream's), waiting as `wait`
-    /// allows.
+    /// allows; on a ring sized in bytes, room for the largest message.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<LoanSlot, Stop> {
+        let max = self.slot_size();
+        self.loan_n(max, wait)
+    }
+
+    /// Lends room for `n` bytes (at most the largest message): a record of exactly `n`
+    /// bytes on a ring sized in bytes, else a whole slot or the loan buffer.
+    pub(crate) fn loan_n(&mut self, n: usize, wait: Wait) -> Result<LoanSlot, Stop> {
         match self {
+            Self::ShmBytes(s) => s.loan(n, wait).map(|pos| LoanSlot::Record { pos, size: n }),
             Self::Shm(s) => s.loan(wait).map(LoanSlot::Ring),
             Self::Unix(s) => s.loan(wait).map(|()| LoanSlot::Buffer(wait)),
             Self::Fifo(s) => s.loan(wait).map(|()| LoanSlot::Buffer(wait)),
@@ -118,6 +149,11 @@ impl SendVia {
             // SAFETY: the ring slot at `pos` is free (the consumer released it) and not
             // yet published, so only its loan touches its `slot_size` payload bytes.
             (Self::Shm(s), LoanSlot::Ring(pos)) => unsafe { slice::from_raw_parts(s.payload(pos), s.slot_size()) },
+            // SAFETY: the record at `pos` was claimed for `size` payload bytes, contiguous
+            // inside the region, and is not yet published: only its loan touches them.
+            (Self::ShmBytes(s), LoanSlot::Record { pos, size }) => unsafe {
+                slice::from_raw_parts(s.payload(pos), size)
+            },
             (Self::Unix(s), LoanSlot::Buffer(_)) => s.loaned(),
             (Self::Fifo(s), LoanSlot::Buffer(_)) => s.loaned(),
             _ => unreachable!("a loan's slot matches its sender's transport"),
@@ -129,6 +165,10 @@ impl SendVia {
         match (self, slot) {
             // SAFETY: as in `loaned`; `&mut self` makes the access unique in this process.
             (Self::Shm(s), LoanSlot::Ring(pos)) => unsafe { slice::from_raw_parts_mut(s.payload(pos), s.slot_size()) },
+            // SAFETY: as in `loaned`; `&mut self` makes the access unique in this process.
+            (Self::ShmBytes(s), LoanSlot::Record { pos, size }) => unsafe {
+                slice::from_raw_parts_mut(s.payload(pos), size)
+            },
             (Self::Unix(s), LoanSlot::Buffer(_)) => s.loaned_mut(),
             (Self::Fifo(s), LoanSlot::Buffer(_)) => s.loaned_mut(),
             _ => unreachable!("a loan's slot matches its sender's transport"),
@@ -141,13 +181,15 @@ impl SendVia {
     pub(crate) fn commit(&mut self, slot: LoanSlot, len: usize, publish: bool) {
         match (self, slot) {
             (Self::Shm(s), LoanSlot::Ring(pos)) => s.commit(pos, len, publish),
+            (Self::ShmBytes(s), LoanSlot::Record { pos, .. }) => s.commit(pos, len, publish),
             (Self::Unix(s), LoanSlot::Buffer(wait)) => s.commit(len, wait),
             (Self::Fifo(s), LoanSlot::Buffer(wait)) => s.commit(len, wait),
             _ => unreachable!("a loan's slot matches its sender's transport"),
         }
     }
 
-    /// Gives an uncommitted loan back (a ring's MPMC slot is published as cancelled).
+    /// Gives an uncommitted loan back (a ring's MPMC slot is published as cancelled; a
+    /// byte ring's record was never staged, so there is nothing to undo).
     pub(crate) fn cancel(&mut self, slot: LoanSlot) {
         if let (Self::Shm(s), LoanSlot::Ring(pos)) = (self, slot) {
             s.cancel(pos);
@@ -159,6 +201,7 @@ impl SendVia {
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait) -> Result<(), Stop> {
         match self {
             Self::Shm(s) => s.send(message, wait, true),
+            Self::ShmBytes(s) => s.send(message, wait, true),
             Self::Unix(s) => s.send(message, wait),
             Self::Fifo(s) => s.send(message, wait),
         }
@@ -168,8 +211,10 @@ impl SendVia {
     /// part of a batch: staged on a ring for the batch's `publish`; through a loan of the
     /// buffer on a stream, which sends it at once.
     pub(crate) fn send_batched(&mut self, message: &[u8]) -> Result<(), Stop> {
-        if let Self::Shm(s) = self {
-            return s.send(message, Wait::Never, false);
+        match self {
+            Self::Shm(s) => return s.send(message, Wait::Never, false),
+            Self::ShmBytes(s) => return s.send(message, Wait::Never, false),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
         let slot = self.loan(Wait::Never)?;
         self.loaned_mut(slot)[..message.len()].copy_from_slice(message);
@@ -179,8 +224,10 @@ impl SendVia {
 
     /// Publishes what is staged on an SPSC ring (nothing to do elsewhere).
     pub(crate) fn publish(&mut self) {
-        if let Self::Shm(s) = self {
-            s.publish();
+        match self {
+            Self::Shm(s) => s.publish(),
+            Self::ShmBytes(s) => s.publish(),
+            Self::Unix(_) | Self::Fifo(_) => {}
         }
     }
 }

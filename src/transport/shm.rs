@@ -342,7 +342,7 @@ impl ShmReceiver {
     }
 }
 
-fn unavailable(e: Unavailable) -> Stop {
+pub(crate) fn unavailable(e: Unavailable) -> Stop {
     match e {
         Unavailable::WouldBlock => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
@@ -353,7 +353,7 @@ fn unavailable(e: Unavailable) -> Stop {
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
 /// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
 /// gone.
-fn wait_on<R>(
+pub(crate) fn wait_on<R>(
     segment: &Segment,
     peer: Role,
     signal: &Signal,
