@@ -353,6 +353,7 @@ impl fmt::Debug for PublishLoan<'_> {
     }
 }
 
+#[cfg(not(ferry_loom))]
 impl OpenOptions {
     /// Opens the existing broadcast channel `endpoint` as another publisher, with these
     /// options (shape, owners, how long to wait for it).

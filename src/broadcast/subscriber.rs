@@ -335,6 +335,7 @@ impl fmt::Debug for SubscriberGuard<'_> {
     }
 }
 
+#[cfg(not(ferry_loom))]
 impl OpenOptions {
     /// Opens the existing broadcast channel `endpoint` as a subscriber starting at
     /// `start`, with these options (shape, owners, how long to wait for it).
