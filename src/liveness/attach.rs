@@ -3,6 +3,7 @@
 use crate::{
     error::AttachError,
     liveness::{
+        holders,
         process::{alive, me, pid_of},
         recovery::recover,
         roles::{Role, DETACHED, EVER_HELD},
@@ -10,7 +11,10 @@ use crate::{
     },
     ring::RingKind,
     segment::Segment,
-    sync::Ordering::{AcqRel, Acquire, Release},
+    sync::{
+        fence,
+        Ordering::{AcqRel, Acquire, Release, SeqCst},
+    },
 };
 
 /// Takes `role` in `segment` for a handle of this process: returns its seat on an MPMC
@@ -56,7 +60,14 @@ pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, Att
 /// Gives `role` up (and `seat`, on an MPMC segment).
 pub(crate) fn detach(segment: &Segment, role: Role, seat: Option<usize>) {
     match seat.and_then(|i| segment.seats().get(i)) {
-        Some(seat) => seats::leave(seat),
+        Some(seat) => {
+            seats::leave(seat);
+            // SYNC: SeqCst; orders the store that left the seat before the loads of the
+            // other seats in `mark_if_all_gone`: of two last handles leaving at once, at
+            // least one sees the other's seat free, so the mark is not lost.
+            fence(SeqCst);
+            holders::mark_if_all_gone(segment, role);
+        }
         // SYNC: Release; pairs with the Acquire loads in `attach` and `holders::peer`:
         // whoever sees the role released also sees everything this side published.
         None => role.word(segment).store(DETACHED, Release),

@@ -4,7 +4,7 @@
 use crate::{
     liveness::{
         process::{alive, pid_of},
-        roles::{Role, DETACHED},
+        roles::{Role, DETACHED, EVER_HELD},
         seats::occupant,
         subscribers,
     },
@@ -14,7 +14,7 @@ use crate::{
         seat::{Seat, SubscriberSeat},
         Segment,
     },
-    sync::Ordering::Acquire,
+    sync::Ordering::{Acquire, Relaxed, Release},
 };
 
 /// What one side knows of the other.
@@ -54,6 +54,49 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
                 (false, _) => Peer::Gone,
             }
         }
+    }
+}
+
+/// Whether every handle of `role` has gone from `segment`, from one load of the role
+/// word and without a system call: the check a send or receive makes on every call.
+///
+/// SPSC: the word says `DETACHED`. MPMC (and a broadcast channel's publishers): the
+/// last handle to leave (or the recovery that frees the last dead one's seat) marks the
+/// word `DETACHED` ([`mark_if_all_gone`]), and a new handle's attach overwrites the mark.
+/// A mark that raced with an attach is caught here, confirmed against the seats, and
+/// taken back. A dead holder counts as present until recovery frees its seat.
+pub(crate) fn all_gone(segment: &Segment, role: Role) -> bool {
+    let word = role.word(segment);
+    // SYNC: Acquire; pairs with the Release stores of the word in `attach`, `detach` and
+    // `mark_if_all_gone`: a caller that sees the peers gone and then finds the ring empty
+    // has seen every message they published.
+    if word.load(Acquire) != DETACHED {
+        return false;
+    }
+    match segment.geometry().kind {
+        RingKind::Spsc | RingKind::SpscBytes => true,
+        _ => {
+            if peer(segment, role, false) == Peer::Gone {
+                return true;
+            }
+            // A handle attached while the mark was made: take the mark back.
+            // SYNC: Relaxed; the word is only a hint here, the seats were just read.
+            let _ = word.compare_exchange(DETACHED, EVER_HELD, Relaxed, Relaxed);
+            false
+        }
+    }
+}
+
+/// Marks `role`'s word `DETACHED` if no seat of `segment` holds `role` any more (MPMC
+/// and broadcast publishers; see [`all_gone`]). Called after a handle leaves its seat
+/// and after recovery frees dead ones.
+pub(crate) fn mark_if_all_gone(segment: &Segment, role: Role) {
+    let held = segment.seats().iter().filter_map(occupant).any(|(_, held_as, _)| held_as == role as u64);
+    if !held {
+        // SYNC: Release on success; pairs with the Acquire load in `all_gone`, and orders
+        // after the leaving handle's publications (its seat's Release stores). Only a
+        // word some handle set (`EVER_HELD`) is marked: never a role nobody took yet.
+        let _ = role.word(segment).compare_exchange(EVER_HELD, DETACHED, Release, Relaxed);
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::{
     liveness::{
+        holders,
         process::alive,
         roles::Role,
         seats::{free, is_taken, occupant},
@@ -78,6 +79,13 @@ pub(crate) fn recover(segment: &Segment) {
     if kind == RingKind::Broadcast && subscribers::free_dead(segment) {
         // A dead subscriber no longer gates the publishers.
         ring.control().not_full.notify(signaling);
+    }
+    // Also after no seat was freed here: two last handles leaving at once may both have
+    // seen the other's seat still taken. (A broadcast channel's receivers are its
+    // subscribers, whose seats are not these: only its publishers are marked.)
+    holders::mark_if_all_gone(segment, Role::Sender);
+    if kind == RingKind::Mpmc {
+        holders::mark_if_all_gone(segment, Role::Receiver);
     }
     if freed {
         // Anyone parked on a role that may just have lost its last holder re-checks.

@@ -163,7 +163,7 @@ impl<S: EndState> ShmEnd<S> {
     /// Whether every handle of the other side has gone (detached; a dead process is
     /// seen once the wait loop or recovery has noticed it). No system call.
     pub(crate) fn peer_gone(&self) -> bool {
-        liveness::peer(&self.segment, S::PEER, false) == Peer::Gone
+        liveness::all_gone(&self.segment, S::PEER)
     }
 }
 
