@@ -194,7 +194,7 @@ impl Config {
     /// Checks that this configuration can describe a channel: its ring, and a mode of
     /// permission bits only.
     pub(crate) fn validate(&self) -> Result<(), AttachError> {
-        if self.bytes && self.kind == RingKind::Mpmc {
+        if self.bytes && self.kind != RingKind::Spsc {
             return Err(AttachError::InvalidConfig("a channel sized in bytes is SPSC only (for now)"));
         }
         self.geometry().validate().map_err(AttachError::InvalidConfig)?;

@@ -147,11 +147,15 @@ fn producer_killed_mid_message_never_tears_or_wedges() {
         let _cleanup = Cleanup(name.clone());
         let mut rx = Receiver::create(&name, &config()).expect("create");
         let mut producer = child("child_large_sender", &[(KILL_ENV, &name)])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("spawn the producer");
-        // Killed while the receiver drains, so most often in the middle of writing a
-        // large message (sometimes before it attached at all).
+        // Once it has attached (a sender that never attached cannot be told from one not
+        // started yet; libtest may print its own words first on that line): killed while
+        // the receiver drains, so most often in the middle of writing a large message.
+        let out = std::io::BufReader::new(producer.stdout.take().expect("the child's stdout"));
+        let attached = std::io::BufRead::lines(out).map_while(Result::ok).any(|line| line.ends_with("attached"));
+        assert!(attached, "run {run}: the producer did not attach");
         let delay = Duration::from_micros(mix(run) % 40_000);
         let killer = thread::spawn(move || {
             thread::sleep(delay);
@@ -193,6 +197,8 @@ fn child_large_sender() {
     let Ok(name) = env::var(KILL_ENV) else { return };
     start_watchdog(CHILD_WATCHDOG);
     let mut tx = Sender::open(&name).expect("child: open");
+    println!("attached");
+    std::io::Write::flush(&mut std::io::stdout()).expect("child: flush stdout");
     let mut whole = vec![0u8; MAX];
     for seq in 0.. {
         write_message(seq, &mut whole);

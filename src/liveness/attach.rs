@@ -9,7 +9,6 @@ use crate::{
         roles::{Role, DETACHED, EVER_HELD},
         seats,
     },
-    ring::RingKind,
     segment::Segment,
     sync::{
         fence,
@@ -23,7 +22,7 @@ use crate::{
 pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, AttachError> {
     let me = me();
     let word = role.word(segment);
-    if segment.geometry().kind != RingKind::Spsc {
+    if !segment.geometry().kind.is_spsc() {
         // Seats of dead processes are given back by `recover`: try again after it.
         let seat = seats::take(segment, me, role).or_else(|| {
             recover(segment);

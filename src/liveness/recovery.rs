@@ -28,7 +28,7 @@ const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
 /// per seat on every poll.
 pub(crate) fn recover_if_due(segment: &Segment) {
     // Under loom `recover` does nothing: keep the rate limit out of the models too.
-    if segment.geometry().kind == RingKind::Spsc || cfg!(ferry_loom) {
+    if segment.geometry().kind.is_spsc() || cfg!(ferry_loom) {
         return;
     }
     if segment.due(RECOVERY_INTERVAL) {
@@ -43,7 +43,7 @@ pub(crate) fn recover_if_due(segment: &Segment) {
 pub(crate) fn recover(segment: &Segment) {
     // Under loom every handle is in this one live process: nothing to recover.
     let kind = segment.geometry().kind;
-    if kind == RingKind::Spsc || cfg!(ferry_loom) {
+    if kind.is_spsc() || cfg!(ferry_loom) {
         return;
     }
     let ring = segment.ring();

@@ -112,6 +112,12 @@ impl RingKind {
     pub(crate) fn is_bytes(self) -> bool {
         matches!(self, Self::SpscBytes)
     }
+
+    /// Whether each role is held by one handle at a time, named in its header word (no
+    /// seats, nothing for crash recovery to resolve).
+    pub(crate) fn is_spsc(self) -> bool {
+        matches!(self, Self::Spsc | Self::SpscBytes)
+    }
 }
 
 /// Why the ring could not give a slot or a message.
