@@ -137,7 +137,7 @@ impl Publisher {
         Self::attach(broadcast::in_memory(config)?)
     }
 
-    fn attach(segment: std::sync::Arc<crate::segment::Segment>) -> Result<Self, AttachError> {
+    fn attach(segment: broadcast::Channel) -> Result<Self, AttachError> {
         Ok(Self { end: ShmPublisher::attach(segment)? })
     }
 

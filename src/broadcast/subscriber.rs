@@ -11,7 +11,6 @@ use crate::{
     error::AttachError,
     pod::Pod,
     ring::broadcast::Policy,
-    segment::Segment,
     signal::{wait::Wait, WaitPolicy},
     sync,
     transport::{
@@ -130,7 +129,7 @@ impl Subscriber {
         Self::attach(broadcast::create(endpoint, config)?, start)
     }
 
-    pub(super) fn attach(segment: std::sync::Arc<Segment>, start: Start) -> Result<Self, AttachError> {
+    pub(super) fn attach(segment: broadcast::Channel, start: Start) -> Result<Self, AttachError> {
         let back = match start {
             Start::Live => 0,
             Start::History(k) => k,

@@ -27,6 +27,10 @@ use crate::{
 #[cfg(not(ferry_loom))]
 use crate::{owner::Owners, transport::endpoint::Endpoint};
 
+/// A broadcast channel's memory as the API holds it between opening the channel and
+/// attaching an end to it (the API does not reach into the segment).
+pub(crate) type Channel = Arc<Segment>;
+
 /// Makes a broadcast segment in heap memory, for a channel between threads.
 pub(crate) fn in_memory(config: &Config) -> Result<Arc<Segment>, AttachError> {
     let geometry = config.kind(RingKind::Broadcast).geometry();
