@@ -452,7 +452,7 @@ fn crash_run(
                 stats.early_attached += 1;
                 let got = receive_all(&mut rx, seed, GENEROUS, None)?;
                 stats.messages.push(got.count);
-                check_complete(kind, &mut rx, &got, &progress)
+                check_complete(&mut rx, &got, &progress)
             }
             other => Err(format!("after the kill the sender role is {other:?}: expected the dead producer or Never")),
         };
@@ -484,7 +484,7 @@ fn crash_run(
     if got.at < before {
         return Err(format!("Disconnected {:?} before the producer was killed", before - got.at));
     }
-    check_complete(kind, &mut rx, &got, &progress)?;
+    check_complete(&mut rx, &got, &progress)?;
     stats.detection.push(got.at.saturating_duration_since(after));
     stats.messages.push(got.count);
 
@@ -509,29 +509,28 @@ fn crash_run(
 
 /// Checks the end of a receive (`Disconnected`): it came after at least every message the
 /// producer knew it had published, and nothing more arrives: `try_recv` says
-/// `Disconnected` too. (An SPSC ring may still say `Empty`: its role word does not yet
-/// remember a death the blocking call saw; E1's liveness flag of issue 13 makes it
-/// `Disconnected`, and then only that is right.)
-fn check_complete(kind: RingKind, rx: &mut Receiver, got: &Received, progress: &Progress) -> Result<(), String> {
+/// `Disconnected` too (the death the blocking call saw is remembered in the role word).
+fn check_complete(rx: &mut Receiver, got: &Received, progress: &Progress) -> Result<(), String> {
     let published = progress.read();
     if got.count < published {
         return Err(format!("received {} messages, but the producer had published {published}", got.count));
     }
     match rx.try_recv() {
         Err(RecvError::Disconnected) => Ok(()),
-        Err(RecvError::Empty) if kind == RingKind::Spsc => Ok(()),
         other => Err(format!("try_recv after Disconnected: {:?}", other.map(|m| m.len()))),
     }
 }
 
-/// Whether `senders` shows the producer `pid` dead: its SPSC role word, or the seat it
-/// held in an MPMC channel (or no seat: a waiting receiver freed it).
+/// Whether `senders` shows the producer `pid` dead: its SPSC role word (or the word
+/// marked as left once a receiver saw the death), or the seat it held in an MPMC
+/// channel (or no seat: a waiting receiver freed it).
 fn dead_sender(kind: RingKind, senders: &Holders, pid: u32) -> bool {
     let dead = Process { pid, alive: false };
     match (kind, senders) {
         (RingKind::Spsc, Holders::Process(p)) => *p == dead,
         (RingKind::Mpmc, Holders::Processes(all)) => all == &[dead],
-        (RingKind::Mpmc, Holders::Left) => true,
+        // The death recorded: the SPSC role word marked as left, the MPMC seat freed.
+        (RingKind::Spsc | RingKind::Mpmc, Holders::Left) => true,
         _ => false,
     }
 }

@@ -146,19 +146,16 @@ semantics!(
     typed_try_and_timeout_forms,
 );
 
-// Killed SPSC peers: a blocking call's liveness check sees the death, but the SPSC role
-// word does not remember it, so the non-blocking calls after it still say `Full` /
-// `Empty` until E1's liveness flag (issue 13, src/transport/shm.rs) lands; the lead
-// removes these `ignore`s when merging that branch.
+// Killed peers: whoever sees the death (a blocking call's liveness check, or the rate-
+// limited look of the `try_` calls) records it in the role word, so every later call
+// reports it.
 semantics!(a_killed_receiver_fails_the_sender:
-    #[ignore = "pins issue 13: a killed SPSC receiver is forgotten after the blocking call that saw it (E1)"]
     shm_spsc => ShmSpsc,
     shm_mpmc => ShmMpmc,
     unix => Unix,
     fifo => Fifo,
 );
 semantics!(a_killed_sender_is_seen_after_its_messages:
-    #[ignore = "pins issue 13: a killed SPSC sender is forgotten after the blocking call that saw it (E1)"]
     shm_spsc => ShmSpsc,
     shm_mpmc => ShmMpmc,
     unix => Unix,

@@ -303,8 +303,8 @@ fn a_dead_creators_channel_with_a_live_receiver_is_not_stale_and_ferry_rm_remove
     assert!(started.elapsed() < LONG, "Disconnected only after {:?}", started.elapsed());
 
     assert_ferry_rm(&name);
-    // The receiver keeps its mapping.
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+    // The receiver keeps its mapping, and remembers that the sender has gone.
+    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Disconnected);
     drop(rx);
     assert_no_leftovers(&name);
 }

@@ -14,7 +14,7 @@ use crate::{
         seat::{Seat, SubscriberSeat},
         Segment,
     },
-    sync::Ordering::{Acquire, Relaxed, Release},
+    sync::Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
 /// What one side knows of the other.
@@ -39,7 +39,12 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
         RingKind::Spsc | RingKind::SpscBytes => match word {
             0 => Peer::NotYet,
             DETACHED => Peer::Gone,
-            holder if check_pid && !alive(holder) => Peer::Gone,
+            holder if check_pid && !alive(holder) => {
+                // Remembered in the word, so that the `try_` calls see it too.
+                // SYNC: AcqRel on success, as in `recovery::mark_dead_holders`.
+                let _ = role.word(segment).compare_exchange(holder, DETACHED, AcqRel, Relaxed);
+                Peer::Gone
+            }
             _ => Peer::Attached,
         },
         RingKind::Mpmc | RingKind::Broadcast => {

@@ -12,12 +12,13 @@ use crate::{
     liveness::{
         holders,
         process::alive,
-        roles::Role,
+        roles::{Role, DETACHED},
         seats::{free, is_taken, occupant},
         subscribers,
     },
     ring::{broadcast, mpmc, mpmc::NO_CLAIM, RingKind},
     segment::Segment,
+    sync::Ordering::{AcqRel, Acquire, Relaxed},
 };
 
 /// How often one process looks for dead handles in a segment it waits on.
@@ -28,11 +29,45 @@ const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
 /// per seat on every poll.
 pub(crate) fn recover_if_due(segment: &Segment) {
     // Under loom `recover` does nothing: keep the rate limit out of the models too.
-    if segment.geometry().kind.is_spsc() || cfg!(ferry_loom) {
+    if cfg!(ferry_loom) || !segment.due(RECOVERY_INTERVAL) {
         return;
     }
-    if segment.due(RECOVERY_INTERVAL) {
+    if segment.geometry().kind.is_spsc() {
+        mark_dead_holders(segment);
+    } else {
         recover(segment);
+    }
+}
+
+/// SPSC: a role whose holder has died is marked `DETACHED`, as if it had left, so that
+/// every later call of the other side (the `try_` calls included, which look only at
+/// the word) reports it gone. The dead holder's messages were published before it
+/// died: the other side still receives them first.
+pub(crate) fn mark_dead_holders(segment: &Segment) {
+    let mut marked = false;
+    for role in [Role::Sender, Role::Receiver] {
+        let word = role.word(segment);
+        // SYNC: Acquire; pairs with the Release stores of the word in `attach` and
+        // `detach`, as in `holders::peer`.
+        let holder = word.load(Acquire);
+        if holder != 0 && holder != DETACHED && !alive(holder) {
+            // SYNC: AcqRel on success, as `detach`'s Release store would be (pairs with
+            // the Acquire loads of the word); only the dead holder's identity is replaced,
+            // never a new holder's.
+            marked |= word.compare_exchange(holder, DETACHED, AcqRel, Relaxed).is_ok();
+        }
+    }
+    if marked {
+        let signaling = segment.geometry().signaling;
+        let wake = |control: &crate::ring::RingControl| {
+            control.not_empty.wake(signaling);
+            control.not_full.wake(signaling);
+        };
+        if segment.geometry().kind.is_bytes() {
+            wake(segment.byte_ring().control());
+        } else {
+            wake(segment.ring().control());
+        }
     }
 }
 
