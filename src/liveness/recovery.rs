@@ -65,8 +65,15 @@ pub(crate) fn recover(segment: &Segment) {
         match outcome {
             mpmc::Rescue::Pending => continue,
             mpmc::Rescue::Nothing => {}
-            mpmc::Rescue::Skippable => ring.control().not_empty.notify(signaling),
-            mpmc::Rescue::Freed => ring.control().not_full.notify(signaling),
+            // The fd doorbell is not rung from here (this layer holds no fds): the
+            // recoverer re-checks the ring itself, and a handle asleep on its fd re-checks
+            // within its wait's slice.
+            mpmc::Rescue::Skippable => {
+                let _ = ring.control().not_empty.notify(signaling);
+            }
+            mpmc::Rescue::Freed => {
+                let _ = ring.control().not_full.notify(signaling);
+            }
         }
         freed |= free(seat, owner);
     }

@@ -63,6 +63,9 @@ pub enum Mutation {
     /// An MPMC handle claims a position (its CAS on tail or head) with Relaxed instead of
     /// Release, so a recoverer may see the position claimed but not the announcement.
     MpmcClaim,
+    /// A handle re-arming the fd doorbell raises the flag without the AcqRel RMW on the
+    /// waiter word, so a waker may miss it while the handle's re-check misses the message.
+    DoorbellArm,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

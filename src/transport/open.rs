@@ -23,10 +23,11 @@ use crate::{
     liveness,
     owner::Owners,
     segment::Segment,
+    signal::bell::{BellFds, BellFiles, BellSide},
     transport::{
         receiver::RecvVia,
         sender::SendVia,
-        shm::{ShmReceiver, ShmSender},
+        shm::{Bell, ShmReceiver, ShmSender},
     },
 };
 
@@ -36,22 +37,62 @@ pub(crate) type Fallback = Option<String>;
 /// A channel inside this process, on heap memory: its sender and its receiver.
 pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachError> {
     let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
-    let tx = ShmSender::attach(segment.clone())?;
-    let rx = ShmReceiver::attach(segment)?;
+    let (tx_bell, rx_bell) = BellFds::pipes().map_err(|source| AttachError::Io {
+        op: "make the doorbell pipes of",
+        name: String::from("(in memory)"),
+        source,
+    })?;
+    let tx = ShmSender::attach(segment.clone(), Bell::new(tx_bell, None))?;
+    let rx = ShmReceiver::attach(segment, Bell::new(rx_bell, None))?;
     Ok((SendVia::Shm(tx), RecvVia::Shm(rx)))
 }
 
-/// Creates the named segment, reclaiming a stale one of that name.
+/// A segment this process attaches to, and its doorbell files if it created them.
 #[cfg(not(ferry_loom))]
-fn create_segment(name: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+struct Attached {
+    name: String,
+    segment: Arc<Segment>,
+    files: Option<Arc<BellFiles>>,
+    owners: Owners,
+}
+
+#[cfg(not(ferry_loom))]
+impl Attached {
+    /// The doorbell for a handle on `side`.
+    fn bell(&self, side: BellSide) -> Result<Bell, AttachError> {
+        let fds = crate::signal::bell::open_files(&self.segment, &self.name, side, &self.owners)?;
+        Ok(Bell::new(fds, self.files.clone()))
+    }
+
+    fn sender(self) -> Result<ShmSender, AttachError> {
+        let bell = self.bell(BellSide::Sender)?;
+        ShmSender::attach(self.segment, bell)
+    }
+
+    fn receiver(self) -> Result<ShmReceiver, AttachError> {
+        let bell = self.bell(BellSide::Receiver)?;
+        ShmReceiver::attach(self.segment, bell)
+    }
+}
+
+/// Creates the named segment, reclaiming a stale one of that name, and its doorbells.
+#[cfg(not(ferry_loom))]
+fn create_segment(name: &str, config: &Config) -> Result<Attached, AttachError> {
     let segment = Segment::create(name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
-    Ok(Arc::new(segment))
+    let files = crate::signal::bell::create_files(&segment, name, config.get_mode())?;
+    Ok(Attached {
+        name: name.to_owned(),
+        segment: Arc::new(segment),
+        files: Some(Arc::new(files)),
+        owners: Owners::default(),
+    })
 }
 
 /// Opens the named segment, checking its geometry against `expected`'s.
 #[cfg(not(ferry_loom))]
-fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Arc<Segment>, AttachError> {
-    Ok(Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?))
+fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Attached, AttachError> {
+    let segment = Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?);
+    Ok(Attached { name: name.to_owned(), segment, files: None, owners: owners.clone() })
 }
 
 /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`) and
@@ -59,9 +100,7 @@ fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Resul
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_sender(endpoint: &str, config: &Config) -> Result<SendVia, AttachError> {
     match Endpoint::parse(endpoint)? {
-        Endpoint::Shm(name) | Endpoint::Auto(name) => {
-            Ok(SendVia::Shm(ShmSender::attach(create_segment(&name, config)?)?))
-        }
+        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(SendVia::Shm(create_segment(&name, config)?.sender()?)),
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
             what: "creating a socket or pipe endpoint from the sender: its receiver creates it",
@@ -78,7 +117,7 @@ pub(crate) fn open_sender(
     owners: &Owners,
 ) -> Result<(SendVia, Fallback), AttachError> {
     let shm = |name: &str| -> Result<SendVia, AttachError> {
-        Ok(SendVia::Shm(ShmSender::attach(open_segment(name, expected, owners)?)?))
+        Ok(SendVia::Shm(open_segment(name, expected, owners)?.sender()?))
     };
     let unix = |path: &std::path::Path| unix::open_sender(path, owners).map(SendVia::Unix);
     let (via, fallback) = match Endpoint::parse(endpoint)? {
@@ -111,9 +150,8 @@ pub(crate) fn open_sender(
 /// attaches a receiver to it.
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVia, Fallback), AttachError> {
-    let shm = |name: &str| -> Result<RecvVia, AttachError> {
-        Ok(RecvVia::Shm(ShmReceiver::attach(create_segment(name, config)?)?))
-    };
+    let shm =
+        |name: &str| -> Result<RecvVia, AttachError> { Ok(RecvVia::Shm(create_segment(name, config)?.receiver()?)) };
     config.geometry().validate().map_err(AttachError::InvalidConfig)?;
     let (slot_size, mode) = (config.get_slot_size(), config.get_mode());
     let unix = |path: &std::path::Path| UnixReceiver::create(path, slot_size, mode);
@@ -140,7 +178,7 @@ pub(crate) fn open_receiver(
 ) -> Result<RecvVia, AttachError> {
     match Endpoint::parse(endpoint)? {
         Endpoint::Shm(name) | Endpoint::Auto(name) => {
-            Ok(RecvVia::Shm(ShmReceiver::attach(open_segment(&name, expected, owners)?)?))
+            Ok(RecvVia::Shm(open_segment(&name, expected, owners)?.receiver()?))
         }
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
@@ -152,5 +190,8 @@ pub(crate) fn open_receiver(
 /// Removes the named shared-memory channel's segment (`NAME` or `shm:NAME`).
 #[cfg(not(ferry_loom))]
 pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
-    crate::segment::unlink(name.strip_prefix("shm:").unwrap_or(name))
+    let name = name.strip_prefix("shm:").unwrap_or(name);
+    crate::segment::unlink(name)?;
+    crate::signal::bell::remove_files(name);
+    Ok(())
 }
