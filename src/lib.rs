@@ -39,6 +39,8 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+mod async_io;
 mod channel;
 mod config;
 mod error;
@@ -55,6 +57,8 @@ mod signal;
 mod sync;
 mod transport;
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+pub use async_io::{AsyncReceiver, AsyncSender};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
 pub use channel::{in_memory, Loan, OpenOptions, Receiver, RecvBatch, RecvGuard, SendBatch, Sender};

@@ -241,6 +241,17 @@ impl<S: EndState> Drop for ShmEnd<S> {
 }
 
 impl ShmSender {
+    /// Drains and re-arms the doorbell, then looks for room (or departed receivers).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        let drained = self.bell.armed.arm(Producer::own_signal(&self.ring), &self.bell.fds);
+        let gone = drained == Drained::Closed && liveness::peer(&self.segment, Role::Receiver, true) == Peer::Gone;
+        gone || self.ready_now()
+    }
+
     /// Arms the doorbell if it is not, then looks whether a send would find room (or the
     /// receivers gone): whether a caller may skip sleeping on the fd.
     pub(crate) fn ready_now(&self) -> bool {
