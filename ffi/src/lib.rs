@@ -23,6 +23,7 @@
 //! | `config.rs` | `ferry_config` (versioned by its `size`), kinds, signaling |
 //! | `sender.rs` | `ferry_sender`: its `extern "C"` functions; send, loan/commit |
 //! | `receiver.rs` | `ferry_receiver`: its `extern "C"` functions; receive, acquire/release |
+//! | `fd.rs` | `ferry_receiver_fd`, `ferry_sender_fd`: the pollable fds, for event loops |
 //! | `channel.rs` | `ferry_in_memory`, `ferry_unlink` |
 //! | `wait.rs` | blocking, `try` and timeout forms; wait policies |
 //! | `version.rs` | `ferry_version`, `ferry_layout_version` |
@@ -45,6 +46,9 @@ mod config;
 mod sender;
 
 mod receiver;
+
+// Event loops: each end's pollable fd.
+mod fd;
 
 // Whole channels, and versions.
 mod channel;
