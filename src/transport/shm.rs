@@ -205,9 +205,15 @@ impl<S: EndState> ShmEnd<S> {
         }
         let drained = self.bell.armed.arm(S::own_signal(&self.ring), &self.bell.fds);
         // Every holder of the other side's ringing end has closed it: the peers have left
-        // or died. Asked after arming, answered before the last look, so a peer's last
-        // message is still received first.
-        let gone = drained == Drained::Closed && liveness::peer(&self.segment, S::PEER, true) == Peer::Gone;
+        // or died (a system call confirms it). After a short read that emptied the fd,
+        // whether it was also closed is unknown: shared memory says whether the peers
+        // detached (a peer that died shows at the next drain). Asked after arming,
+        // answered before the last look, so a peer's last message is still received first.
+        let gone = match drained {
+            Drained::Closed => liveness::peer(&self.segment, S::PEER, true) == Peer::Gone,
+            Drained::Rung => self.peer_left(),
+            Drained::Nothing => false,
+        };
         match attempt(self) {
             Err(Stop::WouldBlock) if gone => Err(Stop::Gone),
             other => other,
