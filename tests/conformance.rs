@@ -687,9 +687,9 @@ fn sender_gone_after_n_messages(kind: Kind) {
     );
 }
 
-/// A receiver that leaves: the sender is told, with its message handed back. A socket
-/// or pipe fails the next send; a shared-memory ring accepts messages until it is full
-/// (sending never looks at the receiver while there is room) and then fails.
+/// A receiver that leaves: the sender is told, with its message handed back, at the next
+/// send on every transport (a shared-memory ring reads the receiver's departure from the
+/// segment's header on every send, so nothing more is accepted and lost).
 fn receiver_gone_fails_the_sender(kind: Kind) {
     let (_place, mut tx, rx) = pair(kind, "receiver-gone");
     tx.send(b"before").expect("send while the receiver is there");
@@ -708,16 +708,13 @@ fn receiver_gone_fails_the_sender(kind: Kind) {
         }
         assert!(accepted <= CAPACITY as u64, "{kind:?}: {accepted} messages sent to a receiver that has gone");
     }
-    let expected = if kind.is_stream() { 0 } else { CAPACITY as u64 - 1 };
-    assert_eq!(accepted, expected, "{kind:?}: messages accepted after the receiver left");
+    assert_eq!(accepted, 0, "{kind:?}: messages accepted after the receiver left");
     assert!(started.elapsed() < NOTICE, "{kind:?}: the receiver's departure took {:?}", started.elapsed());
     // The send calls say so from now on.
     assert!(matches!(tx.send_timeout(b"x", SHORT), Err(SendError::Disconnected(_))), "{kind:?}: send_timeout");
-    // try_send never looks at the receiver on a ring (no system call on that path): the
-    // ring is full and stays so. A socket or pipe has just been told by the kernel.
+    // try_send too, although the ring has room.
     match tx.try_send(b"x") {
-        Err(SendError::Full(_)) if !kind.is_stream() => {}
-        Err(SendError::Disconnected(_)) if kind.is_stream() => {}
+        Err(SendError::Disconnected(_)) => {}
         other => panic!("{kind:?}: try_send after the receiver left: {other:?}"),
     }
     let committed = match tx.loan() {
@@ -736,8 +733,8 @@ fn receiver_gone_fails_the_sender(kind: Kind) {
     }
 }
 
-/// `send_value` tells of a receiver that has gone as `send` does, handing the value back:
-/// at once on a socket or pipe, once the ring is full on shared memory.
+/// `send_value` tells of a receiver that has gone as `send` does, handing the value back,
+/// at once on every transport.
 fn send_value_to_a_gone_receiver_says_disconnected(kind: Kind) {
     let (_place, mut tx, rx) = pair(kind, "value-gone");
     drop(rx);
@@ -753,8 +750,7 @@ fn send_value_to_a_gone_receiver_says_disconnected(kind: Kind) {
         }
         assert!(accepted <= CAPACITY as u64, "{kind:?}: {accepted} values sent to a receiver that has gone");
     }
-    let expected = if kind.is_stream() { 0 } else { CAPACITY as u64 };
-    assert_eq!(accepted, expected, "{kind:?}: values accepted (and lost) after the receiver left");
+    assert_eq!(accepted, 0, "{kind:?}: values accepted (and lost) after the receiver left");
 }
 
 /// A frame that only partly fits in a socket's or pipe's kernel buffer: `try_send` must
@@ -1350,17 +1346,15 @@ fn keep_with_several_unix_senders_returns_the_kept_message() {
     assert_eq!(rx.recv_timeout(LONG).expect("the kept message").to_vec(), first, "keep: the next receive");
 }
 
-/// After the sender has left, `try_recv` says `Disconnected` on a socket or pipe (the
-/// closed stream shows at once) and `Empty` on shared memory (which looks for no departed
-/// peer without blocking), as documented.
+/// After the sender has left, `try_recv` says `Disconnected` on every transport (the
+/// closed stream shows at once; a ring's departed sender is in the segment's header).
 #[test]
 fn try_recv_after_the_sender_left_is_as_documented() {
     for kind in [Kind::ShmSpsc, Kind::ShmMpmc, Kind::Unix, Kind::Fifo] {
         let (_place, tx, mut rx) = pair(kind, "try-gone");
         drop(tx);
         assert_eq!(rx.recv_timeout(LONG).map(|m| m.len()), Err(RecvError::Disconnected));
-        let expected = if kind.is_stream() { RecvError::Disconnected } else { RecvError::Empty };
-        assert_eq!(rx.try_recv().map(|m| m.len()), Err(expected), "{kind:?}");
+        assert_eq!(rx.try_recv().map(|m| m.len()), Err(RecvError::Disconnected), "{kind:?}");
     }
 }
 

@@ -4,7 +4,7 @@
 //! send and receive variant.
 //!
 //! The scribbles go through the segment's file, `/dev/shm/ferry.NAME`, following layout
-//! v5 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
+//! v6 (`src/segment.rs`, `src/ring/mod.rs`). Heap-backed rings (`ferry::in_memory`) run
 //! the same code but cannot be reached from outside the crate, so only mapped segments
 //! are scribbled on here.
 //!

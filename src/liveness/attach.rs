@@ -5,7 +5,7 @@ use crate::{
     liveness::{
         process::{alive, me, pid_of},
         recovery::recover,
-        roles::{Role, DETACHED, EVER_HELD},
+        roles::{Role, DETACHED},
         seats,
     },
     ring::RingKind,
@@ -30,9 +30,7 @@ pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, Att
                 what: "more handles attached to one MPMC channel at once than it has seats (128)",
             });
         };
-        // SYNC: Release; pairs with the Acquire load in `holders::peer`, which tells
-        // "never held" from "all gone" by it.
-        word.store(EVER_HELD, Release);
+        // `take` counted the seat in the role's word.
         return Ok(Some(seat));
     }
     // SYNC: Acquire; pairs with the Release store in `detach`, so a new holder starts
@@ -54,7 +52,7 @@ pub(crate) fn attach(segment: &Segment, role: Role) -> Result<Option<usize>, Att
 /// Gives `role` up (and `seat`, on an MPMC segment).
 pub(crate) fn detach(segment: &Segment, role: Role, seat: Option<usize>) {
     match seat.and_then(|i| segment.seats().get(i)) {
-        Some(seat) => seats::leave(seat),
+        Some(seat) => seats::leave(segment, seat),
         // SYNC: Release; pairs with the Acquire loads in `attach` and `holders::peer`:
         // whoever sees the role released also sees everything this side published.
         None => role.word(segment).store(DETACHED, Release),

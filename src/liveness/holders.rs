@@ -9,7 +9,7 @@ use crate::{
     },
     ring::RingKind,
     segment::Segment,
-    sync::Ordering::Acquire,
+    sync::Ordering::{AcqRel, Acquire, Relaxed},
 };
 
 /// What one side knows of the other.
@@ -23,33 +23,63 @@ pub(crate) enum Peer {
     Gone,
 }
 
+/// Whether every handle that held `role` in `segment` has gone: detached, or found dead
+/// by a liveness check (`recovery`), which records it in the same word. A role never
+/// held is not gone. No system call: one load of a header word written only at attach
+/// and detach, so cheap enough for every send.
+#[inline]
+pub(crate) fn left(segment: &Segment, role: Role) -> bool {
+    // SYNC: Acquire; pairs with the Release stores (SPSC: `detach`, `recovery`) and RMWs
+    // (MPMC: `seats::count`) that make the word `DETACHED`: a receiver that sees its
+    // senders gone and then finds the ring empty has seen every message they published.
+    // (A sender reads nothing through it; on x86-64 this is a plain load.)
+    role.word(segment).load(Acquire) == DETACHED
+}
+
 /// The state of the handles holding `role` in `segment`. Whether a holder is still
-/// alive takes a system call, made only with `check_pid`.
+/// alive takes a system call, made only with `check_pid`; an SPSC holder found dead is
+/// recorded as detached, so the other side's cheap [`left`] sees it from then on.
 pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
-    // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`: a caller
-    // that sees `Gone` and then finds the ring empty has seen every message the peer
-    // published.
+    // SYNC: Acquire; as in `left`.
     let word = role.word(segment).load(Acquire);
+    let from_word = match word {
+        0 => Peer::NotYet,
+        DETACHED => Peer::Gone,
+        _ => Peer::Attached,
+    };
+    if !check_pid || from_word != Peer::Attached {
+        return from_word;
+    }
     match segment.geometry().kind {
-        RingKind::Spsc => match word {
-            0 => Peer::NotYet,
-            DETACHED => Peer::Gone,
-            holder if check_pid && !alive(holder) => Peer::Gone,
-            _ => Peer::Attached,
-        },
+        RingKind::Spsc if alive(word) => Peer::Attached,
+        RingKind::Spsc => {
+            mark_detached(segment, role, word);
+            Peer::Gone
+        }
+        // The count can be one too high after a process died while attaching or
+        // detaching (see `seats`): the seats and the holders' lives are the truth.
         RingKind::Mpmc => {
             let held = segment
                 .seats()
                 .iter()
                 .filter_map(occupant)
-                .any(|(owner, held_as, _)| held_as == role as u64 && (!check_pid || alive(owner)));
-            match (held, word) {
-                (true, _) => Peer::Attached,
-                (false, 0) => Peer::NotYet,
-                (false, _) => Peer::Gone,
+                .any(|(owner, held_as, _)| held_as == role as u64 && alive(owner));
+            if held {
+                Peer::Attached
+            } else {
+                Peer::Gone
             }
         }
     }
+}
+
+/// Records that the SPSC holder `dead` of `role` has died, unless the role has changed
+/// hands since.
+pub(crate) fn mark_detached(segment: &Segment, role: Role, dead: u64) {
+    // SYNC: AcqRel on success; Release pairs with the Acquire load in `left` and `attach`
+    // like `detach`'s store (the dead holder's writes were done before it died), Acquire
+    // orders them before ours. A failure means a new holder took over: leave it.
+    let _ = role.word(segment).compare_exchange(dead, DETACHED, AcqRel, Relaxed);
 }
 
 /// Who holds a segment, as [`holders`] saw it.

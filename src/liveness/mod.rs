@@ -1,12 +1,14 @@
 //! Liveness: who is attached to a segment, who died, and what is left behind.
 //!
 //! - `process`: process identities (pid and start time) that survive pid reuse;
-//! - `roles`: the two ends of a channel and their words in the header;
+//! - `roles`: the two ends of a channel and their words in the header, which tell the
+//!   other side cheaply that a role has gone;
 //! - `seats`: one seat per attached MPMC handle, with the position it is claiming;
 //! - `attach`: taking a role (an SPSC role whose holder died is taken over) and giving
 //!   it up;
 //! - `holders`: what one side knows of the other, who holds each role, staleness;
-//! - `recovery`: freeing dead MPMC handles' seats and resolving their claims.
+//! - `recovery`: recording dead holders (freeing dead MPMC handles' seats and resolving
+//!   their claims).
 //!
 //! It works on a [`Segment`](crate::segment::Segment) through the segment's raw
 //! accessors (the role words, the seats); the segment knows nothing of it.
@@ -24,7 +26,7 @@ mod seats;
 pub(crate) use self::holders::reclaim_if_stale;
 pub(crate) use self::{
     attach::{attach, detach},
-    holders::{holders, is_stale, peer, Holder, Peer},
+    holders::{holders, is_stale, left, peer, Holder, Peer},
     process::me,
     recovery::{recover, recover_if_due},
     roles::Role,

@@ -99,6 +99,14 @@ impl Producer {
         self.cached_head = head;
         Ok(self.published.saturating_sub(head))
     }
+
+    /// Messages published and not yet released by the consumer (a snapshot; a message
+    /// the consumer holds counts until it is released), bounded by the capacity.
+    pub(crate) fn len(&self, ring: &RingView) -> u64 {
+        // SYNC: Relaxed; a snapshot for information, nothing is read through it.
+        let head = ring.control().head.load(Relaxed);
+        self.published.saturating_sub(head).min(ring.capacity())
+    }
 }
 
 /// The consumer's private state.
@@ -135,6 +143,15 @@ impl Consumer {
             return Err(Unavailable::Corrupt("a message length exceeds the slot size"));
         }
         Ok((self.head, len as usize))
+    }
+
+    /// Messages published and not yet taken by this consumer (a snapshot, lagging a
+    /// publication in progress), bounded by the capacity.
+    pub(crate) fn len(&self, ring: &RingView) -> u64 {
+        // SYNC: Relaxed; a snapshot for information, nothing is read through it. The
+        // producer stores `tail` just after publishing, so it may lag by that batch.
+        let tail = ring.control().tail.load(Relaxed);
+        tail.saturating_sub(self.head).min(ring.capacity())
     }
 
     /// Moves past the message returned by `next_message`. Its slot goes back to the

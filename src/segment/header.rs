@@ -23,10 +23,18 @@ use crate::{
 
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
-/// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 5;
+/// Version of the shared layout (header, control block, slots). Bumped on every change,
+/// of a size or of what a word means.
+///
+/// v6: an MPMC role word counts the seats holding the role (`DETACHED - n`, see
+/// `liveness::roles`) instead of only saying it was ever held, so that the other side
+/// reads "all gone" from one word; an MPMC slot claimed by a loan holds `LOANED` in its
+/// length word until it is committed (see `ring::mpmc`). The sizes are unchanged.
+pub const LAYOUT_VERSION: u32 = 6;
 
-/// The start of every segment. Immutable after initialisation except the role words.
+/// The start of every segment. Immutable after initialisation except the role words,
+/// which change only when a handle attaches or detaches (or is found dead): the other
+/// side reads them on its fast path, from a cache line nobody writes per message.
 #[repr(C, align(128))]
 pub(crate) struct Header {
     /// `MAGIC` once the segment is fully initialised, 0 before.
@@ -47,9 +55,10 @@ pub(crate) struct Header {
     signaling: u32,
     /// Explicit padding, zero.
     _reserved: u32,
-    /// The sender role's word (what it holds is the liveness layer's: `liveness::roles`).
+    /// The sender role's word (what it holds is the liveness layer's: `liveness::roles`):
+    /// `DETACHED` once every sender has gone, which the receivers read.
     sender: AtomicU64,
-    /// The receiver role's word, as for `sender`.
+    /// The receiver role's word, as for `sender`; every send reads it.
     receiver: AtomicU64,
     /// The creator's process identity (pid and start time, see `liveness::process`).
     creator: u64,

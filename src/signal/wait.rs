@@ -17,6 +17,12 @@ use crate::{
 const PARK_SLICE: Duration = Duration::from_millis(20);
 /// Attempts between two looks at the clock while spinning or yielding.
 const ATTEMPTS_PER_LOOK: u32 = 16;
+/// Spins before [`briefly`] starts yielding.
+const BRIEF_SPINS: u32 = 64;
+
+/// How long a call that may not wait still waits for a write it knows to be under way,
+/// which takes nanoseconds unless the writer is preempted (see [`briefly`]).
+pub(crate) const BRIEF: Duration = Duration::from_micros(500);
 
 /// How long a call may wait.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +68,9 @@ pub(crate) trait Watch {
     /// Whether the peer has gone. A departure recorded in shared memory is cheap to see;
     /// with `check_pid`, a dead process is looked for too (a system call).
     fn peer_gone(&self, check_pid: bool) -> bool;
-    /// Resolves dead handles' claims, if that is due (the implementor rations it).
-    fn recover_if_due(&self);
+    /// Looks for dead handles and resolves their claims, if that is due (the implementor
+    /// rations it); returns whether it looked.
+    fn recover_if_due(&self) -> bool;
     /// Resolves every dead handle's claim now.
     fn recover(&self);
 }
@@ -91,8 +98,14 @@ impl Blocked<'_> {
         }
         let deadline = match self.wait {
             Wait::Never => {
-                // A poller must not be wedged by a dead handle's claim either.
-                watch.recover_if_due();
+                // A poller must not be wedged by a dead handle's claim either, and learns
+                // of a dead peer by the same rationed look; a departure is in shared
+                // memory, seen on every poll.
+                let looked = watch.recover_if_due();
+                if watch.peer_gone(looked) {
+                    // The peer published everything before it left: one last look.
+                    return attempt()?.ok_or_else(|| GaveUp::Gone.into());
+                }
                 return Err(GaveUp::WouldBlock.into());
             }
             Wait::Until(deadline) => Some(deadline),
@@ -146,6 +159,33 @@ impl Blocked<'_> {
             }
             let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
             waiting.park(ticket, slice);
+        }
+    }
+}
+
+/// Retries `attempt` until it returns `Some`, for at most `bound`: for a call that may
+/// not wait but knows that what it waits for is being written right now (an MPMC copy
+/// send between its claim and its publication). Spins a little, then yields the CPU, so
+/// that a writer preempted on this core can finish. `None` once `bound` has passed.
+///
+/// Under loom there is no clock: it yields until the writer is done (loom schedules the
+/// writer, and reports a writer that never finishes).
+pub(crate) fn briefly<R>(bound: Duration, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    let spins = if cfg!(ferry_loom) { 0 } else { BRIEF_SPINS };
+    for _ in 0..spins {
+        sync::spin_loop();
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+    }
+    let start = Instant::now();
+    loop {
+        sync::yield_now();
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+        if !cfg!(ferry_loom) && start.elapsed() >= bound {
+            return None;
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum Mutation {
     /// An MPMC handle claims a position (its CAS on tail or head) with Relaxed instead of
     /// Release, so a recoverer may see the position claimed but not the announcement.
     MpmcClaim,
+    /// An MPMC receiver's `try_recv` reports a copy send in progress at the head as an
+    /// empty ring instead of waiting (bounded) for its write.
+    MpmcWriteWait,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

@@ -1,5 +1,32 @@
 //! The shared-memory transport: a ring in a named segment (or in heap memory), with
 //! zero-copy loans and in-place reads.
+//!
+//! # Disconnection
+//!
+//! Each role's word in the segment's header says when every handle of that role has
+//! gone (`liveness::left`): the last one detached (dropped), or a liveness check found
+//! it dead and recorded it there. The word is written only at attach and detach, so it
+//! stays in every reader's cache; a sender reads it on every claim (a cache hit, no
+//! system call, no shared write) and gives up with [`Stop::Gone`] before it writes. A
+//! receiver reads it only when the ring is empty, then looks at the ring once more, so
+//! it reports `Gone` only after every message the senders committed. Looking for dead
+//! processes takes a system call per holder, so it is rationed: at most once per
+//! `RECOVERY_INTERVAL` (20 ms) per segment and process, by a call that finds the ring
+//! full (a sender) or empty (a receiver), or asks [`ShmEnd::peer_gone`]. A role never
+//! attached is not gone: messages sent before the receiver opens wait in the ring.
+//! A role attached again (an SPSC takeover, a new MPMC handle) is no longer gone.
+//!
+//! # MPMC and a send in progress
+//!
+//! Vyukov's positions are consumed in order. A `try_recv` that finds the next position
+//! claimed by a copy send that has not published it yet waits for that write, for at
+//! most [`BRIEF`] (spinning, then yielding), rather than reporting the ring empty while
+//! later messages are ready: a message whose `send` returned is never reported empty to
+//! a `try_recv` that starts after it (unless its writer stays preempted past the bound).
+//! A position claimed by a loan is different: user code may hold a loan as long as it
+//! likes, so the ring reports empty at once, and the messages behind it wait until the
+//! loan is committed or dropped (head-of-line blocking). Blocking receives wait for both
+//! as they wait for any message.
 
 use std::sync::Arc;
 
@@ -13,10 +40,10 @@ use crate::{
     },
     segment::Segment,
     signal::{
-        wait::{Blocked, Wait, Watch},
+        wait::{briefly, Blocked, Wait, Watch, BRIEF},
         Signal, WaitPolicy,
     },
-    sync,
+    sync::{self, Mutation},
     transport::stop::Stop,
 };
 
@@ -60,6 +87,8 @@ pub(crate) trait EndState: Sized + std::fmt::Debug {
     fn flush(end: &mut ShmEnd<Self>);
     /// The signal the other side parks on, woken when this end leaves.
     fn peers_signal(ring: &RingView) -> &Signal;
+    /// Messages published and not yet taken, as this SPSC side sees them.
+    fn len(&self, ring: &RingView) -> u64;
 }
 
 impl EndState for Producer {
@@ -76,6 +105,10 @@ impl EndState for Producer {
     fn peers_signal(ring: &RingView) -> &Signal {
         &ring.control().not_empty
     }
+
+    fn len(&self, ring: &RingView) -> u64 {
+        Producer::len(self, ring)
+    }
 }
 
 impl EndState for Consumer {
@@ -91,6 +124,10 @@ impl EndState for Consumer {
 
     fn peers_signal(ring: &RingView) -> &Signal {
         &ring.control().not_full
+    }
+
+    fn len(&self, ring: &RingView) -> u64 {
+        Consumer::len(self, ring)
     }
 }
 
@@ -141,6 +178,27 @@ impl<S: EndState> ShmEnd<S> {
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.policy = policy;
     }
+
+    /// Messages published and not yet taken by a receiver: a snapshot, never more than
+    /// the capacity whatever shared memory says. (MPMC: sends in progress count; SPSC, on
+    /// the sending side: a message a receiver holds counts until it releases it.)
+    #[expect(dead_code, reason = "the API's `len`/`is_empty`/`is_full` call it (issue 13, the API branch)")]
+    pub(crate) fn len(&self) -> usize {
+        let n = match &self.side {
+            Side::Spsc(state) => state.len(&self.ring),
+            Side::Mpmc { .. } => mpmc::len(&self.ring),
+        };
+        n.min(self.ring.capacity()) as usize
+    }
+
+    /// Whether the other side has gone: every handle of the other role detached, or
+    /// found dead. No system call unless a look for dead processes is due (at most once
+    /// per 20 ms per segment in this process).
+    #[expect(dead_code, reason = "the API's `is_disconnected` calls it (issue 13, the API branch)")]
+    pub(crate) fn peer_gone(&self) -> bool {
+        liveness::recover_if_due(&self.segment);
+        liveness::left(&self.segment, S::ROLE.other())
+    }
 }
 
 impl<S: EndState> Drop for ShmEnd<S> {
@@ -164,13 +222,31 @@ impl ShmSender {
         }
     }
 
-    /// Claims a free slot, waiting as `wait` allows; returns its position.
+    /// Claims a free slot for a loan, waiting as `wait` allows; returns its position.
+    /// `Gone` once the receivers have gone: nothing is claimed.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        let pos = self.claim(wait)?;
+        if matches!(self.side, Side::Mpmc { .. }) {
+            // User code may hold the loan for long: receivers must not wait for it.
+            mpmc::mark_loaned(&self.ring, pos);
+        }
+        Ok(pos)
+    }
+
+    /// Claims a free slot, waiting as `wait` allows, unless the receivers have gone.
+    fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
-        let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_free(&ring),
-            Side::Mpmc { seat } => mpmc::claim_free(&ring, liveness::claim(segment, *seat)),
+        let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || {
+            // Every attempt, the first included: one load of a header word that stays in
+            // this core's cache (see the module doc).
+            if liveness::left(segment, Role::Receiver) {
+                return Err(Stop::Gone);
+            }
+            attempted(match side {
+                Side::Spsc(state) => state.next_free(&ring),
+                Side::Mpmc { seat } => mpmc::claim_free(&ring, liveness::claim(segment, *seat)),
+            })
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -178,10 +254,12 @@ impl ShmSender {
     }
 
     /// Copies `message` (no longer than a slot) into a free slot, waiting as `wait`
-    /// allows, and commits it: the loan and commit of `Sender::send` in one call.
+    /// allows, and commits it: the loan and commit of `Sender::send` in one call. On
+    /// MPMC the claim is not marked loaned: a receiver that finds it unpublished waits
+    /// for this write, which takes no longer than the copy.
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait, publish: bool) -> Result<(), Stop> {
         debug_assert!(message.len() <= self.slot_size());
-        let pos = self.loan(wait)?;
+        let pos = self.claim(wait)?;
         // SAFETY: the slot at `pos` is ours until committed, and its payload holds
         // `slot_size` bytes, no fewer than the message (the caller checked).
         unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
@@ -232,11 +310,13 @@ impl ShmSender {
 
 impl ShmReceiver {
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
-    /// refused one stays in the ring. Returns its position and length.
+    /// refused one stays in the ring. Returns its position and length. Without waiting
+    /// (`Wait::Never`), an MPMC copy send in progress at the head is still waited for,
+    /// at most [`BRIEF`] (see the module doc).
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
-        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
+        let mut take = || match side {
             Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
                 if accept(len) {
                     Ok((pos, len))
@@ -247,6 +327,17 @@ impl ShmReceiver {
             Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
                 ring.control().not_full.notify(segment.geometry().signaling)
             }),
+        };
+        let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
+        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || {
+            attempted(match take() {
+                Err(Unavailable::Writing) if settle => briefly(BRIEF, || match take() {
+                    Err(Unavailable::Writing) => None,
+                    other => Some(other),
+                })
+                .unwrap_or(Err(Unavailable::WouldBlock)),
+                other => other,
+            })
         })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
@@ -303,31 +394,36 @@ impl ShmReceiver {
     }
 }
 
+/// What a ring's answer means to the wait loop: done, not yet, or a failure.
+fn attempted<R>(r: Result<R, Unavailable>) -> Result<Option<R>, Stop> {
+    match r {
+        Ok(r) => Ok(Some(r)),
+        Err(Unavailable::WouldBlock | Unavailable::Writing) => Ok(None),
+        Err(other) => Err(unavailable(other)),
+    }
+}
+
 fn unavailable(e: Unavailable) -> Stop {
     match e {
-        Unavailable::WouldBlock => Stop::WouldBlock,
+        Unavailable::WouldBlock | Unavailable::Writing => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
         Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
     }
 }
 
-/// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
-/// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
-/// gone.
+/// Retries `attempt` (`Ok(None)`: not yet) as `wait` and `policy` allow, parked on
+/// `signal` (see `signal::wait`), until it succeeds or fails, or the `peer` on the other
+/// side of `segment` has gone.
 fn wait_on<R>(
     segment: &Segment,
     peer: Role,
     signal: &Signal,
     policy: WaitPolicy,
     wait: Wait,
-    mut attempt: impl FnMut() -> Result<R, Unavailable>,
+    attempt: impl FnMut() -> Result<Option<R>, Stop>,
 ) -> Result<R, Stop> {
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
-    blocked.retry(&PeerOf { segment, role: peer }, || match attempt() {
-        Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock) => Ok(None),
-        Err(other) => Err(unavailable(other)),
-    })
+    blocked.retry(&PeerOf { segment, role: peer }, attempt)
 }
 
 /// The handles holding `role` in `segment`, as the wait loop watches them.
@@ -341,8 +437,8 @@ impl Watch for PeerOf<'_> {
         liveness::peer(self.segment, self.role, check_pid) == Peer::Gone
     }
 
-    fn recover_if_due(&self) {
-        liveness::recover_if_due(self.segment);
+    fn recover_if_due(&self) -> bool {
+        liveness::recover_if_due(self.segment)
     }
 
     fn recover(&self) {
