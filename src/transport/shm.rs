@@ -315,30 +315,33 @@ impl ShmReceiver {
     /// at most [`BRIEF`] (see the module doc).
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
-        let side = &mut self.side;
-        let mut take = || match side {
-            Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
-                if accept(len) {
-                    Ok((pos, len))
-                } else {
-                    Err(Unavailable::Refused(len))
-                }
+        let (signal, policy) = (&ring.control().not_empty, self.policy);
+        let (pos, len) = match &mut self.side {
+            Side::Spsc(state) => wait_on(segment, Role::Sender, signal, policy, wait, || {
+                attempted(state.next_message(&ring).and_then(|(pos, len)| {
+                    if accept(len) {
+                        Ok((pos, len))
+                    } else {
+                        Err(Unavailable::Refused(len))
+                    }
+                }))
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
-                ring.control().not_full.notify(segment.geometry().signaling)
-            }),
-        };
-        let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
-        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || {
-            attempted(match take() {
-                Err(Unavailable::Writing) if settle => briefly(BRIEF, || match take() {
-                    Err(Unavailable::Writing) => None,
-                    other => Some(other),
+            Side::Mpmc { seat } => {
+                let claim = liveness::claim(segment, *seat);
+                let take = || {
+                    mpmc::claim_message(&ring, claim, &accept, || {
+                        ring.control().not_full.notify(segment.geometry().signaling)
+                    })
+                };
+                let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
+                wait_on(segment, Role::Sender, signal, policy, wait, || {
+                    attempted(match take() {
+                        Err(Unavailable::Writing) if settle => finish_writing(take),
+                        other => other,
+                    })
                 })
-                .unwrap_or(Err(Unavailable::WouldBlock)),
-                other => other,
-            })
-        })?;
+            }
+        }?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
         Ok((pos, len))
@@ -392,6 +395,18 @@ impl ShmReceiver {
             }
         }
     }
+}
+
+/// Retries `take` while it finds a copy send writing the head, for at most [`BRIEF`];
+/// then the ring counts as empty. Out of line: the common receive never comes here.
+#[cold]
+#[inline(never)]
+fn finish_writing<R>(mut take: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Unavailable> {
+    briefly(BRIEF, || match take() {
+        Err(Unavailable::Writing) => None,
+        other => Some(other),
+    })
+    .unwrap_or(Err(Unavailable::WouldBlock))
 }
 
 /// What a ring's answer means to the wait loop: done, not yet, or a failure.

@@ -124,6 +124,42 @@ pub fn mpmc_two_by_two() {
     assert_eq!(got, [1, 2], "each message exactly once");
 }
 
+/// MPMC, two slots: two producers copy one message each (`try_send`); once the second
+/// one's send has returned, the consumer's `try_recv` starts and must get a message,
+/// never `Empty`, whichever producer claimed first: if the first is still writing the
+/// head, the consumer waits for it (not for long: it is a copy, not a loan). Both
+/// messages arrive exactly once and whole.
+pub fn mpmc_copy_in_progress() {
+    let config = Config::new().kind(RingKind::Mpmc).slot_size(8).capacity(2);
+    let (tx, mut rx) = ferry::in_memory(&config).unwrap();
+    let returned = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+    let producer = |value: u8, done: Option<Arc<loom::sync::atomic::AtomicBool>>| {
+        let mut tx = tx.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut message = [0u8; 8];
+            pattern(value, &mut message);
+            tx.try_send(&message).expect("two slots hold both messages");
+            if let Some(done) = done {
+                done.store(true, Ordering::Release);
+            }
+            // Handed back, so its detach is not part of the model.
+            tx
+        })
+    };
+    let first = producer(1, None);
+    let second = producer(2, Some(returned.clone()));
+    while !returned.load(Ordering::Acquire) {
+        thread::yield_now();
+    }
+    let mut got = vec![rx.try_recv().map(|guard| take(&guard)).expect("a send has returned: not Empty")];
+    let senders = [first.join().unwrap(), second.join().unwrap()];
+    got.extend(rx.try_recv().ok().map(|guard| take(&guard)));
+    got.sort_unstable();
+    assert_eq!(got, [1, 2], "each message exactly once");
+    drop(senders);
+    drop(tx);
+}
+
 /// The value a message carries, after checking every byte of it.
 fn take(bytes: &[u8]) -> u8 {
     let value = (1..=2u8).find(|&v| bytes[0] == v.wrapping_mul(31)).expect("a known message");
