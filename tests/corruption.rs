@@ -14,7 +14,8 @@
 //!   for liveness and wake-ups (and, for a seat, to resolve a dead handle's claim, which
 //!   needs a slot claimed and unfinished, which these tests never leave between calls):
 //!   after such scribbles every call must give exactly what a `VecDeque` model of the
-//!   channel predicts (a scribbled role word, or an MPMC seat, may turn a timeout into
+//!   channel predicts (a scribbled role word, or an MPMC seat, may say the peer has gone:
+//!   then a send, or a receive that finds the ring empty or waits in vain, may report
 //!   `Disconnected`).
 //! - The positions, the sequence words and the length words steer the ring: after such
 //!   scribbles each call must still finish within a second without panicking, and return either an error it is documented to return (`Corrupt`
@@ -288,11 +289,12 @@ fn case(kind: RingKind) -> impl Strategy<Value = Case> {
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     /// Nothing that steers the ring was hit: the model's answer, exactly. With
-    /// `roles`, a role word was hit, so a wait may end in `Disconnected`.
+    /// `roles`, a role word or a seat was hit, so the peer may look gone: a send, or a
+    /// receive that would find nothing, may report `Disconnected`.
     Exact { roles: bool },
     /// The ring's positions, lengths or sequences were hit: a valid message or a
-    /// documented error. With `lengths`, a length word was hit.
-    Hostile { lengths: bool },
+    /// documented error. With `lengths`, a length word was hit; with `roles`, as above.
+    Hostile { lengths: bool, roles: bool },
 }
 
 /// A message slot the model expects: a message, or (MPMC) a cancelled loan.
@@ -403,7 +405,7 @@ impl Book {
                     (true, false) => Outcome::Full,
                     (true, true) => Outcome::Timeout,
                 };
-                let excused = roles && blocking && full && got == Outcome::Disconnected;
+                let excused = roles && got == Outcome::Disconnected;
                 if got != expected && !excused {
                     return Err(format!(
                         "{what}: {got:?}, but the model expects {expected:?} ({} of {} slots in use)",
@@ -416,11 +418,12 @@ impl Book {
                 }
                 Ok(())
             }
-            Mode::Hostile { .. } => {
+            Mode::Hostile { roles, .. } => {
                 let allowed = match got {
                     Outcome::Sent | Outcome::Corrupt => true,
                     Outcome::Full => !blocking,
-                    Outcome::Timeout | Outcome::Disconnected => blocking,
+                    Outcome::Disconnected => blocking || roles,
+                    Outcome::Timeout => blocking,
                     _ => false,
                 };
                 if allowed {
@@ -458,7 +461,8 @@ impl Book {
                     Some(&Entry::Message { id, len }) => Outcome::Got(self.bytes(id, len)),
                     Some(Entry::Cancelled) => unreachable!("skipped above"),
                 };
-                let excused = roles && blocking && expected == Outcome::Timeout && got == Outcome::Disconnected;
+                let nothing = matches!(expected, Outcome::Timeout | Outcome::Empty);
+                let excused = roles && nothing && got == Outcome::Disconnected;
                 if got != expected && !excused {
                     return Err(format!("{what}: {got:?}, but the model expects {expected:?}"));
                 }
@@ -467,7 +471,7 @@ impl Book {
                 }
                 Ok(())
             }
-            Mode::Hostile { lengths } => {
+            Mode::Hostile { lengths, roles } => {
                 let allowed = match &got {
                     Outcome::Got(bytes) => {
                         if room.is_some_and(|room| bytes.len() > room) {
@@ -483,7 +487,8 @@ impl Book {
                     }
                     Outcome::Corrupt => true,
                     Outcome::Empty => !blocking,
-                    Outcome::Timeout | Outcome::Disconnected => blocking,
+                    Outcome::Disconnected => blocking || roles,
+                    Outcome::Timeout => blocking,
                     &Outcome::BufferTooSmall(needed) => room.is_some_and(|room| needed > room) && needed <= self.slot,
                     _ => false,
                 };
@@ -866,7 +871,7 @@ fn run_case(kind: RingKind, case: &Case, tally: &Tally) -> Result<(), String> {
     if case.reseal {
         harness.reseal();
     }
-    let mode = if steered { Mode::Hostile { lengths } } else { Mode::Exact { roles } };
+    let mode = if steered { Mode::Hostile { lengths, roles } } else { Mode::Exact { roles } };
     Tally::bump(if steered { &tally.hostile } else { &tally.exact });
     for &op in &case.after {
         harness.apply(op, mode, tally).map_err(|e| format!("after the scribbles ({mode:?}): {e}"))?;

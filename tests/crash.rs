@@ -291,7 +291,7 @@ fn receive_all(
                 // A batch of what is waiting; if nothing is, one blocking receive.
                 let limit = 1 + picks.below(MAX_BATCH);
                 let mut batch = rx.batch();
-                let mut taken = 0;
+                let (mut taken, mut gone) = (0, false);
                 while taken < limit {
                     match batch.try_recv() {
                         Ok(guard) => {
@@ -299,12 +299,20 @@ fn receive_all(
                             taken += 1;
                         }
                         Err(RecvError::Empty) => break,
+                        // The producer's death is known, and every message it published
+                        // was taken: the end (reported by the next call if some were).
+                        Err(RecvError::Disconnected) => {
+                            gone = true;
+                            break;
+                        }
                         Err(e) => return Err(failed(seq + taken, "batch try_recv", e)),
                     }
                 }
                 drop(batch);
                 if taken > 0 {
                     Ok(taken)
+                } else if gone {
+                    Err((RecvError::Disconnected, "batch try_recv"))
                 } else {
                     let result = rx.recv_timeout(timeout);
                     bounded(started, timeout, "recv_timeout after an empty batch")?;
@@ -514,7 +522,8 @@ fn check_complete(rx: &mut Receiver, got: &Received, progress: &Progress) -> Res
         return Err(format!("received {} messages, but the producer had published {published}", got.count));
     }
     match rx.try_recv() {
-        Err(RecvError::Empty) => Ok(()),
+        // The departure stays recorded: no message, and Disconnected again.
+        Err(RecvError::Disconnected) => Ok(()),
         other => Err(format!("try_recv after Disconnected: {:?}", other.map(|m| m.len()))),
     }
 }
@@ -526,7 +535,9 @@ fn dead_sender(kind: RingKind, senders: &Holders, pid: u32) -> bool {
     match (kind, senders) {
         (RingKind::Spsc, Holders::Process(p)) => *p == dead,
         (RingKind::Mpmc, Holders::Processes(all)) => all == &[dead],
-        (RingKind::Mpmc, Holders::Left) => true,
+        // A liveness check (a receive that found the ring empty) has recorded the death:
+        // the SPSC role word says detached, the MPMC seat is freed.
+        (_, Holders::Left) => true,
         _ => false,
     }
 }

@@ -106,11 +106,12 @@ fn a_killed_receiver_makes_try_send_report_disconnected() {
         let peer = Peer::spawn("receiver", &name);
         tx.try_send(b"before").expect("the receiver is alive");
         peer.kill();
-        within_detection(&format!("{kind:?}: try_send"), || match tx.try_send(b"after") {
+        let back = within_detection(&format!("{kind:?}: try_send"), || match tx.try_send(b"after") {
             Ok(()) | Err(SendError::Full(_)) => None,
-            Err(SendError::Disconnected(back)) => Some(assert_eq!(back, b"after")),
+            Err(SendError::Disconnected(back)) => Some(back),
             Err(e) => panic!("{kind:?}: try_send after the receiver died: {e}"),
         });
+        assert_eq!(back, b"after", "{kind:?}: the message handed back");
         assert_eq!(tx.send_value(1u64), Err(SendError::Disconnected(1)), "{kind:?}: send_value");
         assert!(matches!(tx.send(b"x"), Err(SendError::Disconnected(_))), "{kind:?}: send");
         assert!(matches!(tx.try_loan().map(drop), Err(SendError::Disconnected(()))), "{kind:?}: try_loan");

@@ -617,8 +617,7 @@ fn child_mpmc_receiver() {
                 Err(e) => failed("recv_into_timeout", e),
             },
             4 => {
-                // `try_recv` and retry, yielding; a blocking receive after a while, as
-                // `try_recv` never reports `Disconnected`.
+                // `try_recv` and retry, yielding; a blocking receive after a while.
                 for _ in 0..64 {
                     match rx.try_recv() {
                         Ok(guard) => {
@@ -626,6 +625,7 @@ fn child_mpmc_receiver() {
                             continue 'receiving;
                         }
                         Err(RecvError::Empty) => thread::yield_now(),
+                        Err(RecvError::Disconnected) => break 'receiving,
                         Err(e) => failed("try_recv", e),
                     }
                 }
@@ -668,6 +668,8 @@ fn child_mpmc_receiver() {
                             got += 1;
                         }
                         Err(RecvError::Empty) => break,
+                        // Drained: the next call reports it again if this batch took any.
+                        Err(RecvError::Disconnected) => break,
                         Err(e) => failed("batch try_recv", e),
                     }
                 }
@@ -684,7 +686,11 @@ fn child_mpmc_receiver() {
     }
     let elapsed = started.elapsed();
     // Disconnected means drained: nothing is left, and nothing more comes.
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty, "child: receiver {id}: a message after Disconnected");
+    assert_eq!(
+        rx.try_recv().unwrap_err(),
+        RecvError::Disconnected,
+        "child: receiver {id}: a message after Disconnected"
+    );
     assert_eq!(rx.recv_timeout(Duration::from_millis(50)).unwrap_err(), RecvError::Disconnected);
     drop(rx);
 

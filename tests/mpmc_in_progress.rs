@@ -7,6 +7,10 @@
 //! while later messages are ready, as crossbeam's bounded channel never reports empty a
 //! message whose send has returned. For a loan, which user code may hold indefinitely,
 //! `try_recv` reports `Empty` at once: head-of-line blocking, documented.
+//!
+//! The threads coordinate through std's atomics (the harness's own flags and counters;
+//! loom models the library, not its tests: see `loom-tests` for the model of this case).
+#![allow(clippy::disallowed_types, reason = "test-harness flags and counters; loom models the library, not its tests")]
 
 use std::{
     sync::{

@@ -986,7 +986,7 @@ fn consume(mut rx: Receiver) -> Vec<Vec<u64>> {
             Err(e) => panic!("consumer: {e:?}"),
         }
     }
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Disconnected);
     got
 }
 

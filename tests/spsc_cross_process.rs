@@ -163,7 +163,7 @@ fn a_million_mixed_messages_cross_processes_intact_and_in_order() {
         Ok(extra) => panic!("a message of {} bytes arrived after the last one", extra.len()),
         Err(e) => panic!("expected Disconnected once the sender exited, got {e:?}"),
     }
-    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty);
+    assert_eq!(rx.try_recv().unwrap_err(), RecvError::Disconnected);
     drop(rx);
     assert!(!shm_path(&name).exists(), "the creator's drop should remove the channel's name");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     mpmc_copy_in_progress, mpmc_two_by_two, rescue_spares_a_live_receiver, rescue_spares_a_live_sender,
-    segment_handshake, sleeping_receiver, spsc_loans_batches_wrap, with_mutation,
+    segment_handshake, sleeping_receiver, spsc_loans_batches_wrap, with_mutation, with_mutation_bounded,
 };
 use ferry::{loom_hooks::Mutation, RingKind};
 
@@ -26,7 +26,7 @@ fn spsc_release_without_release_is_caught() {
 #[test]
 #[should_panic]
 fn mpmc_publish_without_release_is_caught() {
-    with_mutation(Mutation::MpmcPublish, mpmc_two_by_two);
+    with_mutation_bounded(Mutation::MpmcPublish, 2, mpmc_two_by_two);
 }
 
 #[test]

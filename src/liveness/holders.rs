@@ -47,7 +47,9 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
         DETACHED => Peer::Gone,
         _ => Peer::Attached,
     };
-    if !check_pid || from_word != Peer::Attached {
+    // (Under loom every handle lives in this one process, and the wall clock, which
+    // decides when `check_pid` is set, must not change the atomics a model runs.)
+    if !check_pid || from_word != Peer::Attached || cfg!(ferry_loom) {
         return from_word;
     }
     match segment.geometry().kind {

@@ -89,9 +89,9 @@ impl RingKind {
 pub(crate) enum Unavailable {
     /// No free slot (producer) or no published message (consumer).
     WouldBlock,
-    /// MPMC consumer: the next position is claimed by a copy send that is writing it
-    /// now (a loan's claim reports `WouldBlock`; see `mpmc::claim_message`).
-    Writing,
+    /// MPMC consumer: the next position, this one, is claimed by a copy send that is
+    /// writing it now (a loan's claim reports `WouldBlock`; see `mpmc::claim_message`).
+    Writing(u64),
     /// The next message is this long and the caller refused it; it stays in the ring.
     Refused(usize),
     /// A position or length read from shared memory is impossible.

@@ -219,10 +219,18 @@ fn in_progress(ring: &RingView, head: u64, seq: u64) -> Unavailable {
     // bounded time for nothing, or not wait for a copy claimed just now.
     let loaned = ring.meta(head).len.load(Relaxed) == LOANED;
     if (tail.wrapping_sub(head) as i64) > 0 && !loaned {
-        Unavailable::Writing
+        Unavailable::Writing(head)
     } else {
         Unavailable::WouldBlock
     }
+}
+
+/// Whether the producer of `pos`, which [`claim_message`] found writing, has published
+/// (or cancelled) it: the one word a consumer waiting for it needs to watch.
+pub(crate) fn written(ring: &RingView, pos: u64) -> bool {
+    // SYNC: Relaxed; only says when to call `claim_message` again, whose Acquire load
+    // of the same word is what makes the message visible.
+    ring.meta(pos).seq.load(Relaxed) != pos
 }
 
 /// Hands the slot at `pos` to the producers of the next lap, and withdraws the claim.

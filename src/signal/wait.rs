@@ -167,12 +167,9 @@ impl Blocked<'_> {
 /// not wait but knows that what it waits for is being written right now (an MPMC copy
 /// send between its claim and its publication). Spins a little, then yields the CPU, so
 /// that a writer preempted on this core can finish. `None` once `bound` has passed.
-///
-/// Under loom there is no clock: it yields until the writer is done (loom schedules the
-/// writer, and reports a writer that never finishes).
+/// (Not for loom models, whose waits park: see `WaitPolicy`.)
 pub(crate) fn briefly<R>(bound: Duration, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
-    let spins = if cfg!(ferry_loom) { 0 } else { BRIEF_SPINS };
-    for _ in 0..spins {
+    for _ in 0..BRIEF_SPINS {
         sync::spin_loop();
         if let Some(r) = attempt() {
             return Some(r);
@@ -184,7 +181,7 @@ pub(crate) fn briefly<R>(bound: Duration, mut attempt: impl FnMut() -> Option<R>
         if let Some(r) = attempt() {
             return Some(r);
         }
-        if !cfg!(ferry_loom) && start.elapsed() >= bound {
+        if start.elapsed() >= bound {
             return None;
         }
     }

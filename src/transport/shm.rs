@@ -180,9 +180,13 @@ impl<S: EndState> ShmEnd<S> {
     }
 
     /// Messages published and not yet taken by a receiver: a snapshot, never more than
-    /// the capacity whatever shared memory says. (MPMC: sends in progress count; SPSC, on
-    /// the sending side: a message a receiver holds counts until it releases it.)
-    #[expect(dead_code, reason = "the API's `len`/`is_empty`/`is_full` call it (issue 13, the API branch)")]
+    /// the capacity whatever shared memory says. (MPMC: sends in progress count. SPSC: a
+    /// message under a receiver's guard counts until the guard is dropped, since it may
+    /// be kept.)
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the API's `len`/`is_empty`/`is_full` call it (issue 13, the API branch)")
+    )]
     pub(crate) fn len(&self) -> usize {
         let n = match &self.side {
             Side::Spsc(state) => state.len(&self.ring),
@@ -194,7 +198,10 @@ impl<S: EndState> ShmEnd<S> {
     /// Whether the other side has gone: every handle of the other role detached, or
     /// found dead. No system call unless a look for dead processes is due (at most once
     /// per 20 ms per segment in this process).
-    #[expect(dead_code, reason = "the API's `is_disconnected` calls it (issue 13, the API branch)")]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the API's `is_disconnected` calls it (issue 13, the API branch)")
+    )]
     pub(crate) fn peer_gone(&self) -> bool {
         liveness::recover_if_due(&self.segment);
         liveness::left(&self.segment, S::ROLE.other())
@@ -336,7 +343,7 @@ impl ShmReceiver {
                 let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
                 wait_on(segment, Role::Sender, signal, policy, wait, || {
                     attempted(match take() {
-                        Err(Unavailable::Writing) if settle => finish_writing(take),
+                        Err(Unavailable::Writing(pos)) if settle => finish_writing(segment, &ring, pos, take),
                         other => other,
                     })
                 })
@@ -397,30 +404,67 @@ impl ShmReceiver {
     }
 }
 
-/// Retries `take` while it finds a copy send writing the head, for at most [`BRIEF`];
-/// then the ring counts as empty. Out of line: the common receive never comes here.
+/// Waits until the copy send writing position `pos` at the head has published it, then
+/// retries `take`, for at most [`BRIEF`] in all (another copy may be writing the next
+/// head); then the ring counts as empty. Out of line: the common receive never comes
+/// here. While it waits it reads only the slot's sequence word, the line the writer
+/// is about to write anyway.
 #[cold]
 #[inline(never)]
-fn finish_writing<R>(mut take: impl FnMut() -> Result<R, Unavailable>) -> Result<R, Unavailable> {
-    briefly(BRIEF, || match take() {
-        Err(Unavailable::Writing) => None,
-        other => Some(other),
-    })
-    .unwrap_or(Err(Unavailable::WouldBlock))
+fn finish_writing<R>(
+    segment: &Segment,
+    ring: &RingView,
+    mut pos: u64,
+    mut take: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Unavailable> {
+    if cfg!(ferry_loom) {
+        // Loom explores a stale read of the watched word on every turn of a spin loop,
+        // without end; under loom the wait parks instead (as every wait does there, see
+        // `WaitPolicy`), woken by the writer's publication.
+        let parked = wait_on(
+            segment,
+            Role::Sender,
+            &ring.control().not_empty,
+            WaitPolicy::park_at_once(),
+            Wait::Forever,
+            || match take() {
+                Err(Unavailable::Writing(_)) => Ok(None),
+                other => Ok(Some(other)),
+            },
+        );
+        return parked.unwrap_or(Err(Unavailable::WouldBlock));
+    }
+    let mut result = Err(Unavailable::WouldBlock);
+    briefly(BRIEF, || {
+        if !mpmc::written(ring, pos) {
+            return None;
+        }
+        match take() {
+            Err(Unavailable::Writing(next)) => {
+                pos = next;
+                None
+            }
+            other => {
+                result = other;
+                Some(())
+            }
+        }
+    });
+    result
 }
 
 /// What a ring's answer means to the wait loop: done, not yet, or a failure.
 fn attempted<R>(r: Result<R, Unavailable>) -> Result<Option<R>, Stop> {
     match r {
         Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock | Unavailable::Writing) => Ok(None),
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
         Err(other) => Err(unavailable(other)),
     }
 }
 
 fn unavailable(e: Unavailable) -> Stop {
     match e {
-        Unavailable::WouldBlock | Unavailable::Writing => Stop::WouldBlock,
+        Unavailable::WouldBlock | Unavailable::Writing(_) => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
         Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
     }
@@ -458,5 +502,73 @@ impl Watch for PeerOf<'_> {
 
     fn recover(&self) {
         liveness::recover(self.segment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        ring::{Geometry, RingKind},
+        signal::Signaling,
+    };
+
+    fn segment(kind: RingKind) -> Arc<Segment> {
+        let geometry = Geometry { kind, signaling: Signaling::Futex, slot_size: 8, capacity: 4 };
+        Arc::new(Segment::heap(geometry, liveness::me()).expect("a heap segment"))
+    }
+
+    #[test]
+    fn len_counts_what_is_published_and_not_taken_on_both_ends() {
+        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+            let segment = segment(kind);
+            let mut tx = ShmSender::attach(segment.clone()).expect("sender");
+            let mut rx = ShmReceiver::attach(segment).expect("receiver");
+            assert_eq!((tx.len(), rx.len()), (0, 0), "{kind:?}: empty");
+            for _ in 0..3 {
+                tx.send(b"x", Wait::Never, true).expect("send");
+            }
+            assert_eq!((tx.len(), rx.len()), (3, 3), "{kind:?}: three sent");
+            let (pos, _) = rx.recv(Wait::Never, |_| true).expect("recv");
+            rx.done(pos, true);
+            assert_eq!((tx.len(), rx.len()), (2, 2), "{kind:?}: one taken");
+        }
+    }
+
+    #[test]
+    fn len_is_bounded_by_the_capacity_whatever_shared_memory_says() {
+        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+            let segment = segment(kind);
+            let tx = ShmSender::attach(segment.clone()).expect("sender");
+            let rx = ShmReceiver::attach(segment.clone()).expect("receiver");
+            // A hostile peer's positions.
+            segment.ring().control().tail.store(u64::MAX / 2, crate::sync::Ordering::Relaxed);
+            segment.ring().control().head.store(0, crate::sync::Ordering::Relaxed);
+            assert!(tx.len() <= 4 && rx.len() <= 4, "{kind:?}: {} and {}", tx.len(), rx.len());
+        }
+    }
+
+    #[test]
+    fn peer_gone_is_false_before_the_peer_attaches_and_true_once_the_last_one_leaves() {
+        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+            let segment = segment(kind);
+            let tx = ShmSender::attach(segment.clone()).expect("sender");
+            assert!(!tx.peer_gone(), "{kind:?}: no receiver yet is not gone");
+            let rx = ShmReceiver::attach(segment.clone()).expect("receiver");
+            assert!(!tx.peer_gone() && !rx.peer_gone(), "{kind:?}: both attached");
+            if kind == RingKind::Mpmc {
+                let second = tx.try_clone().expect("a second sender");
+                drop(tx);
+                assert!(!rx.peer_gone(), "{kind:?}: one sender left of two");
+                drop(second);
+            } else {
+                drop(tx);
+            }
+            assert!(rx.peer_gone(), "{kind:?}: every sender gone");
+            let tx = ShmSender::attach(segment).expect("a sender again");
+            assert!(!rx.peer_gone(), "{kind:?}: a sender is back");
+            drop(rx);
+            assert!(tx.peer_gone(), "{kind:?}: the receiver gone");
+        }
     }
 }
