@@ -81,7 +81,9 @@ fn big_and_small_senders_and_a_polling_receiver() {
     drop(tx);
     let (mut received, mut quick_empties, mut waited_out) = (0u64, 0u64, 0u64);
     let mut next = [0u64; SENDERS as usize];
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(Instant::now() < deadline, "no Disconnected within 60 s of the senders' start");
         let ready = returned.load(Ordering::Acquire);
         let started = Instant::now();
         match rx.try_recv() {
