@@ -178,7 +178,23 @@ impl Subscriber {
     ///
     /// # Errors
     ///
-    /// [`SubscriberError::Empty`]; [`SubscriberError::Lagged`]; [`SubscriberError::Corrupt`].
+    /// [`SubscriberError::Empty`]; [`SubscriberError::Disconnected`] once every
+    /// publisher has gone and this subscriber has read what it can see (as
+    /// crossbeam-channel's `try_recv`); [`SubscriberError::Lagged`];
+    /// [`SubscriberError::Corrupt`].
+    ///
+    /// ```
+    /// use ferry::{Config, Publisher, Start, SubscriberError};
+    ///
+    /// let mut publisher = Publisher::in_memory(&Config::new().capacity(4).slot_size(8))?;
+    /// let mut subscriber = publisher.subscribe(Start::Live)?;
+    /// assert_eq!(subscriber.try_recv().unwrap_err(), SubscriberError::Empty);
+    /// publisher.send(b"last")?;
+    /// drop(publisher);
+    /// assert_eq!(&*subscriber.try_recv()?, b"last");
+    /// assert_eq!(subscriber.try_recv().unwrap_err(), SubscriberError::Disconnected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<SubscriberGuard<'_>, SubscriberError> {
         self.recv_until(Wait::Never, |_| true)
     }
@@ -221,7 +237,8 @@ impl Subscriber {
     ///
     /// # Errors
     ///
-    /// [`SubscriberError::Empty`]; [`SubscriberError::BufferTooSmall`];
+    /// [`SubscriberError::Empty`]; [`SubscriberError::Disconnected`] (as
+    /// [`Subscriber::try_recv`]); [`SubscriberError::BufferTooSmall`];
     /// [`SubscriberError::Lagged`]; [`SubscriberError::Corrupt`].
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, SubscriberError> {
         self.recv_copy(Wait::Never, buf)

@@ -278,9 +278,18 @@ impl ShmSubscriber {
         let from = reader.position();
         let cursor = subscribers::cursor(segment, self.seat);
         let watch = Handles { segment, role: Some(Role::Sender) };
-        let next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, || {
-            reader.next(&ring, policy, cursor, &accept)
-        });
+        let mut attempt = || reader.next(&ring, policy, cursor, &accept);
+        let mut next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, &mut attempt);
+        if matches!(next, Err(Stop::WouldBlock)) && liveness::all_gone(segment, Role::Sender) {
+            // A `try_` call on a drained ring whose publishers have all gone: what they
+            // published is visible now (the Acquire load in `all_gone`), so one last
+            // look decides between a message and the end of the stream. One header
+            // word, read only on an empty ring: no cost on the path that gets messages.
+            next = match attempt() {
+                Err(Unavailable::WouldBlock) => Err(Stop::Gone),
+                other => other.map_err(stop),
+            };
+        }
         if policy == Policy::Block && self.reader.position() != from {
             // Skipped positions moved the cursor: a publisher may be waiting for that.
             ring.control().not_full.notify(segment.geometry().signaling);
@@ -369,9 +378,17 @@ fn wait_on<R>(
     blocked.retry(watch, || match attempt() {
         Ok(r) => Ok(Some(r)),
         Err(Unavailable::WouldBlock) => Ok(None),
-        Err(Unavailable::Refused(len)) => Err(Stop::Refused(len)),
-        Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
+        Err(other) => Err(stop(other)),
     })
+}
+
+/// What a ring's refusal means to the caller.
+fn stop(e: Unavailable) -> Stop {
+    match e {
+        Unavailable::WouldBlock => Stop::WouldBlock,
+        Unavailable::Refused(len) => Stop::Refused(len),
+        Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
+    }
 }
 
 /// The handles of a broadcast segment, as the wait loop watches them: a subscriber

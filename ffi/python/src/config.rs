@@ -1,6 +1,6 @@
 //! `ferry.Config`: the shape of a channel, as its creator chooses it.
 
-use ferry::{RingKind, Signaling};
+use ferry::{Policy, RingKind, Signaling};
 use pyo3::prelude::*;
 
 use crate::errors;
@@ -11,7 +11,11 @@ use crate::errors;
 /// ring holds (a power of two); `kind` is `"spsc"` (one sender, one receiver) or
 /// `"mpmc"` (any number of each; each message goes to one receiver); `signaling` is how
 /// blocked calls sleep, `"futex"` or `"semaphore"`; `mode` the permission bits of the
-/// shared-memory object (0o600 unless asked). Immutable; compare with `==`.
+/// shared-memory object (0o600 unless asked). For a broadcast channel
+/// (`ferry.Publisher`): `policy` is `"block"` (a publisher waits for the slowest
+/// subscriber) or `"overwrite"` (it never waits; a subscriber a ring behind gets
+/// `ferry.Lagged`), `history` how many of the latest messages a late subscriber may ask
+/// for, `subscribers` how many may be attached at once. Immutable; compare with `==`.
 #[pyclass(frozen, eq, module = "ferry")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -30,12 +34,25 @@ pub(crate) struct Config {
     /// Permission bits of the shared-memory object.
     #[pyo3(get)]
     mode: u32,
+    /// Broadcast: `"block"` or `"overwrite"`.
+    #[pyo3(get)]
+    policy: &'static str,
+    /// Broadcast: messages kept for late subscribers.
+    #[pyo3(get)]
+    history: usize,
+    /// Broadcast: subscriber seats.
+    #[pyo3(get)]
+    subscribers: usize,
 }
 
 #[pymethods]
 impl Config {
     #[new]
-    #[pyo3(signature = (*, slot_size = None, capacity = None, kind = "spsc", signaling = "futex", mode = 0o600))]
+    #[pyo3(signature = (
+        *, slot_size = None, capacity = None, kind = "spsc", signaling = "futex", mode = 0o600,
+        policy = "block", history = 0, subscribers = None
+    ))]
+    #[expect(clippy::too_many_arguments, reason = "Python's keyword arguments, one per setting")]
     fn new(
         py: Python<'_>,
         slot_size: Option<i64>,
@@ -43,6 +60,9 @@ impl Config {
         kind: &str,
         signaling: &str,
         mode: u32,
+        policy: &str,
+        history: i64,
+        subscribers: Option<i64>,
     ) -> PyResult<Self> {
         let defaults = ferry::Config::new();
         let count = |value: Option<i64>, default: usize, what: &str| match value {
@@ -73,6 +93,20 @@ impl Config {
                 ))
             }
         };
+        let policy = match policy {
+            "block" => "block",
+            "overwrite" => "overwrite",
+            other => {
+                return Err(errors::raise(
+                    py,
+                    "InvalidConfig",
+                    format!("policy must be \"block\" or \"overwrite\", not {other:?}"),
+                ))
+            }
+        };
+        let history = usize::try_from(history).map_err(|_| {
+            errors::raise(py, "InvalidConfig", format!("history must be a number of messages >= 0, not {history}"))
+        })?;
         if mode > 0o777 {
             return Err(errors::raise(
                 py,
@@ -86,13 +120,24 @@ impl Config {
             kind,
             signaling,
             mode,
+            policy,
+            history,
+            subscribers: count(subscribers, defaults.get_subscribers(), "subscribers")?,
         })
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "ferry.Config(slot_size={}, capacity={}, kind='{}', signaling='{}', mode={:#o})",
-            self.slot_size, self.capacity, self.kind, self.signaling, self.mode
+            "ferry.Config(slot_size={}, capacity={}, kind='{}', signaling='{}', mode={:#o}, policy='{}', \
+             history={}, subscribers={})",
+            self.slot_size,
+            self.capacity,
+            self.kind,
+            self.signaling,
+            self.mode,
+            self.policy,
+            self.history,
+            self.subscribers
         )
     }
 }
@@ -100,7 +145,7 @@ impl Config {
 impl Config {
     /// The defaults, for a `create` without a config.
     pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
-        Self::new(py, None, None, "spsc", "futex", 0o600)
+        Self::new(py, None, None, "spsc", "futex", 0o600, "block", 0, None)
     }
 
     /// The core's `Config`.
@@ -111,5 +156,8 @@ impl Config {
             .slot_size(self.slot_size)
             .capacity(self.capacity)
             .mode(self.mode)
+            .policy(if self.policy == "overwrite" { Policy::Overwrite } else { Policy::Block })
+            .history(self.history)
+            .subscribers(self.subscribers)
     }
 }

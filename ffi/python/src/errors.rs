@@ -5,7 +5,7 @@
 //! The messages are the core's, except where the core names a Rust call: those say
 //! `ferry.unlink(...)`, which is what a Python user can run.
 
-use ferry::{AttachError, RecvError, SendError};
+use ferry::{AttachError, PublishError, RecvError, SendError, SubscriberError};
 use pyo3::{
     prelude::*,
     sync::PyOnceLock,
@@ -96,6 +96,30 @@ pub(crate) fn recv(py: Python<'_>, error: RecvError) -> PyErr {
         RecvError::Disconnected => raise(py, "Disconnected", message),
         RecvError::BufferTooSmall { needed } => raise(py, "BufferTooSmall", (message, needed)),
         RecvError::WrongSize { .. } | RecvError::Corrupt { .. } => raise(py, "Corrupt", message),
+    }
+}
+
+/// The exception for a failed publish.
+pub(crate) fn publish(py: Python<'_>, error: PublishError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        PublishError::Full => raise(py, "Full", message),
+        PublishError::Timeout => raise(py, "Timeout", message),
+        PublishError::TooLarge { len, max } => raise(py, "TooLarge", (message, len, max)),
+        PublishError::Corrupt { .. } => raise(py, "Corrupt", message),
+    }
+}
+
+/// The exception for a subscriber's failed receive.
+pub(crate) fn subscribe(py: Python<'_>, error: SubscriberError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        SubscriberError::Empty => raise(py, "Empty", message),
+        SubscriberError::Timeout => raise(py, "Timeout", message),
+        SubscriberError::Disconnected => raise(py, "Disconnected", message),
+        SubscriberError::Lagged(missed) => raise(py, "Lagged", (message, missed)),
+        SubscriberError::BufferTooSmall { needed } => raise(py, "BufferTooSmall", (message, needed)),
+        SubscriberError::Corrupt { .. } => raise(py, "Corrupt", message),
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `config.rs` | `Config` |
 //! | `sender.rs` | `Sender`, and `Loan`, a slot lent for writing (a writable buffer) |
 //! | `receiver.rs` | `Receiver`, and `RecvGuard`, a message read in place (a read-only buffer) |
+//! | `broadcast.rs` | `Publisher` and `Subscriber`, the broadcast channel (copying) |
 //! | `lender.rs` | a handle and the one loan or guard Python holds of it |
 //! | `buffer.rs` | the buffer protocol both ways: a caller's bytes-like object, a slot exported |
 //! | `wait.rs` | `timeout=`, and waiting without the GIL in slices so Ctrl-C works |
@@ -17,6 +18,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod broadcast;
 mod buffer;
 mod config;
 mod errors;
@@ -59,6 +61,8 @@ fn _ferry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<receiver::Receiver>()?;
     m.add_class::<receiver::RecvGuard>()?;
     m.add_class::<receiver::Guards>()?;
+    m.add_class::<broadcast::Publisher>()?;
+    m.add_class::<broadcast::Subscriber>()?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(in_memory, m)?)?;
     m.add("LAYOUT_VERSION", ferry::LAYOUT_VERSION)?;

@@ -53,6 +53,17 @@ def rust_producer() -> Path:
 
 
 @pytest.fixture(scope="session")
+def rust_publisher() -> Path:
+    """``examples/publisher.rs``: ``publisher NAME COUNT SUBSCRIBERS`` creates a block-mode
+    broadcast channel, waits for SUBSCRIBERS to join, then publishes COUNT 64-byte
+    messages (a little-endian sequence number, then 56 copies of its low byte)."""
+    _cargo("build", "--release", "--quiet", "--example", "publisher")
+    path = RELEASE / "examples" / "publisher"
+    assert path.exists(), path
+    return path
+
+
+@pytest.fixture(scope="session")
 def c_producer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``ffi/examples/producer.c``: ``producer ENDPOINT COUNT`` sends COUNT messages of
     64 bytes (a sequence number, then "message N from C"), built against libferry."""

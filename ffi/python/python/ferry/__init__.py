@@ -15,7 +15,8 @@ One process creates a channel by name, another opens it::
 
 ``Receiver.recv_guard()`` reads a message in place (a read-only buffer over the slot:
 ``numpy.frombuffer`` it without a copy) and ``Sender.loan()`` lends a slot to write
-into. The exceptions are in ``ferry.errors`` (and here): every one is a ``ferry.Error``.
+into. ``ferry.Publisher`` and ``ferry.Subscriber`` are the broadcast channel: every
+subscriber receives every message. The exceptions are in ``ferry.errors`` (and here): every one is a ``ferry.Error``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .errors import (
     InvalidConfig,
     InvalidEndpoint,
     InvalidName,
+    Lagged,
     NotFound,
     PermissionDenied,
     RoleTaken,
@@ -51,9 +53,11 @@ from ._ferry import (
     Config,
     Guards,
     Loan,
+    Publisher,
     Receiver,
     RecvGuard,
     Sender,
+    Subscriber,
     __version__,
     in_memory,
     unlink,
@@ -66,6 +70,8 @@ __all__ = [
     "Loan",
     "RecvGuard",
     "Guards",
+    "Publisher",
+    "Subscriber",
     "in_memory",
     "unlink",
     "LAYOUT_VERSION",
@@ -78,6 +84,7 @@ __all__ = [
     "Empty",
     "Timeout",
     "Disconnected",
+    "Lagged",
     "TooLarge",
     "BufferTooSmall",
     "Corrupt",

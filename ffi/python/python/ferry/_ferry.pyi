@@ -22,6 +22,9 @@ class Config:
         kind: Literal["spsc", "mpmc"] = "spsc",
         signaling: Literal["futex", "semaphore"] = "futex",
         mode: int = 0o600,
+        policy: Literal["block", "overwrite"] = "block",
+        history: int = 0,
+        subscribers: int | None = None,
     ) -> Config: ...
     @property
     def slot_size(self) -> int:
@@ -38,6 +41,16 @@ class Config:
     @property
     def mode(self) -> int:
         """Permission bits of the shared-memory object."""
+
+    @property
+    def policy(self) -> Literal["block", "overwrite"]:
+        """Broadcast: what a publisher does about a subscriber a whole ring behind."""
+    @property
+    def history(self) -> int:
+        """Broadcast: messages kept for late subscribers."""
+    @property
+    def subscribers(self) -> int:
+        """Broadcast: subscriber seats."""
 
 class Sender:
     """The sending end of a channel."""
@@ -173,6 +186,76 @@ class Guards:
 
     def __iter__(self) -> Self: ...
     def __next__(self) -> RecvGuard: ...
+
+class Publisher:
+    """The publishing end of a broadcast channel: every subscriber receives every message."""
+
+    @staticmethod
+    def create(endpoint: str, config: Config | None = None) -> Publisher:
+        """Creates the broadcast channel and attaches as a publisher."""
+    @staticmethod
+    def open(endpoint: str, *, timeout: float | None = None) -> Publisher:
+        """Opens an existing broadcast channel as one more publisher."""
+    def subscribe(self, *, history: int = 0) -> Subscriber:
+        """Attaches a subscriber to this channel."""
+    def publish(self, data: Buffer, timeout: float | None = None) -> None:
+        """Copies ``data`` to every subscriber (block mode: waits for the slowest)."""
+    def try_publish(self, data: Buffer) -> None:
+        """Publishes if there is room now; raises ``Full`` if not."""
+    def subscriber_count(self) -> int:
+        """Subscribers attached now."""
+    @property
+    def slot_size(self) -> int:
+        """The largest message, in bytes."""
+    @property
+    def capacity(self) -> int:
+        """Slots in the ring."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+    def close(self) -> None:
+        """Detaches from the channel."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
+
+class Subscriber:
+    """The subscribing end of a broadcast channel."""
+
+    @staticmethod
+    def open(endpoint: str, *, history: int = 0, timeout: float | None = None) -> Subscriber:
+        """Opens the broadcast channel as a subscriber."""
+    @staticmethod
+    def create(endpoint: str, config: Config | None = None) -> Subscriber:
+        """Creates the broadcast channel from the subscribing side."""
+    def recv(self, timeout: float | None = None) -> bytes:
+        """Waits for the next message and returns a copy of it."""
+    def try_recv(self) -> bytes:
+        """A copy of the next message if one is there now; raises ``Empty`` if not."""
+    def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int:
+        """Copies the next message into ``buffer``; returns its length."""
+    def try_recv_into(self, buffer: Buffer) -> int:
+        """Copies the next message into ``buffer`` if one is there now."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
+    def pending(self) -> int:
+        """Messages published that this subscriber has not read yet."""
+    @property
+    def slot_size(self) -> int:
+        """The largest message, in bytes."""
+    @property
+    def capacity(self) -> int:
+        """Slots in the ring."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+    def close(self) -> None:
+        """Detaches from the channel."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool: ...
 
 def unlink(name: str) -> None:
     """Removes the shared-memory channel ``name``."""

@@ -15,6 +15,7 @@ __all__ = [
     "Empty",
     "Timeout",
     "Disconnected",
+    "Lagged",
     "TooLarge",
     "BufferTooSmall",
     "Corrupt",
@@ -52,6 +53,17 @@ class Timeout(Error, TimeoutError):
 class Disconnected(Error):
     """The peer has gone: a send finds no receiver, or a receive finds the channel
     drained and every sender gone."""
+
+
+class Lagged(Error):
+    """A broadcast subscriber fell a whole ring behind in overwrite mode: ``missed``
+    messages were overwritten before it read them. The next receive returns the oldest
+    message the channel still holds."""
+
+    def __init__(self, message: str, missed: int) -> None:
+        super().__init__(message)
+        #: How many messages this subscriber lost.
+        self.missed = missed
 
 
 class TooLarge(Error, ValueError):
