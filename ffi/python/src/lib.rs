@@ -61,6 +61,7 @@ fn _ferry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<receiver::Receiver>()?;
     m.add_class::<receiver::RecvGuard>()?;
     m.add_class::<receiver::Guards>()?;
+    m.add_class::<receiver::TryIter>()?;
     m.add_class::<broadcast::Publisher>()?;
     m.add_class::<broadcast::Subscriber>()?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;

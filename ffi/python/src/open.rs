@@ -1,10 +1,11 @@
 //! Opening a channel that may not exist yet: `Sender.open(endpoint, timeout=...)`.
 //!
-//! Until the core has `Sender::open_timeout` / `Receiver::open_timeout` (issue 13), the
-//! wait is here: try to open; while the channel is not found, sleep [`RETRY`] without
-//! the GIL (running Python's signal handlers between sleeps) and try again until the
+//! The core's `open_timeout` waits the same way, but holds the caller for the whole
+//! timeout; here the wait is ours so that Python's signal handlers run between
+//! attempts (Ctrl-C ends it) and the GIL is released while it sleeps: try to open; while
+//! the channel is not found, sleep [`RETRY`] without the GIL and try again until the
 //! deadline, which raises `ferry.Timeout` naming the endpoint. Any other error is raised
-//! at once. Once the core's `open_timeout` lands, this file is one call to it in slices.
+//! at once.
 
 use std::time::{Duration, Instant};
 

@@ -181,6 +181,34 @@ impl Receiver {
         Self::guard_with(slf, Patience::Try)
     }
 
+    /// Messages waiting in a shared-memory ring (a snapshot, as `queue.Queue.qsize`;
+    /// always 0 on sockets and pipes, which cannot tell: use `try_recv` there).
+    fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |receiver| Ok(receiver.len()))
+    }
+
+    /// Whether no message is waiting (see `qsize`).
+    fn empty(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |receiver| Ok(receiver.is_empty()))
+    }
+
+    /// Whether the ring is full (always false on sockets and pipes).
+    fn full(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |receiver| Ok(receiver.is_full()))
+    }
+
+    /// Whether every sender has gone. Messages they sent may still be waiting: receive
+    /// until `Disconnected`. Consumes nothing.
+    fn is_disconnected(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |receiver| Ok(receiver.is_disconnected()))
+    }
+
+    /// An iterator over the messages waiting now (copies, as `recv()`): it ends when the
+    /// channel is empty or disconnected, without waiting.
+    fn try_iter(slf: &Bound<'_, Self>) -> TryIter {
+        TryIter { receiver: slf.clone().unbind() }
+    }
+
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -351,6 +379,31 @@ impl Guards {
                 Err(PyStopIteration::new_err(()))
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// The iterator `Receiver.try_iter()` returns.
+#[pyclass(module = "ferry")]
+pub(crate) struct TryIter {
+    receiver: Py<Receiver>,
+}
+
+#[pymethods]
+impl TryIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match self.receiver.bind(py).get().recv_bytes(py, Patience::Try) {
+            Err(e)
+                if e.is_instance(py, errors::class(py, "Empty")?.as_any())
+                    || e.is_instance(py, errors::class(py, "Disconnected")?.as_any()) =>
+            {
+                Err(PyStopIteration::new_err(()))
+            }
+            other => other,
         }
     }
 }

@@ -221,6 +221,27 @@ impl Sender {
         self.with(py, |sender| sender.in_flight().map_err(|e| errors::recv(py, e)))
     }
 
+    /// Messages in a shared-memory ring not yet taken by a receiver (a snapshot, as
+    /// `queue.Queue.qsize`; 0 on sockets and pipes).
+    fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |sender| Ok(sender.len()))
+    }
+
+    /// Whether the ring holds no message (see `qsize`).
+    fn empty(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |sender| Ok(sender.is_empty()))
+    }
+
+    /// Whether the ring is full: a `send` would wait (always false on sockets and pipes).
+    fn full(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |sender| Ok(sender.is_full()))
+    }
+
+    /// Whether every receiver has gone: a send would raise `Disconnected`.
+    fn is_disconnected(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |sender| Ok(sender.is_disconnected()))
+    }
+
     /// The largest message, in bytes.
     #[getter]
     fn slot_size(&self) -> usize {

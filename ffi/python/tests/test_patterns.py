@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 import ferry
 
 
@@ -49,3 +51,33 @@ def test_threads_through_an_in_memory_channel() -> None:
     producer.start()
     assert [int.from_bytes(m, "little") for m in rx] == list(range(10_000))
     producer.join()
+
+
+def test_queue_state_without_consuming(name: str) -> None:
+    with ferry.Receiver.create(name, ferry.Config(slot_size=8, capacity=2)) as rx:
+        tx = ferry.Sender.open(name)
+        assert rx.empty() and tx.empty() and not rx.full()
+        tx.send(b"a")
+        tx.send(b"b")
+        assert (rx.qsize(), tx.qsize()) == (2, 2)
+        assert rx.full() and tx.full()
+        assert not rx.is_disconnected() and not tx.is_disconnected()
+        assert list(rx.try_iter()) == [b"a", b"b"]
+        assert list(rx.try_iter()) == []  # empty, the sender is still there
+        tx.send(b"c")
+        tx.close()
+        assert rx.is_disconnected()
+        assert rx.qsize() == 1  # still to be received
+        assert list(rx.try_iter()) == [b"c"]
+        with pytest.raises(ferry.Disconnected):
+            rx.try_recv()
+
+
+def test_a_sender_sees_the_receiver_go(name: str) -> None:
+    rx = ferry.Receiver.create(name, ferry.Config(slot_size=8))
+    with ferry.Sender.open(name) as tx:
+        assert not tx.is_disconnected()
+        rx.close()
+        assert tx.is_disconnected()
+        with pytest.raises(ferry.Disconnected):
+            tx.send(b"x")

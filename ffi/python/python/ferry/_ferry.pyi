@@ -71,6 +71,14 @@ class Sender:
         """Lends a free slot to write into, waiting while the channel is full."""
     def try_loan(self) -> Loan:
         """Lends a free slot if there is one now; raises ``Full`` if not."""
+    def qsize(self) -> int:
+        """Messages in a shared-memory ring not yet taken (0 on sockets and pipes)."""
+    def empty(self) -> bool:
+        """Whether the ring holds no message."""
+    def full(self) -> bool:
+        """Whether the ring is full."""
+    def is_disconnected(self) -> bool:
+        """Whether every receiver has gone."""
     def in_flight(self) -> int:
         """Messages sent and not yet received."""
     @property
@@ -137,6 +145,16 @@ class Receiver:
         """Waits for the next message and returns a guard that reads it in place."""
     def try_recv_guard(self) -> RecvGuard:
         """A guard on the next message if one is waiting; raises ``Empty`` if not."""
+    def qsize(self) -> int:
+        """Messages waiting in a shared-memory ring (0 on sockets and pipes)."""
+    def empty(self) -> bool:
+        """Whether no message is waiting."""
+    def full(self) -> bool:
+        """Whether the ring is full."""
+    def is_disconnected(self) -> bool:
+        """Whether every sender has gone (messages may still be waiting)."""
+    def try_iter(self) -> TryIter:
+        """The messages waiting now, without waiting."""
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
     def guards(self) -> Guards:
@@ -186,6 +204,12 @@ class Guards:
 
     def __iter__(self) -> Self: ...
     def __next__(self) -> RecvGuard: ...
+
+class TryIter:
+    """The iterator ``Receiver.try_iter()`` returns."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
 
 class Publisher:
     """The publishing end of a broadcast channel: every subscriber receives every message."""
