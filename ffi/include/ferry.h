@@ -416,6 +416,14 @@ typedef struct ferry_config {
      * umask (default 0600).
      */
     uint32_t mode;
+    /**
+     * 0 (the default): the ring has `capacity` slots of `slot_size` bytes. Otherwise
+     * the channel is sized in bytes: its ring holds this many bytes of messages of any
+     * size from 0 to `slot_size` (the largest message, then up to 1 GiB), each taking
+     * what it needs (loan one with `ferry_loan_bytes`); `capacity` is ignored. A power
+     * of two, at least two of the largest messages' records; SPSC only for now.
+     */
+    size_t capacity_bytes;
 } ferry_config;
 
 #ifdef __cplusplus
@@ -717,6 +725,46 @@ ferry_status ferry_loan_timeout(struct ferry_sender *s,
                                 void **ptr,
                                 size_t *capacity,
                                 uint64_t timeout_ns);
+
+/**
+ * Zero-copy send of a message of `n` bytes on a channel sized in bytes
+ * (`ferry_config.capacity_bytes`): like `ferry_loan`, but lends exactly `n` bytes (0 to
+ * the largest message), one contiguous region in the ring, so a small message takes
+ * little room. Finish it with `ferry_commit(s, len)` (`len <= n`) or
+ * `ferry_loan_cancel`. On a channel of fixed slots it lends a slot, of which the first
+ * `n` bytes may be used. On failure `*ptr` is NULL.
+ *
+ * Errors: as for `ferry_loan`, plus `FERRY_ERR_TOO_LARGE` (`n` is above the largest
+ * message).
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `ptr` is NULL or writable.
+ */
+ferry_status ferry_loan_bytes(struct ferry_sender *s, size_t n, void **ptr);
+
+/**
+ * Like `ferry_loan_bytes`, but fails with `FERRY_ERR_FULL` instead of waiting for
+ * contiguous room.
+ *
+ * # Safety
+ *
+ * As for `ferry_loan_bytes`.
+ */
+ferry_status ferry_try_loan_bytes(struct ferry_sender *s, size_t n, void **ptr);
+
+/**
+ * Like `ferry_loan_bytes`, but waits at most `timeout_ns` nanoseconds for room, then
+ * fails with `FERRY_ERR_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * As for `ferry_loan_bytes`.
+ */
+ferry_status ferry_loan_bytes_timeout(struct ferry_sender *s,
+                                      size_t n,
+                                      void **ptr,
+                                      uint64_t timeout_ns);
 
 /**
  * Zero-copy send, step 2: sends the first `len` bytes of the outstanding loan's slot

@@ -82,6 +82,12 @@ pub struct ferry_config {
     /// Permission bits of the shared-memory object, socket or FIFO, applied whatever the
     /// umask (default 0600).
     pub mode: u32,
+    /// 0 (the default): the ring has `capacity` slots of `slot_size` bytes. Otherwise
+    /// the channel is sized in bytes: its ring holds this many bytes of messages of any
+    /// size from 0 to `slot_size` (the largest message, then up to 1 GiB), each taking
+    /// what it needs (loan one with `ferry_loan_bytes`); `capacity` is ignored. A power
+    /// of two, at least two of the largest messages' records; SPSC only for now.
+    pub capacity_bytes: usize,
 }
 
 /// The broadcast part of a new broadcast channel's shape (`ferry_publisher_create`),
@@ -201,6 +207,7 @@ impl ferry_config {
             slot_size: rust.get_slot_size(),
             capacity: rust.get_capacity(),
             mode: 0o600,
+            capacity_bytes: 0,
         }
     }
 
@@ -275,12 +282,11 @@ impl ferry_config {
                 ))
             }
         };
-        Ok(Config::new()
-            .kind(kind)
-            .signaling(signaling)
-            .slot_size(self.slot_size)
-            .capacity(self.capacity)
-            .mode(self.mode))
+        let config = Config::new().kind(kind).signaling(signaling).slot_size(self.slot_size).mode(self.mode);
+        Ok(match self.capacity_bytes {
+            0 => config.capacity(self.capacity),
+            bytes => config.capacity_bytes(bytes),
+        })
     }
 }
 
@@ -307,7 +313,8 @@ mod tests {
     use super::*;
 
     fn init() -> ferry_config {
-        let mut cfg = ferry_config { size: 0, kind: 0, signaling: 0, slot_size: 0, capacity: 0, mode: 0 };
+        let mut cfg =
+            ferry_config { size: 0, kind: 0, signaling: 0, slot_size: 0, capacity: 0, mode: 0, capacity_bytes: 0 };
         // SAFETY: a valid, writable config.
         assert_eq!(unsafe { ferry_config_init(&mut cfg) }, FERRY_OK);
         cfg

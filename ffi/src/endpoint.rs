@@ -170,7 +170,16 @@ impl<E: Endpoint> EndpointHandle<E> {
 
     /// Makes the borrow C will hold and keeps it; refused while C holds one already.
     pub(crate) fn lend(&mut self, patience: Patience) -> Result<&mut E::Borrow, Failure> {
-        self.end.lend(|end| E::lend(end, patience)).map_err(|r| Self::refused(r, E::LENT_AGAIN))?
+        self.lend_by(|end| E::lend(end, patience))
+    }
+
+    /// As [`EndpointHandle::lend`], with the borrow made by `make` (a loan of a given
+    /// size, say).
+    pub(crate) fn lend_by(
+        &mut self,
+        make: impl FnOnce(&'static mut E) -> Result<E::Borrow, Failure>,
+    ) -> Result<&mut E::Borrow, Failure> {
+        self.end.lend(make).map_err(|r| Self::refused(r, E::LENT_AGAIN))?
     }
 
     /// Whether C holds the borrow.

@@ -68,7 +68,7 @@ impl EndpointHandle<Sender> {
         if !self.is_lent()? {
             return Err(Failure::fixed(FERRY_ERR_STATE, NO_LOAN_TO_COMMIT));
         }
-        let capacity = self.slot_size();
+        let capacity = self.borrowed(NO_LOAN_TO_COMMIT)?.capacity();
         if len > capacity {
             return Err(Failure::new(
                 FERRY_ERR_TOO_LARGE,
@@ -431,6 +431,76 @@ unsafe fn loan(s: *mut ferry_sender, ptr: *mut *mut c_void, capacity: *mut usize
         // Borrows), so its size is the cached slot size, which every loan has.
         ptr.set(loan.as_mut_ptr().cast());
         capacity.set(slot_size);
+        Ok(())
+    })
+}
+
+/// Zero-copy send of a message of `n` bytes on a channel sized in bytes
+/// (`ferry_config.capacity_bytes`): like `ferry_loan`, but lends exactly `n` bytes (0 to
+/// the largest message), one contiguous region in the ring, so a small message takes
+/// little room. Finish it with `ferry_commit(s, len)` (`len <= n`) or
+/// `ferry_loan_cancel`. On a channel of fixed slots it lends a slot, of which the first
+/// `n` bytes may be used. On failure `*ptr` is NULL.
+///
+/// Errors: as for `ferry_loan`, plus `FERRY_ERR_TOO_LARGE` (`n` is above the largest
+/// message).
+///
+/// # Safety
+///
+/// `s` is NULL or a live handle; `ptr` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_loan_bytes(s: *mut ferry_sender, n: usize, ptr: *mut *mut c_void) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(s, n, ptr, Patience::Block) }
+}
+
+/// Like `ferry_loan_bytes`, but fails with `FERRY_ERR_FULL` instead of waiting for
+/// contiguous room.
+///
+/// # Safety
+///
+/// As for `ferry_loan_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_try_loan_bytes(s: *mut ferry_sender, n: usize, ptr: *mut *mut c_void) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(s, n, ptr, Patience::Try) }
+}
+
+/// Like `ferry_loan_bytes`, but waits at most `timeout_ns` nanoseconds for room, then
+/// fails with `FERRY_ERR_TIMEOUT`.
+///
+/// # Safety
+///
+/// As for `ferry_loan_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_loan_bytes_timeout(
+    s: *mut ferry_sender,
+    n: usize,
+    ptr: *mut *mut c_void,
+    timeout_ns: u64,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(s, n, ptr, Patience::nanos(timeout_ns)) }
+}
+
+/// # Safety
+///
+/// As for `ferry_loan_bytes`.
+unsafe fn loan_bytes(s: *mut ferry_sender, n: usize, ptr: *mut *mut c_void, patience: Patience) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(ptr, ptr::null_mut()) };
+        // SAFETY: the caller's contract.
+        let (handle, mut ptr) = unsafe { (endpoint::handle::<Sender>(s)?, Out::new(ptr, "ptr")?) };
+        let loan = handle.lend_by(|sender| {
+            Ok(match patience {
+                Patience::Block => sender.loan_bytes(n),
+                Patience::Try => sender.try_loan_bytes(n),
+                Patience::For(timeout) => sender.loan_bytes_timeout(n, timeout),
+            }?)
+        })?;
+        // As in `loan`: the pointer is the last reborrow of the region until the loan ends.
+        ptr.set(loan.as_mut_ptr().cast());
         Ok(())
     })
 }

@@ -175,6 +175,7 @@ struct Programs {
     misuse: PathBuf,
     peer: PathBuf,
     broadcast: PathBuf,
+    bytes: PathBuf,
 }
 
 fn programs() -> &'static Programs {
@@ -183,6 +184,7 @@ fn programs() -> &'static Programs {
         misuse: compile("misuse", &[c_source("tests/c/misuse.c")], &dynamic_link()),
         peer: compile("peer", &[c_source("tests/c/peer.c")], &dynamic_link()),
         broadcast: compile("broadcast", &[c_source("tests/c/broadcast.c")], &dynamic_link()),
+        bytes: compile("bytes", &[c_source("tests/c/bytes.c")], &dynamic_link()),
     })
 }
 
@@ -550,6 +552,33 @@ fn broadcast_from_c_under_address_and_undefined_behavior_sanitizers() {
             .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("every broadcast check passed"));
+}
+
+#[test]
+fn byte_channel_from_c() {
+    let output = run("bytes", &mut Command::new(&programs().bytes));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every byte-channel check passed"));
+}
+
+#[test]
+fn byte_channel_from_c_under_address_and_undefined_behavior_sanitizers() {
+    if !sanitizers_work() {
+        eprintln!("SKIPPED: {} cannot build and run -fsanitize=address,undefined programs here", cc());
+        return;
+    }
+    let mut flags: Vec<String> =
+        ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+            .map(str::to_owned)
+            .into();
+    flags.extend(static_link());
+    let exe = compile("bytes-asan", &[c_source("tests/c/bytes.c")], &flags);
+    let output = run(
+        "bytes under ASan and UBSan",
+        Command::new(exe)
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every byte-channel check passed"));
 }
 
 /// The status codes in the header, in order.

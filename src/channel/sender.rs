@@ -519,6 +519,21 @@ pub struct Loan<'a> {
 }
 
 impl Loan<'_> {
+    /// The most bytes this loan may send: the slot size, or the `n` of
+    /// [`Sender::loan_bytes`]. Unlike `len()` through `Deref`, it does not touch the
+    /// slot.
+    ///
+    /// ```
+    /// let config = ferry::Config::new().capacity_bytes(4096).max_message(1024);
+    /// let (mut tx, _rx) = ferry::in_memory(&config)?;
+    /// assert_eq!(tx.loan()?.capacity(), 1024);
+    /// assert_eq!(tx.loan_bytes(100)?.capacity(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.size
+    }
+
     /// Sends the first `len` bytes of the slot: published at once (or at the end of the
     /// batch the loan came from). On a socket or pipe the bytes are written out now; if
     /// the receiver has gone, the next call on the sender reports it.
