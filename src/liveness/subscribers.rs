@@ -5,24 +5,23 @@
 //! takes a free seat with a CAS of its `owner` from 0 to its process identity, then
 //! announces its cursor ([`join`]); it gives the seat back by clearing the cursor, then
 //! the owner ([`leave`]). A seat whose holder died is given back by whoever finds it dead
-//! ([`free_dead`]): it first CASes the owner to [`FREEING`], so that only one recoverer
-//! touches the seat and no new owner can take it while its cursor is cleared, then clears
-//! the cursor, then the owner. A block-mode publisher therefore stops waiting for a dead
-//! subscriber as soon as a recovery ran (every blocked handle runs one every 20 ms).
+//! ([`free_dead`]): it first CASes the owner to its own identity, so that only one
+//! recoverer touches the seat and no new owner can take it while its cursor is cleared,
+//! then clears the cursor, then the owner. A recoverer that dies on the way leaves the
+//! seat owned by a dead process, which the next recovery frees in turn: a seat is never
+//! lost, and a dead subscriber's cursor never gates the publishers for good. A
+//! block-mode publisher therefore stops waiting for a dead subscriber as soon as a
+//! recovery ran (every blocked handle runs one every 20 ms).
 
 use crate::{
     liveness::{
-        process::alive,
+        process::{alive, me},
         roles::{Role, EVER_HELD},
     },
     ring::broadcast::{self, Cursor},
     segment::{seat::SubscriberSeat, Segment},
     sync::Ordering::{Acquire, Relaxed, Release},
 };
-
-/// A seat's owner while a recoverer clears the cursor of its dead holder. (No identity
-/// is all ones: a pid is below 2^22.)
-pub(crate) const FREEING: u64 = u64::MAX;
 
 /// Takes a free subscriber seat of `segment` for process `me` and joins the ring with a
 /// history of `back` messages: returns the seat and the position the subscriber starts
@@ -75,7 +74,7 @@ pub(crate) fn occupants_in(seats: &[SubscriberSeat]) -> Vec<(u64, Option<u64>)> 
             // SYNC: Acquire; pairs with the Acquire CAS in `join` and the Release stores
             // in `leave` (a snapshot: the cursor is read for information only).
             let owner = seat.owner.load(Acquire);
-            (owner != 0 && owner != FREEING).then(|| (owner, seat.cursor.get()))
+            (owner != 0).then(|| (owner, seat.cursor.get()))
         })
         .collect()
 }
@@ -83,26 +82,78 @@ pub(crate) fn occupants_in(seats: &[SubscriberSeat]) -> Vec<(u64, Option<u64>)> 
 /// Gives back every seat whose holder is dead; returns whether it freed any. A system
 /// call per occupied seat: callers ration it.
 pub(crate) fn free_dead(segment: &Segment) -> bool {
+    let mut recoverer = None;
     let mut freed = false;
     for seat in segment.subscriber_seats() {
-        freed |= free_if_dead(seat);
+        freed |= free_if_dead(seat, &mut recoverer);
     }
     freed
 }
 
-fn free_if_dead(seat: &SubscriberSeat) -> bool {
+/// Frees `seat` if its holder is dead, taking it first as `recoverer` (this process's
+/// identity, looked up once).
+fn free_if_dead(seat: &SubscriberSeat, recoverer: &mut Option<u64>) -> bool {
     // SYNC: Relaxed; the CAS below decides.
     let owner = seat.owner.load(Relaxed);
-    if owner == 0 || owner == FREEING || alive(owner) {
+    if owner == 0 || alive(owner) {
         return false;
     }
+    let me = *recoverer.get_or_insert_with(me);
     // SYNC: Acquire on success; the dead holder's last cursor store is before ours.
-    // Only the one recoverer whose CAS succeeds touches the seat.
-    if seat.owner.compare_exchange(owner, FREEING, Acquire, Relaxed).is_err() {
+    // Only the one recoverer whose CAS succeeds touches the seat; while it holds it, no
+    // subscriber can take it (`join` needs 0).
+    if seat.owner.compare_exchange(owner, me, Acquire, Relaxed).is_err() {
         return false;
     }
     seat.cursor.clear();
-    // SYNC: Release; pairs with the Acquire CAS in `join`.
+    // SYNC: Release; pairs with the Acquire CAS in `join`: the next owner starts after
+    // the cursor is idle.
     seat.owner.store(0, Release);
     true
+}
+
+#[cfg(all(test, not(ferry_loom)))]
+mod tests {
+    use super::*;
+    use crate::{config::Config, ring::RingKind, sync::Ordering::SeqCst};
+
+    /// An identity no live process has: pid 4194303 is above the kernel's limit.
+    const DEAD: u64 = (1 << 32) | 0x3f_ffff;
+
+    fn segment() -> Segment {
+        let geometry = Config::new().kind(RingKind::Broadcast).capacity(8).slot_size(8).subscribers(4).geometry();
+        Segment::heap(geometry, me()).expect("a heap segment")
+    }
+
+    #[test]
+    fn a_dead_subscribers_seat_is_freed_and_its_cursor_stops_gating() {
+        let segment = segment();
+        let (index, _) = join(&segment, DEAD, 0).expect("a seat");
+        assert!(cursor(&segment, index).get().is_some());
+        assert!(free_dead(&segment));
+        assert_eq!(segment.subscriber_seats()[index].owner.load(SeqCst), 0);
+        assert!(cursor(&segment, index).get().is_none());
+        assert!(!free_dead(&segment), "nothing left to free");
+    }
+
+    #[test]
+    fn a_seat_left_by_a_recoverer_that_died_mid_free_is_freed_by_the_next() {
+        let segment = segment();
+        let (index, _) = join(&segment, DEAD, 0).expect("a seat");
+        // A recoverer (process DEAD + 1, dead too) took the seat and died before
+        // clearing the cursor: the seat names it, and the cursor still gates.
+        segment.subscriber_seats()[index].owner.store(DEAD + 1, SeqCst);
+        assert!(free_dead(&segment));
+        assert!(cursor(&segment, index).get().is_none());
+        assert!(join(&segment, me(), 0).is_some_and(|(i, _)| i == index), "the seat is free again");
+    }
+
+    #[test]
+    fn a_live_subscribers_seat_is_left_alone() {
+        let segment = segment();
+        let (index, _) = join(&segment, me(), 0).expect("a seat");
+        assert!(!free_dead(&segment));
+        assert_eq!(segment.subscriber_seats()[index].owner.load(SeqCst), me());
+        leave(&segment, index);
+    }
 }

@@ -50,8 +50,8 @@ pub(crate) fn seat_count(kind: RingKind) -> usize {
 /// (nor the adjacent line a prefetcher pairs with it) may share it.
 #[repr(C, align(128))]
 pub(crate) struct SubscriberSeat {
-    /// The holder's process identity; 0 while the seat is free, and
-    /// `liveness::subscribers::FREEING` while a recoverer clears a dead holder's cursor.
+    /// The holder's process identity (for a moment, that of a process clearing a dead
+    /// holder's cursor: `liveness::subscribers::free_dead`); 0 while the seat is free.
     pub(crate) owner: AtomicU64,
     /// The next position the subscriber reads (the ring's word, see `ring::broadcast`).
     pub(crate) cursor: Cursor,
