@@ -1,6 +1,6 @@
 //! The baselines and the limits, written by hand: a plain Unix stream socket, a plain
 //! Unix seqpacket socket, a plain pipe, a cache line flipped between two processes, a
-//! raw futex ping-pong, and `memcpy` in one process.
+//! raw futex ping-pong, a plain SPSC ring in shared memory, and `memcpy` in one process.
 
 use std::{
     fs::{File, OpenOptions},
@@ -8,9 +8,13 @@ use std::{
     io,
     os::{
         fd::{AsFd, OwnedFd},
-        unix::net::{UnixListener, UnixStream},
+        unix::{
+            fs::OpenOptionsExt,
+            net::{UnixListener, UnixStream},
+        },
     },
-    path::Path,
+    path::{Path, PathBuf},
+    ptr,
     sync::atomic::{
         AtomicU32, AtomicU64,
         Ordering::{Acquire, Release},
@@ -240,6 +244,217 @@ impl FutexSide {
         self.round = self.round.wrapping_add(1);
         self.wait_turn();
         self.hand_over()
+    }
+}
+
+/// Where the plain rings' files live: tmpfs, like ferry's segments.
+const SHM_DIR: &str = "/dev/shm";
+/// Offset of a plain ring's head (the consumer's position, the next message to read).
+const HEAD: usize = 0;
+/// Offset of a plain ring's tail (the producer's position, the next slot to fill): a
+/// cache-line pair (128 bytes) past the head, as in ferry's rings, so the two sides
+/// never write the same line.
+const TAIL: usize = 128;
+/// Offset of a plain ring's first slot, a cache-line pair past the tail.
+const SLOTS: usize = 256;
+/// How long a side of a plain ring spins on a full or empty ring before it gives up:
+/// its peer has failed.
+const STALL: Duration = Duration::from_secs(10);
+
+/// The bytes of a plain ring of `slots` slots of `slot_size` bytes: the two positions,
+/// then the slots, back to back.
+fn ring_len(slot_size: usize, slots: usize) -> usize {
+    SLOTS + slot_size * slots
+}
+
+/// The file behind a plain ring, in /dev/shm: made zeroed by the coordinating process
+/// before it starts the two sides, removed when dropped.
+pub(crate) struct RingFile {
+    path: PathBuf,
+}
+
+impl RingFile {
+    /// Creates `/dev/shm/NAME` (mode 0600), sized for `slots` slots of `slot_size` bytes.
+    pub(crate) fn create(name: &str, slot_size: usize, slots: usize) -> io::Result<Self> {
+        let path = Path::new(SHM_DIR).join(name);
+        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
+        // From here on, the file goes when `ring` does.
+        let ring = Self { path };
+        file.set_len(ring_len(slot_size, slots) as u64)?;
+        Ok(ring)
+    }
+
+    /// The file's path, for the two sides.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A plain SPSC ring mapped in this process: Lamport's ring of fixed slots with two
+/// ever-growing 64-bit positions (slot = position & mask), as `rtrb` or the simplest
+/// shared-memory queue would have it, and nothing else: no header, no checks of a
+/// peer, no waking. The limit for a ring of slots in shared memory.
+struct PlainRing {
+    map: MmapRaw,
+    slot_size: usize,
+    /// The number of slots, a power of two.
+    slots: u64,
+}
+
+impl PlainRing {
+    /// Maps the file at `path` made by [`RingFile::create`] with the same geometry.
+    fn open(path: &Path, slot_size: usize, slots: usize) -> io::Result<Self> {
+        if !slots.is_power_of_two() {
+            return Err(failure(format!("a plain ring of {slots} slots: not a power of two")));
+        }
+        let len = ring_len(slot_size, slots);
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        if file.metadata()?.len() != len as u64 {
+            return Err(failure(format!("{} is not a plain ring of {slots} x {slot_size} B", path.display())));
+        }
+        let map = MmapOptions::new().len(len).map_raw(&file)?;
+        Ok(Self { map, slot_size, slots: slots as u64 })
+    }
+
+    /// The position at `offset` ([`HEAD`] or [`TAIL`]).
+    fn position(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset == HEAD || offset == TAIL);
+        // SAFETY: the mapping is longer than SLOTS bytes and page-aligned, so `offset`
+        // (0 or 128) is inside it and 8-aligned; it is shared and alive as long as
+        // `self`, and the other process writes these 8 bytes only through atomics.
+        unsafe { &*self.map.as_mut_ptr().add(offset).cast::<AtomicU64>() }
+    }
+
+    /// The first byte of the slot of `position`.
+    fn slot(&self, position: u64) -> *mut u8 {
+        let index = (position & (self.slots - 1)) as usize;
+        // SAFETY: `index < slots`, so the slot's `slot_size` bytes lie inside the
+        // mapping of `SLOTS + slots x slot_size` bytes.
+        unsafe { self.map.as_mut_ptr().add(SLOTS + index * self.slot_size) }
+    }
+}
+
+/// Spins on a plain ring before each wait also yields the CPU.
+const SPINS: u32 = 128;
+
+/// Busy-waits until `ready` holds: spins, and after [`SPINS`] tries yields the CPU at
+/// each try (as crossbeam's `Backoff::snooze` does), so that a peer sharing this CPU
+/// gets to run; never sleeps in the kernel, so no wake-up is ever needed. Fails if
+/// `ready` has not held after [`STALL`] (the clock is read once every 1024 tries).
+fn spin_until(mut ready: impl FnMut() -> bool) -> io::Result<()> {
+    let (mut tries, mut since) = (0u32, None);
+    while !ready() {
+        tries = tries.wrapping_add(1);
+        if tries < SPINS {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+        if tries.is_multiple_of(1024) && since.get_or_insert_with(Instant::now).elapsed() > STALL {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the plain ring's other side stopped"));
+        }
+    }
+    Ok(())
+}
+
+/// The sending side of a plain ring: copies each message into the slot at the tail,
+/// then publishes it by moving the tail.
+pub(crate) struct PlainProducer {
+    ring: PlainRing,
+    /// The next position to fill; only this side writes the tail.
+    tail: u64,
+    /// The head as last read: the consumer has released every position below it.
+    head_seen: u64,
+}
+
+impl PlainProducer {
+    /// Maps the ring at `path` (see [`RingFile::create`]).
+    pub(crate) fn open(path: &Path, slot_size: usize, slots: usize) -> io::Result<Self> {
+        Ok(Self { ring: PlainRing::open(path, slot_size, slots)?, tail: 0, head_seen: 0 })
+    }
+
+    /// Copies `message` (exactly one slot long) into the ring, spinning while it is full.
+    pub(crate) fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        let ring = &self.ring;
+        if message.len() != ring.slot_size {
+            return Err(failure(format!("a plain ring of {} B slots cannot send {} B", ring.slot_size, message.len())));
+        }
+        // The head is read again only when the ring looks full (the cached index).
+        if self.tail.wrapping_sub(self.head_seen) >= ring.slots {
+            let (head, tail, mut seen) = (ring.position(HEAD), self.tail, self.head_seen);
+            spin_until(|| {
+                // SYNC: Acquire; pairs with the Release store of the head in
+                // `PlainConsumer::recv`: the consumer has finished copying out of every
+                // slot below it, so this side may write them again.
+                seen = head.load(Acquire);
+                tail.wrapping_sub(seen) < ring.slots
+            })?;
+            self.head_seen = seen;
+        }
+        // SAFETY: the slot of `tail` holds `slot_size` bytes inside the mapping (see
+        // `slot`), `message` is as long, and the two do not overlap (one is private).
+        // The consumer does not read this slot before the tail passes it, and it has
+        // released it (head_seen > tail - slots).
+        unsafe { ptr::copy_nonoverlapping(message.as_ptr(), ring.slot(self.tail), message.len()) };
+        self.tail += 1;
+        // SYNC: Release; pairs with the Acquire load of the tail in `PlainConsumer::recv`,
+        // makes the slot's bytes visible before the position that publishes them.
+        ring.position(TAIL).store(self.tail, Release);
+        Ok(())
+    }
+}
+
+/// The receiving side of a plain ring: copies the message out of the slot at the head,
+/// then releases the slot by moving the head.
+pub(crate) struct PlainConsumer {
+    ring: PlainRing,
+    /// The next position to read; only this side writes the head.
+    head: u64,
+    /// The tail as last read: the producer has published every position below it.
+    tail_seen: u64,
+}
+
+impl PlainConsumer {
+    /// Maps the ring at `path` (see [`RingFile::create`]).
+    pub(crate) fn open(path: &Path, slot_size: usize, slots: usize) -> io::Result<Self> {
+        Ok(Self { ring: PlainRing::open(path, slot_size, slots)?, head: 0, tail_seen: 0 })
+    }
+
+    /// Copies the next message into `buf` (at least one slot long), spinning while the
+    /// ring is empty; returns its length (one slot).
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let ring = &self.ring;
+        let size = ring.slot_size;
+        if buf.len() < size {
+            return Err(failure(format!("a plain ring's {size} B message does not fit in {} B", buf.len())));
+        }
+        // The tail is read again only when the ring looks empty (the cached index).
+        if self.head == self.tail_seen {
+            let (tail, head, mut seen) = (ring.position(TAIL), self.head, self.tail_seen);
+            spin_until(|| {
+                // SYNC: Acquire; pairs with the Release store of the tail in
+                // `PlainProducer::send`: the bytes of every slot below it are visible.
+                seen = tail.load(Acquire);
+                seen != head
+            })?;
+            self.tail_seen = seen;
+        }
+        // SAFETY: the slot of `head` holds `size` bytes inside the mapping, `buf` at
+        // least as many, and they do not overlap (one is private). The producer has
+        // published the slot (tail_seen > head) and does not write it again before the
+        // head passes it.
+        unsafe { ptr::copy_nonoverlapping(ring.slot(self.head), buf.as_mut_ptr(), size) };
+        self.head += 1;
+        // SYNC: Release; pairs with the Acquire load of the head in `PlainProducer::send`:
+        // the copy out of the slot is done before the producer may reuse it.
+        ring.position(HEAD).store(self.head, Release);
+        Ok(size)
     }
 }
 

@@ -20,7 +20,10 @@
 //! - [`Stream`]: one-way throughput from sender processes to receiver processes. The
 //!   sender writes every byte of every message and the receiver reads every byte (a
 //!   checksum that the coordinating process verifies), through the copy API
-//!   (`send` / `recv_into`) or the zero-copy API (`loan` / `recv` in place).
+//!   (`send` / `recv_into`) or the zero-copy API (`loan_bytes` / `recv` in place); every
+//!   message of one size, or a mixed stream ([`Sizes`]). Over ferry, the baselines, and
+//!   the limit for a ring in shared memory: a plain SPSC ring written by hand
+//!   ([`Link::PlainRing`]).
 //! - [`memcpy_bandwidth`]: one process copying between two page-aligned buffers, the
 //!   ceiling for a copy.
 //! - [`report`]: the quick run behind `ferry-bench` (and `ferry bench`), its table, its
@@ -83,8 +86,11 @@ pub fn child_main_if_requested() {
 /// What carries the messages between the processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Link {
-    /// ferry's SPSC ring in shared memory (`shm:NAME`).
+    /// ferry's SPSC ring in shared memory (`shm:NAME`), a ring of fixed slots.
     FerrySpsc,
+    /// ferry's SPSC channel sized in bytes (`shm:NAME`, `Config::capacity_bytes`):
+    /// variable-length records, each its length rounded up to 16 plus a 16-byte header.
+    FerryBytes,
     /// ferry's MPMC ring in shared memory (`shm:NAME`, `RingKind::Mpmc`).
     FerryMpmc,
     /// ferry's broadcast ring in shared memory (`shm:NAME`, `RingKind::Broadcast`, block
@@ -106,13 +112,34 @@ pub enum Link {
     /// The blocking floor: two futex words in a shared mapping, each hand-off a wake of
     /// a sleeping process (latency only).
     Futex,
+    /// The throughput limit for a ring in shared memory: a plain SPSC ring written by
+    /// hand, fixed slots, a head and a tail, `memcpy` in and out, both sides busy-spinning
+    /// (throughput only, copy API).
+    PlainRing,
 }
 
 impl Link {
+    /// Every link.
+    pub const ALL: [Self; 12] = [
+        Self::FerrySpsc,
+        Self::FerryBytes,
+        Self::FerryMpmc,
+        Self::FerryBroadcast,
+        Self::FerryUnix,
+        Self::FerryFifo,
+        Self::UnixStream,
+        Self::UnixSeqpacket,
+        Self::Pipe,
+        Self::CacheLine,
+        Self::Futex,
+        Self::PlainRing,
+    ];
+
     /// A short name for tables and JSON.
     pub fn name(self) -> &'static str {
         match self {
             Self::FerrySpsc => "ferry-spsc",
+            Self::FerryBytes => "ferry-bytes",
             Self::FerryMpmc => "ferry-mpmc",
             Self::FerryBroadcast => "ferry-broadcast",
             Self::FerryUnix => "ferry-unix",
@@ -122,29 +149,26 @@ impl Link {
             Self::Pipe => "pipe",
             Self::CacheLine => "cache-line",
             Self::Futex => "futex",
+            Self::PlainRing => "plain-ring",
         }
     }
 
     /// Whether this is one of ferry's own transports.
     pub fn is_ferry(self) -> bool {
-        matches!(self, Self::FerrySpsc | Self::FerryMpmc | Self::FerryBroadcast | Self::FerryUnix | Self::FerryFifo)
+        matches!(
+            self,
+            Self::FerrySpsc
+                | Self::FerryBytes
+                | Self::FerryMpmc
+                | Self::FerryBroadcast
+                | Self::FerryUnix
+                | Self::FerryFifo
+        )
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        [
-            Self::FerrySpsc,
-            Self::FerryMpmc,
-            Self::FerryBroadcast,
-            Self::FerryUnix,
-            Self::FerryFifo,
-            Self::UnixStream,
-            Self::UnixSeqpacket,
-            Self::Pipe,
-            Self::CacheLine,
-            Self::Futex,
-        ]
-        .into_iter()
-        .find(|l| l.name() == s)
+    /// The link named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
     }
 }
 
@@ -183,7 +207,8 @@ pub enum Api {
     /// `send(&[u8])` from a private buffer the sender filled; `recv_into(&mut [u8])`
     /// into a private buffer the receiver then reads. (The only API of the baselines.)
     Copy,
-    /// `loan()`, fill the slot in place, `commit`; `recv()` and read the slot in place.
+    /// `loan_bytes(n)` for the message's exact size, fill it in place, `commit`; `recv()`
+    /// and read the message in place. (On a ring of slots, the loan is a slot.)
     ZeroCopy,
     /// The copy API through batches (`Sender::batch`, `Receiver::batch`): up to
     /// [`BATCH`] messages published, or released, with one store and one wake-up check.
@@ -206,6 +231,69 @@ impl Api {
     /// The API named `name`.
     pub fn parse(name: &str) -> Option<Self> {
         [Self::Copy, Self::ZeroCopy, Self::Batch].into_iter().find(|api| api.name() == name)
+    }
+}
+
+/// The sizes of the messages of a throughput run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sizes {
+    /// Every message this many bytes.
+    Fixed(usize),
+    /// A mixed stream, in a fixed pattern: every [`MIXED_EVERY`]th message (the 10th,
+    /// the 20th, ...) of [`MIXED_LARGE`] bytes, the others of [`MIXED_SMALL`] bytes.
+    Mixed,
+}
+
+/// The small messages of [`Sizes::Mixed`]: 64 B.
+pub const MIXED_SMALL: usize = 64;
+/// The large messages of [`Sizes::Mixed`]: 64 KiB.
+pub const MIXED_LARGE: usize = 64 * 1024;
+/// One message in this many of [`Sizes::Mixed`] is large: 1 in 10.
+pub const MIXED_EVERY: u64 = 10;
+
+impl Sizes {
+    /// The size of a sender's `n`th message (counting from 0).
+    pub fn of(self, n: u64) -> usize {
+        match self {
+            Self::Fixed(size) => size,
+            Self::Mixed if (n + 1).is_multiple_of(MIXED_EVERY) => MIXED_LARGE,
+            Self::Mixed => MIXED_SMALL,
+        }
+    }
+
+    /// The largest message.
+    pub fn largest(self) -> usize {
+        match self {
+            Self::Fixed(size) => size,
+            Self::Mixed => MIXED_LARGE,
+        }
+    }
+
+    /// The mean message size over the pattern, in bytes.
+    pub fn mean(self) -> f64 {
+        match self {
+            Self::Fixed(size) => size as f64,
+            Self::Mixed => {
+                let every = MIXED_EVERY as usize;
+                ((every - 1) * MIXED_SMALL + MIXED_LARGE) as f64 / every as f64
+            }
+        }
+    }
+
+    /// The sizes as a child's argument: the size, or `mixed`.
+    fn arg(self) -> String {
+        match self {
+            Self::Fixed(size) => size.to_string(),
+            Self::Mixed => "mixed".into(),
+        }
+    }
+
+    /// The sizes from a child's argument ([`Sizes::arg`]).
+    fn parse(arg: &str) -> Option<Self> {
+        match arg {
+            "mixed" => Some(Self::Mixed),
+            size => size.parse().ok().map(Self::Fixed),
+        }
     }
 }
 
@@ -293,9 +381,28 @@ mod tests {
 
     #[test]
     fn link_names_parse_back() {
-        for link in [Link::FerrySpsc, Link::FerryFifo, Link::UnixSeqpacket, Link::CacheLine, Link::Futex] {
+        for link in Link::ALL {
             assert_eq!(Link::parse(link.name()), Some(link));
         }
+        assert_eq!(Link::parse("ferry-bytes"), Some(Link::FerryBytes));
+        assert_eq!(Link::parse("plain-ring"), Some(Link::PlainRing));
+        assert!(Link::FerryBytes.is_ferry() && !Link::PlainRing.is_ferry());
         assert_eq!(Link::parse("carrier-pigeon"), None);
+        let names: std::collections::HashSet<_> = Link::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(names.len(), Link::ALL.len(), "two links share a name");
+    }
+
+    #[test]
+    fn the_mixed_stream_is_one_large_message_in_ten() {
+        let sizes: Vec<usize> = (0..20).map(|n| Sizes::Mixed.of(n)).collect();
+        assert_eq!(sizes.iter().filter(|&&s| s == MIXED_LARGE).count(), 2);
+        assert_eq!((sizes[9], sizes[19], sizes[0], sizes[10]), (MIXED_LARGE, MIXED_LARGE, MIXED_SMALL, MIXED_SMALL));
+        let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
+        assert_eq!(Sizes::Mixed.mean(), mean);
+        assert_eq!((Sizes::Mixed.largest(), Sizes::Fixed(64).of(9), Sizes::Fixed(64).mean()), (MIXED_LARGE, 64, 64.0));
+        for sizes in [Sizes::Mixed, Sizes::Fixed(0), Sizes::Fixed(65536)] {
+            assert_eq!(Sizes::parse(&sizes.arg()), Some(sizes));
+        }
+        assert_eq!(Sizes::parse("lots"), None);
     }
 }

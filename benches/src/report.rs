@@ -7,6 +7,11 @@
 //! the virtual CPUs every few seconds, a ferry figure and its floor measured seconds
 //! apart can sit on different levels; measured side by side, round after round, their
 //! ratio holds.
+//!
+//! Beside the SPSC ring of fixed slots runs the SPSC channel sized in bytes (latency,
+//! 64 B throughput, and a mixed stream of 64 B and 64 KiB messages, with the shared
+//! memory each channel takes), and beside the copy API the limit for a ring in shared
+//! memory: a plain SPSC ring written by hand ([`Link::PlainRing`]).
 
 use std::{
     fmt::Write as _,
@@ -15,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{memcpy_bandwidth, Api, Cpus, Link, Percentiles, PingPong, Stream, Wait};
+use super::{memcpy_bandwidth, Api, Cpus, Link, Percentiles, PingPong, Sizes, Stream, Wait, MIXED_EVERY};
 
 /// How `ferry bench` runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +121,14 @@ pub enum Probe {
         /// Sender processes, and as many receiver processes.
         pairs: usize,
     },
+    /// One-way throughput of the mixed stream ([`Sizes::Mixed`]: every 10th message of
+    /// 64 KiB, the others of 64 B), one sender and one receiver.
+    Mixed {
+        /// The link.
+        link: Link,
+        /// ferry's copy or zero-copy API.
+        api: Api,
+    },
     /// Single-process `memcpy` between page-aligned buffers of `size` bytes.
     Memcpy {
         /// Bytes per copy.
@@ -140,15 +153,24 @@ impl Probe {
             Self::Throughput { link, api, size, .. } => {
                 format!("throughput {} {} {}", link.name(), api.name(), bytes(size))
             }
+            Self::Mixed { link, api } => format!("throughput {} {} {}", link.name(), api.name(), mixed()),
             Self::Memcpy { size } => format!("memcpy {}", bytes(size)),
         }
     }
 
-    fn size(&self) -> usize {
+    /// The sizes of the probe's messages.
+    fn sizes(&self) -> Sizes {
         match *self {
-            Self::Latency { size, .. } | Self::Throughput { size, .. } | Self::Memcpy { size } => size,
+            Self::Latency { size, .. } | Self::Throughput { size, .. } | Self::Memcpy { size } => Sizes::Fixed(size),
+            Self::Mixed { .. } => Sizes::Mixed,
         }
     }
+}
+
+/// The mixed stream in short: `mixed 64 B/64 KiB`.
+fn mixed() -> String {
+    let (small, large) = (Sizes::Mixed.of(0), Sizes::Mixed.largest());
+    format!("mixed {}/{}", bytes(small), bytes(large))
 }
 
 /// `8 B`, `1 KiB`, `64 KiB`, `1 MiB`.
@@ -177,11 +199,13 @@ pub fn probes() -> Vec<Probe> {
     let mut probes = vec![
         lat(CacheLine, Wait::Spin, 8),
         lat(FerrySpsc, Wait::Spin, 8),
+        lat(FerryBytes, Wait::Spin, 8),
         lat(FerrySpsc, Wait::Spin, KIB),
         lat(FerryMpmc, Wait::Spin, 8),
         lat(FerryBroadcast, Wait::Spin, 8),
         lat(Futex, Wait::Park, 8),
         lat(FerrySpsc, Wait::Park, 8),
+        lat(FerryBytes, Wait::Park, 8),
         lat(FerrySpsc, Wait::Park, KIB),
         lat(UnixStream, Wait::Park, 8),
         lat(FerryUnix, Wait::Park, 8),
@@ -191,10 +215,24 @@ pub fn probes() -> Vec<Probe> {
         lat(FerryFifo, Wait::Park, 8),
     ];
     for size in [64, KIB, 64 * KIB, MIB] {
+        if size == 64 {
+            probes.push(thr(FerryBytes, Api::Copy, size));
+        }
         probes.push(thr(FerrySpsc, Api::Copy, size));
-        probes.push(thr(FerrySpsc, Api::ZeroCopy, size));
+        if size <= KIB {
+            // The ceiling between the copy API, one message per call, and the batches.
+            probes.push(thr(PlainRing, Api::Copy, size));
+        }
         if size == 64 {
             probes.push(thr(FerrySpsc, Api::Batch, size));
+        }
+        probes.push(thr(FerrySpsc, Api::ZeroCopy, size));
+        if size == 64 {
+            probes.push(thr(FerryBytes, Api::ZeroCopy, size));
+        }
+        if size == 64 * KIB {
+            probes.push(Probe::Mixed { link: FerrySpsc, api: Api::Copy });
+            probes.push(Probe::Mixed { link: FerryBytes, api: Api::Copy });
         }
         if size == MIB {
             probes.push(Probe::Memcpy { size });
@@ -237,12 +275,16 @@ pub struct Measured {
     pub rounds: Vec<f64>,
     /// Where the processes ran.
     pub cpus: Vec<Cpus>,
+    /// The bytes of shared memory a throughput measurement's channel takes (the file of
+    /// its segment, or of the plain ring); `None` for sockets, pipes and the others.
+    pub shared_bytes: Option<u64>,
 }
 
 impl Measured {
-    /// Bytes per second, for throughput and memcpy.
+    /// Bytes per second, for throughput and memcpy (for the mixed stream, messages per
+    /// second times the mean message size of its pattern).
     pub fn bytes_per_s(&self) -> Option<f64> {
-        self.rate.map(|r| r * self.probe.size() as f64)
+        self.rate.map(|r| r * self.probe.sizes().mean())
     }
 
     /// The headline figure: p50 in ns, or messages per second.
@@ -282,30 +324,34 @@ fn start(probe: Probe, effort: &Effort) -> io::Result<Session> {
     Ok(match probe {
         Probe::Latency { link, wait, size } => {
             let spins = link == Link::CacheLine
-                || (matches!(link, Link::FerrySpsc | Link::FerryMpmc | Link::FerryBroadcast) && wait == Wait::Spin);
+                || (matches!(link, Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryBroadcast)
+                    && wait == Wait::Spin);
             let rounds = if spins { effort.spin_round_trips } else { effort.kernel_round_trips };
             let mut session = PingPong::start(link, wait, size)?;
             // Warm up: page faults, caches, the first wake-ups.
             session.round_trips(rounds / 10 + 1, &mut Vec::new())?;
             Session::Ping(session, rounds)
         }
-        Probe::Throughput { link, api, size, pairs } => {
-            let mut stream = Stream::start(link, api, size, pairs)?;
-            // Calibrate: grow the run until it takes a tenth of the target, then scale.
-            let mut messages = 4u64;
-            loop {
-                let took = stream.run(messages)?;
-                if took >= effort.run_time / 10 || messages >= 1 << 30 {
-                    let scale = effort.run_time.as_secs_f64() / took.as_secs_f64().max(1e-9);
-                    messages = ((messages as f64 * scale) as u64).max(4);
-                    break;
-                }
-                messages *= 4;
-            }
-            Session::Stream(stream, messages)
-        }
+        Probe::Throughput { link, api, size, pairs } => calibrate(Stream::start(link, api, size, pairs)?, effort)?,
+        Probe::Mixed { link, api } => calibrate(Stream::start_sized(link, api, Sizes::Mixed, 1)?, effort)?,
         Probe::Memcpy { .. } => Session::Memcpy(effort.run_time),
     })
+}
+
+/// Finds how many messages a run of `stream` takes for the effort's run time: grows the
+/// run until it takes a tenth of that, then scales.
+fn calibrate(mut stream: Stream, effort: &Effort) -> io::Result<Session> {
+    let mut messages = 4u64;
+    loop {
+        let took = stream.run(messages)?;
+        if took >= effort.run_time / 10 || messages >= 1 << 30 {
+            let scale = effort.run_time.as_secs_f64() / took.as_secs_f64().max(1e-9);
+            messages = ((messages as f64 * scale) as u64).max(4);
+            break;
+        }
+        messages *= 4;
+    }
+    Ok(Session::Stream(stream, messages))
 }
 
 fn measure(probe: Probe, session: &mut Session) -> io::Result<Figure> {
@@ -319,16 +365,24 @@ fn measure(probe: Probe, session: &mut Session) -> io::Result<Figure> {
             let took = stream.run(*messages)?;
             Figure::Rate(*messages as f64 / took.as_secs_f64())
         }
-        Session::Memcpy(time) => Figure::Rate(memcpy_bandwidth(probe.size(), *time)? / probe.size() as f64),
+        Session::Memcpy(time) => {
+            let size = probe.sizes().largest();
+            Figure::Rate(memcpy_bandwidth(size, *time)? / size as f64)
+        }
     })
 }
 
-fn finish(session: Session) -> io::Result<Vec<Cpus>> {
+/// Ends a measurement: where its processes ran, and the shared memory its channel took
+/// (read while the channel is still there).
+fn finish(session: Session) -> io::Result<(Vec<Cpus>, Option<u64>)> {
     match session {
-        Session::Ping(ping, _) => ping.finish(),
-        Session::Stream(stream, _) => stream.finish(),
+        Session::Ping(ping, _) => Ok((ping.finish()?, None)),
+        Session::Stream(stream, _) => {
+            let shared = stream.shared_bytes();
+            Ok((stream.finish()?, shared))
+        }
         Session::Memcpy(_) => {
-            Ok(vec![Cpus { process: "parent".into(), start: super::current_cpu(), end: super::current_cpu() }])
+            Ok((vec![Cpus { process: "parent".into(), start: super::current_cpu(), end: super::current_cpu() }], None))
         }
     }
 }
@@ -379,7 +433,7 @@ pub fn run(options: &Options) -> io::Result<Results> {
     }
     let mut measured = Vec::with_capacity(probes.len());
     for ((probe, session), figures) in probes.into_iter().zip(sessions).zip(figures) {
-        let cpus = finish(session)?;
+        let (cpus, shared_bytes) = finish(session)?;
         let (mut latency, mut rate, mut rounds) = (None, None, Vec::new());
         let percentiles: Vec<Percentiles> =
             figures.iter().filter_map(|f| if let Figure::Latency(p) = f { Some(*p) } else { None }).collect();
@@ -400,7 +454,7 @@ pub fn run(options: &Options) -> io::Result<Results> {
             rate = Some(median(rates.clone()));
             rounds = rates;
         }
-        measured.push(Measured { probe, latency, rate, rounds, cpus });
+        measured.push(Measured { probe, latency, rate, rounds, cpus, shared_bytes });
     }
     Ok(Results { measured, rounds: effort.rounds, elapsed: began.elapsed(), tiny: options.tiny })
 }
@@ -471,10 +525,16 @@ impl Results {
         let futex = lat(Futex, Wait::Park, 8);
         let mut rows = vec![
             self.row("latency 8 B, busy-poll", spin8, line),
+            self.row("latency 8 B, busy-poll, bytes vs slots", lat(FerryBytes, Wait::Spin, 8), spin8),
             self.row("latency 1 KiB, busy-poll", spin1k, line),
             self.row("latency 8 B, busy-poll, MPMC", lat(FerryMpmc, Wait::Spin, 8), line),
             self.row("latency 8 B, busy-poll, broadcast vs SPSC", lat(FerryBroadcast, Wait::Spin, 8), spin8),
             self.row("latency 8 B, blocking", lat(FerrySpsc, Wait::Park, 8), futex),
+            self.row(
+                "latency 8 B, blocking, bytes vs slots",
+                lat(FerryBytes, Wait::Park, 8),
+                lat(FerrySpsc, Wait::Park, 8),
+            ),
             self.row("latency 1 KiB, blocking", lat(FerrySpsc, Wait::Park, KIB), futex),
             self.row("latency 8 B vs unix stream", spin8, lat(UnixStream, Wait::Park, 8)),
             self.row("latency 8 B vs unix seqpacket", spin8, lat(UnixSeqpacket, Wait::Park, 8)),
@@ -493,6 +553,22 @@ impl Results {
             }
             rows.push(self.row(&format!("{n}/msg, copy vs pipe"), copy, thr(Pipe, Api::Copy, size)));
             rows.push(self.row(&format!("{n}/msg, zero-copy vs copy"), zero, copy));
+            if size <= KIB {
+                rows.push(self.row(&format!("{n}/msg, copy vs plain ring"), copy, thr(PlainRing, Api::Copy, size)));
+            }
+            if size == 64 {
+                let batch = thr(FerrySpsc, Api::Batch, size);
+                rows.push(self.row("64 B/msg, batched vs plain ring", batch, thr(PlainRing, Api::Copy, size)));
+                rows.push(self.row("64 B/msg, bytes copy vs slots", thr(FerryBytes, Api::Copy, size), copy));
+                rows.push(self.row("64 B/msg, bytes zero-copy vs slots", thr(FerryBytes, Api::ZeroCopy, size), zero));
+            }
+            if size == 64 * KIB {
+                rows.push(self.row(
+                    &format!("{}, bytes vs slots", mixed()),
+                    Probe::Mixed { link: FerryBytes, api: Api::Copy },
+                    Probe::Mixed { link: FerrySpsc, api: Api::Copy },
+                ));
+            }
             if size == 64 {
                 let batch = thr(FerrySpsc, Api::Batch, size);
                 rows.push(self.row("64 B/msg, batched vs unix stream", batch, thr(UnixStream, Api::Copy, size)));
@@ -613,16 +689,53 @@ impl Results {
                 true,
                 false,
             ),
+            // Latency: the byte-sized channel at 0.9 x the speed of the ring of slots.
+            target(
+                "busy-poll latency p50 8 B, slots / bytes-sized >= 0.9",
+                spin8,
+                lat(FerryBytes, Wait::Spin, 8),
+                0.9,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, bytes-sized copy >= 0.9 x slots copy",
+                thr(FerryBytes, Api::Copy, 64),
+                copy64,
+                0.9,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, SPSC copy >= 0.8 x plain ring",
+                copy64,
+                thr(PlainRing, Api::Copy, 64),
+                0.8,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, SPSC batched copy >= 0.9 x plain ring",
+                thr(FerrySpsc, Api::Batch, 64),
+                thr(PlainRing, Api::Copy, 64),
+                0.9,
+                false,
+                false,
+            ),
         ]
     }
 
-    /// A measurement's figure in words: `176 ns (p99 250 ns)` or `13.20 M/s 845 MB/s`.
+    /// A measurement's figure in words: `176 ns (p99 250 ns)`, `13.20 M/s 845 MB/s`, or
+    /// for the mixed stream `0.31 M/s 2050 MB/s, shm 1024.6 KiB`.
     fn show(&self, probe: Probe) -> String {
         match self.find(probe) {
             Some(Measured { latency: Some(p), .. }) => format!("{} (p99 {})", nanos(p.p50), nanos(p.p99)),
             Some(m @ Measured { rate: Some(r), .. }) => {
                 let mb = m.bytes_per_s().unwrap_or(0.0) / 1e6;
-                if probe.size() >= 64 * KIB {
+                if let Probe::Mixed { .. } = probe {
+                    let shm = m.shared_bytes.map_or("-".into(), |b| format!("{:.1} KiB", b as f64 / KIB as f64));
+                    format!("{:.2} M/s {mb:.0} MB/s, shm {shm}", r / 1e6)
+                } else if probe.sizes().largest() >= 64 * KIB {
                     format!("{mb:.0} MB/s")
                 } else {
                     format!("{:.2} M/s {mb:.0} MB/s", r / 1e6)
@@ -644,7 +757,14 @@ impl Results {
             self.elapsed.as_secs_f64(),
             if self.tiny { " -- TINY RUN, the figures mean nothing" } else { "" }
         );
-        let _ = writeln!(out, "latency: one-way = round trip / 2; throughput: one way, every byte written and read\n");
+        let _ = writeln!(out, "latency: one-way = round trip / 2; throughput: one way, every byte written and read");
+        let _ = writeln!(
+            out,
+            "{}: every {MIXED_EVERY}th message {}, the others {}; shm: the shared memory of the channel\n",
+            mixed(),
+            bytes(Sizes::Mixed.largest()),
+            bytes(Sizes::Mixed.of(0))
+        );
         let _ = writeln!(out, "{:<32} {:<36} {:<44} {:>9}", "", "ferry", "baseline", "ratio");
         for row in self.rows() {
             let name = |p: Probe| match p {
@@ -657,6 +777,7 @@ impl Results {
                     format!("{} {pairs}x{pairs} {}", link.name(), api.name())
                 }
                 Probe::Throughput { link, api, .. } => format!("{} {}", link.name(), api.name()),
+                Probe::Mixed { link, api } => format!("{} {} mixed", link.name(), api.name()),
                 Probe::Memcpy { .. } => "memcpy".into(),
             };
             let _ = writeln!(
@@ -717,10 +838,21 @@ impl Results {
                     fields.push(format!("\"size\": {size}"));
                     fields.push(format!("\"pairs\": {pairs}"));
                 }
+                Probe::Mixed { link, api } => {
+                    fields.push("\"kind\": \"throughput\"".into());
+                    fields.push(format!("\"link\": {}", json_str(link.name())));
+                    fields.push(format!("\"api\": {}", json_str(api.name())));
+                    fields.push(format!("\"sizes\": {}", json_str(&mixed())));
+                    fields.push(format!("\"mean_size\": {}", json_num(Sizes::Mixed.mean())));
+                    fields.push("\"pairs\": 1".into());
+                }
                 Probe::Memcpy { size } => {
                     fields.push("\"kind\": \"memcpy\"".into());
                     fields.push(format!("\"size\": {size}"));
                 }
+            }
+            if let Some(shared) = m.shared_bytes {
+                fields.push(format!("\"shared_bytes\": {shared}"));
             }
             if let Some(p) = m.latency {
                 fields.push(format!(
@@ -856,7 +988,33 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 11);
+        assert_eq!(results.targets().len(), 15);
+    }
+
+    #[test]
+    fn the_byte_channel_and_the_plain_ring_sit_beside_their_baselines() {
+        let probes = probes();
+        let at = |p: Probe| probes.iter().position(|&q| q == p).unwrap_or_else(|| panic!("{} is not run", p.label()));
+        let (copy, plain) = (thr(Link::FerrySpsc, Api::Copy, 64), thr(Link::PlainRing, Api::Copy, 64));
+        // Measured one after the other, round after round.
+        assert_eq!(at(plain), at(copy) + 1);
+        assert_eq!(at(thr(Link::FerrySpsc, Api::Batch, 64)), at(plain) + 1);
+        assert_eq!(at(thr(Link::FerryBytes, Api::Copy, 64)) + 1, at(copy));
+        assert_eq!(at(lat(Link::FerryBytes, Wait::Spin, 8)), at(lat(Link::FerrySpsc, Wait::Spin, 8)) + 1);
+        let mixed = |link| Probe::Mixed { link, api: Api::Copy };
+        assert_eq!(at(mixed(Link::FerryBytes)), at(mixed(Link::FerrySpsc)) + 1);
+        assert!(probes.contains(&thr(Link::PlainRing, Api::Copy, KIB)));
+        // A mixed stream carries a tenth of its messages at 64 KiB: its bytes count so.
+        let m = Measured {
+            probe: mixed(Link::FerryBytes),
+            latency: None,
+            rate: Some(10.0),
+            rounds: vec![10.0],
+            cpus: Vec::new(),
+            shared_bytes: Some(MIB as u64),
+        };
+        assert_eq!(m.bytes_per_s(), Some(9.0 * 64.0 + 65536.0));
+        assert_eq!(mixed(Link::FerrySpsc).label(), "throughput ferry-spsc copy mixed 64 B/64 KiB");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The two workloads, latency ping-pong and one-way throughput, over every [`Link`], with
 //! both sides of each: the measuring (coordinating) process and its children.
+//!
+//! A throughput run's messages are of one size, or a mixed stream ([`Sizes`]); each
+//! stream reports the shared memory its channel takes ([`Stream::shared_bytes`]).
 
 use std::{
     fs::File,
@@ -12,10 +15,12 @@ use std::{
 use ferry::{Config, Publisher, Receiver, RingKind, Sender, Start, Subscriber};
 
 use super::{
-    baselines::{self, FutexSide, LineEcho, LinePinger, SharedPage, MAX_SEQPACKET},
+    baselines::{
+        self, FutexSide, LineEcho, LinePinger, PlainConsumer, PlainProducer, RingFile, SharedPage, MAX_SEQPACKET,
+    },
     current_cpu,
     process::{failure, unique, Control, Peer, Scratch},
-    Api, Cpus, Link, Wait,
+    Api, Cpus, Link, Sizes, Wait,
 };
 
 fn ferry_error(e: impl std::fmt::Display) -> io::Error {
@@ -33,6 +38,7 @@ enum Tx {
     Stream(UnixStream),
     Packet(OwnedFd),
     Pipe(File),
+    Plain(PlainProducer),
 }
 
 impl Tx {
@@ -44,6 +50,7 @@ impl Tx {
             Self::Stream(s) => s.write_all(message),
             Self::Packet(s) => baselines::send_packet(&*s, message),
             Self::Pipe(p) => p.write_all(message),
+            Self::Plain(ring) => ring.send(message),
         }
     }
 
@@ -55,8 +62,10 @@ impl Tx {
         match (api, self) {
             (Api::ZeroCopy, Self::Ferry(tx)) => {
                 for &byte in bytes {
-                    let mut loan = tx.loan().map_err(ferry_error)?;
-                    loan[..scratch.len()].fill(byte);
+                    // A loan of the message's size: on a channel sized in bytes it takes
+                    // that much of the ring; on a ring of slots it is a slot.
+                    let mut loan = tx.loan_bytes(scratch.len()).map_err(ferry_error)?;
+                    loan.fill(byte);
                     loan.commit(scratch.len());
                 }
                 Ok(())
@@ -121,6 +130,7 @@ enum Rx {
     Stream(UnixStream),
     Packet(OwnedFd),
     Pipe(File),
+    Plain(PlainConsumer),
 }
 
 impl Rx {
@@ -133,6 +143,7 @@ impl Rx {
             Self::Stream(s) => s.read_exact(buf).map(|()| buf.len()),
             Self::Packet(s) => baselines::recv_packet(&*s, buf),
             Self::Pipe(p) => p.read_exact(buf).map(|()| buf.len()),
+            Self::Plain(ring) => ring.recv(buf),
         }
     }
 
@@ -205,6 +216,26 @@ fn throughput_capacity(size: usize) -> usize {
     (1024 * 1024 / size.max(1)).clamp(4, 1024)
 }
 
+/// The bytes a message of `size` bytes takes in a channel sized in bytes: its length
+/// rounded up to 16, plus a 16-byte header (`Config::capacity_bytes`).
+fn record_bytes(size: usize) -> usize {
+    16 + size.next_multiple_of(16)
+}
+
+/// The configuration of a throughput run's channel. A ring of slots has slots of the
+/// largest message, as many as [`throughput_capacity`] gives for it. For messages of
+/// one size, a channel sized in bytes holds at least as many of them (its bytes rounded
+/// up to a power of two); for the mixed stream, it has the slot ring's payload bytes
+/// (16 x 64 KiB = 1 MiB), which hold many more of its messages.
+fn throughput_config(link: Link, sizes: Sizes) -> Config {
+    let largest = sizes.largest();
+    let slots = throughput_capacity(largest);
+    match (link, sizes) {
+        (Link::FerryBytes, Sizes::Mixed) => Config::new().capacity_bytes(slots * largest).max_message(largest),
+        _ => ferry_config(link, largest, slots),
+    }
+}
+
 /// The ferry endpoint string of a link, for a name or a path in `scratch`.
 fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
     match link {
@@ -214,8 +245,16 @@ fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
     }
 }
 
+/// The configuration of a ferry channel for messages of `size` bytes: `capacity` slots,
+/// or, on [`Link::FerryBytes`], room for at least `capacity` such messages (their
+/// records, and the header the ring keeps free for the record after them, rounded up to
+/// a power of two).
 fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
     let kind = match link {
+        Link::FerryBytes => {
+            let bytes = (capacity * record_bytes(size) + record_bytes(0)).next_power_of_two();
+            return Config::new().capacity_bytes(bytes).max_message(size);
+        }
         Link::FerryMpmc => RingKind::Mpmc,
         Link::FerryBroadcast => RingKind::Broadcast,
         _ => RingKind::Spsc,
@@ -288,7 +327,7 @@ impl PingPong {
         };
         let wire = |tx, rx| Pinger::Wire { tx, rx, message: vec![0x5a; size], buf: vec![0; size] };
         let (pinger, echo) = match link {
-            Link::FerrySpsc | Link::FerryMpmc => {
+            Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc => {
                 let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
                 let config = ferry_config(link, size, 64);
                 let mut tx = Sender::create(&ping, &config).map_err(ferry_error)?;
@@ -340,6 +379,9 @@ impl PingPong {
                 let tx = baselines::open_pipe_writer(&ping)?;
                 let rx = baselines::open_pipe_reader(&pong)?;
                 (wire(Tx::Pipe(tx), Rx::Pipe(rx)), echo)
+            }
+            Link::PlainRing => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "the plain ring measures throughput only"));
             }
             Link::CacheLine | Link::Futex => {
                 let path = scratch.path("page");
@@ -413,8 +455,13 @@ pub struct Stream {
     start_cpu: i32,
     /// The shared-memory channel's name, removed at the end should its creator fail to.
     shm_name: Option<String>,
+    /// The file of the shared memory the link uses: a ferry channel's segment or a
+    /// plain ring's file.
+    shared: Option<PathBuf>,
     /// Whether every receiver gets every message (a broadcast channel).
     broadcast: bool,
+    /// A plain ring's file, removed at the end.
+    _ring: Option<RingFile>,
     _scratch: Scratch,
 }
 
@@ -428,6 +475,17 @@ impl Stream {
     /// link offers: the zero-copy API is ferry's; more than one pair needs ferry's MPMC
     /// ring; the seqpacket baseline carries at most 64 KiB; the floors carry no data.
     pub fn start(link: Link, api: Api, size: usize, pairs: usize) -> io::Result<Self> {
+        Self::start_sized(link, api, Sizes::Fixed(size), pairs)
+    }
+
+    /// As [`Stream::start`], for messages of the sizes `sizes` gives (sender by sender,
+    /// message by message).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Stream::start`]; and a mixed stream needs one of ferry's links other
+    /// than broadcast, and the copy or zero-copy API.
+    pub fn start_sized(link: Link, api: Api, sizes: Sizes, pairs: usize) -> io::Result<Self> {
         let unsupported = |why: &str| Err(io::Error::new(io::ErrorKind::Unsupported, why.to_owned()));
         if matches!(link, Link::CacheLine | Link::Futex) {
             return unsupported("the floors carry no data");
@@ -438,24 +496,54 @@ impl Stream {
         if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryBroadcast) {
             return unsupported("more than one sender and receiver needs ferry's MPMC or broadcast ring");
         }
-        if link == Link::UnixSeqpacket && size > MAX_SEQPACKET {
+        if link == Link::UnixSeqpacket && sizes.largest() > MAX_SEQPACKET {
             return unsupported("a seqpacket message must fit the socket's send buffer");
+        }
+        if sizes == Sizes::Mixed && (!link.is_ferry() || link == Link::FerryBroadcast || api == Api::Batch) {
+            return unsupported("a mixed stream runs on ferry's queues, one message per call");
         }
         let start_cpu = current_cpu();
         let scratch = Scratch::new()?;
-        let size = size.max(1);
-        let endpoint =
-            if link.is_ferry() { ferry_endpoint(link, &scratch, "data") } else { path_arg(&scratch.path("data")) };
+        let sizes = match sizes {
+            Sizes::Fixed(size) => Sizes::Fixed(size.max(1)),
+            Sizes::Mixed => Sizes::Mixed,
+        };
+        let ring = match link {
+            Link::PlainRing => {
+                let size = sizes.largest();
+                Some(RingFile::create(&unique("plain-ring"), size, throughput_capacity(size))?)
+            }
+            _ => None,
+        };
+        let endpoint = match (&ring, link.is_ferry()) {
+            (Some(ring), _) => path_arg(ring.path()),
+            (None, true) => ferry_endpoint(link, &scratch, "data"),
+            (None, false) => path_arg(&scratch.path("data")),
+        };
         if link == Link::Pipe {
             baselines::make_fifo(Path::new(&endpoint))?;
         }
         let shm_name = endpoint.strip_prefix("shm:").map(str::to_owned);
+        let shared = match (&ring, &shm_name) {
+            (Some(ring), _) => Some(ring.path().to_owned()),
+            // Where ferry keeps a channel's segment on Linux.
+            (None, Some(name)) => Some(Path::new("/dev/shm").join(format!("ferry.{name}"))),
+            (None, None) => None,
+        };
         let args = |index: usize| -> Vec<String> {
-            vec![link.name().into(), api.name().into(), size.to_string(), endpoint.clone(), index.to_string()]
+            vec![link.name().into(), api.name().into(), sizes.arg(), endpoint.clone(), index.to_string()]
         };
         let broadcast = link == Link::FerryBroadcast;
-        let mut stream =
-            Self { senders: Vec::new(), receivers: Vec::new(), start_cpu, shm_name, broadcast, _scratch: scratch };
+        let mut stream = Self {
+            senders: Vec::new(),
+            receivers: Vec::new(),
+            start_cpu,
+            shm_name,
+            shared,
+            broadcast,
+            _ring: ring,
+            _scratch: scratch,
+        };
         // Receivers first: the first one creates the endpoint.
         for i in 0..pairs {
             stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i))?);
@@ -466,6 +554,12 @@ impl Stream {
             stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i))?);
         }
         Ok(stream)
+    }
+
+    /// The bytes of shared memory the link's channel takes (its segment's or plain ring's
+    /// file); `None` for sockets and pipes.
+    pub fn shared_bytes(&self) -> Option<u64> {
+        self.shared.as_ref().and_then(|path| std::fs::metadata(path).ok()).map(|m| m.len())
     }
 
     /// Each sender sends `messages` messages; returns how long until every receiver had
@@ -545,11 +639,12 @@ pub(crate) fn child(role: &str, args: &[String]) -> io::Result<()> {
         }
         "sink" | "source" => {
             let api = Api::parse(arg(1)?).ok_or_else(|| failure(format!("`{role}`: unknown API `{}`", args[1])))?;
-            let (size, endpoint, index) = (number(arg(2)?)?, arg(3)?, number(arg(4)?)?);
+            let sizes = Sizes::parse(arg(2)?).ok_or_else(|| failure(format!("`{role}`: bad sizes `{}`", args[2])))?;
+            let (endpoint, index) = (arg(3)?, number(arg(4)?)?);
             if role == "sink" {
-                sink(link, api, size, endpoint, index)
+                sink(link, api, sizes, endpoint, index)
             } else {
-                source(link, api, size, endpoint, index)
+                source(link, api, sizes, endpoint, index)
             }
         }
         _ => Err(failure(format!("unknown role `{role}`"))),
@@ -567,7 +662,7 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
         Futex(FutexSide),
     }
     let mut echo = match link {
-        Link::FerrySpsc | Link::FerryMpmc => {
+        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc => {
             let mut rx = Receiver::open(endpoint(0)?).map_err(ferry_error)?;
             let mut tx = Sender::open(endpoint(1)?).map_err(ferry_error)?;
             rx.set_wait_policy(wait.policy());
@@ -605,6 +700,7 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
             let tx = baselines::open_pipe_writer(Path::new(endpoint(1)?))?;
             Echo::Wire(Rx::Pipe(rx), Tx::Pipe(tx))
         }
+        Link::PlainRing => return Err(failure("the plain ring measures throughput only")),
         Link::CacheLine | Link::Futex => {
             let page = SharedPage::open(Path::new(endpoint(0)?))?;
             control.say("ready")?;
@@ -633,13 +729,14 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
 }
 
 /// A receiver of [`Stream`]: receives until the end-of-run marker, reading every byte.
-fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::Result<()> {
+fn sink(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> io::Result<()> {
     let mut control = Control::new();
     let path = PathBuf::from(endpoint);
+    let size = sizes.largest();
     let mut rx = match link {
-        Link::FerrySpsc | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
+        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
             let rx = if index == 0 {
-                Receiver::create(endpoint, &ferry_config(link, size, throughput_capacity(size)))
+                Receiver::create(endpoint, &throughput_config(link, sizes))
             } else {
                 Receiver::open(endpoint)
             };
@@ -650,7 +747,7 @@ fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::
             // The first subscriber creates the channel; every one joins before the
             // publisher starts (the parent waits for each `ready`).
             let rx = if index == 0 {
-                Subscriber::create(endpoint, &ferry_config(link, size, throughput_capacity(size)), Start::Live)
+                Subscriber::create(endpoint, &throughput_config(link, sizes), Start::Live)
             } else {
                 Subscriber::open(endpoint, Start::Live)
             };
@@ -671,6 +768,11 @@ fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::
         Link::Pipe => {
             control.say("ready")?;
             Rx::Pipe(baselines::open_pipe_reader(&path)?)
+        }
+        Link::PlainRing => {
+            let ring = PlainConsumer::open(&path, size, throughput_capacity(size))?;
+            control.say("ready")?;
+            Rx::Plain(ring)
         }
         Link::CacheLine | Link::Futex => return Err(failure("the floors carry no data")),
     };
@@ -693,15 +795,19 @@ fn sink(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::
 }
 
 /// A sender of [`Stream`]: writes every byte of every message, then the end marker.
-fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io::Result<()> {
+fn source(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> io::Result<()> {
     let mut control = Control::new();
     let path = PathBuf::from(endpoint);
+    let size = sizes.largest();
     let mut tx = match link {
-        Link::FerrySpsc | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => Tx::Ferry(open_sender(endpoint)?),
+        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
+            Tx::Ferry(open_sender(endpoint)?)
+        }
         Link::FerryBroadcast => Tx::Broadcast(open_publisher(endpoint)?),
         Link::UnixStream => Tx::Stream(baselines::connect_stream(&path)?),
         Link::UnixSeqpacket => Tx::Packet(baselines::connect_seqpacket(&path)?),
         Link::Pipe => Tx::Pipe(baselines::open_pipe_writer(&path)?),
+        Link::PlainRing => Tx::Plain(PlainProducer::open(&path, size, throughput_capacity(size))?),
         Link::CacheLine | Link::Futex => return Err(failure("the floors carry no data")),
     };
     control.say("ready")?;
@@ -714,12 +820,14 @@ fn source(link: Link, api: Api, size: usize, endpoint: &str, index: usize) -> io
         let mut sum = 0u64;
         let mut left = messages;
         while left > 0 {
+            // A batch holds messages of one size (a mixed stream is sent one by one).
             let count = if api == Api::Batch { left.min(super::BATCH) } else { 1 };
+            let length = sizes.of(sent);
             bytes.clear();
             bytes.extend((sent..sent + count).map(|n| fill_byte(index as u64, n)));
-            tx.send_filled(api, &mut buffer, &bytes)?;
+            tx.send_filled(api, &mut buffer[..length], &bytes)?;
             for &byte in &bytes {
-                sum = sum.wrapping_add(checksum_of_fill(byte, size));
+                sum = sum.wrapping_add(checksum_of_fill(byte, length));
             }
             (sent, left) = (sent + count, left - count);
         }
@@ -746,6 +854,23 @@ mod tests {
         let whole = checksum(&bytes);
         bytes[99] = 4;
         assert_ne!(checksum(&bytes), whole);
+    }
+
+    #[test]
+    fn a_byte_channel_holds_as_many_messages_as_the_ring_of_slots() {
+        assert_eq!((record_bytes(0), record_bytes(8), record_bytes(64), record_bytes(65)), (16, 32, 80, 96));
+        for (size, slots) in [(8, 64), (64, throughput_capacity(64))] {
+            let (mut tx, _rx) = ferry::in_memory(&ferry_config(Link::FerryBytes, size, slots)).expect("a byte channel");
+            assert!(tx.capacity_bytes() > 0, "not sized in bytes");
+            for n in 0..slots {
+                tx.try_send(&vec![1; size]).unwrap_or_else(|e| panic!("{size} B message {n} of {slots}: {e}"));
+            }
+        }
+        // The mixed stream's byte channel has the payload bytes of its ring of slots.
+        let (tx, _rx) = ferry::in_memory(&throughput_config(Link::FerryBytes, Sizes::Mixed)).expect("a byte channel");
+        let (slots, _srx) = ferry::in_memory(&throughput_config(Link::FerrySpsc, Sizes::Mixed)).expect("a slot ring");
+        assert_eq!(tx.capacity_bytes(), slots.capacity() * slots.slot_size());
+        assert_eq!((tx.slot_size(), slots.slot_size()), (crate::MIXED_LARGE, crate::MIXED_LARGE));
     }
 
     #[test]

@@ -10,14 +10,16 @@ fn ferry_bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry-bench"))
 }
 
-/// The shared-memory segments in /dev/shm made by the `ferry-bench` process `pid` (its
-/// names start `bench-PID-`; the other tests here run their own `ferry-bench` at the
-/// same time).
+/// The shared-memory files in /dev/shm made by the `ferry-bench` process `pid`: ferry's
+/// segments (`ferry.bench-PID-...`) and the plain rings' files (`bench-PID-...`). The
+/// other tests here run their own `ferry-bench` at the same time.
 fn bench_segments(pid: u32) -> Vec<String> {
-    let prefix = format!("ferry.bench-{pid}-");
+    let prefixes = [format!("ferry.bench-{pid}-"), format!("bench-{pid}-")];
     std::fs::read_dir("/dev/shm")
         .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).collect()
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| prefixes.iter().any(|p| n.starts_with(p)))
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -49,17 +51,30 @@ fn tiny_run_prints_the_table_and_writes_json() {
         "64 B/msg, broadcast 1 sub vs SPSC",
         "64 B/msg, broadcast 4 subs (each) vs SPSC",
         "latency 8 B, busy-poll, broadcast vs SPSC",
+        "latency 8 B, busy-poll, bytes vs slots",
+        "latency 8 B, blocking, bytes vs slots",
+        "64 B/msg, copy vs plain ring",
+        "64 B/msg, batched vs plain ring",
+        "64 B/msg, bytes copy vs slots",
+        "64 B/msg, bytes zero-copy vs slots",
+        "1 KiB/msg, copy vs plain ring",
+        "mixed 64 B/64 KiB, bytes vs slots",
         "1 MiB/msg, copy vs memcpy",
     ] {
         let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row `{row}`:\n{stdout}"));
         assert!(line.trim_end().ends_with(" x"), "row without a ratio: {line}");
     }
     assert!(stdout.contains("cache-line:") && stdout.contains("futex:") && stdout.contains("memcpy:"), "{stdout}");
-    // A verdict on each of the eleven targets (the 64 B throughput one per message and
-    // batched; three of broadcast).
+    assert!(stdout.contains("plain-ring copy:") && stdout.contains("ferry-bytes copy mixed:"), "{stdout}");
+    // The mixed stream's two channels, each with its shared memory.
+    let mixed = stdout.lines().find(|l| l.starts_with("mixed 64 B/64 KiB, bytes vs slots")).expect("the mixed row");
+    assert_eq!(mixed.matches(", shm ").count(), 2, "{mixed}");
+    // A verdict on each of the fifteen targets (the 64 B throughput one per message and
+    // batched; three of broadcast; two of the channel sized in bytes; two against the
+    // plain ring).
     let verdicts =
         stdout.lines().filter(|l| l.ends_with(')') && (l.contains(" holds ") || l.contains("DOES NOT HOLD")));
-    assert_eq!(verdicts.count(), 11, "{stdout}");
+    assert_eq!(verdicts.count(), 15, "{stdout}");
     assert!(stdout.contains("cores (sched_getcpu"), "{stdout}");
     assert!(stdout.contains("echo on cpu"), "{stdout}");
 
@@ -68,7 +83,9 @@ fn tiny_run_prints_the_table_and_writes_json() {
     assert_json_shape(&json);
     assert!(json.contains("\"kind\": \"latency\"") && json.contains("\"kind\": \"throughput\""), "{json}");
     assert!(json.contains("\"p99_ns\": ") && json.contains("\"bytes_per_s\": "), "{json}");
-    assert_eq!(json.matches("\"holds\": ").count(), 11, "{json}");
+    assert_eq!(json.matches("\"holds\": ").count(), 15, "{json}");
+    assert!(json.contains("\"link\": \"plain-ring\"") && json.contains("\"link\": \"ferry-bytes\""), "{json}");
+    assert!(json.contains("\"sizes\": \"mixed 64 B/64 KiB\"") && json.contains("\"shared_bytes\": "), "{json}");
     assert!(json.contains("\"cpus\": [{\"process\": \"parent\""), "{json}");
 
     assert_eq!(bench_segments(pid), Vec::<String>::new(), "ferry bench left segments behind");
