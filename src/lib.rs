@@ -58,6 +58,8 @@ mod owner;
 mod pod;
 mod ring;
 mod segment;
+#[cfg(not(ferry_loom))]
+mod select;
 mod signal;
 mod sync;
 mod transport;
@@ -79,6 +81,10 @@ pub use ring::{
     RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN,
 };
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
+#[cfg(not(ferry_loom))]
+pub use select::Select;
+#[doc(hidden)]
+pub use signal::bell::doorbell_calls;
 pub use signal::{Signaling, WaitPolicy};
 
 /// Hooks for the loom suite in `loom-tests/` (only under `--cfg ferry_loom`).
@@ -88,6 +94,7 @@ pub mod loom_hooks {
     pub use crate::{
         liveness::model::RescueRace,
         segment::model::Handshake,
+        signal::model::DoorbellRace,
         sync::{set_mutation, Mutation},
     };
 }
