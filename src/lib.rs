@@ -45,6 +45,8 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+mod async_io;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 mod broadcast;
@@ -64,6 +66,8 @@ mod signal;
 mod sync;
 mod transport;
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+pub use async_io::{AsyncReceiver, AsyncSender};
 pub use broadcast::{PublishError, PublishLoan, Publisher, Start, Subscriber, SubscriberError, SubscriberGuard};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;

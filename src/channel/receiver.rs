@@ -675,6 +675,15 @@ impl Receiver {
     pub(crate) fn ready_now(&self) -> bool {
         self.via.ready_now()
     }
+
+    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
+    /// re-arms it, taking nothing; `true` if a receive would not say `Empty`. After a
+    /// `false`, the fd is empty and the next message (or departure) makes it readable.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        let _ = std::os::fd::AsFd::as_fd(self);
+        !matches!(self.via.recv(Wait::Never, |_| false), Err(Stop::WouldBlock))
+    }
 }
 
 /// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).

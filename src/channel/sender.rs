@@ -676,6 +676,15 @@ impl Sender {
     pub(crate) fn ready_now(&self) -> bool {
         self.via.ready_now()
     }
+
+    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
+    /// re-arms it; `true` if a send would find room (or the receivers gone). After a
+    /// `false`, the next freed slot (or departure) makes the fd readable.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        let _ = std::os::fd::AsFd::as_fd(self);
+        self.via.prepare_wait()
+    }
 }
 
 /// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).

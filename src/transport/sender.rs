@@ -79,6 +79,18 @@ impl SendVia {
         }
     }
 
+    /// Drains and re-arms a ring's doorbell, then looks for room; a stream looks at its
+    /// socket or pipe without waiting.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        match self {
+            Self::Shm(s) => s.prepare_wait(),
+            Self::ShmBytes(s) => s.prepare_wait(),
+            Self::Unix(s) => s.writable_now(),
+            Self::Fifo(s) => s.writable_now(),
+        }
+    }
+
     /// The largest message in bytes.
     pub(crate) fn slot_size(&self) -> usize {
         match self {

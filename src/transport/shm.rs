@@ -284,6 +284,19 @@ impl<S: EndState> Drop for ShmEnd<S> {
 }
 
 impl ShmSender {
+    /// Drains and re-arms the doorbell, then looks for room (or departed receivers).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        // `ready_now` armed the doorbell: this drains and re-arms it.
+        let drained = self.bell.rearm(Producer::own_signal(&self.ring));
+        let gone =
+            drained == Some(Drained::Closed) && liveness::peer(&self.segment, Role::Receiver, true) == Peer::Gone;
+        gone || self.ready_now()
+    }
+
     /// Arms the doorbell if it is not, then looks whether a send would find room (or the
     /// receivers gone): whether a caller may skip sleeping on the fd.
     pub(crate) fn ready_now(&self) -> bool {

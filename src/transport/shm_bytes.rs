@@ -215,6 +215,20 @@ impl BytesSender {
         self.state.has_room(&self.ring, self.max_message()) || self.peer_gone()
     }
 
+    /// Drains and re-arms the doorbell, then looks for room for the largest message (or
+    /// a departed receiver), as `ShmSender::prepare_wait` does.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        // `ready_now` armed the doorbell: this drains and re-arms it.
+        let drained = self.bell.rearm(BytesProducer::own_signal(&self.ring));
+        let gone =
+            drained == Some(Drained::Closed) && liveness::peer(&self.segment, Role::Receiver, true) == Peer::Gone;
+        gone || self.ready_now()
+    }
+
     /// Bytes published and not yet released by the receiver.
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         self.state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable)

@@ -79,6 +79,12 @@ impl<S: AsFd> StreamSender<S> {
         })
     }
 
+    /// Whether the stream takes more bytes now (or has failed: the send reports it).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn writable_now(&self) -> bool {
+        !matches!(wait_for(self.stream.as_fd(), PollFlags::OUT, Wait::Never), Err(Stop::WouldBlock))
+    }
+
     /// One fd, readable when the stream has room for more (or the receiver has gone).
     pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pollable.fd()
