@@ -112,6 +112,9 @@ impl Pipe for BellFds {
             count_call();
             match rustix::io::read(&self.wait, &mut buf) {
                 Ok(0) => return Drained::Closed,
+                // A short read emptied the pipe (it held fewer bytes than asked for): no
+                // second read to hear EAGAIN, one system call per wake-up.
+                Ok(n) if n < buf.len() => return Drained::Rung,
                 Ok(_) => drained = Drained::Rung,
                 Err(Errno::INTR) => {}
                 // EAGAIN: empty. Anything else: nothing more to read either.

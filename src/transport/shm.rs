@@ -233,10 +233,9 @@ impl<S: EndState> ShmEnd<S> {
         let Some(drained) = self.bell.rearm(S::own_signal(&self.ring)) else {
             return Err(Stop::WouldBlock);
         };
-        // Every holder of the other side's ringing end has closed it: the peers have left
-        // or died. Asked after arming, answered before the last look, so a peer's last
-        // message is still received first.
-        let gone = drained == Drained::Closed && liveness::peer(&self.segment, S::PEER, true) == Peer::Gone;
+        // Asked after arming, answered before the last look, so a peer's last message is
+        // still received first.
+        let gone = gone_after_drain(&self.segment, S::PEER, drained);
         match attempt(self) {
             Err(Stop::WouldBlock) if gone => Err(Stop::Gone),
             other => other,
@@ -292,8 +291,7 @@ impl ShmSender {
         }
         // `ready_now` armed the doorbell: this drains and re-arms it.
         let drained = self.bell.rearm(Producer::own_signal(&self.ring));
-        let gone =
-            drained == Some(Drained::Closed) && liveness::peer(&self.segment, Role::Receiver, true) == Peer::Gone;
+        let gone = drained.is_some_and(|drained| gone_after_drain(&self.segment, Role::Receiver, drained));
         gone || self.ready_now()
     }
 
@@ -486,6 +484,19 @@ impl ShmReceiver {
                 self.ring(self.ring.control().not_full.notify(self.segment.geometry().signaling));
             }
         }
+    }
+}
+
+/// Whether the handles of `peer` have all gone, as a drain of this side's doorbell
+/// suggests. `Closed`: every holder of its ringing end has closed it, so the peers have
+/// left or died (the liveness check, with its system call, confirms it). `Rung`: the
+/// short read that emptied the fd cannot say whether it was also closed, so shared
+/// memory says whether the peers detached (a peer that died shows at the next drain).
+pub(crate) fn gone_after_drain(segment: &Segment, peer: Role, drained: Drained) -> bool {
+    match drained {
+        Drained::Closed => liveness::peer(segment, peer, true) == Peer::Gone,
+        Drained::Rung => liveness::all_gone(segment, peer),
+        Drained::Nothing => false,
     }
 }
 

@@ -17,10 +17,10 @@ use crate::{
         Unavailable,
     },
     segment::Segment,
-    signal::{doorbell::Drained, wait::Wait, Signal, WaitPolicy},
+    signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
-        shm::{unavailable, wait_on, Bell},
+        shm::{gone_after_drain, unavailable, wait_on, Bell},
         stop::Stop,
     },
 };
@@ -140,7 +140,7 @@ impl<S: BytesSide> BytesEnd<S> {
         let Some(drained) = self.bell.rearm(S::own_signal(&self.ring)) else {
             return Err(Stop::WouldBlock);
         };
-        let gone = drained == Drained::Closed && liveness::peer(&self.segment, S::PEER, true) == Peer::Gone;
+        let gone = gone_after_drain(&self.segment, S::PEER, drained);
         match attempt(self) {
             Err(Stop::WouldBlock) if gone => Err(Stop::Gone),
             other => other,
@@ -224,8 +224,7 @@ impl BytesSender {
         }
         // `ready_now` armed the doorbell: this drains and re-arms it.
         let drained = self.bell.rearm(BytesProducer::own_signal(&self.ring));
-        let gone =
-            drained == Some(Drained::Closed) && liveness::peer(&self.segment, Role::Receiver, true) == Peer::Gone;
+        let gone = drained.is_some_and(|drained| gone_after_drain(&self.segment, Role::Receiver, drained));
         gone || self.ready_now()
     }
 
