@@ -649,6 +649,11 @@ fn check_fits(len: usize, max: usize) -> Result<(), SendError> {
 /// only when a sender has armed it; on `unix:` and `fifo:` it is an epoll instance over
 /// the socket (or pipe), readable while it has room to write.
 ///
+/// On a channel sized in bytes it is rung whenever the receiver frees records, which
+/// may still leave too little room for a large message: the `try_` call then says
+/// `Full` and re-arms it. [`Select`](crate::Select) and the async sender report such a
+/// sender ready only once a message of the maximum size fits.
+///
 /// # Examples
 ///
 /// ```
