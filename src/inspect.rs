@@ -178,9 +178,14 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
     })
 }
 
-/// Removes every stale channel (see [`ChannelInfo::stale`]); returns their names.
+/// Removes every stale channel (see [`ChannelInfo::stale`]), with its doorbell FIFOs;
+/// returns their names.
 pub fn remove_stale() -> Vec<String> {
-    list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect()
+    let removed: Vec<String> = list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect();
+    for name in &removed {
+        crate::signal::bell::remove_files(name);
+    }
+    removed
 }
 
 /// A broadcast channel's subscribers and where each is, as seen by [`inspect_broadcast`].

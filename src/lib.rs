@@ -45,6 +45,8 @@
 // Under loom the named (mapped) segments are compiled out; their helpers go unused.
 #![cfg_attr(ferry_loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+mod async_io;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 mod broadcast;
@@ -58,10 +60,14 @@ mod owner;
 mod pod;
 mod ring;
 mod segment;
+#[cfg(not(ferry_loom))]
+mod select;
 mod signal;
 mod sync;
 mod transport;
 
+#[cfg(all(feature = "tokio", not(ferry_loom)))]
+pub use async_io::{AsyncReceiver, AsyncSender};
 pub use broadcast::{PublishError, PublishLoan, Publisher, Start, Subscriber, SubscriberError, SubscriberGuard};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;
@@ -79,6 +85,10 @@ pub use ring::{
     RingKind, MAX_CAPACITY, MAX_SLOT_SIZE, SLOT_ALIGN,
 };
 pub use segment::{LAYOUT_VERSION, MAX_NAME_LEN};
+#[cfg(not(ferry_loom))]
+pub use select::Select;
+#[doc(hidden)]
+pub use signal::bell::doorbell_calls;
 pub use signal::{Signaling, WaitPolicy};
 
 /// Hooks for the loom suite in `loom-tests/` (only under `--cfg ferry_loom`).
@@ -88,6 +98,7 @@ pub mod loom_hooks {
     pub use crate::{
         liveness::model::RescueRace,
         segment::model::Handshake,
+        signal::model::DoorbellRace,
         sync::{set_mutation, Mutation},
     };
 }

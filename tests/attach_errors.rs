@@ -36,6 +36,9 @@ const AT_CAPACITY: u64 = 24;
 const AT_TOTAL_SIZE: u64 = 32;
 const AT_CHECKSUM: u64 = 40;
 const AT_SIGNALING: usize = 48;
+/// The inode numbers of the two doorbell FIFOs (not covered by the checksum: recorded
+/// once they exist).
+const AT_BELLS: usize = 96;
 /// Bytes of the header the checksum covers, with the checksum itself.
 const CHECKED_LEN: usize = 52;
 /// `Signaling::Futex` in the header.
@@ -108,6 +111,17 @@ fn forge(name: &str, bytes: &[u8]) -> Cleanup {
     let mut file = OpenOptions::new().write(true).create_new(true).open(shm_path(name)).expect("create the forgery");
     file.write_all(bytes).expect("write the forgery");
     cleanup
+}
+
+/// Makes the doorbell FIFOs a creator makes beside its segment and records their inodes
+/// in the header in `bytes`, as the creator does once the segment is published.
+fn add_doorbells(name: &str, bytes: &mut [u8]) {
+    use std::os::unix::fs::MetadataExt;
+    for (i, bell) in support::bell_paths(name).iter().enumerate() {
+        rustix::fs::mkfifoat(rustix::fs::CWD, bell, rustix::fs::Mode::from_raw_mode(0o600)).expect("make a doorbell");
+        let inode = std::fs::metadata(bell).expect("inspect the doorbell").ino();
+        bytes[AT_BELLS + 8 * i..AT_BELLS + 8 * i + 8].copy_from_slice(&inode.to_le_bytes());
+    }
 }
 
 /// Overwrites bytes of a live segment in place.
@@ -360,7 +374,9 @@ fn a_consistent_header_describing_an_impossible_ring_is_corrupt_header() {
     // The same forgery with a possible ring opens, and works: the cases above failed
     // for what they changed.
     let name = unique("forged-valid");
-    let _cleanup = forge(&name, &valid_segment(64, 8));
+    let mut segment = valid_segment(64, 8);
+    add_doorbells(&name, &mut segment);
+    let _cleanup = forge(&name, &segment);
     let mut rx = Receiver::open(&name).expect("open a forged valid segment");
     let mut tx = Sender::open_expecting(&name, &Config::new().slot_size(64).capacity(8)).expect("open as sender");
     tx.send(b"forged").expect("send");
@@ -536,7 +552,8 @@ fn open_waits_for_a_creator_that_finishes_late() {
     // either no bytes or all of them).
     let name = unique("late");
     let _cleanup = forge(&name, &[]);
-    let segment = valid_segment(64, 8);
+    let mut segment = valid_segment(64, 8);
+    add_doorbells(&name, &mut segment);
     assert!(segment.len() <= 4096);
     let path = shm_path(&name);
     let creator = thread::spawn(move || {
@@ -749,4 +766,17 @@ fn an_mpmc_channel_takes_128_handles_at_once_and_refuses_the_next_clearly() {
     senders.pop();
     senders.push(Sender::open(&name).expect("the freed seat"));
     drop((senders, rx));
+}
+
+/// A queue handle on a broadcast channel is refused as such at once, before its
+/// doorbell is looked for (a broadcast channel has none): not after the doorbell's
+/// wait, not as an uninitialised channel.
+#[test]
+fn a_queue_handle_on_a_broadcast_channel_is_refused_at_once() {
+    let name = unique("queue-on-broadcast");
+    let _publisher = ferry::Publisher::create(&name, &Config::new().slot_size(16).capacity(8)).expect("publisher");
+    let started = std::time::Instant::now();
+    assert!(matches!(Sender::open(&name), Err(AttachError::Unsupported { .. })));
+    assert!(matches!(Receiver::open(&name), Err(AttachError::Unsupported { .. })));
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "took {:?}", started.elapsed());
 }

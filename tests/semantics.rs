@@ -22,7 +22,7 @@ use std::{
 use ferry::{AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender};
 
 mod support;
-use support::{shm_path, start_watchdog};
+use support::{bell_paths, shm_path, start_watchdog};
 
 /// A wait long enough that only a broken channel runs into it.
 const LONG: Duration = Duration::from_secs(30);
@@ -102,6 +102,10 @@ impl Drop for Place {
         }
         if let Some(name) = &self.shm {
             let _ = fs::remove_file(shm_path(name));
+            // A killed creator left its doorbell FIFOs too.
+            for bell in bell_paths(name) {
+                let _ = fs::remove_file(bell);
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ use std::{
 use ferry::{AttachError, Config, Holders, Process, Receiver, RecvError, RingKind, SendError, Sender};
 
 mod support;
-use support::{shm_path, start_watchdog, Cleanup};
+use support::{bell_paths, shm_path, start_watchdog, Cleanup};
 
 /// The geometry the dying creators use.
 const OLD_SLOT: usize = 64;
@@ -409,10 +409,16 @@ fn ferry_gc_removes_stale_channels_and_leaves_live_ones() {
     for name in [&stale_receiver, &stale_sender] {
         assert!(stdout.contains(&format!("removed stale channel `{name}`")), "ferry gc: {}", describe(&gc));
         assert!(!shm_path(name).exists(), "ferry gc left the stale {name}");
+        for bell in bell_paths(name) {
+            assert!(!bell.exists(), "ferry gc left the stale {name}'s doorbell {}", bell.display());
+        }
     }
     for name in [&live, &held] {
         assert!(!stdout.contains(name.as_str()), "ferry gc removed {name}: {}", describe(&gc));
         assert!(shm_path(name).exists(), "ferry gc removed {name}");
+        for bell in bell_paths(name) {
+            assert!(bell.exists(), "ferry gc removed {name}'s doorbell {}", bell.display());
+        }
     }
 
     // What it left still works.

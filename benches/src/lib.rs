@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 mod baselines;
+pub mod event_loop;
 mod process;
 pub mod report;
 mod workloads;

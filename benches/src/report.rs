@@ -31,6 +31,8 @@ pub struct Options {
     /// Where to write the results as JSON (`-` for standard output, then the table goes
     /// to standard error).
     pub json: Option<String>,
+    /// Only the event-loop measurements (`event_loop.rs`), printed.
+    pub event_loop_only: bool,
 }
 
 impl Options {
@@ -45,6 +47,7 @@ impl Options {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--tiny" => options.tiny = true,
+                "--event-loop" => options.event_loop_only = true,
                 "--json" => options.json = Some(args.next().ok_or("--json needs a path (or -)")?.clone()),
                 other => return Err(format!("unknown argument `{other}`")),
             }
@@ -54,7 +57,8 @@ impl Options {
 }
 
 /// The usage lines of `ferry bench` and of the `ferry-bench` binary it runs.
-pub const USAGE: &str = "ferry bench [--tiny] [--json PATH|-]\n   or: ferry-bench [--tiny] [--json PATH|-]";
+pub const USAGE: &str =
+    "ferry bench [--tiny] [--json PATH|-] [--event-loop]\n   or: ferry-bench [--tiny] [--json PATH|-] [--event-loop]";
 
 /// Runs `ferry bench` with its arguments (those after `bench`, which are those of
 /// `ferry-bench`): measures, prints the table, writes the JSON. Call
@@ -67,6 +71,19 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (rounds, stream) = if options.tiny { (200, 100_000) } else { (20_000, 10_000_000) };
+    if options.event_loop_only {
+        return match crate::event_loop::report(rounds, stream) {
+            Ok(lines) => {
+                print!("{lines}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ferry bench: the event-loop measurements: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let results = match run(&options) {
         Ok(results) => results,
         Err(e) => {
@@ -74,7 +91,14 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let table = results.table();
+    let mut table = results.table();
+    match crate::event_loop::report(rounds, stream) {
+        Ok(lines) => table.push_str(&lines),
+        Err(e) => {
+            eprintln!("ferry bench: the event-loop measurements: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let written = match options.json.as_deref() {
         Some("-") => {
             eprint!("{table}");
@@ -968,7 +992,11 @@ mod tests {
         assert_eq!(Options::parse(&args(&[])), Ok(Options::default()));
         assert_eq!(
             Options::parse(&args(&["--tiny", "--json", "-"])),
-            Ok(Options { tiny: true, json: Some("-".into()) })
+            Ok(Options { tiny: true, json: Some("-".into()), event_loop_only: false })
+        );
+        assert_eq!(
+            Options::parse(&args(&["--event-loop"])),
+            Ok(Options { event_loop_only: true, ..Options::default() })
         );
         assert!(Options::parse(&args(&["--json"])).is_err());
         assert!(Options::parse(&args(&["--fast"])).is_err());

@@ -630,6 +630,12 @@ impl Drop for Stream {
 
 /// Runs the child role `role` with the arguments its parent gave.
 pub(crate) fn child(role: &str, args: &[String]) -> io::Result<()> {
+    // The event-loop roles (`event_loop.rs`) name no link.
+    match role {
+        "fd-echo" => return crate::event_loop::echo(args),
+        "fd-source" => return crate::event_loop::source(args),
+        _ => {}
+    }
     let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| failure(format!("`{role}`: too few arguments")));
     let link = Link::parse(arg(0)?).ok_or_else(|| failure(format!("`{role}`: unknown link `{}`", args[0])))?;
     match role {

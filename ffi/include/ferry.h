@@ -43,7 +43,7 @@
  * The shared-memory layout version this header describes; compare it with
  * `ferry_layout_version()` to check the library speaks it too.
  */
-#define FERRY_LAYOUT_VERSION 6
+#define FERRY_LAYOUT_VERSION 7
 
 /**
  * What a call did: `FERRY_OK` (0) or a negative error code.
@@ -1420,6 +1420,44 @@ ferry_status ferry_subscriber_validate(struct ferry_subscriber *s, uint64_t *mis
  * `s` is NULL or a live handle.
  */
 ferry_status ferry_subscriber_release(struct ferry_subscriber *s);
+
+/**
+ * Sets `*fd` to the receiver's pollable file descriptor: it becomes readable (`POLLIN`)
+ * when a message arrives, or when every sender has gone (the next receive then says
+ * `FERRY_ERR_DISCONNECTED`). Wait on it with `poll`, `epoll` or an event loop; do not
+ * read it, close it or change its flags. It stays the same for the handle's life.
+ *
+ * It is level-triggered until drained: once it reports readable, receive with
+ * `ferry_try_recv` (or `ferry_try_recv_acquire`) until `FERRY_ERR_EMPTY` before waiting
+ * on it again; the call that finds the channel empty resets it and arms it for the next
+ * message. Do the same once before the first wait. On shared memory a sender writes to
+ * it only when a receiver has armed it, so a stream the receiver keeps up with costs no
+ * system call. A readiness can be spurious (another receiver of an MPMC channel took the
+ * message): the `try` call says `FERRY_ERR_EMPTY`.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`, and the
+ * refusal of a call while a message is acquired.
+ *
+ * # Safety
+ *
+ * `r` is NULL or a live handle; `fd` is NULL or writable.
+ */
+ferry_status ferry_receiver_fd(struct ferry_receiver *r, int *fd);
+
+/**
+ * Sets `*fd` to the sender's pollable file descriptor: it becomes readable (`POLLIN`)
+ * when a full channel gets room, or when every receiver has gone. As for
+ * `ferry_receiver_fd`: once it reports readable, send with `ferry_try_send` (or
+ * `ferry_try_loan`) until `FERRY_ERR_FULL` before waiting on it again.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`, and the
+ * refusal of a call while a loan is held.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `fd` is NULL or writable.
+ */
+ferry_status ferry_sender_fd(struct ferry_sender *s, int *fd);
 
 /**
  * Makes a channel inside this process, on heap memory, for threads of one process: the

@@ -8,8 +8,9 @@
 //! - mixed-language processes over shared memory and over a Unix socket, checking every
 //!   byte of every message: C → Rust, Rust → C, Python → C, Python → Rust, Rust → Python
 //!   (the Rust side is this test process, through the `ferry` crate);
-//! - the C examples, the status codes' stability, the header's freshness against the
-//!   pinned cbindgen, and the pkg-config file.
+//! - the C examples (`poll_two.c`, which polls two channels' fds, included), the status
+//!   codes' stability, the header's freshness against the pinned cbindgen, and the
+//!   pkg-config file.
 //!
 //! The messages follow `tests/c/pattern.h`; [`pattern`] is the same function in Rust.
 
@@ -643,6 +644,12 @@ fn c_examples_build_and_run() {
     let output = run("the pingpong example", Command::new(pingpong).arg("300"));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("ferry C blocking") && text.contains("default wait policy"), "{text}");
+
+    // Event loops: two channels' fds and stdin in one poll(), stdin at end of file.
+    let poll_two = example("poll_two");
+    let output = run("the poll_two example", Command::new(poll_two).arg("2000").stdin(Stdio::null()));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("2000 + 2000 messages in order"), "{text}");
 
     // The broadcast pair: one publisher, two subscribers.
     let (publisher, subscriber) = (example("publisher"), example("subscriber"));

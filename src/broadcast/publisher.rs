@@ -40,6 +40,11 @@ use crate::{
 ///
 /// `Send` but not `Sync`: one thread publishes through it at a time.
 ///
+/// Not yet pollable: unlike a queue's [`Sender`](crate::Sender), a publisher has no
+/// file descriptor (`AsFd`) and cannot join a [`Select`](crate::Select) or an async
+/// runtime; a blocking publisher waits in [`Publisher::send`] (or polls with the `try_`
+/// calls).
+///
 /// # Examples
 ///
 /// ```

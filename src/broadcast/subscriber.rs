@@ -49,6 +49,14 @@ pub enum Start {
 ///
 /// `Send` but not `Sync`: one thread receives through it at a time.
 ///
+/// Not yet pollable: unlike a queue's [`Receiver`](crate::Receiver), a subscriber has
+/// no file descriptor (`AsFd`) and cannot join a [`Select`](crate::Select) or an async
+/// runtime. (The queue's doorbell is a byte in a FIFO, drained by whichever handle
+/// wakes first: enough for a queue, where any receiver may take the message, not for a
+/// broadcast, where every subscriber must see every message.) Wait
+/// with [`Subscriber::recv`] or [`Subscriber::recv_timeout`], or poll with the `try_`
+/// calls.
+///
 /// # Examples
 ///
 /// ```

@@ -632,3 +632,63 @@ impl Iterator for TryIter<'_> {
         self.receiver.try_recv().ok().map(|message| message.to_vec())
     }
 }
+
+/// The receiver's pollable file descriptor, for `poll`, `epoll`, `select`, an async
+/// runtime, or [`Select`](crate::Select): it becomes readable when a message arrives, or
+/// when every sender has gone (then the next receive reports it).
+///
+/// It is *level-triggered until drained*: once it reports readable, receive with the
+/// `try_` calls until [`RecvError::Empty`] before waiting on it again; the call that
+/// finds the channel empty resets it and arms it for the next message. Do the same once
+/// before the first wait (messages may be waiting already). A spurious wake-up is
+/// possible (another receiver of an MPMC channel took the message); `Empty` says so.
+///
+/// On shared memory the fd is the channel's doorbell: a sender writes to it only when a
+/// receiver has armed it (found the ring empty since the last ring), so a stream that
+/// never lets the receiver run dry makes no system call for it. On `unix:` and `fifo:`
+/// it is an epoll instance over the socket (or pipe) descriptors. The fd stays the same
+/// for the receiver's life; it is closed when the receiver is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use rustix::event::{poll, PollFd, PollFlags};
+///
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().slot_size(64).capacity(4))?;
+/// assert_eq!(rx.try_recv().unwrap_err(), ferry::RecvError::Empty); // nothing there yet
+/// let mut waiting = [PollFd::new(&rx, PollFlags::IN)]; // asking for the fd arms it
+/// tx.send(b"ring")?;
+/// assert_eq!(poll(&mut waiting, None)?, 1);
+/// assert_eq!(&*rx.try_recv()?, b"ring");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for Receiver {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.via.fd()
+    }
+}
+
+impl Receiver {
+    /// Whether a receive would find something without the fd being readable (arms the
+    /// doorbell first): for `Select` and the async wrapper, before they sleep on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        self.via.ready_now()
+    }
+
+    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
+    /// re-arms it, taking nothing; `true` if a receive would not say `Empty`. After a
+    /// `false`, the fd is empty and the next message (or departure) makes it readable.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        let _ = std::os::fd::AsFd::as_fd(self);
+        !matches!(self.via.recv(Wait::Never, |_| false), Err(Stop::WouldBlock))
+    }
+}
+
+/// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).
+impl std::os::fd::AsRawFd for Receiver {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsFd::as_fd(self).as_raw_fd()
+    }
+}

@@ -653,3 +653,63 @@ fn check_fits(len: usize, max: usize) -> Result<(), SendError> {
     }
     Ok(())
 }
+
+/// The sender's pollable file descriptor: it becomes readable when the channel has room
+/// for a message after being full, or when every receiver has gone (then the next send
+/// reports it).
+///
+/// As for [`Receiver`](crate::Receiver)'s fd: once it reports readable, send with the
+/// `try_` calls until one reports the channel full before waiting on it again; that call
+/// re-arms it. On shared memory it is the channel's senders' doorbell, rung by a receiver
+/// only when a sender has armed it; on `unix:` and `fifo:` it is an epoll instance over
+/// the socket (or pipe), readable while it has room to write.
+///
+/// On a channel sized in bytes it is rung whenever the receiver frees records, which
+/// may still leave too little room for a large message: the `try_` call then says
+/// `Full` and re-arms it. [`Select`](crate::Select) and the async sender report such a
+/// sender ready only once a message of the maximum size fits.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use rustix::event::{poll, PollFd, PollFlags};
+///
+/// let (mut tx, mut rx) = ferry::in_memory(&ferry::Config::new().slot_size(64).capacity(1))?;
+/// tx.send(b"fills the ring")?;
+/// assert!(tx.try_send(b"no room").is_err()); // full
+/// let mut waiting = [PollFd::new(&tx, PollFlags::IN)]; // asking for the fd arms it
+/// drop(rx.try_recv()?); // frees the slot, rings the sender's doorbell
+/// assert_eq!(poll(&mut waiting, None)?, 1);
+/// tx.try_send(b"room again")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for Sender {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.via.fd()
+    }
+}
+
+impl Sender {
+    /// Whether a send would find room without the fd being readable (arms the doorbell
+    /// first): for `Select` and the async wrapper, before they sleep on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        self.via.ready_now()
+    }
+
+    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
+    /// re-arms it; `true` if a send would find room (or the receivers gone). After a
+    /// `false`, the next freed slot (or departure) makes the fd readable.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        let _ = std::os::fd::AsFd::as_fd(self);
+        self.via.prepare_wait()
+    }
+}
+
+/// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).
+impl std::os::fd::AsRawFd for Sender {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsFd::as_fd(self).as_raw_fd()
+    }
+}

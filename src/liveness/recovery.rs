@@ -106,14 +106,22 @@ pub(crate) fn recover(segment: &Segment) {
         match outcome {
             mpmc::Rescue::Pending => continue,
             mpmc::Rescue::Nothing => {}
-            mpmc::Rescue::Skippable => ring.control().not_empty.notify(signaling),
-            mpmc::Rescue::Freed => ring.control().not_full.notify(signaling),
+            // The fd doorbell is not rung from here (this layer holds no fds): the
+            // recoverer re-checks the ring itself, and a handle asleep on its fd re-checks
+            // within its wait's slice.
+            mpmc::Rescue::Skippable => {
+                let _ = ring.control().not_empty.notify(signaling);
+            }
+            mpmc::Rescue::Freed => {
+                let _ = ring.control().not_full.notify(signaling);
+            }
         }
         freed |= free(seat, owner);
     }
     if kind == RingKind::Broadcast && subscribers::free_dead(segment) {
-        // A dead subscriber no longer gates the publishers.
-        ring.control().not_full.notify(signaling);
+        // A dead subscriber no longer gates the publishers (who hold no doorbell: a
+        // broadcast channel has none yet).
+        let _ = ring.control().not_full.notify(signaling);
     }
     // Also after no seat was freed here: two last handles leaving at once may both have
     // seen the other's seat still taken. (A broadcast channel's receivers are its

@@ -291,6 +291,20 @@ impl BytesProducer {
         Ok(start)
     }
 
+    /// Whether a claim of `n` bytes would find room now (a look, for a caller deciding
+    /// whether to sleep; `claim` decides). The same arithmetic as `claim`, without
+    /// moving the cached head.
+    pub(crate) fn has_room(&self, ring: &ByteRing, n: usize) -> bool {
+        let need = record_size(n);
+        let to_end = ring.capacity() - (self.tail & ring.mask);
+        let start = if need > to_end { self.tail + to_end } else { self.tail };
+        // SYNC: Acquire; pairs with the Release store of `head` in
+        // `BytesConsumer::release`, as the load in `claim`.
+        let head = ring.control().head.load(Acquire);
+        // A head beyond our tail (a scribbled one) says no room; `claim` reports it.
+        head <= self.tail && (start + need + HEADER).wrapping_sub(head) <= ring.capacity()
+    }
+
     /// Records `len` bytes at `start` (from `claim` with at least `len`) and moves past
     /// the record, writing the padding record first if `start` skipped to the start of
     /// the region. Visible to the consumer only after `publish`.
@@ -384,6 +398,15 @@ impl BytesConsumer {
             }
         }
         Err(Unavailable::Corrupt("two padding records in a row"))
+    }
+
+    /// Whether a record (a message, or padding before one) is published at the next
+    /// position (a look, for a caller deciding whether to sleep; `next_message` checks
+    /// it fully).
+    pub(crate) fn has_message(&self, ring: &ByteRing) -> bool {
+        // SYNC: Acquire; pairs with the Release store of the commit word in
+        // `BytesProducer::publish`, as the load in `published_record`.
+        ring.meta(self.head).seq.load(Acquire) == self.head.wrapping_add(1)
     }
 
     /// Moves past the message of `len` bytes returned by `next_message`. Its bytes go

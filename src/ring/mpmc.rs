@@ -241,6 +241,26 @@ pub(crate) fn rescue(ring: &RingView, pos: u64, producer: bool, live_claim: impl
     }
 }
 
+/// Whether the slot at the consumers' next position holds something other than a free
+/// slot of this lap: a message, a cancelled or abandoned one, or a position another
+/// consumer took already (a look, for a caller deciding whether to sleep; it may say yes
+/// spuriously, and `claim_message` decides).
+pub(crate) fn has_message(ring: &RingView) -> bool {
+    // SYNC: Relaxed; a guess, as in `claim_message`.
+    let head = ring.control().head.load(Relaxed);
+    // SYNC: Acquire; pairs with the Release store in `publish`.
+    ring.meta(head).seq.load(Acquire) != head
+}
+
+/// Whether the slot at the producers' next position is free (or taken by another
+/// producer already, so the position moved on): a look, which may say yes spuriously.
+pub(crate) fn has_room(ring: &RingView) -> bool {
+    // SYNC: Relaxed; a guess, as in `claim_free`.
+    let tail = ring.control().tail.load(Relaxed);
+    // SYNC: Acquire; pairs with the Release store in `release`.
+    (ring.meta(tail).seq.load(Acquire).wrapping_sub(tail) as i64) >= 0
+}
+
 /// Messages published and not yet released by a consumer, read or not (a snapshot
 /// while other processes move; it scans every slot). A slot at index `i` is free exactly
 /// when its sequence is `i` modulo the capacity; published or held, it is `i + 1`.

@@ -91,6 +91,13 @@ impl Producer {
         any
     }
 
+    /// Whether a slot is free now (a look, for a caller deciding whether to sleep).
+    pub(crate) fn has_room(&self, ring: &RingView) -> bool {
+        // SYNC: Acquire; pairs with the Release store of `head` in `Consumer::release`.
+        let head = ring.control().head.load(Acquire);
+        self.tail.wrapping_sub(head) < ring.capacity()
+    }
+
     /// Messages published and not yet released by the consumer.
     pub(crate) fn in_flight(&mut self, ring: &RingView) -> Result<u64, Unavailable> {
         // SYNC: Acquire; pairs with `Consumer::release` like the load in `next_free`.
@@ -135,6 +142,13 @@ impl Consumer {
             return Err(Unavailable::Corrupt("a message length exceeds the slot size"));
         }
         Ok((self.head, len as usize))
+    }
+
+    /// Whether a message is published at the next position (a look, for a caller
+    /// deciding whether to sleep; `next_message` checks it fully).
+    pub(crate) fn has_message(&self, ring: &RingView) -> bool {
+        // SYNC: Acquire; pairs with the Release store of `seq` in `Producer::publish`.
+        ring.meta(self.head).seq.load(Acquire) == self.head.wrapping_add(1)
     }
 
     /// Moves past the message returned by `next_message`. Its slot goes back to the

@@ -21,7 +21,7 @@ use crate::{
     signal::Signaling,
     sync::{
         weaken, AtomicU64, Mutation,
-        Ordering::{Acquire, Release},
+        Ordering::{Acquire, Relaxed, Release},
         UnsafeCell,
     },
 };
@@ -29,7 +29,7 @@ use crate::{
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// The start of every segment. Immutable after initialisation except the role words.
 #[repr(C, align(128))]
@@ -66,6 +66,10 @@ pub(crate) struct Header {
     /// Broadcast: how many of the latest messages are kept for late joiners (0 for the
     /// other kinds).
     history: u64,
+    /// The inode numbers of the channel's doorbell FIFOs (receivers', senders'), stored
+    /// by the creator once it has made them (`signal::bell`); 0 before (and in heap
+    /// segments, whose bells are pipes).
+    bells: [AtomicU64; 2],
     /// Zero-sized in production. Under loom it records the writes and reads of the plain
     /// fields above, so that a reader not ordered after the creator's writes is reported.
     fields: UnsafeCell<()>,
@@ -86,6 +90,7 @@ impl Header {
             addr_of_mut!((*header).magic).write(AtomicU64::new(0));
             addr_of_mut!((*header).sender).write(AtomicU64::new(0));
             addr_of_mut!((*header).receiver).write(AtomicU64::new(0));
+            addr_of_mut!((*header).bells).write([AtomicU64::new(0), AtomicU64::new(0)]);
             addr_of_mut!((*header).fields).write(UnsafeCell::new(()));
         }
     }
@@ -98,6 +103,24 @@ impl Header {
     /// The receiver role's word.
     pub(crate) fn receiver_word(&self) -> &AtomicU64 {
         &self.receiver
+    }
+
+    /// Records the inode numbers of the doorbell FIFOs the creator made.
+    pub(crate) fn record_bells(&self, inodes: [u64; 2]) {
+        // SYNC: Relaxed for the first; Release for the second, which pairs with the
+        // Acquire load in `bells`: an opener that sees it sees the first too.
+        self.bells[0].store(inodes[0], Relaxed);
+        self.bells[1].store(inodes[1], Release);
+    }
+
+    /// The inode numbers of the doorbell FIFOs, once the creator has recorded them. Only
+    /// compared with what an open finds, never used as an index.
+    pub(crate) fn bells(&self) -> Option<[u64; 2]> {
+        // SYNC: Acquire; pairs with the Release store in `record_bells`.
+        let second = self.bells[1].load(Acquire);
+        // SYNC: Relaxed; ordered by the Acquire above.
+        let first = self.bells[0].load(Relaxed);
+        (first != 0 && second != 0).then_some([first, second])
     }
 
     /// The creator's process identity.

@@ -34,7 +34,11 @@
 //! facade's futex, which a port to a system without futex replaces by that system's
 //! wait-on-address primitive.
 
+pub(crate) mod bell;
+pub(crate) mod doorbell;
 mod futex;
+#[cfg(ferry_loom)]
+pub mod model;
 mod semaphore;
 pub(crate) mod wait;
 
@@ -139,32 +143,57 @@ const MAX_POSTS_PER_WAKE: u32 = 64;
 pub(crate) struct Signal {
     /// The futex word: bumped by every wake that found a waiter.
     word: AtomicU32,
-    /// How many threads, in any process, have announced they are about to park.
+    /// Low 16 bits ([`PARKED`]): how many threads, in any process, have announced they
+    /// are about to park. High 16 bits: how many handles are armed on the fd doorbell
+    /// (`doorbell.rs`), in units of [`doorbell::ARMED_UNIT`]. One word, so that the
+    /// waker's one read-modify-write sees both kinds of sleeper.
     waiters: AtomicU32,
+    /// The doorbell's flag: 1 while a handle armed on the fd wants the next publication
+    /// rung (`doorbell.rs`); the waker that swaps it to 0 rings.
+    armed: AtomicU32,
+    /// Explicit padding, zero.
+    _reserved: u32,
     /// The semaphore that replaces the futex under [`Signaling::Semaphore`].
     semaphore: semaphore::Semaphore,
 }
 
-// Cross-process layout: the signal kept the size it had with a `sem_t` (40 bytes).
+/// The part of [`Signal::waiters`] that counts parked threads.
+const PARKED: u32 = doorbell::ARMED_UNIT - 1;
+
+// Cross-process layout (layout v7: v6's 40 bytes plus the doorbell flag and padding).
 #[cfg(not(ferry_loom))]
-const _: () = assert!(std::mem::size_of::<Signal>() == 40);
+const _: () = assert!(std::mem::size_of::<Signal>() == 48);
 
 impl Signal {
     /// A signal with no waiter, ready to be written into its place in the segment and
     /// then [`Signal::init`]ialised there.
     pub(crate) fn new() -> Self {
-        Self { word: AtomicU32::new(0), waiters: AtomicU32::new(0), semaphore: semaphore::Semaphore::new() }
+        Self {
+            word: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+            armed: AtomicU32::new(0),
+            _reserved: 0,
+            semaphore: semaphore::Semaphore::new(),
+        }
     }
 
-    /// Wakes every parked waiter if there is one. Call after publishing.
-    pub(crate) fn notify(&self, how: Signaling) {
-        // SYNC: AcqRel read-modify-write; pairs with the AcqRel increment in `announce`.
-        // The two RMWs are ordered in `waiters`' modification order. If the waiter's
-        // comes first, this one reads its increment and wakes. If this one comes first,
-        // the waiter's increment reads from it (a release sequence), so the waiter's
-        // re-check sees everything published before this call.
-        if self.waiting(AcqRel) != 0 {
+    /// Wakes every parked waiter if there is one, and says whether the fd doorbell must
+    /// be rung (a handle armed on it). Call after publishing; ring if told to.
+    #[must_use = "a `Ring` must be rung on the doorbell's file descriptor"]
+    pub(crate) fn notify(&self, how: Signaling) -> doorbell::Ring {
+        // SYNC: AcqRel read-modify-write; pairs with the AcqRel increment in `announce`
+        // (and in `doorbell::arm`). The two RMWs are ordered in `waiters`' modification
+        // order. If the waiter's comes first, this one reads its increment and wakes. If
+        // this one comes first, the waiter's increment reads from it (a release
+        // sequence), so the waiter's re-check sees everything published before this call.
+        let waiting = self.waiting(AcqRel);
+        if waiting & PARKED != 0 {
             self.wake(how);
+        }
+        if waiting & !PARKED != 0 {
+            doorbell::take(&self.armed)
+        } else {
+            doorbell::Ring::Quiet
         }
     }
 
@@ -190,7 +219,7 @@ impl Signal {
                 // It comes from shared memory: bounded, so a scribbled count costs at
                 // most that many spurious wake-ups (a waiter beyond the bound that had
                 // not slept yet wakes at its next park slice).
-                let waiters = self.waiters.load(Relaxed).clamp(1, MAX_POSTS_PER_WAKE);
+                let waiters = (self.waiters.load(Relaxed) & PARKED).clamp(1, MAX_POSTS_PER_WAKE);
                 self.semaphore.post(waiters);
             }
         }

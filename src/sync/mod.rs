@@ -77,6 +77,9 @@ pub enum Mutation {
     BytesPublish,
     /// The byte ring's consumer releases `head` with Relaxed instead of Release.
     BytesRelease,
+    /// A handle re-arming the fd doorbell raises the flag without the AcqRel RMW on the
+    /// waiter word, so a waker may miss it while the handle's re-check misses the message.
+    DoorbellArm,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

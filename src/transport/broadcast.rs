@@ -19,7 +19,7 @@ use crate::{
     segment::Segment,
     signal::{
         wait::{Blocked, Wait, Watch},
-        Signal, WaitPolicy,
+        Signal, Signaling, WaitPolicy,
     },
     sync,
     transport::stop::Stop,
@@ -155,13 +155,13 @@ impl ShmPublisher {
     /// Publishes the loaned position `pos` with `len` bytes and wakes parked subscribers.
     pub(crate) fn commit(&mut self, pos: u64, len: usize) {
         broadcast::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, self.seat));
-        self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+        wake(&self.ring.control().not_empty, self.segment.geometry().signaling);
     }
 
     /// Gives the loaned position `pos` up: subscribers step over it.
     pub(crate) fn cancel(&mut self, pos: u64) {
         broadcast::cancel(&self.ring, pos, liveness::claim(&self.segment, self.seat));
-        self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+        wake(&self.ring.control().not_empty, self.segment.geometry().signaling);
     }
 
     /// Copies `message` (no longer than a slot) into the next position and publishes it.
@@ -292,7 +292,7 @@ impl ShmSubscriber {
         }
         if policy == Policy::Block && self.reader.position() != from {
             // Skipped positions moved the cursor: a publisher may be waiting for that.
-            ring.control().not_full.notify(segment.geometry().signaling);
+            wake(&ring.control().not_full, segment.geometry().signaling);
         }
         let next = next?;
         Ok(match next {
@@ -327,7 +327,7 @@ impl ShmSubscriber {
     pub(crate) fn done(&mut self, pos: u64) {
         self.reader.release(pos, subscribers::cursor(&self.segment, self.seat));
         if self.fanout.policy == Policy::Block {
-            self.ring.control().not_full.notify(self.segment.geometry().signaling);
+            wake(&self.ring.control().not_full, self.segment.geometry().signaling);
         }
     }
 
@@ -362,6 +362,13 @@ impl Drop for ShmSubscriber {
         // A publisher waiting for this subscriber looks at the cursors again.
         self.ring.control().not_full.wake(self.segment.geometry().signaling);
     }
+}
+
+/// Wakes whoever is parked on `signal` after a publication or a release. A broadcast
+/// channel has no fd doorbell yet (its handles hold no fds and never arm its signals),
+/// so there is no bell to ring; a `Ring` that a scribbled flag might produce is dropped.
+fn wake(signal: &Signal, how: Signaling) {
+    let _ = signal.notify(how);
 }
 
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see

@@ -48,6 +48,7 @@ use crate::{
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
+        pollable::{Pollable, Ready},
         stop::Stop,
         stream::{describe, hung_up, read_description, remove_description, unexpected, StreamSender},
     },
@@ -62,6 +63,8 @@ pub(crate) struct FifoReceiver {
     identity: (u64, u64),
     reader: FrameReader,
     slot_size: usize,
+    /// The FIFO behind an fd that stays the same when the FIFO is reopened.
+    pollable: Pollable,
 }
 
 impl FifoReceiver {
@@ -101,17 +104,29 @@ impl FifoReceiver {
         };
         let fifo = open_reader(path).map_err(|e| cleanup(io("open")(e)))?;
         let meta = fifo.metadata().map_err(|e| cleanup(io("inspect")(e)))?;
+        let pollable = Pollable::watching(fifo.as_fd(), Ready::Readable).map_err(|e| cleanup(io("watch")(e)))?;
         Ok(Self {
             fifo,
             path: path.to_owned(),
             identity: (meta.dev(), meta.ino()),
             reader: FrameReader::new(slot_size),
             slot_size,
+            pollable,
         })
     }
 
     pub(crate) fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// Whether a whole message is buffered already (the FIFO may be quiet).
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.reader.has_frame()
+    }
+
+    /// One fd, readable when the FIFO has bytes or its sender has gone.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pollable.fd()
     }
 
     /// Finds the next whole message whose length `accept`s, waiting as `wait` allows.
@@ -169,7 +184,7 @@ impl FifoReceiver {
 
     fn reopen(&mut self) -> io::Result<()> {
         self.fifo = open_reader(&self.path)?;
-        Ok(())
+        self.pollable.watch(self.fifo.as_fd(), Ready::Readable)
     }
 
     /// Drops the message `recv` found.

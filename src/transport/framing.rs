@@ -305,6 +305,21 @@ impl FrameReader {
     }
 
     /// The length the front prefix announces, checked against the slot size.
+    /// Whether a whole frame (or something the next `fill` reports: a hello, a bad
+    /// length) is buffered already, so the stream's fd may be quiet while a receive would
+    /// not be empty.
+    pub(crate) fn has_frame(&self) -> bool {
+        if self.buf.get(..PREFIX) == Some(&HELLO[..]) {
+            // Bytes behind a hello may be a frame: the next `fill` says.
+            return self.buf.len() > PREFIX;
+        }
+        match self.front_len() {
+            Ok(Some(len)) => self.buf.len() >= PREFIX + len,
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     fn front_len(&self) -> Result<Option<usize>, Stop> {
         let Some(prefix) = self.buf.get(..PREFIX) else { return Ok(None) };
         let len = u32::from_le_bytes(prefix.try_into().expect("four bytes")) as usize;

@@ -16,13 +16,16 @@
 //! its loan buffer, and the file that describes an endpoint (`stream.rs`). Every
 //! transport offers the same calls with the same blocking, try and timeout semantics, and
 //! gives up with a [`Stop`](stop::Stop) (`stop.rs`); the API reaches them through one
-//! private enum per side (`sender.rs`, `receiver.rs`).
+//! private enum per side (`sender.rs`, `receiver.rs`). Each handle has one pollable fd:
+//! a shared-memory handle's doorbell (`signal::bell`), a stream handle's descriptors
+//! behind one epoll instance (`pollable.rs`).
 
 pub(crate) mod broadcast;
 pub(crate) mod endpoint;
 pub(crate) mod fifo;
 pub(crate) mod framing;
 pub(crate) mod open;
+pub(crate) mod pollable;
 pub(crate) mod receiver;
 pub(crate) mod sender;
 pub(crate) mod shm;

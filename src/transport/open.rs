@@ -27,10 +27,11 @@ use crate::{
     liveness,
     owner::Owners,
     segment::Segment,
+    signal::bell::{BellFds, BellFiles, BellSide},
     transport::{
         receiver::RecvVia,
         sender::SendVia,
-        shm::{ShmReceiver, ShmSender},
+        shm::{refuse_broadcast, Bell, ShmReceiver, ShmSender},
         shm_bytes::{BytesReceiver, BytesSender},
     },
 };
@@ -42,41 +43,84 @@ pub(crate) type Fallback = Option<String>;
 pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachError> {
     config.validate()?;
     let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
-    let tx = sender_on(segment.clone())?;
-    let rx = receiver_on(segment)?;
+    let (tx_bell, rx_bell) = BellFds::pipes().map_err(|source| AttachError::Io {
+        op: "make the doorbell pipes of",
+        name: String::from("(in memory)"),
+        source,
+    })?;
+    let tx = sender_on(segment.clone(), Bell::new(tx_bell, None))?;
+    let rx = receiver_on(segment, Bell::new(rx_bell, None))?;
     Ok((tx, rx))
 }
 
-/// A sender attached to `segment`: on its slot ring, or its byte ring.
-fn sender_on(segment: Arc<Segment>) -> Result<SendVia, AttachError> {
+/// A sender attached to `segment` with the doorbell `bell`: on its slot ring, or its
+/// byte ring.
+fn sender_on(segment: Arc<Segment>, bell: Bell) -> Result<SendVia, AttachError> {
     Ok(if segment.geometry().kind.is_bytes() {
-        SendVia::ShmBytes(BytesSender::attach(segment)?)
+        SendVia::ShmBytes(BytesSender::attach(segment, bell)?)
     } else {
-        SendVia::Shm(ShmSender::attach(segment)?)
+        SendVia::Shm(ShmSender::attach(segment, bell)?)
     })
 }
 
-/// A receiver attached to `segment`: on its slot ring, or its byte ring.
-fn receiver_on(segment: Arc<Segment>) -> Result<RecvVia, AttachError> {
+/// A receiver attached to `segment` with the doorbell `bell`: on its slot ring, or its
+/// byte ring.
+fn receiver_on(segment: Arc<Segment>, bell: Bell) -> Result<RecvVia, AttachError> {
     Ok(if segment.geometry().kind.is_bytes() {
-        RecvVia::ShmBytes(BytesReceiver::attach(segment)?)
+        RecvVia::ShmBytes(BytesReceiver::attach(segment, bell)?)
     } else {
-        RecvVia::Shm(ShmReceiver::attach(segment)?)
+        RecvVia::Shm(ShmReceiver::attach(segment, bell)?)
     })
 }
 
-/// Creates the named segment, reclaiming a stale one of that name.
+/// A segment this process attaches to, and its doorbell files if it created them.
 #[cfg(not(ferry_loom))]
-fn create_segment(name: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+struct Attached {
+    name: String,
+    segment: Arc<Segment>,
+    files: Option<Arc<BellFiles>>,
+    owners: Owners,
+}
+
+#[cfg(not(ferry_loom))]
+impl Attached {
+    /// The doorbell for a handle on `side`.
+    fn bell(&self, side: BellSide) -> Result<Bell, AttachError> {
+        refuse_broadcast(&self.segment)?;
+        let fds = crate::signal::bell::open_files(&self.segment, &self.name, side, &self.owners)?;
+        Ok(Bell::new(fds, self.files.clone()))
+    }
+
+    fn sender(self) -> Result<SendVia, AttachError> {
+        let bell = self.bell(BellSide::Sender)?;
+        sender_on(self.segment, bell)
+    }
+
+    fn receiver(self) -> Result<RecvVia, AttachError> {
+        let bell = self.bell(BellSide::Receiver)?;
+        receiver_on(self.segment, bell)
+    }
+}
+
+/// Creates the named segment, reclaiming a stale one of that name, and its doorbells.
+#[cfg(not(ferry_loom))]
+fn create_segment(name: &str, config: &Config) -> Result<Attached, AttachError> {
     config.validate()?;
     let segment = Segment::create(name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
-    Ok(Arc::new(segment))
+    let files = crate::signal::bell::create_files(&segment, name, config.get_mode())?;
+    Ok(Attached {
+        name: name.to_owned(),
+        segment: Arc::new(segment),
+        files: Some(Arc::new(files)),
+        owners: Owners::default(),
+    })
 }
 
 /// Opens the named segment, checking its geometry against `expected`'s.
 #[cfg(not(ferry_loom))]
-fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Arc<Segment>, AttachError> {
-    Ok(Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?))
+fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Attached, AttachError> {
+    let segment = Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?);
+    Ok(Attached { name: name.to_owned(), segment, files: None, owners: owners.clone() })
 }
 
 /// Creates the shared-memory channel `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`) and
@@ -84,7 +128,7 @@ fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Resul
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_sender(endpoint: &str, config: &Config) -> Result<SendVia, AttachError> {
     match Endpoint::parse(endpoint)? {
-        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(sender_on(create_segment(&name, config)?)?),
+        Endpoint::Shm(name) | Endpoint::Auto(name) => create_segment(&name, config)?.sender(),
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
             what: "creating a socket or pipe endpoint from the sender: its receiver creates it",
@@ -100,7 +144,7 @@ pub(crate) fn open_sender(
     expected: Option<&Config>,
     owners: &Owners,
 ) -> Result<(SendVia, Fallback), AttachError> {
-    let shm = |name: &str| -> Result<SendVia, AttachError> { sender_on(open_segment(name, expected, owners)?) };
+    let shm = |name: &str| -> Result<SendVia, AttachError> { open_segment(name, expected, owners)?.sender() };
     let unix = |path: &std::path::Path| unix::open_sender(path, owners).map(SendVia::Unix);
     let (via, fallback) = match Endpoint::parse(endpoint)? {
         Endpoint::Shm(name) => (shm(&name)?, None),
@@ -140,7 +184,7 @@ pub(crate) fn open_sender(
 /// attaches a receiver to it.
 #[cfg(not(ferry_loom))]
 pub(crate) fn create_receiver(endpoint: &str, config: &Config) -> Result<(RecvVia, Fallback), AttachError> {
-    let shm = |name: &str| -> Result<RecvVia, AttachError> { receiver_on(create_segment(name, config)?) };
+    let shm = |name: &str| -> Result<RecvVia, AttachError> { create_segment(name, config)?.receiver() };
     config.validate()?;
     let (slot_size, mode) = (config.get_slot_size(), config.get_mode());
     let unix = |path: &std::path::Path| UnixReceiver::create(path, slot_size, mode);
@@ -170,7 +214,7 @@ pub(crate) fn open_receiver(
     owners: &Owners,
 ) -> Result<RecvVia, AttachError> {
     match Endpoint::parse(endpoint)? {
-        Endpoint::Shm(name) | Endpoint::Auto(name) => Ok(receiver_on(open_segment(&name, expected, owners)?)?),
+        Endpoint::Shm(name) | Endpoint::Auto(name) => open_segment(&name, expected, owners)?.receiver(),
         Endpoint::Unix(_) | Endpoint::Fifo(_) => Err(AttachError::Unsupported {
             endpoint: endpoint.to_owned(),
             what: "a second receiver on a socket or pipe: its one receiver is the one that created it",
@@ -194,5 +238,8 @@ fn unavailable(error: &AttachError) -> bool {
 /// Removes the named shared-memory channel's segment (`NAME` or `shm:NAME`).
 #[cfg(not(ferry_loom))]
 pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
-    crate::segment::unlink(name.strip_prefix("shm:").unwrap_or(name))
+    let name = name.strip_prefix("shm:").unwrap_or(name);
+    crate::segment::unlink(name)?;
+    crate::signal::bell::remove_files(name);
+    Ok(())
 }

@@ -48,6 +48,27 @@ impl RecvVia {
         }
     }
 
+    /// The handle's pollable fd (see `Receiver`'s `AsFd`).
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Self::Shm(r) => r.fd(),
+            Self::ShmBytes(r) => r.fd(),
+            Self::Unix(r) => r.fd(),
+            Self::Fifo(r) => r.fd(),
+        }
+    }
+
+    /// Whether a receive would find something now without the fd being readable (a
+    /// message in a ring, or buffered from a stream): arms a ring's doorbell first.
+    pub(crate) fn ready_now(&self) -> bool {
+        match self {
+            Self::Shm(r) => r.ready_now(),
+            Self::ShmBytes(r) => r.ready_now(),
+            Self::Unix(r) => r.has_buffered(),
+            Self::Fifo(r) => r.has_buffered(),
+        }
+    }
+
     /// The largest message in bytes.
     pub(crate) fn slot_size(&self) -> usize {
         match self {

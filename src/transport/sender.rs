@@ -59,6 +59,38 @@ impl SendVia {
         !matches!(self, Self::Shm(_) | Self::ShmBytes(_))
     }
 
+    /// The handle's pollable fd (see `Sender`'s `AsFd`).
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Self::Shm(s) => s.fd(),
+            Self::ShmBytes(s) => s.fd(),
+            Self::Unix(s) => s.fd(),
+            Self::Fifo(s) => s.fd(),
+        }
+    }
+
+    /// Whether a send would find room now without the fd being readable (a ring's room;
+    /// a stream's fd says it all): arms a ring's doorbell first.
+    pub(crate) fn ready_now(&self) -> bool {
+        match self {
+            Self::Shm(s) => s.ready_now(),
+            Self::ShmBytes(s) => s.ready_now(),
+            Self::Unix(_) | Self::Fifo(_) => false,
+        }
+    }
+
+    /// Drains and re-arms a ring's doorbell, then looks for room; a stream looks at its
+    /// socket or pipe without waiting.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        match self {
+            Self::Shm(s) => s.prepare_wait(),
+            Self::ShmBytes(s) => s.prepare_wait(),
+            Self::Unix(s) => s.writable_now(),
+            Self::Fifo(s) => s.writable_now(),
+        }
+    }
+
     /// The largest message in bytes.
     pub(crate) fn slot_size(&self) -> usize {
         match self {

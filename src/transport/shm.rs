@@ -1,7 +1,8 @@
 //! The shared-memory transport: a ring in a named segment (or in heap memory), with
-//! zero-copy loans and in-place reads.
+//! zero-copy loans and in-place reads, and each handle's doorbell (`signal::doorbell`):
+//! the fd it can sleep on in an event loop.
 
-use std::sync::Arc;
+use std::{os::fd::BorrowedFd, sync::Arc};
 
 use crate::{
     error::AttachError,
@@ -13,6 +14,8 @@ use crate::{
     },
     segment::Segment,
     signal::{
+        bell::{BellFds, BellFiles},
+        doorbell::{self, Armed, Drained},
         wait::{Blocked, Wait, Watch},
         Signal, WaitPolicy,
     },
@@ -25,7 +28,70 @@ pub(crate) struct ShmEnd<S: EndState> {
     ring: RingView,
     side: Side<S>,
     policy: WaitPolicy,
+    bell: Bell,
     segment: Arc<Segment>,
+}
+
+/// A handle's doorbell: its fds, whether it is armed, and (for the creator's handles)
+/// the hold on the named bells that removes them with the last of those handles.
+#[derive(Debug)]
+pub(crate) struct Bell {
+    fds: BellFds,
+    armed: Armed,
+    files: Option<Arc<BellFiles>>,
+}
+
+impl Bell {
+    /// A doorbell on `fds`; `files` for the handles of the bells' creator.
+    pub(crate) fn new(fds: BellFds, files: Option<Arc<BellFiles>>) -> Self {
+        Self { fds, armed: Armed::new(), files }
+    }
+
+    /// The pollable fd, arming the doorbell on `own` (the signal this handle's side
+    /// parks on) the first time: see `ShmEnd::fd`.
+    pub(crate) fn fd(&self, own: &Signal) -> BorrowedFd<'_> {
+        if !self.armed.is_armed() {
+            let _ = self.armed.arm(own, &self.fds);
+        }
+        self.fds.fd()
+    }
+
+    /// If the handle sleeps on its fd, drains and re-arms the doorbell on `own`, and
+    /// says what the drain found; `None` if the handle never asked for its fd.
+    pub(crate) fn rearm(&self, own: &Signal) -> Option<Drained> {
+        self.armed.is_armed().then(|| self.armed.arm(own, &self.fds))
+    }
+
+    /// Rings the other side's doorbell if `ring` says so.
+    pub(crate) fn ring(&self, ring: doorbell::Ring) {
+        doorbell::ring(ring, &self.fds);
+    }
+
+    /// Stops counting the handle as armed on `own` (it is going away).
+    pub(crate) fn disarm(&self, own: &Signal) {
+        self.armed.disarm(own);
+    }
+
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        let fds = self.fds.try_clone().map_err(|source| AttachError::Io {
+            op: "duplicate the doorbell of",
+            name: String::from("a channel"),
+            source,
+        })?;
+        Ok(Self::new(fds, self.files.clone()))
+    }
+}
+
+/// Refuses a queue handle on a broadcast segment (before its doorbell is looked for:
+/// a broadcast channel has none).
+pub(crate) fn refuse_broadcast(segment: &Segment) -> Result<(), AttachError> {
+    if segment.geometry().kind == RingKind::Broadcast {
+        return Err(AttachError::Unsupported {
+            endpoint: format!("shm:{}", segment.name()),
+            what: "a queue sender or receiver: it is a broadcast channel (use Publisher or Subscriber)",
+        });
+    }
+    Ok(())
 }
 
 /// The sending side of a ring.
@@ -62,6 +128,8 @@ pub(crate) trait EndState: Sized + std::fmt::Debug {
     fn flush(end: &mut ShmEnd<Self>);
     /// The signal the other side parks on, woken when this end leaves.
     fn peers_signal(ring: &RingView) -> &Signal;
+    /// The signal this side parks (and arms its doorbell) on.
+    fn own_signal(ring: &RingView) -> &Signal;
 }
 
 impl EndState for Producer {
@@ -79,6 +147,10 @@ impl EndState for Producer {
     fn peers_signal(ring: &RingView) -> &Signal {
         &ring.control().not_empty
     }
+
+    fn own_signal(ring: &RingView) -> &Signal {
+        &ring.control().not_full
+    }
 }
 
 impl EndState for Consumer {
@@ -95,6 +167,10 @@ impl EndState for Consumer {
 
     fn peers_signal(ring: &RingView) -> &Signal {
         &ring.control().not_full
+    }
+
+    fn own_signal(ring: &RingView) -> &Signal {
+        &ring.control().not_empty
     }
 }
 
@@ -114,14 +190,9 @@ impl<S: EndState> std::fmt::Debug for ShmEnd<S> {
 
 impl<S: EndState> ShmEnd<S> {
     /// Attaches to `segment` as a sender or a receiver (taking over where the last
-    /// holder of an SPSC role left).
-    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
-        if segment.geometry().kind == RingKind::Broadcast {
-            return Err(AttachError::Unsupported {
-                endpoint: format!("shm:{}", segment.name()),
-                what: "a queue sender or receiver: it is a broadcast channel (use Publisher or Subscriber)",
-            });
-        }
+    /// holder of an SPSC role left), with the doorbell `bell`.
+    pub(crate) fn attach(segment: Arc<Segment>, bell: Bell) -> Result<Self, AttachError> {
+        refuse_broadcast(&segment)?;
         let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
             None => Side::Spsc(S::attach(&segment.ring()).map_err(|_| {
@@ -133,11 +204,42 @@ impl<S: EndState> ShmEnd<S> {
             })?),
         };
         let ring = segment.ring();
-        Ok(Self { ring, side, policy: WaitPolicy::default(), segment })
+        Ok(Self { ring, side, policy: WaitPolicy::default(), bell, segment })
     }
 
     pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::attach(self.segment.clone())
+        Self::attach(self.segment.clone(), self.bell.try_clone()?)
+    }
+
+    /// The doorbell's pollable fd: readable once the other side publishes (or frees a
+    /// slot) after this end armed, or once the other side has all gone. Asking for it
+    /// the first time arms the doorbell; from then on a `try_` call that finds nothing
+    /// drains and re-arms it (module doc of `signal::doorbell`). Later calls change
+    /// nothing: an event loop may ask for the fd before every wait.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd(S::own_signal(&self.ring))
+    }
+
+    /// Rings the other side's doorbell if `ring` says so.
+    fn ring(&self, ring: doorbell::Ring) {
+        self.bell.ring(ring);
+    }
+
+    /// After a `try_` call found nothing: if this end sleeps on its fd, drains and
+    /// re-arms the doorbell, so that the caller's re-check (`attempt`, made here) and
+    /// the fd together miss nothing. `Gone` if the doorbell says every peer closed it and
+    /// the liveness check agrees.
+    fn rearm_and_retry<R>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<R, Stop>) -> Result<R, Stop> {
+        let Some(drained) = self.bell.rearm(S::own_signal(&self.ring)) else {
+            return Err(Stop::WouldBlock);
+        };
+        // Asked after arming, answered before the last look, so a peer's last message is
+        // still received first.
+        let gone = gone_after_drain(&self.segment, S::PEER, drained);
+        match attempt(self) {
+            Err(Stop::WouldBlock) if gone => Err(Stop::Gone),
+            other => other,
+        }
     }
 
     pub(crate) fn slot_size(&self) -> usize {
@@ -173,6 +275,7 @@ impl<S: EndState> Drop for ShmEnd<S> {
             return;
         }
         S::flush(self);
+        self.bell.disarm(S::own_signal(&self.ring));
         liveness::detach(&self.segment, S::ROLE, self.side.seat());
         // The other side, parked, re-checks and finds this one gone.
         S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
@@ -180,6 +283,29 @@ impl<S: EndState> Drop for ShmEnd<S> {
 }
 
 impl ShmSender {
+    /// Drains and re-arms the doorbell, then looks for room (or departed receivers).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        // `ready_now` armed the doorbell: this drains and re-arms it.
+        let drained = self.bell.rearm(Producer::own_signal(&self.ring));
+        let gone = drained.is_some_and(|drained| gone_after_drain(&self.segment, Role::Receiver, drained));
+        gone || self.ready_now()
+    }
+
+    /// Arms the doorbell if it is not, then looks whether a send would find room (or the
+    /// receivers gone): whether a caller may skip sleeping on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        let room = match &self.side {
+            Side::Spsc(state) => state.has_room(&self.ring),
+            Side::Mpmc { .. } => mpmc::has_room(&self.ring),
+        };
+        room || self.peer_gone()
+    }
+
     /// Messages published and not yet released by the receivers (a snapshot, for MPMC).
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         match &mut self.side {
@@ -193,6 +319,13 @@ impl ShmSender {
         if self.peer_gone() {
             return Err(Stop::Gone);
         }
+        match self.claim(wait) {
+            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| end.claim(Wait::Never)),
+            other => other,
+        }
+    }
+
+    fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
         let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
@@ -233,7 +366,7 @@ impl ShmSender {
             }
             Side::Mpmc { seat } => {
                 mpmc::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, *seat));
-                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+                self.ring(self.ring.control().not_empty.notify(self.segment.geometry().signaling));
             }
         }
     }
@@ -243,7 +376,7 @@ impl ShmSender {
     pub(crate) fn cancel(&mut self, pos: u64) {
         if let Side::Mpmc { seat } = self.side {
             mpmc::publish(&self.ring, pos, mpmc::CANCELLED, liveness::claim(&self.segment, seat));
-            self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+            self.ring(self.ring.control().not_empty.notify(self.segment.geometry().signaling));
         }
     }
 
@@ -251,13 +384,24 @@ impl ShmSender {
     pub(crate) fn publish(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.publish(&self.ring) {
-                self.ring.control().not_empty.notify(self.segment.geometry().signaling);
+                self.ring(self.ring.control().not_empty.notify(self.segment.geometry().signaling));
             }
         }
     }
 }
 
 impl ShmReceiver {
+    /// Arms the doorbell if it is not, then looks whether a receive would find something
+    /// (a message, or the senders gone): whether a caller may skip sleeping on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        let message = match &self.side {
+            Side::Spsc(state) => state.has_message(&self.ring),
+            Side::Mpmc { .. } => mpmc::has_message(&self.ring),
+        };
+        message || self.peer_gone()
+    }
+
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
     /// refused one stays in the ring. Returns its position and length.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
@@ -268,12 +412,13 @@ impl ShmReceiver {
                 Err(Stop::WouldBlock) => Err(Stop::Gone),
                 other => other,
             },
+            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| end.take(Wait::Never, &accept)),
             other => other,
         }
     }
 
-    fn take(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        let (ring, segment) = (self.ring, &*self.segment);
+    fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
+        let (ring, segment, bell) = (self.ring, &*self.segment, &self.bell);
         let side = &mut self.side;
         let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
             Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
@@ -283,8 +428,8 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
-                ring.control().not_full.notify(segment.geometry().signaling)
+            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), accept, || {
+                bell.ring(ring.control().not_full.notify(segment.geometry().signaling))
             }),
         })?;
         // Tell loom the consumer now reads this payload.
@@ -327,7 +472,7 @@ impl ShmReceiver {
             }
             Side::Mpmc { seat } => {
                 mpmc::release(&self.ring, pos, liveness::claim(&self.segment, *seat));
-                self.ring.control().not_full.notify(self.segment.geometry().signaling);
+                self.ring(self.ring.control().not_full.notify(self.segment.geometry().signaling));
             }
         }
     }
@@ -336,9 +481,22 @@ impl ShmReceiver {
     pub(crate) fn release(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.release(&self.ring) {
-                self.ring.control().not_full.notify(self.segment.geometry().signaling);
+                self.ring(self.ring.control().not_full.notify(self.segment.geometry().signaling));
             }
         }
+    }
+}
+
+/// Whether the handles of `peer` have all gone, as a drain of this side's doorbell
+/// suggests. `Closed`: every holder of its ringing end has closed it, so the peers have
+/// left or died (the liveness check, with its system call, confirms it). `Rung`: the
+/// short read that emptied the fd cannot say whether it was also closed, so shared
+/// memory says whether the peers detached (a peer that died shows at the next drain).
+pub(crate) fn gone_after_drain(segment: &Segment, peer: Role, drained: Drained) -> bool {
+    match drained {
+        Drained::Closed => liveness::peer(segment, peer, true) == Peer::Gone,
+        Drained::Rung => liveness::all_gone(segment, peer),
+        Drained::Nothing => false,
     }
 }
 

@@ -3,9 +3,11 @@
 //! any size up to the maximum message and in-place reads.
 //!
 //! The ends attach, detach and wait as the slot ring's ends do (`shm.rs`): one role
-//! word per side, taken over from a dead holder, the same wait loop and wake-ups.
+//! word per side, taken over from a dead holder, the same wait loop and wake-ups, and
+//! the same fd doorbell (`signal::doorbell`), rung from the same two places (a publish,
+//! a release).
 
-use std::sync::Arc;
+use std::{os::fd::BorrowedFd, sync::Arc};
 
 use crate::{
     error::AttachError,
@@ -18,7 +20,7 @@ use crate::{
     signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
-        shm::{unavailable, wait_on},
+        shm::{gone_after_drain, unavailable, wait_on, Bell},
         stop::Stop,
     },
 };
@@ -28,6 +30,7 @@ pub(crate) struct BytesEnd<S: BytesSide> {
     ring: ByteRing,
     state: S,
     policy: WaitPolicy,
+    bell: Bell,
     segment: Arc<Segment>,
 }
 
@@ -48,6 +51,8 @@ pub(crate) trait BytesSide: Sized + std::fmt::Debug {
     fn flush(end: &mut BytesEnd<Self>);
     /// The signal the other side parks on, woken when this end leaves.
     fn peers_signal(ring: &ByteRing) -> &Signal;
+    /// The signal this side parks (and arms its doorbell) on.
+    fn own_signal(ring: &ByteRing) -> &Signal;
 }
 
 impl BytesSide for BytesProducer {
@@ -65,6 +70,10 @@ impl BytesSide for BytesProducer {
     fn peers_signal(ring: &ByteRing) -> &Signal {
         &ring.control().not_empty
     }
+
+    fn own_signal(ring: &ByteRing) -> &Signal {
+        &ring.control().not_full
+    }
 }
 
 impl BytesSide for BytesConsumer {
@@ -81,6 +90,10 @@ impl BytesSide for BytesConsumer {
 
     fn peers_signal(ring: &ByteRing) -> &Signal {
         &ring.control().not_full
+    }
+
+    fn own_signal(ring: &ByteRing) -> &Signal {
+        &ring.control().not_empty
     }
 }
 
@@ -100,8 +113,8 @@ impl<S: BytesSide> std::fmt::Debug for BytesEnd<S> {
 
 impl<S: BytesSide> BytesEnd<S> {
     /// Attaches to `segment`, whose kind is sized in bytes, as a sender or a receiver
-    /// (taking over where the last holder of the role left).
-    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+    /// (taking over where the last holder of the role left), with the doorbell `bell`.
+    pub(crate) fn attach(segment: Arc<Segment>, bell: Bell) -> Result<Self, AttachError> {
         let ring = segment.byte_ring();
         liveness::attach(&segment, S::ROLE)?;
         let state = S::attach(&ring).map_err(|_| {
@@ -111,7 +124,27 @@ impl<S: BytesSide> BytesEnd<S> {
                 reason: "the ring's positions are inconsistent",
             }
         })?;
-        Ok(Self { ring, state, policy: WaitPolicy::default(), segment })
+        Ok(Self { ring, state, policy: WaitPolicy::default(), bell, segment })
+    }
+
+    /// The doorbell's pollable fd, as for the slot ring (`ShmEnd::fd`): asking for it
+    /// arms the doorbell; from then on a `try_` call that finds nothing re-arms it.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd(S::own_signal(&self.ring))
+    }
+
+    /// After a `try_` call found nothing: drains and re-arms the doorbell if this end
+    /// sleeps on its fd, then makes the caller's re-check (`attempt`), as
+    /// `ShmEnd::rearm_and_retry` does.
+    fn rearm_and_retry<R>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<R, Stop>) -> Result<R, Stop> {
+        let Some(drained) = self.bell.rearm(S::own_signal(&self.ring)) else {
+            return Err(Stop::WouldBlock);
+        };
+        let gone = gone_after_drain(&self.segment, S::PEER, drained);
+        match attempt(self) {
+            Err(Stop::WouldBlock) if gone => Err(Stop::Gone),
+            other => other,
+        }
     }
 
     /// The largest message.
@@ -153,8 +186,9 @@ impl<S: BytesSide> BytesEnd<S> {
         wait_on(&self.segment, S::PEER, signal(&ring), self.policy, wait, || attempt(&ring, state))
     }
 
+    /// Wakes a parked peer on `signal`, and rings its doorbell if one is armed.
     fn notify(&self, signal: &Signal) {
-        signal.notify(self.segment.geometry().signaling);
+        self.bell.ring(signal.notify(self.segment.geometry().signaling));
     }
 }
 
@@ -164,6 +198,7 @@ impl<S: BytesSide> Drop for BytesEnd<S> {
             return;
         }
         S::flush(self);
+        self.bell.disarm(S::own_signal(&self.ring));
         liveness::detach(&self.segment, S::ROLE, None);
         // The other side, parked, re-checks and finds this one gone.
         S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
@@ -171,6 +206,28 @@ impl<S: BytesSide> Drop for BytesEnd<S> {
 }
 
 impl BytesSender {
+    /// Arms the doorbell if it is not, then looks whether a message of the maximum size
+    /// would find room (or the receiver has gone): whether a caller may skip sleeping on
+    /// the fd. The maximum, not any size: a smaller message may fit sooner, but a sender
+    /// told "room" must not find the ring full again and again.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        self.state.has_room(&self.ring, self.max_message()) || self.peer_gone()
+    }
+
+    /// Drains and re-arms the doorbell, then looks for room for the largest message (or
+    /// a departed receiver), as `ShmSender::prepare_wait` does.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        // `ready_now` armed the doorbell: this drains and re-arms it.
+        let drained = self.bell.rearm(BytesProducer::own_signal(&self.ring));
+        let gone = drained.is_some_and(|drained| gone_after_drain(&self.segment, Role::Receiver, drained));
+        gone || self.ready_now()
+    }
+
     /// Bytes published and not yet released by the receiver.
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
         self.state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable)
@@ -183,7 +240,12 @@ impl BytesSender {
         if self.peer_gone() {
             return Err(Stop::Gone);
         }
-        self.wait(|ring| &ring.control().not_full, wait, |ring, state| state.claim(ring, n))
+        match self.wait(|ring| &ring.control().not_full, wait, |ring, state| state.claim(ring, n)) {
+            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| {
+                end.wait(|ring| &ring.control().not_full, Wait::Never, |ring, state| state.claim(ring, n))
+            }),
+            other => other,
+        }
     }
 
     /// The payload of the record at `pos`, for the holder of its loan.
@@ -220,6 +282,13 @@ impl BytesSender {
 }
 
 impl BytesReceiver {
+    /// Arms the doorbell if it is not, then looks whether a receive would find something
+    /// (a record, or the sender gone): whether a caller may skip sleeping on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        self.state.has_message(&self.ring) || self.peer_gone()
+    }
+
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
     /// refused one stays in the ring. Returns its position and length.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
@@ -230,11 +299,12 @@ impl BytesReceiver {
                 Err(Stop::WouldBlock) => Err(Stop::Gone),
                 other => other,
             },
+            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| end.take(Wait::Never, &accept)),
             other => other,
         }
     }
 
-    fn take(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
+    fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         self.wait(
             |ring| &ring.control().not_empty,
             wait,

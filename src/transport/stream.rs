@@ -23,6 +23,7 @@ use crate::{
     signal::wait::Wait,
     transport::{
         framing::{wait_for, FrameWriter, HELLO},
+        pollable::{Pollable, Ready},
         stop::Stop,
     },
 };
@@ -48,6 +49,9 @@ pub(crate) struct StreamSender<S: AsFd> {
     loan: Vec<u8>,
     /// An error a loan's commit met (it cannot report one), reported by the next call.
     deferred: Option<Stop>,
+    /// The stream, readable here when it has room to write (one convention for every
+    /// handle's fd).
+    pollable: Pollable,
 }
 
 impl<S: AsFd> StreamSender<S> {
@@ -61,6 +65,7 @@ impl<S: AsFd> StreamSender<S> {
     ) -> Result<Self, Stop> {
         let mut writer = FrameWriter::default();
         writer.queue_raw(&HELLO, |b| write(&stream, b))?;
+        let pollable = Pollable::watching(stream.as_fd(), Ready::Writable).map_err(|_| Stop::Gone)?;
         Ok(Self {
             stream,
             write,
@@ -70,7 +75,19 @@ impl<S: AsFd> StreamSender<S> {
             slot_size,
             loan: vec![0; slot_size],
             deferred: None,
+            pollable,
         })
+    }
+
+    /// Whether the stream takes more bytes now (or has failed: the send reports it).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn writable_now(&self) -> bool {
+        !matches!(wait_for(self.stream.as_fd(), PollFlags::OUT, Wait::Never), Err(Stop::WouldBlock))
+    }
+
+    /// One fd, readable when the stream has room for more (or the receiver has gone).
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pollable.fd()
     }
 
     /// Whose endpoint this sender accepted.

@@ -38,6 +38,7 @@ use crate::{
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
+        pollable::{Pollable, Ready},
         stop::Stop,
         stream::{describe, hung_up, read_description, remove_description, unexpected, StreamSender},
     },
@@ -58,6 +59,8 @@ pub(crate) struct UnixReceiver {
     /// Set while accepting fails (out of file descriptors): no accept before then.
     accept_after: Option<Instant>,
     slot_size: usize,
+    /// The listener and every connection behind one fd, for event loops.
+    pollable: Pollable,
 }
 
 /// How long a receiver out of file descriptors waits before it tries to accept again.
@@ -109,6 +112,10 @@ impl UnixReceiver {
             remove_description(path);
             cleanup(io("configure")(e))
         })?;
+        let pollable = Pollable::watching(listener.as_fd(), Ready::Readable).map_err(|e| {
+            remove_description(path);
+            cleanup(io("watch")(e))
+        })?;
         Ok(Self {
             listener,
             path: path.to_owned(),
@@ -118,11 +125,23 @@ impl UnixReceiver {
             ever_connected: false,
             accept_after: None,
             slot_size,
+            pollable,
         })
     }
 
     pub(crate) fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// Whether a whole message is buffered already (its socket may be quiet).
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.senders.iter().any(|c| c.reader.has_frame())
+    }
+
+    /// One fd, readable when a connection waits to be accepted or a sender's socket has
+    /// bytes or has closed.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pollable.fd()
     }
 
     /// Finds the next whole message whose length `accept`s, waiting as `wait` allows.
@@ -206,6 +225,10 @@ impl UnixReceiver {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if stream.set_nonblocking(true).is_ok() {
+                        // A connection the epoll cannot watch is still served by `recv`,
+                        // which polls every connection itself; only an outside event loop
+                        // would miss it.
+                        let _ = self.pollable.watch(stream.as_fd(), Ready::Readable);
                         self.senders.push(Connection { stream, reader: FrameReader::new(self.slot_size) });
                     }
                 }

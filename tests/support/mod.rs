@@ -10,12 +10,21 @@ pub fn shm_path(name: &str) -> PathBuf {
     PathBuf::from(format!("/dev/shm/ferry.{name}"))
 }
 
-/// Removes the segment's file on drop, in case a failing test left it behind.
+/// The doorbell FIFOs beside channel `name`'s segment (the receivers', the senders').
+pub fn bell_paths(name: &str) -> [PathBuf; 2] {
+    [PathBuf::from(format!("/dev/shm/ferry-bell.{name}.r")), PathBuf::from(format!("/dev/shm/ferry-bell.{name}.s"))]
+}
+
+/// Removes the segment's file (and its doorbells) on drop, in case a failing test left
+/// them behind.
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(shm_path(&self.0));
+        for bell in bell_paths(&self.0) {
+            let _ = std::fs::remove_file(bell);
+        }
     }
 }
 

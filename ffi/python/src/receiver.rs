@@ -148,6 +148,15 @@ impl Receiver {
         self.recv_bytes(py, patience)
     }
 
+    /// The receiver's pollable file descriptor, for `select`, `selectors` or asyncio's
+    /// `add_reader`: readable when a message arrives or every sender has gone. Once it
+    /// is readable, receive with the `try_` calls until `Empty` (that re-arms it) before
+    /// waiting on it again; do so once before the first wait too. It stays the same
+    /// until `close()`. Raises while a `RecvGuard` is held.
+    fn fileno(&self, py: Python<'_>) -> PyResult<c_int> {
+        self.with(py, |receiver| Ok(std::os::fd::AsRawFd::as_raw_fd(receiver)))
+    }
+
     /// Returns a copy of the next message if one is waiting now; raises `Empty` if not.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.recv_bytes(py, Patience::Try)

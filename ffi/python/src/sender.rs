@@ -216,6 +216,14 @@ impl Sender {
         Self::loan_with(slf, Patience::Try)
     }
 
+    /// The sender's pollable file descriptor: readable when a full channel gets room,
+    /// or every receiver has gone. Once it is readable, send with the `try_` calls until
+    /// `Full` (that re-arms it) before waiting on it again. It stays the same until
+    /// `close()`. Raises while a `Loan` is held.
+    fn fileno(&self, py: Python<'_>) -> PyResult<c_int> {
+        self.with(py, |sender| Ok(std::os::fd::AsRawFd::as_raw_fd(sender)))
+    }
+
     /// Messages sent and not yet received (a snapshot; 0 on sockets and pipes).
     fn in_flight(&self, py: Python<'_>) -> PyResult<usize> {
         self.with(py, |sender| sender.in_flight().map_err(|e| errors::recv(py, e)))

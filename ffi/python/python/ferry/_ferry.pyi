@@ -79,6 +79,8 @@ class Sender:
         """Whether the ring is full."""
     def is_disconnected(self) -> bool:
         """Whether every receiver has gone."""
+    def fileno(self) -> int:
+        """The pollable fd: readable when a full channel gets room; re-armed by a ``try_`` call that finds it full."""
     def in_flight(self) -> int:
         """Messages sent and not yet received."""
     @property
@@ -135,6 +137,8 @@ class Receiver:
         """Attaches another receiver to the same MPMC channel."""
     def recv(self, timeout: float | None = None) -> bytes:
         """Waits for the next message and returns a copy of it."""
+    def fileno(self) -> int:
+        """The pollable fd: readable when a message arrives; re-armed by a ``try_`` call that finds it empty."""
     def try_recv(self) -> bytes:
         """Returns a copy of the next message if one is waiting; raises ``Empty`` if not."""
     def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int:

@@ -1,0 +1,265 @@
+//! async/await over the handles' fds, for tokio (the `tokio` feature): [`AsyncReceiver`]
+//! and [`AsyncSender`].
+//!
+//! Each wraps a [`Receiver`] or [`Sender`] in tokio's `AsyncFd` on its pollable fd (the
+//! shared-memory doorbell, or the stream's epoll). A wait drains the fd and re-arms the
+//! doorbell, looks at the channel once more, and only then yields to the reactor, which
+//! wakes the task when the other side rings (`signal::doorbell`). A busy channel is
+//! served without touching the reactor or the kernel.
+//!
+//! Cancellation: every `async fn` here takes a message (or a slot) only in the poll that
+//! returns it, after its last await point; a future dropped while it waits has taken
+//! nothing, so nothing is lost and no slot leaks.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use tokio::io::{unix::AsyncFd, Interest};
+
+use crate::{
+    channel::{Loan, Receiver, RecvGuard, Sender},
+    error::{RecvError, SendError},
+};
+
+/// A [`Receiver`] for async code: `recv().await`, and a [`Stream`](futures_core::Stream)
+/// of owned messages.
+///
+/// Must be made, used and dropped inside a tokio runtime with I/O enabled.
+///
+/// # Examples
+///
+/// ```
+/// # let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+/// # runtime.block_on(async {
+/// use ferry::{AsyncReceiver, Config};
+///
+/// let (mut tx, rx) = ferry::in_memory(&Config::new().slot_size(64).capacity(8))?;
+/// let mut rx = AsyncReceiver::new(rx)?;
+/// let sender = std::thread::spawn(move || tx.send(b"hello async"));
+/// assert_eq!(&*rx.recv().await?, b"hello async");
+/// sender.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AsyncReceiver {
+    fd: AsyncFd<Receiver>,
+}
+
+impl AsyncReceiver {
+    /// Registers `receiver`'s fd with the current tokio runtime's reactor.
+    ///
+    /// # Errors
+    ///
+    /// The reactor's: no runtime, I/O not enabled, or registration failed.
+    pub fn new(receiver: Receiver) -> io::Result<Self> {
+        // SAFETY: the receiver owns its fd (the doorbell's reading end, or its epoll
+        // instance) from creation to drop and never replaces it, so it stays open and
+        // `as_raw_fd` returns the same one while the `AsyncFd` holds the receiver.
+        let fd = unsafe { AsyncFd::register_with_interest(receiver, Interest::READABLE) };
+        Ok(Self { fd: fd.map_err(|e| e.into_parts().1)? })
+    }
+
+    /// The receiver.
+    pub fn get_ref(&self) -> &Receiver {
+        self.fd.get_ref()
+    }
+
+    /// The receiver, for its synchronous calls (the `try_` ones fit an async task).
+    pub fn get_mut(&mut self) -> &mut Receiver {
+        self.fd.get_mut()
+    }
+
+    /// Deregisters and returns the receiver.
+    pub fn into_inner(self) -> Receiver {
+        self.fd.into_inner()
+    }
+
+    /// Waits until a receive would not say `Empty`. Takes nothing.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RecvError>> {
+        loop {
+            if self.fd.get_mut().prepare_wait() {
+                return Poll::Ready(Ok(()));
+            }
+            // The fd is drained and armed: the next ring is an edge the reactor reports.
+            match ready!(self.fd.poll_read_ready(cx)) {
+                Ok(mut guard) => guard.clear_ready(),
+                Err(_) => return Poll::Ready(Err(RecvError::Disconnected)),
+            }
+        }
+    }
+
+    /// Waits for a message and returns a guard that reads it in place (dropping it frees
+    /// the slot). Cancellation-safe: a future dropped before it completes took nothing.
+    ///
+    /// On an MPMC channel whose message another receiver took first, it waits again.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`] once the senders have gone and every message was
+    /// received (or if the reactor fails); [`RecvError::Corrupt`].
+    pub async fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
+        loop {
+            std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
+            let this: *mut Self = self;
+            // SAFETY: `this` is `self`, borrowed for the rest of the call. The borrow the
+            // receive takes is returned with the guard, or, on `Empty`, is over before the
+            // loop uses `self` again: the conditional return that the borrow checker
+            // (before Polonius) cannot see is sound.
+            match unsafe { &mut *this }.fd.get_mut().try_recv() {
+                // Another receiver of an MPMC channel took it: wait again.
+                Err(RecvError::Empty) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for a message and returns a copy of it. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// As for [`AsyncReceiver::recv`].
+    pub async fn recv_vec(&mut self) -> Result<Vec<u8>, RecvError> {
+        std::future::poll_fn(|cx| self.poll_next_vec(cx)).await
+    }
+
+    /// One poll of "the next message, copied out": the whole of a receive that is
+    /// ready, or a registration for the next ring.
+    fn poll_next_vec(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, RecvError>> {
+        loop {
+            ready!(self.poll_ready(cx))?;
+            match self.fd.get_mut().try_recv() {
+                Ok(guard) => return Poll::Ready(Ok(guard.to_vec())),
+                // Spurious (another MPMC receiver was faster): wait again.
+                Err(RecvError::Empty) => {}
+                Err(other) => return Poll::Ready(Err(other)),
+            }
+        }
+    }
+}
+
+/// The received messages, copied out, until the senders have gone (the stream then
+/// ends). A `Corrupt` channel yields its error and ends.
+impl futures_core::Stream for AsyncReceiver {
+    type Item = Result<Vec<u8>, RecvError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match ready!(self.get_mut().poll_next_vec(cx)) {
+            Ok(message) => Poll::Ready(Some(Ok(message))),
+            Err(RecvError::Disconnected) => Poll::Ready(None),
+            Err(other) => Poll::Ready(Some(Err(other))),
+        }
+    }
+}
+
+/// A [`Sender`] for async code: `send(..).await` and `loan().await`.
+///
+/// Must be made, used and dropped inside a tokio runtime with I/O enabled.
+///
+/// # Examples
+///
+/// ```
+/// # let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+/// # runtime.block_on(async {
+/// use ferry::{AsyncSender, Config};
+///
+/// let (tx, mut rx) = ferry::in_memory(&Config::new().slot_size(64).capacity(1))?;
+/// let mut tx = AsyncSender::new(tx)?;
+/// tx.send(b"fills the ring").await?;
+/// // The ring is full: the next send waits until a receiver (here a thread) frees it.
+/// let receiver = std::thread::spawn(move || {
+///     let first = rx.recv().map(|m| m.to_vec());
+///     let second = rx.recv().map(|m| m.to_vec());
+///     (first, second)
+/// });
+/// tx.send(b"sent once there is room").await?;
+/// let (first, second) = receiver.join().unwrap();
+/// assert_eq!(first?, b"fills the ring");
+/// assert_eq!(second?, b"sent once there is room");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AsyncSender {
+    fd: AsyncFd<Sender>,
+}
+
+impl AsyncSender {
+    /// Registers `sender`'s fd with the current tokio runtime's reactor.
+    ///
+    /// # Errors
+    ///
+    /// The reactor's: no runtime, I/O not enabled, or registration failed.
+    pub fn new(sender: Sender) -> io::Result<Self> {
+        // SAFETY: as for `AsyncReceiver::new`: the sender's fd is its own for its life.
+        let fd = unsafe { AsyncFd::register_with_interest(sender, Interest::READABLE) };
+        Ok(Self { fd: fd.map_err(|e| e.into_parts().1)? })
+    }
+
+    /// The sender.
+    pub fn get_ref(&self) -> &Sender {
+        self.fd.get_ref()
+    }
+
+    /// The sender, for its synchronous calls.
+    pub fn get_mut(&mut self) -> &mut Sender {
+        self.fd.get_mut()
+    }
+
+    /// Deregisters and returns the sender.
+    pub fn into_inner(self) -> Sender {
+        self.fd.into_inner()
+    }
+
+    /// Waits until a send would find room (or the receivers gone). Takes nothing.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.fd.get_mut().prepare_wait() {
+                return Poll::Ready(());
+            }
+            match ready!(self.fd.poll_read_ready(cx)) {
+                Ok(mut guard) => guard.clear_ready(),
+                // The reactor failed: let the send itself report what it finds.
+                Err(_) => return Poll::Ready(()),
+            }
+        }
+    }
+
+    /// Waits for room and sends a copy of `message`. Cancellation-safe: a future
+    /// dropped before it completes sent nothing.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::try_send`], except `Full`, which it waits out.
+    pub async fn send(&mut self, message: &[u8]) -> Result<(), SendError> {
+        loop {
+            std::future::poll_fn(|cx| self.poll_room(cx)).await;
+            match self.fd.get_mut().try_send(message) {
+                Err(SendError::Full(_)) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for room and lends a slot to write in place (zero-copy), committed by
+    /// [`Loan::commit`]. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::try_loan`], except `Full`, which it waits out.
+    pub async fn loan(&mut self) -> Result<Loan<'_>, SendError<()>> {
+        loop {
+            std::future::poll_fn(|cx| self.poll_room(cx)).await;
+            if !matches!(self.fd.get_mut().try_loan(), Err(SendError::Full(()))) {
+                break;
+            }
+        }
+        // Room was there a moment ago; a competing MPMC sender may have taken it.
+        self.fd.get_mut().loan()
+    }
+}
