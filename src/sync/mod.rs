@@ -77,6 +77,9 @@ pub enum Mutation {
     BytesPublish,
     /// The byte ring's consumer releases `head` with Relaxed instead of Release.
     BytesRelease,
+    /// An MPMC receiver's `try_recv` reports a copy send in progress at the head as an
+    /// empty ring instead of waiting (bounded) for its write.
+    MpmcWriteWait,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

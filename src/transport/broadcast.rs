@@ -368,7 +368,8 @@ fn wait_on<R>(
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
     blocked.retry(watch, || match attempt() {
         Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock) => Ok(None),
+        // (`Writing` is the MPMC ring's; a broadcast ring never reports it.)
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
         Err(Unavailable::Refused(len)) => Err(Stop::Refused(len)),
         Err(Unavailable::Corrupt(reason)) => Err(Stop::Corrupt(reason)),
     })

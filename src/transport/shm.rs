@@ -1,5 +1,13 @@
 //! The shared-memory transport: a ring in a named segment (or in heap memory), with
 //! zero-copy loans and in-place reads.
+//!
+//! On an MPMC ring a receive that may not wait (`try_recv`) still waits, at most
+//! [`BRIEF`], when the next position is claimed by a copy send (`send`, `try_send`)
+//! still writing it: the write takes nanoseconds unless its thread is preempted, and
+//! the messages behind it may already be published, their sends returned. A position
+//! claimed by a loan, which user code may hold as long as it likes, is not waited for:
+//! the ring is reported empty (head-of-line blocking; see `ring::mpmc`). The SPSC
+//! receive never comes near this: it has no claims to wait for.
 
 use std::sync::Arc;
 
@@ -13,10 +21,10 @@ use crate::{
     },
     segment::Segment,
     signal::{
-        wait::{Blocked, Wait, Watch},
+        wait::{briefly, Blocked, Wait, Watch, BRIEF},
         Signal, WaitPolicy,
     },
-    sync::{self, Ordering::Relaxed},
+    sync::{self, Mutation, Ordering::Relaxed},
     transport::stop::Stop,
 };
 
@@ -188,8 +196,19 @@ impl ShmSender {
         }
     }
 
-    /// Claims a free slot, waiting as `wait` allows; returns its position.
+    /// Claims a free slot for a loan, waiting as `wait` allows; returns its position.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        let pos = self.claim(wait)?;
+        if matches!(self.side, Side::Mpmc { .. }) {
+            // User code may hold the loan for long: receivers must not wait for it.
+            mpmc::mark_loaned(&self.ring, pos);
+        }
+        Ok(pos)
+    }
+
+    /// Claims a free slot, waiting as `wait` allows; returns its position. Unmarked: an
+    /// MPMC receiver that finds it unpublished takes it for a copy in progress.
+    fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         if self.peer_gone() {
             return Err(Stop::Gone);
         }
@@ -205,10 +224,12 @@ impl ShmSender {
     }
 
     /// Copies `message` (no longer than a slot) into a free slot, waiting as `wait`
-    /// allows, and commits it: the loan and commit of `Sender::send` in one call.
+    /// allows, and commits it: the loan and commit of `Sender::send` in one call. On
+    /// MPMC the claim is not marked loaned: a receiver that finds it unpublished waits
+    /// for this write, which takes no longer than the copy.
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait, publish: bool) -> Result<(), Stop> {
         debug_assert!(message.len() <= self.slot_size());
-        let pos = self.loan(wait)?;
+        let pos = self.claim(wait)?;
         // SAFETY: the slot at `pos` is ours until committed, and its payload holds
         // `slot_size` bytes, no fewer than the message (the caller checked).
         unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
@@ -259,7 +280,9 @@ impl ShmSender {
 
 impl ShmReceiver {
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
-    /// refused one stays in the ring. Returns its position and length.
+    /// refused one stays in the ring. Returns its position and length. Without waiting
+    /// (`Wait::Never`), an MPMC copy send in progress at the head is still waited for,
+    /// at most [`BRIEF`] (see the module doc).
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         match self.take(wait, &accept) {
             // Only on an empty ring: look at the senders, then once more at the ring
@@ -274,19 +297,31 @@ impl ShmReceiver {
 
     fn take(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
-        let side = &mut self.side;
-        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
-                if accept(len) {
-                    Ok((pos, len))
-                } else {
-                    Err(Unavailable::Refused(len))
-                }
+        let (signal, policy) = (&ring.control().not_empty, self.policy);
+        let (pos, len) = match &mut self.side {
+            Side::Spsc(state) => wait_on(segment, Role::Sender, signal, policy, wait, || {
+                state.next_message(&ring).and_then(|(pos, len)| {
+                    if accept(len) {
+                        Ok((pos, len))
+                    } else {
+                        Err(Unavailable::Refused(len))
+                    }
+                })
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), &accept, || {
-                ring.control().not_full.notify(segment.geometry().signaling)
-            }),
-        })?;
+            Side::Mpmc { seat } => {
+                let claim = liveness::claim(segment, *seat);
+                let take = || {
+                    mpmc::claim_message(&ring, claim, &accept, || {
+                        ring.control().not_full.notify(segment.geometry().signaling)
+                    })
+                };
+                let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
+                wait_on(segment, Role::Sender, signal, policy, wait, || match take() {
+                    Err(Unavailable::Writing(pos)) if settle => finish_writing(segment, &ring, pos, take),
+                    other => other,
+                })
+            }
+        }?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
         Ok((pos, len))
@@ -342,9 +377,58 @@ impl ShmReceiver {
     }
 }
 
+/// Waits until the copy send writing position `pos` at the head has published it, then
+/// retries `take`, for at most [`BRIEF`] in all (another copy may be writing the next
+/// head); then the ring counts as empty. Out of line: the common receive never comes
+/// here. While it waits it reads only the slot's sequence word, the line the writer
+/// is about to write anyway.
+#[cold]
+#[inline(never)]
+fn finish_writing<R>(
+    segment: &Segment,
+    ring: &RingView,
+    mut pos: u64,
+    mut take: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Unavailable> {
+    if cfg!(ferry_loom) {
+        // Loom explores a stale read of the watched word on every turn of a spin loop,
+        // without end; under loom the wait parks instead (as every wait does there, see
+        // `WaitPolicy`), woken by the writer's publication.
+        let parked = wait_on(
+            segment,
+            Role::Sender,
+            &ring.control().not_empty,
+            WaitPolicy::park_at_once(),
+            Wait::Forever,
+            || match take() {
+                Err(Unavailable::Writing(_)) => Err(Unavailable::WouldBlock),
+                other => Ok(other),
+            },
+        );
+        return parked.unwrap_or(Err(Unavailable::WouldBlock));
+    }
+    let mut result = Err(Unavailable::WouldBlock);
+    briefly(BRIEF, || {
+        if !mpmc::written(ring, pos) {
+            return None;
+        }
+        match take() {
+            Err(Unavailable::Writing(next)) => {
+                pos = next;
+                None
+            }
+            other => {
+                result = other;
+                Some(())
+            }
+        }
+    });
+    result
+}
+
 pub(crate) fn unavailable(e: Unavailable) -> Stop {
     match e {
-        Unavailable::WouldBlock => Stop::WouldBlock,
+        Unavailable::WouldBlock | Unavailable::Writing(_) => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
         Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
     }
@@ -364,7 +448,7 @@ pub(crate) fn wait_on<R>(
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
     blocked.retry(&PeerOf { segment, role: peer }, || match attempt() {
         Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock) => Ok(None),
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
         Err(other) => Err(unavailable(other)),
     })
 }
