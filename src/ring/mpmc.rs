@@ -226,12 +226,15 @@ fn in_progress(ring: &RingView, head: u64, seq: u64) -> Unavailable {
     }
 }
 
-/// Whether the producer of `pos`, which [`claim_message`] found writing, has published
-/// (or cancelled) it: the one word a consumer waiting for it needs to watch.
-pub(crate) fn written(ring: &RingView, pos: u64) -> bool {
-    // SYNC: Relaxed; only says when to call `claim_message` again, whose Acquire load
-    // of the same word is what makes the message visible.
-    ring.meta(pos).seq.load(Relaxed) != pos
+/// Whether the producer of `pos`, which [`claim_message`] found writing, is still at it:
+/// it has not published (or cancelled) the slot, nor marked it [`LOANED`] (a loan whose
+/// mark the consumer's first look missed). The slot's two words are all a consumer
+/// waiting for it needs to watch.
+pub(crate) fn writing(ring: &RingView, pos: u64) -> bool {
+    let meta = ring.meta(pos);
+    // SYNC: Relaxed, both; they only say when to call `claim_message` again, whose
+    // Acquire load of `seq` is what makes the message visible.
+    meta.seq.load(Relaxed) == pos && meta.len.load(Relaxed) != LOANED
 }
 
 /// Hands the slot at `pos` to the producers of the next lap, and withdraws the claim.

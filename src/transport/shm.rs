@@ -377,11 +377,12 @@ impl ShmReceiver {
     }
 }
 
-/// Waits until the copy send writing position `pos` at the head has published it, then
-/// retries `take`, for at most [`BRIEF`] in all (another copy may be writing the next
-/// head); then the ring counts as empty. Out of line: the common receive never comes
-/// here. While it waits it reads only the slot's sequence word, the line the writer
-/// is about to write anyway.
+/// Waits until the copy send writing position `pos` at the head has published it (or
+/// it shows as a loan whose mark the first look missed), then retries `take`, for at
+/// most [`BRIEF`] in all (another copy may be writing the next head); then the ring
+/// counts as empty. Out of line: the common receive never comes here. While it waits
+/// it reads only the slot's sequence and length words, the line the writer is about to
+/// write anyway.
 #[cold]
 #[inline(never)]
 fn finish_writing<R>(
@@ -409,7 +410,7 @@ fn finish_writing<R>(
     }
     let mut result = Err(Unavailable::WouldBlock);
     briefly(BRIEF, || {
-        if !mpmc::written(ring, pos) {
+        if mpmc::writing(ring, pos) {
             return None;
         }
         match take() {
