@@ -393,20 +393,20 @@ fn finish_writing<R>(
 ) -> Result<R, Unavailable> {
     if cfg!(ferry_loom) {
         // Loom explores a stale read of the watched word on every turn of a spin loop,
-        // without end; under loom the wait parks instead (as every wait does there, see
-        // `WaitPolicy`), woken by the writer's publication.
-        let parked = wait_on(
-            segment,
-            Role::Sender,
-            &ring.control().not_empty,
-            WaitPolicy::park_at_once(),
-            Wait::Forever,
-            || match take() {
-                Err(Unavailable::Writing(_)) => Err(Unavailable::WouldBlock),
-                other => Ok(other),
-            },
-        );
-        return parked.unwrap_or(Err(Unavailable::WouldBlock));
+        // without end; under loom the wait parks instead, woken by the writer's
+        // publication (`commit` notifies `not_empty`). The bare announce, re-check, park
+        // protocol (see `signal`), without the wait loop's clock and liveness looks:
+        // every atomic access multiplies the interleavings of the models that come here.
+        let (signal, how) = (&ring.control().not_empty, segment.geometry().signaling);
+        let waiting = signal.announce(how);
+        loop {
+            let ticket = waiting.ticket();
+            match take() {
+                // (The timeout is not modelled: loom's futex sleeps until woken.)
+                Err(Unavailable::Writing(_)) => waiting.park(ticket, BRIEF),
+                other => return other,
+            }
+        }
     }
     let mut result = Err(Unavailable::WouldBlock);
     briefly(BRIEF, || {
