@@ -129,11 +129,17 @@ pub(crate) fn publish(ring: &RingView, pos: u64, len: u64, claim: &AtomicU64) {
 /// does not use up the attempts (it is bounded by the capacity instead). Each attempt is
 /// announced in `claim`, the consumer's seat word, which holds the position until
 /// `release`.
+///
+/// With `tell_writing`, a next position claimed by a copy send not yet published is
+/// reported as [`Unavailable::Writing`] rather than [`Unavailable::WouldBlock`] (two more
+/// loads on the empty path, one of them of the producers' `tail`): for a caller that
+/// waits for it differently from an empty ring.
 pub(crate) fn claim_message(
     ring: &RingView,
     claim: &AtomicU64,
     accept: impl Fn(usize) -> bool,
     freed: impl Fn(),
+    tell_writing: bool,
 ) -> Result<(u64, usize), Unavailable> {
     let control = ring.control();
     // SYNC: Relaxed; arbitration only, as for `tail` in `claim_free`.
@@ -152,7 +158,7 @@ pub(crate) fn claim_message(
         if seq != published && !abandoned {
             if (seq.wrapping_sub(published) as i64) < 0 {
                 // Not published yet: the ring is empty, or a producer is mid-write.
-                break Err(in_progress(ring, head, seq));
+                break Err(if tell_writing { in_progress(ring, head, seq) } else { Unavailable::WouldBlock });
             }
             // Another consumer took this position: catch up. (SYNC: Relaxed, as above.)
             head = control.head.load(Relaxed);

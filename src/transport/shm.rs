@@ -310,12 +310,18 @@ impl ShmReceiver {
             }),
             Side::Mpmc { seat } => {
                 let claim = liveness::claim(segment, *seat);
-                let take = || {
-                    mpmc::claim_message(&ring, claim, &accept, || {
-                        ring.control().not_full.notify(segment.geometry().signaling)
-                    })
-                };
+                // Only a call that may not wait waits for a copy in progress apart: a
+                // blocking one waits for it as for any message.
                 let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
+                let take = || {
+                    mpmc::claim_message(
+                        &ring,
+                        claim,
+                        &accept,
+                        || ring.control().not_full.notify(segment.geometry().signaling),
+                        settle,
+                    )
+                };
                 wait_on(segment, Role::Sender, signal, policy, wait, || match take() {
                     Err(Unavailable::Writing(pos)) if settle => finish_writing(segment, &ring, pos, take),
                     other => other,
