@@ -297,22 +297,20 @@ impl ShmReceiver {
 
     fn take(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
-        let (signal, policy) = (&ring.control().not_empty, self.policy);
-        let (pos, len) = match &mut self.side {
-            Side::Spsc(state) => wait_on(segment, Role::Sender, signal, policy, wait, || {
-                state.next_message(&ring).and_then(|(pos, len)| {
-                    if accept(len) {
-                        Ok((pos, len))
-                    } else {
-                        Err(Unavailable::Refused(len))
-                    }
-                })
+        let side = &mut self.side;
+        // MPMC: only a call that may not wait waits for a copy in progress apart (out of
+        // line); a blocking one waits for it as for any message.
+        let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
+        let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
+            Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
+                if accept(len) {
+                    Ok((pos, len))
+                } else {
+                    Err(Unavailable::Refused(len))
+                }
             }),
             Side::Mpmc { seat } => {
                 let claim = liveness::claim(segment, *seat);
-                // Only a call that may not wait waits for a copy in progress apart: a
-                // blocking one waits for it as for any message.
-                let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
                 let take = || {
                     mpmc::claim_message(
                         &ring,
@@ -322,12 +320,12 @@ impl ShmReceiver {
                         settle,
                     )
                 };
-                wait_on(segment, Role::Sender, signal, policy, wait, || match take() {
-                    Err(Unavailable::Writing(pos)) if settle => finish_writing(segment, &ring, pos, take),
+                match take() {
+                    Err(Unavailable::Writing(pos)) => finish_writing(segment, &ring, pos, take),
                     other => other,
-                })
+                }
             }
-        }?;
+        })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
         Ok((pos, len))
