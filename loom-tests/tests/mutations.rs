@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    mpmc_two_by_two, rescue_spares_a_live_receiver, rescue_spares_a_live_sender, segment_handshake, sleeping_receiver,
-    spsc_loans_batches_wrap, with_mutation,
+    mpmc_copy_in_progress, mpmc_two_by_two, rescue_spares_a_live_receiver, rescue_spares_a_live_sender,
+    segment_handshake, sleeping_receiver, spsc_loans_batches_wrap, with_mutation, with_mutation_bounded,
 };
 use ferry::{loom_hooks::Mutation, RingKind};
 
@@ -26,7 +26,7 @@ fn spsc_release_without_release_is_caught() {
 #[test]
 #[should_panic]
 fn mpmc_publish_without_release_is_caught() {
-    with_mutation(Mutation::MpmcPublish, mpmc_two_by_two);
+    with_mutation_bounded(Mutation::MpmcPublish, 2, mpmc_two_by_two);
 }
 
 #[test]
@@ -51,4 +51,10 @@ fn sender_claim_without_release_is_caught() {
 #[should_panic]
 fn receiver_claim_without_release_is_caught() {
     with_mutation(Mutation::MpmcClaim, rescue_spares_a_live_receiver);
+}
+
+#[test]
+#[should_panic]
+fn try_recv_not_waiting_for_a_copy_in_progress_is_caught() {
+    with_mutation(Mutation::MpmcWriteWait, mpmc_copy_in_progress);
 }

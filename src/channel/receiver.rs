@@ -306,7 +306,16 @@ impl Receiver {
     }
 
     /// Returns the next message if one is waiting. On shared memory, never enters the
-    /// kernel unless a sender is parked and must be woken.
+    /// kernel unless a sender is parked and must be woken (or, on MPMC, the copy it
+    /// waits for, below, is preempted).
+    ///
+    /// On an MPMC ring messages are taken in the order their positions were claimed. If
+    /// the next position is claimed by a copy send (`send`, `try_send`) still writing
+    /// it, this waits for the write (spinning, then yielding the CPU, at most 500 µs)
+    /// rather than report [`RecvError::Empty`] while later messages are ready. If it is
+    /// claimed by a loan, which may be held indefinitely, it reports
+    /// [`RecvError::Empty`] at once: head-of-line blocking, the messages behind the loan
+    /// wait until it is committed or dropped.
     ///
     /// # Errors
     ///
@@ -352,7 +361,9 @@ impl Receiver {
         self.recv_copy(Wait::Forever, buf)
     }
 
-    /// Copies the next message into `buf` if one is waiting.
+    /// Copies the next message into `buf` if one is waiting. On MPMC, a copy send in
+    /// progress at the head is waited for briefly, a loan is not (see
+    /// [`Receiver::try_recv`]).
     ///
     /// # Errors
     ///

@@ -278,6 +278,12 @@ impl Sender {
     /// Borrows a free slot to write a message into, waiting while the ring is full.
     /// The message is sent by [`Loan::commit`]; dropping the loan sends nothing.
     ///
+    /// On an MPMC ring the loan holds its position in the order of messages: messages
+    /// sent after it are not received until it is committed or dropped (head-of-line
+    /// blocking; receivers do not wait for a loan as they do, briefly, for a copy
+    /// [`Sender::send`], see [`Receiver::try_recv`](crate::Receiver::try_recv)). Keep it
+    /// short.
+    ///
     /// # Errors
     ///
     /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].

@@ -57,7 +57,7 @@ impl RescueRace {
     pub fn recv(&self) -> Option<u64> {
         let ring = self.segment.ring();
         let claim = claim(&self.segment, self.receiver);
-        let (pos, _) = mpmc::claim_message(&ring, claim, |_| true, || ()).ok()?;
+        let (pos, _) = mpmc::claim_message(&ring, claim, |_| true, || (), false).ok()?;
         ring.meta(pos).payload.with(|_| ());
         // SAFETY: the claimed slot holds a published 8-byte message until released.
         let value = unsafe { ring.payload(pos).cast::<u64>().read() };

@@ -125,6 +125,9 @@ impl RingKind {
 pub(crate) enum Unavailable {
     /// No free slot (producer) or no published message (consumer).
     WouldBlock,
+    /// MPMC consumer: the next position, this one, is claimed by a copy send that is
+    /// writing it now (a loan's claim reports `WouldBlock`; see `mpmc::claim_message`).
+    Writing(u64),
     /// The next message is this long and the caller refused it; it stays in the ring.
     Refused(usize),
     /// A position or length read from shared memory is impossible.
@@ -261,7 +264,8 @@ pub(crate) struct SlotMeta {
     /// the producer of position `p`, `p + capacity` once the consumer released it.
     pub(crate) seq: AtomicU64,
     /// Length of the message in the slot. Written by the producer before it publishes the
-    /// slot; a reader must check it against the slot size before using it.
+    /// slot; a reader must check it against the slot size before using it. (MPMC: while
+    /// a loan holds the slot, `mpmc::LOANED`.)
     pub(crate) len: AtomicU64,
     /// Zero-sized in production. Under loom it records each payload access, so that a
     /// read of a slot not yet published, or a write to one not yet released, is reported.

@@ -10,6 +10,15 @@
 //! A claimed slot is always published, so a consumer never waits on a gap: a loan
 //! dropped without commit publishes the slot marked [`CANCELLED`], and consumers skip it.
 //!
+//! A consumer that finds the next position claimed but not yet published waits for it
+//! only if it is a copy send's (a `send`, whose write takes nanoseconds unless the writer
+//! is preempted): [`claim_message`] reports [`Unavailable::Writing`], and the caller
+//! waits a bounded time. A loan's claim may be held by user code for as long as it
+//! likes; the loan marks its slot [`LOANED`] right after its claim, and consumers report
+//! the ring empty at once. That is head-of-line blocking, inherent in Vyukov's queue:
+//! positions are consumed in order, so the messages published after a held loan wait
+//! until it is committed or dropped.
+//!
 //! Processes die. Each handle announces in its claim word (kept for it outside the ring,
 //! in its seat) the position it is about to claim, before its CAS, and withdraws it
 //! (storing [`NO_CLAIM`]) when done with the slot. A position whose claimer died is
@@ -33,6 +42,11 @@ pub(crate) const NO_CLAIM: u64 = u64::MAX;
 
 /// Length of a slot whose loan was dropped without commit: consumers skip it.
 pub(crate) const CANCELLED: u64 = u64::MAX;
+
+/// Length word of a slot claimed by a loan, until it is committed or cancelled: tells a
+/// consumer not to wait for it. Never a published length (the commit overwrites it), and
+/// one read as such fails the slot-size check.
+pub(crate) const LOANED: u64 = u64::MAX - 1;
 
 /// Sequence bit of a slot whose producer died between claim and publish: with it, the
 /// sequence `pos + 1 | ABANDONED` tells the consumer of `pos` to skip the slot.
@@ -77,6 +91,14 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
     Err(Unavailable::WouldBlock)
 }
 
+/// Marks the slot at `pos`, just claimed for a loan, as [`LOANED`].
+pub(crate) fn mark_loaned(ring: &RingView, pos: u64) {
+    // SYNC: Relaxed; a hint to consumers, which read it only while the slot is claimed
+    // and unpublished (`in_progress`): a consumer that misses it waits its bounded time
+    // for nothing. The producer owns the word until it publishes; `publish` overwrites it.
+    ring.meta(pos).len.store(LOANED, Relaxed);
+}
+
 /// Withdraws a seat's announcement once its slot is published or released, or the
 /// attempt given up.
 fn withdraw(claim: &AtomicU64) {
@@ -107,11 +129,17 @@ pub(crate) fn publish(ring: &RingView, pos: u64, len: u64, claim: &AtomicU64) {
 /// does not use up the attempts (it is bounded by the capacity instead). Each attempt is
 /// announced in `claim`, the consumer's seat word, which holds the position until
 /// `release`.
+///
+/// With `tell_writing`, a next position claimed by a copy send not yet published is
+/// reported as [`Unavailable::Writing`] rather than [`Unavailable::WouldBlock`] (two more
+/// loads on the empty path, one of them of the producers' `tail`): for a caller that
+/// waits for it differently from an empty ring.
 pub(crate) fn claim_message(
     ring: &RingView,
     claim: &AtomicU64,
     accept: impl Fn(usize) -> bool,
     freed: impl Fn(),
+    tell_writing: bool,
 ) -> Result<(u64, usize), Unavailable> {
     let control = ring.control();
     // SYNC: Relaxed; arbitration only, as for `tail` in `claim_free`.
@@ -129,8 +157,8 @@ pub(crate) fn claim_message(
         let abandoned = seq == published | ABANDONED;
         if seq != published && !abandoned {
             if (seq.wrapping_sub(published) as i64) < 0 {
-                // Not published yet: the ring is empty (or a producer is mid-write).
-                break Err(Unavailable::WouldBlock);
+                // Not published yet: the ring is empty, or a producer is mid-write.
+                break Err(if tell_writing { in_progress(ring, head, seq) } else { Unavailable::WouldBlock });
             }
             // Another consumer took this position: catch up. (SYNC: Relaxed, as above.)
             head = control.head.load(Relaxed);
@@ -155,6 +183,12 @@ pub(crate) fn claim_message(
             continue;
         }
         if len == CANCELLED {
+            if abandoned {
+                // A dead producer may have left `LOANED` in the length word, which would
+                // make consumers of the next lap take a copy send for a loan. The slot
+                // is ours until released. (SYNC: Relaxed; published by `release`.)
+                meta.len.store(CANCELLED, Relaxed);
+            }
             release(ring, head, claim);
             head = published;
             skipped += 1;
@@ -175,6 +209,38 @@ pub(crate) fn claim_message(
         freed();
     }
     result
+}
+
+/// What an unpublished slot at position `head`, whose sequence is `seq`, means to a
+/// consumer: [`Unavailable::Writing`] if a producer has claimed it (the tail is past it)
+/// for a copy send, [`Unavailable::WouldBlock`] if for a loan, or if nobody has.
+fn in_progress(ring: &RingView, head: u64, seq: u64) -> Unavailable {
+    if seq != head {
+        // An earlier lap's message not yet released: nobody can have claimed `head`.
+        return Unavailable::WouldBlock;
+    }
+    // SYNC: Relaxed; a send that returned before this call began (happens-before) has its
+    // claim visible here by coherence; a claim made meanwhile may or may not show.
+    let tail = ring.control().tail.load(Relaxed);
+    // SYNC: Relaxed; a hint (see `mark_loaned`): a stale value makes the caller wait its
+    // bounded time for nothing, or not wait for a copy claimed just now.
+    let loaned = ring.meta(head).len.load(Relaxed) == LOANED;
+    if (tail.wrapping_sub(head) as i64) > 0 && !loaned {
+        Unavailable::Writing(head)
+    } else {
+        Unavailable::WouldBlock
+    }
+}
+
+/// Whether the producer of `pos`, which [`claim_message`] found writing, is still at it:
+/// it has not published (or cancelled) the slot, nor marked it [`LOANED`] (a loan whose
+/// mark the consumer's first look missed). The slot's two words are all a consumer
+/// waiting for it needs to watch.
+pub(crate) fn writing(ring: &RingView, pos: u64) -> bool {
+    let meta = ring.meta(pos);
+    // SYNC: Relaxed, both; they only say when to call `claim_message` again, whose
+    // Acquire load of `seq` is what makes the message visible.
+    meta.seq.load(Relaxed) == pos && meta.len.load(Relaxed) != LOANED
 }
 
 /// Hands the slot at `pos` to the producers of the next lap, and withdraws the claim.

@@ -17,6 +17,12 @@ use crate::{
 const PARK_SLICE: Duration = Duration::from_millis(20);
 /// Attempts between two looks at the clock while spinning or yielding.
 const ATTEMPTS_PER_LOOK: u32 = 16;
+/// Spins before [`briefly`] starts yielding.
+const BRIEF_SPINS: u32 = 64;
+
+/// How long a call that may not wait still waits for a write it knows to be under way,
+/// which takes nanoseconds unless the writer is preempted (see [`briefly`]).
+pub(crate) const BRIEF: Duration = Duration::from_micros(500);
 
 /// How long a call may wait.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +152,30 @@ impl Blocked<'_> {
             }
             let slice = deadline.map_or(PARK_SLICE, |d| (d - now).min(PARK_SLICE));
             waiting.park(ticket, slice);
+        }
+    }
+}
+
+/// Retries `attempt` until it returns `Some`, for at most `bound`: for a call that may
+/// not wait but knows that what it waits for is being written right now (an MPMC copy
+/// send between its claim and its publication). Spins a little, then yields the CPU, so
+/// that a writer preempted on this core can finish. `None` once `bound` has passed.
+/// (Not for loom models, whose waits park: see `WaitPolicy`.)
+pub(crate) fn briefly<R>(bound: Duration, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    for _ in 0..BRIEF_SPINS {
+        sync::spin_loop();
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+    }
+    let start = Instant::now();
+    loop {
+        sync::yield_now();
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+        if start.elapsed() >= bound {
+            return None;
         }
     }
 }

@@ -80,6 +80,9 @@ pub enum Mutation {
     /// A handle re-arming the fd doorbell raises the flag without the AcqRel RMW on the
     /// waiter word, so a waker may miss it while the handle's re-check misses the message.
     DoorbellArm,
+    /// An MPMC receiver's `try_recv` reports a copy send in progress at the head as an
+    /// empty ring instead of waiting (bounded) for its write.
+    MpmcWriteWait,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

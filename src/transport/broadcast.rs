@@ -392,7 +392,8 @@ fn wait_on<R>(
 /// What a ring's refusal means to the caller.
 fn stop(e: Unavailable) -> Stop {
     match e {
-        Unavailable::WouldBlock => Stop::WouldBlock,
+        // (`Writing` is the MPMC ring's; a broadcast ring never reports it.)
+        Unavailable::WouldBlock | Unavailable::Writing(_) => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
         Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
     }

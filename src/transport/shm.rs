@@ -1,6 +1,14 @@
 //! The shared-memory transport: a ring in a named segment (or in heap memory), with
 //! zero-copy loans and in-place reads, and each handle's doorbell (`signal::doorbell`):
 //! the fd it can sleep on in an event loop.
+//!
+//! On an MPMC ring a receive that may not wait (`try_recv`) still waits, at most
+//! [`BRIEF`], when the next position is claimed by a copy send (`send`, `try_send`)
+//! still writing it: the write takes nanoseconds unless its thread is preempted, and
+//! the messages behind it may already be published, their sends returned. A position
+//! claimed by a loan, which user code may hold as long as it likes, is not waited for:
+//! the ring is reported empty (head-of-line blocking; see `ring::mpmc`). The SPSC
+//! receive never comes near this: it has no claims to wait for.
 
 use std::{os::fd::BorrowedFd, sync::Arc};
 
@@ -16,10 +24,10 @@ use crate::{
     signal::{
         bell::{BellFds, BellFiles},
         doorbell::{self, Armed, Drained},
-        wait::{Blocked, Wait, Watch},
+        wait::{briefly, Blocked, Wait, Watch, BRIEF},
         Signal, WaitPolicy,
     },
-    sync::{self, Ordering::Relaxed},
+    sync::{self, Mutation, Ordering::Relaxed},
     transport::stop::Stop,
 };
 
@@ -314,18 +322,29 @@ impl ShmSender {
         }
     }
 
-    /// Claims a free slot, waiting as `wait` allows; returns its position.
+    /// Claims a free slot for a loan, waiting as `wait` allows; returns its position.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+        let pos = self.claim(wait)?;
+        if matches!(self.side, Side::Mpmc { .. }) {
+            // User code may hold the loan for long: receivers must not wait for it.
+            mpmc::mark_loaned(&self.ring, pos);
+        }
+        Ok(pos)
+    }
+
+    /// Claims a free slot, waiting as `wait` allows; returns its position. Unmarked: an
+    /// MPMC receiver that finds it unpublished takes it for a copy in progress.
+    fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         if self.peer_gone() {
             return Err(Stop::Gone);
         }
-        match self.claim(wait) {
-            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| end.claim(Wait::Never)),
+        match self.wait_for_slot(wait) {
+            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| end.wait_for_slot(Wait::Never)),
             other => other,
         }
     }
 
-    fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
+    fn wait_for_slot(&mut self, wait: Wait) -> Result<u64, Stop> {
         let (ring, segment) = (self.ring, &*self.segment);
         let side = &mut self.side;
         let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
@@ -338,10 +357,12 @@ impl ShmSender {
     }
 
     /// Copies `message` (no longer than a slot) into a free slot, waiting as `wait`
-    /// allows, and commits it: the loan and commit of `Sender::send` in one call.
+    /// allows, and commits it: the loan and commit of `Sender::send` in one call. On
+    /// MPMC the claim is not marked loaned: a receiver that finds it unpublished waits
+    /// for this write, which takes no longer than the copy.
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait, publish: bool) -> Result<(), Stop> {
         debug_assert!(message.len() <= self.slot_size());
-        let pos = self.loan(wait)?;
+        let pos = self.claim(wait)?;
         // SAFETY: the slot at `pos` is ours until committed, and its payload holds
         // `slot_size` bytes, no fewer than the message (the caller checked).
         unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
@@ -403,7 +424,9 @@ impl ShmReceiver {
     }
 
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
-    /// refused one stays in the ring. Returns its position and length.
+    /// refused one stays in the ring. Returns its position and length. Without waiting
+    /// (`Wait::Never`), an MPMC copy send in progress at the head is still waited for,
+    /// at most [`BRIEF`] (see the module doc).
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         match self.take(wait, &accept) {
             // Only on an empty ring: look at the senders, then once more at the ring
@@ -420,6 +443,9 @@ impl ShmReceiver {
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment, bell) = (self.ring, &*self.segment, &self.bell);
         let side = &mut self.side;
+        // MPMC: only a call that may not wait waits for a copy in progress apart (out of
+        // line); a blocking one waits for it as for any message.
+        let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
         let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
             Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
                 if accept(len) {
@@ -428,9 +454,22 @@ impl ShmReceiver {
                     Err(Unavailable::Refused(len))
                 }
             }),
-            Side::Mpmc { seat } => mpmc::claim_message(&ring, liveness::claim(segment, *seat), accept, || {
-                bell.ring(ring.control().not_full.notify(segment.geometry().signaling))
-            }),
+            Side::Mpmc { seat } => {
+                let claim = liveness::claim(segment, *seat);
+                let take = || {
+                    mpmc::claim_message(
+                        &ring,
+                        claim,
+                        accept,
+                        || bell.ring(ring.control().not_full.notify(segment.geometry().signaling)),
+                        settle,
+                    )
+                };
+                match take() {
+                    Err(Unavailable::Writing(pos)) => finish_writing(segment, &ring, pos, take),
+                    other => other,
+                }
+            }
         })?;
         // Tell loom the consumer now reads this payload.
         ring.meta(pos).payload.with(|_| ());
@@ -500,9 +539,59 @@ pub(crate) fn gone_after_drain(segment: &Segment, peer: Role, drained: Drained) 
     }
 }
 
+/// Waits until the copy send writing position `pos` at the head has published it (or
+/// it shows as a loan whose mark the first look missed), then retries `take`, for at
+/// most [`BRIEF`] in all (another copy may be writing the next head); then the ring
+/// counts as empty. Out of line: the common receive never comes here. While it waits
+/// it reads only the slot's sequence and length words, the line the writer is about to
+/// write anyway.
+#[cold]
+#[inline(never)]
+fn finish_writing<R>(
+    segment: &Segment,
+    ring: &RingView,
+    mut pos: u64,
+    mut take: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Unavailable> {
+    if cfg!(ferry_loom) {
+        // Loom explores a stale read of the watched word on every turn of a spin loop,
+        // without end; under loom the wait parks instead, woken by the writer's
+        // publication (`commit` notifies `not_empty`). The bare announce, re-check, park
+        // protocol (see `signal`), without the wait loop's clock and liveness looks:
+        // every atomic access multiplies the interleavings of the models that come here.
+        let (signal, how) = (&ring.control().not_empty, segment.geometry().signaling);
+        let waiting = signal.announce(how);
+        loop {
+            let ticket = waiting.ticket();
+            match take() {
+                // (The timeout is not modelled: loom's futex sleeps until woken.)
+                Err(Unavailable::Writing(_)) => waiting.park(ticket, BRIEF),
+                other => return other,
+            }
+        }
+    }
+    let mut result = Err(Unavailable::WouldBlock);
+    briefly(BRIEF, || {
+        if mpmc::writing(ring, pos) {
+            return None;
+        }
+        match take() {
+            Err(Unavailable::Writing(next)) => {
+                pos = next;
+                None
+            }
+            other => {
+                result = other;
+                Some(())
+            }
+        }
+    });
+    result
+}
+
 pub(crate) fn unavailable(e: Unavailable) -> Stop {
     match e {
-        Unavailable::WouldBlock => Stop::WouldBlock,
+        Unavailable::WouldBlock | Unavailable::Writing(_) => Stop::WouldBlock,
         Unavailable::Refused(len) => Stop::Refused(len),
         Unavailable::Corrupt(reason) => Stop::Corrupt(reason),
     }
@@ -522,7 +611,7 @@ pub(crate) fn wait_on<R>(
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
     blocked.retry(&PeerOf { segment, role: peer }, || match attempt() {
         Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock) => Ok(None),
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
         Err(other) => Err(unavailable(other)),
     })
 }

@@ -8,7 +8,10 @@ use ferry::{
     loom_hooks::{set_mutation, Handshake, Mutation, RescueRace},
     Config, RingKind,
 };
-use loom::{sync::Arc, thread};
+use loom::{
+    sync::{atomic::AtomicBool, Arc},
+    thread,
+};
 
 /// Runs `body` under loom (bounded by `LOOM_MAX_PREEMPTIONS`) and prints how many
 /// interleavings it explored.
@@ -26,9 +29,40 @@ pub fn model(body: impl Fn() + Sync + Send + 'static) {
     println!("{test}: explored {runs} interleavings in {:.1} s", start.elapsed().as_secs_f64());
 }
 
+/// Runs `body` under loom as [`model`] does, with at most `bound` preemptions whatever
+/// `LOOM_MAX_PREEMPTIONS` says: for a model whose state space the suite's bound makes
+/// too large to explore in CI.
+pub fn model_bounded(bound: usize, body: impl Fn() + Sync + Send + 'static) {
+    #[allow(clippy::disallowed_types, reason = "counts interleavings outside the model; loom must not see it")]
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(bound, |b| b.min(bound)));
+    let start = std::time::Instant::now();
+    let before = RUNS.load(Ordering::SeqCst);
+    builder.check(move || {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        body();
+    });
+    let runs = RUNS.load(Ordering::SeqCst) - before;
+    let test = std::thread::current().name().unwrap_or("model").to_owned();
+    println!(
+        "{test}: explored {runs} interleavings (at most {bound} preemptions) in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
 /// Runs `body` under loom with `mutation` applied to ferry's code; one at a time, since
 /// the switch is global to the process.
 pub fn with_mutation(mutation: Mutation, body: impl Fn() + Sync + Send + 'static) {
+    with_mutation_run(mutation, || model(body));
+}
+
+/// As [`with_mutation`], with at most `bound` preemptions (see [`model_bounded`]).
+pub fn with_mutation_bounded(mutation: Mutation, bound: usize, body: impl Fn() + Sync + Send + 'static) {
+    with_mutation_run(mutation, || model_bounded(bound, body));
+}
+
+fn with_mutation_run(mutation: Mutation, run: impl FnOnce()) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     struct Reset;
@@ -39,7 +73,7 @@ pub fn with_mutation(mutation: Mutation, body: impl Fn() + Sync + Send + 'static
     }
     let _reset = Reset;
     set_mutation(mutation);
-    model(body);
+    run();
 }
 
 /// Fills `buf` with bytes derived from `value`, so a torn or stale payload shows.
@@ -93,9 +127,10 @@ pub fn spsc_loans_batches_wrap() {
 
 /// MPMC, two slots: two producers send one message each while two consumers (a thread
 /// and the main thread) each try once to take one; what they leave, the main thread
-/// takes after the others are done. Every message
-/// arrives exactly once and whole. (Non-blocking calls keep the model small; the
-/// parking paths have their own models.)
+/// takes after the others are done. Every message arrives exactly once and whole.
+/// (Non-blocking calls keep the model small; the parking paths have their own models.
+/// The threads hand their handles back, so that detaching, which the delivery does not
+/// depend on, does not multiply the interleavings.)
 pub fn mpmc_two_by_two() {
     let config = Config::new().kind(RingKind::Mpmc).slot_size(8).capacity(2);
     let (tx, mut rx) = ferry::in_memory(&config).unwrap();
@@ -105,23 +140,62 @@ pub fn mpmc_two_by_two() {
             let mut message = [0u8; 8];
             pattern(value, &mut message);
             tx.try_send(&message).expect("two slots hold both messages");
+            tx
         })
     });
     let consumer = {
         let mut rx = rx.try_clone().unwrap();
-        thread::spawn(move || rx.try_recv().ok().map(|guard| take(&guard)))
+        thread::spawn(move || {
+            let got = rx.try_recv().ok().map(|guard| take(&guard));
+            (got, rx)
+        })
     };
-    drop(tx);
     let mut got: Vec<u8> = rx.try_recv().ok().map(|guard| take(&guard)).into_iter().collect();
-    for producer in producers {
-        producer.join().unwrap();
-    }
-    got.extend(consumer.join().unwrap());
+    let senders = producers.map(|producer| producer.join().unwrap());
+    let (taken, other) = consumer.join().unwrap();
+    got.extend(taken);
     while let Ok(guard) = rx.try_recv() {
         got.push(take(&guard));
     }
     got.sort_unstable();
     assert_eq!(got, [1, 2], "each message exactly once");
+    drop((senders, other, tx));
+}
+
+/// MPMC, two slots: two producers copy one message each (`try_send`); once the second
+/// one's send has returned, the consumer's `try_recv` starts and must get a message,
+/// never `Empty`, whichever producer claimed first: if the first is still writing the
+/// head, the consumer waits for it (not for long: it is a copy, not a loan). Both
+/// messages arrive exactly once and whole. (The producers hand their handles back, so
+/// that detaching, which the delivery does not depend on, does not multiply the
+/// interleavings.)
+pub fn mpmc_copy_in_progress() {
+    let config = Config::new().kind(RingKind::Mpmc).slot_size(8).capacity(2);
+    let (tx, mut rx) = ferry::in_memory(&config).unwrap();
+    let returned = Arc::new(AtomicBool::new(false));
+    let producer = |value: u8, done: Option<Arc<AtomicBool>>| {
+        let mut tx = tx.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut message = [0u8; 8];
+            pattern(value, &mut message);
+            tx.try_send(&message).expect("two slots hold both messages");
+            if let Some(done) = done {
+                done.store(true, Ordering::Release);
+            }
+            tx
+        })
+    };
+    let first = producer(1, None);
+    let second = producer(2, Some(returned.clone()));
+    while !returned.load(Ordering::Acquire) {
+        thread::yield_now();
+    }
+    let mut got = vec![rx.try_recv().map(|guard| take(&guard)).expect("a send has returned: not Empty")];
+    let senders = [first.join().unwrap(), second.join().unwrap()];
+    got.extend(rx.try_recv().ok().map(|guard| take(&guard)));
+    got.sort_unstable();
+    assert_eq!(got, [1, 2], "each message exactly once");
+    drop((senders, tx));
 }
 
 /// The value a message carries, after checking every byte of it.
