@@ -10,8 +10,8 @@
 //! than a checksum, which it subsumes.
 //!
 //! `FERRY_BYTES_MESSAGES` sets the number of messages (default 3,000; the issue's
-//! figure is 1,000,000); `FERRY_BYTES_KILL_RUNS` the kill runs (default 20; CI's long
-//! run uses 200).
+//! figure is 1,000,000); `FERRY_BYTES_KILL_RUNS` the kill runs (default 20; `.ci/run`
+//! runs the 200 in a step of its own).
 
 use std::{
     env,
