@@ -15,7 +15,10 @@ use crate::errors;
 /// (`ferry.Publisher`): `policy` is `"block"` (a publisher waits for the slowest
 /// subscriber) or `"overwrite"` (it never waits; a subscriber a ring behind gets
 /// `ferry.Lagged`), `history` how many of the latest messages a late subscriber may ask
-/// for, `subscribers` how many may be attached at once. Immutable; compare with `==`.
+/// for, `subscribers` how many may be attached at once. With `capacity_bytes`, the channel
+/// (SPSC) is sized in bytes: a ring of that many bytes carries messages of any size up to
+/// `slot_size`, each taking only the room it needs (`Sender.loan(size=n)` lends exactly
+/// `n` bytes); `capacity` is then ignored. Immutable; compare with `==`.
 #[pyclass(frozen, eq, module = "ferry")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -34,6 +37,9 @@ pub(crate) struct Config {
     /// Permission bits of the shared-memory object.
     #[pyo3(get)]
     mode: u32,
+    /// 0, or the bytes of a channel sized in bytes.
+    #[pyo3(get)]
+    capacity_bytes: usize,
     /// Broadcast: `"block"` or `"overwrite"`.
     #[pyo3(get)]
     policy: &'static str,
@@ -50,7 +56,7 @@ impl Config {
     #[new]
     #[pyo3(signature = (
         *, slot_size = None, capacity = None, kind = "spsc", signaling = "futex", mode = 0o600,
-        policy = "block", history = 0, subscribers = None
+        policy = "block", history = 0, subscribers = None, capacity_bytes = None
     ))]
     #[expect(clippy::too_many_arguments, reason = "Python's keyword arguments, one per setting")]
     fn new(
@@ -63,6 +69,7 @@ impl Config {
         policy: &str,
         history: i64,
         subscribers: Option<i64>,
+        capacity_bytes: Option<i64>,
     ) -> PyResult<Self> {
         let defaults = ferry::Config::new();
         let count = |value: Option<i64>, default: usize, what: &str| match value {
@@ -123,13 +130,17 @@ impl Config {
             policy,
             history,
             subscribers: count(subscribers, defaults.get_subscribers(), "subscribers")?,
+            capacity_bytes: match capacity_bytes {
+                None => 0,
+                bytes => count(bytes, 0, "capacity_bytes")?,
+            },
         })
     }
 
     fn __repr__(&self) -> String {
         format!(
             "ferry.Config(slot_size={}, capacity={}, kind='{}', signaling='{}', mode={:#o}, policy='{}', \
-             history={}, subscribers={})",
+             history={}, subscribers={}, capacity_bytes={})",
             self.slot_size,
             self.capacity,
             self.kind,
@@ -137,7 +148,8 @@ impl Config {
             self.mode,
             self.policy,
             self.history,
-            self.subscribers
+            self.subscribers,
+            self.capacity_bytes
         )
     }
 }
@@ -145,12 +157,12 @@ impl Config {
 impl Config {
     /// The defaults, for a `create` without a config.
     pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
-        Self::new(py, None, None, "spsc", "futex", 0o600, "block", 0, None)
+        Self::new(py, None, None, "spsc", "futex", 0o600, "block", 0, None, None)
     }
 
     /// The core's `Config`.
     pub(crate) fn to_ferry(&self) -> ferry::Config {
-        ferry::Config::new()
+        let config = ferry::Config::new()
             .kind(if self.kind == "mpmc" { RingKind::Mpmc } else { RingKind::Spsc })
             .signaling(if self.signaling == "semaphore" { Signaling::Semaphore } else { Signaling::Futex })
             .slot_size(self.slot_size)
@@ -158,6 +170,10 @@ impl Config {
             .mode(self.mode)
             .policy(if self.policy == "overwrite" { Policy::Overwrite } else { Policy::Block })
             .history(self.history)
-            .subscribers(self.subscribers)
+            .subscribers(self.subscribers);
+        match self.capacity_bytes {
+            0 => config,
+            bytes => config.capacity_bytes(bytes),
+        }
     }
 }

@@ -114,13 +114,19 @@ impl Sender {
         })
     }
 
-    fn loan_with(slf: &Bound<'_, Self>, patience: Patience) -> PyResult<Loan> {
+    /// Lends `size` bytes (`None`: a whole slot, the largest message) as `patience` allows.
+    fn loan_with(slf: &Bound<'_, Self>, patience: Patience, size: Option<usize>) -> PyResult<Loan> {
         let py = slf.py();
         let this = slf.get();
         let mut inner = this.lock(py)?;
         let lent = inner.lend(|mut lending| {
             // SAFETY: the first reference made from `lending`.
-            match unsafe { lending.try_once() }.try_loan() {
+            let sender = unsafe { lending.try_once() };
+            let first = match size {
+                None => sender.try_loan(),
+                Some(n) => sender.try_loan_bytes(n),
+            };
+            match first {
                 Err(SendError::Full(())) if patience != Patience::Try => {}
                 other => return other.map_err(|e| errors::send(py, e)),
             }
@@ -131,7 +137,11 @@ impl Sender {
                 |slice| {
                     // SAFETY: the try before this one returned an error, which borrows
                     // nothing: no reference made earlier from `lending` is alive.
-                    unsafe { lending.try_once() }.loan_timeout(slice)
+                    let sender = unsafe { lending.try_once() };
+                    match size {
+                        None => sender.loan_timeout(slice),
+                        Some(n) => sender.loan_bytes_timeout(n, slice),
+                    }
                 },
             )?;
             waited.map_err(|e| errors::send(py, e))
@@ -204,16 +214,20 @@ impl Sender {
 
     /// Lends a free slot to write a message into, waiting while the channel is full.
     /// `loan.commit(n)` sends its first `n` bytes; leaving its `with` block without a
-    /// commit sends nothing. Until then, other calls on this sender raise `Busy`.
-    #[pyo3(signature = (timeout = None))]
-    fn loan(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Loan> {
+    /// commit sends nothing. Until then, other calls on this sender raise `Busy`. With
+    /// `size`, lends exactly that many bytes (at most the largest message): on a channel
+    /// sized in bytes (`Config(capacity_bytes=...)`) the message then takes only the
+    /// room it needs.
+    #[pyo3(signature = (timeout = None, *, size = None))]
+    fn loan(slf: &Bound<'_, Self>, timeout: Option<f64>, size: Option<usize>) -> PyResult<Loan> {
         let patience = Patience::from_timeout(timeout)?;
-        Self::loan_with(slf, patience)
+        Self::loan_with(slf, patience, size)
     }
 
-    /// Lends a free slot if there is one now; raises `Full` if not.
-    fn try_loan(slf: &Bound<'_, Self>) -> PyResult<Loan> {
-        Self::loan_with(slf, Patience::Try)
+    /// Lends a free slot (or `size` bytes) if there is room now; raises `Full` if not.
+    #[pyo3(signature = (*, size = None))]
+    fn try_loan(slf: &Bound<'_, Self>, size: Option<usize>) -> PyResult<Loan> {
+        Self::loan_with(slf, Patience::Try, size)
     }
 
     /// The sender's pollable file descriptor: readable when a full channel gets room,

@@ -25,6 +25,7 @@ class Config:
         policy: Literal["block", "overwrite"] = "block",
         history: int = 0,
         subscribers: int | None = None,
+        capacity_bytes: int | None = None,
     ) -> Config: ...
     @property
     def slot_size(self) -> int:
@@ -51,6 +52,9 @@ class Config:
     @property
     def subscribers(self) -> int:
         """Broadcast: subscriber seats."""
+    @property
+    def capacity_bytes(self) -> int:
+        """0, or the bytes of a channel sized in bytes."""
 
 class Sender:
     """The sending end of a channel."""
@@ -67,9 +71,9 @@ class Sender:
         """Copies ``data`` in, waiting while the channel is full."""
     def try_send(self, data: Buffer) -> None:
         """Copies ``data`` in if there is room now; raises ``Full`` if not."""
-    def loan(self, timeout: float | None = None) -> Loan:
+    def loan(self, timeout: float | None = None, *, size: int | None = None) -> Loan:
         """Lends a free slot to write into, waiting while the channel is full."""
-    def try_loan(self) -> Loan:
+    def try_loan(self, *, size: int | None = None) -> Loan:
         """Lends a free slot if there is one now; raises ``Full`` if not."""
     def qsize(self) -> int:
         """Messages in a shared-memory ring not yet taken (0 on sockets and pipes)."""

@@ -1,0 +1,70 @@
+"""A channel sized in bytes: messages of any size up to a maximum, each taking only the
+room it needs, zero-copy at every size."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import ferry
+
+
+def pattern(seq: int, size: int) -> bytes:
+    return bytes((seq * 31 + i) & 0xFF for i in range(size))
+
+
+def test_mixed_sizes_arrive_whole_and_in_order(name: str) -> None:
+    config = ferry.Config(slot_size=64 * 1024, capacity_bytes=256 * 1024)
+    assert config.capacity_bytes == 256 * 1024
+    sizes = [0, 1, 64, 4096, 64 * 1024, 100, 0, 60_000] * 20
+    with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
+        assert tx.slot_size == 64 * 1024
+
+        def produce() -> None:
+            for seq, size in enumerate(sizes):
+                if seq % 2:
+                    tx.send(pattern(seq, size), timeout=10)
+                else:
+                    with tx.loan(timeout=10, size=size) as loan:
+                        assert len(loan) == size
+                        loan[:size] = pattern(seq, size)
+                        loan.commit(size)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        for seq, size in enumerate(sizes):
+            assert rx.recv(timeout=10) == pattern(seq, size), f"message {seq}"
+        producer.join(timeout=10)
+
+
+def test_a_large_loan_waits_for_room_a_small_one_fits(name: str) -> None:
+    config = ferry.Config(slot_size=1024, capacity_bytes=4096)
+    with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
+        for _ in range(3):
+            tx.try_send(bytes(1000))
+        with pytest.raises(ferry.Full):
+            tx.try_loan(size=1024)
+        with pytest.raises(ferry.Timeout):
+            tx.loan(timeout=0.01, size=1024)
+        with tx.try_loan(size=16) as small:
+            small[:2] = b"hi"
+            small.commit(2)
+        with pytest.raises(ferry.TooLarge):
+            tx.try_loan(size=1025)
+        assert [len(rx.try_recv()) for _ in range(3)] == [1000, 1000, 1000]
+        assert rx.try_recv() == b"hi"
+        with tx.try_loan() as whole:  # no size: the largest message
+            assert len(whole) == 1024
+            whole.commit(5)
+        with rx.recv_guard(timeout=1) as message:
+            assert len(message) == 5
+
+
+def test_bad_byte_configs_are_config_errors(name: str) -> None:
+    with pytest.raises(ferry.InvalidConfig):
+        ferry.Config(capacity_bytes=0)
+    with pytest.raises(ferry.InvalidConfig):
+        ferry.Receiver.create(name, ferry.Config(slot_size=1024, capacity_bytes=1000))  # not a power of two
+    with pytest.raises(ferry.InvalidConfig):
+        ferry.Receiver.create(name, ferry.Config(kind="mpmc", slot_size=64, capacity_bytes=4096))
