@@ -505,8 +505,10 @@ fn sanitizers_work() -> bool {
     ran
 }
 
-#[test]
-fn misuse_under_address_and_undefined_behavior_sanitizers() {
+/// Builds `tests/c/NAME.c` with ASan and UBSan against the static library, runs it with
+/// `args` and checks it printed `passed` (a note instead where the compiler cannot build
+/// sanitized programs; CI fails on that note).
+fn under_sanitizers(name: &str, args: &[String], passed: &str) {
     if !sanitizers_work() {
         eprintln!("SKIPPED: {} cannot build and run -fsanitize=address,undefined programs here", cc());
         return;
@@ -516,15 +518,20 @@ fn misuse_under_address_and_undefined_behavior_sanitizers() {
             .map(str::to_owned)
             .into();
     flags.extend(static_link());
-    let exe = compile("misuse-asan", &[c_source("tests/c/misuse.c")], &flags);
+    let exe = compile(&format!("{name}-asan"), &[c_source(&format!("tests/c/{name}.c"))], &flags);
     let output = run(
-        "misuse under ASan and UBSan",
+        &format!("{name} under ASan and UBSan"),
         Command::new(exe)
-            .arg(misuse_prefix("asan"))
+            .args(args)
             .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
             .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("every check passed"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(passed));
+}
+
+#[test]
+fn misuse_under_address_and_undefined_behavior_sanitizers() {
+    under_sanitizers("misuse", &[misuse_prefix("asan")], "every check passed");
 }
 
 #[test]
@@ -535,24 +542,7 @@ fn broadcast_from_c() {
 
 #[test]
 fn broadcast_from_c_under_address_and_undefined_behavior_sanitizers() {
-    if !sanitizers_work() {
-        eprintln!("SKIPPED: {} cannot build and run -fsanitize=address,undefined programs here", cc());
-        return;
-    }
-    let mut flags: Vec<String> =
-        ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
-            .map(str::to_owned)
-            .into();
-    flags.extend(static_link());
-    let exe = compile("broadcast-asan", &[c_source("tests/c/broadcast.c")], &flags);
-    let output = run(
-        "broadcast under ASan and UBSan",
-        Command::new(exe)
-            .arg(misuse_prefix("bc-asan"))
-            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
-            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
-    );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("every broadcast check passed"));
+    under_sanitizers("broadcast", &[misuse_prefix("bc-asan")], "every broadcast check passed");
 }
 
 #[test]
@@ -563,23 +553,7 @@ fn byte_channel_from_c() {
 
 #[test]
 fn byte_channel_from_c_under_address_and_undefined_behavior_sanitizers() {
-    if !sanitizers_work() {
-        eprintln!("SKIPPED: {} cannot build and run -fsanitize=address,undefined programs here", cc());
-        return;
-    }
-    let mut flags: Vec<String> =
-        ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
-            .map(str::to_owned)
-            .into();
-    flags.extend(static_link());
-    let exe = compile("bytes-asan", &[c_source("tests/c/bytes.c")], &flags);
-    let output = run(
-        "bytes under ASan and UBSan",
-        Command::new(exe)
-            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86")
-            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
-    );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("every byte-channel check passed"));
+    under_sanitizers("bytes", &[], "every byte-channel check passed");
 }
 
 /// The status codes in the header, in order.
