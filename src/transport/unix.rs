@@ -58,6 +58,8 @@ pub(crate) struct UnixReceiver {
     ever_connected: bool,
     /// Set while accepting fails (out of file descriptors): no accept before then.
     accept_after: Option<Instant>,
+    /// Messages taken since the last look for new senders (see `recv`).
+    since_accept: u32,
     slot_size: usize,
     /// The listener and every connection behind one fd, for event loops.
     pollable: Pollable,
@@ -65,6 +67,11 @@ pub(crate) struct UnixReceiver {
 
 /// How long a receiver out of file descriptors waits before it tries to accept again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// While the connected senders keep messages coming, the receiver looks for new ones
+/// once every this many messages (an `accept` that finds nobody is a system call per
+/// message otherwise); it always looks before it reports nothing or sleeps.
+const ACCEPT_EVERY: u32 = 64;
 
 #[derive(Debug)]
 struct Connection {
@@ -124,6 +131,7 @@ impl UnixReceiver {
             next: 0,
             ever_connected: false,
             accept_after: None,
+            since_accept: 0,
             slot_size,
             pollable,
         })
@@ -148,9 +156,25 @@ impl UnixReceiver {
     /// Returns the sender's index and the length; read it with `frame`, then `consume`.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(usize, usize), Stop> {
         loop {
-            self.accept_senders();
-            if let Some(found) = self.ready_frame(&accept)? {
+            // The connected senders first: a message ready there needs no look for new
+            // senders, except once every `ACCEPT_EVERY` messages, so that a steady stream
+            // from some senders does not keep new ones waiting.
+            let found = self.ready_frame(&accept)?;
+            if let Some(found) = found.filter(|_| self.since_accept < ACCEPT_EVERY) {
+                self.since_accept += 1;
                 return Ok(found);
+            }
+            let before = self.senders.len();
+            self.accept_senders();
+            self.since_accept = 0;
+            // (`accept_senders` only appends: the index `found` holds stays valid.)
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            if self.senders.len() > before {
+                if let Some(found) = self.ready_frame(&accept)? {
+                    return Ok(found);
+                }
             }
             if self.senders.is_empty() && self.ever_connected {
                 return Err(Stop::Gone);
