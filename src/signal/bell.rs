@@ -144,6 +144,14 @@ pub(crate) struct BellFiles {
     identities: [(u64, u64); 2],
 }
 
+impl BellFiles {
+    /// The inode numbers of the two FIFOs (receivers', senders'), for the creator to
+    /// record in the segment's header, where openers check them.
+    pub(crate) fn inodes(&self) -> [u64; 2] {
+        [self.identities[0].1, self.identities[1].1]
+    }
+}
+
 impl Drop for BellFiles {
     fn drop(&mut self) {
         for (side, identity) in [BellSide::Receiver, BellSide::Sender].into_iter().zip(self.identities) {
@@ -160,22 +168,18 @@ pub(crate) use self::named::{create_files, open_files, remove_files};
 
 #[cfg(not(ferry_loom))]
 mod named {
-    use std::time::{Duration, Instant};
-
     use rustix::{
         fs::{FileType, Mode, OFlags, CWD},
         io::Errno,
     };
 
     use super::{path, BellFds, BellFiles, BellSide};
-    use crate::{error::AttachError, owner::Owners, segment::Segment};
-
-    /// How long an opener waits for the creator to record the bells in the header.
-    const RECORD_TIMEOUT: Duration = Duration::from_secs(2);
+    use crate::{error::AttachError, owner::Owners};
 
     /// Makes the two bell FIFOs of the segment just created as `name` (mode `mode`),
-    /// replacing files of ours left by a dead creator, and records them in its header.
-    pub(crate) fn create_files(segment: &Segment, name: &str, mode: u32) -> Result<BellFiles, AttachError> {
+    /// replacing files of ours left by a dead creator. The caller records their
+    /// [`BellFiles::inodes`] in the segment's header.
+    pub(crate) fn create_files(name: &str, mode: u32) -> Result<BellFiles, AttachError> {
         let mut identities = [(0, 0); 2];
         for (i, side) in [BellSide::Receiver, BellSide::Sender].into_iter().enumerate() {
             let path = path(name, side);
@@ -204,30 +208,18 @@ mod named {
             let st = rustix::fs::fstat(&fifo).map_err(io("inspect the doorbell"))?;
             identities[i] = (st.st_dev, st.st_ino);
         }
-        let files = BellFiles { name: name.to_owned(), identities };
-        segment.header().record_bells([identities[0].1, identities[1].1]);
-        Ok(files)
+        Ok(BellFiles { name: name.to_owned(), identities })
     }
 
-    /// Opens the bells of the segment `name` for a handle on `side`, waiting a bounded
-    /// time for the creator to record them, and checks that each is a FIFO of an owner
-    /// `owners` accepts and the very file the creator recorded.
+    /// Opens the bells of the channel `name` for a handle on `side`, and checks that each
+    /// is a FIFO of an owner `owners` accepts and the very file whose inode the creator
+    /// `recorded` (receivers', senders').
     pub(crate) fn open_files(
-        segment: &Segment,
         name: &str,
         side: BellSide,
         owners: &Owners,
+        recorded: [u64; 2],
     ) -> Result<BellFds, AttachError> {
-        let deadline = Instant::now() + RECORD_TIMEOUT;
-        let recorded = loop {
-            if let Some(recorded) = segment.header().bells() {
-                break recorded;
-            }
-            if Instant::now() >= deadline {
-                return Err(AttachError::NotInitialised { name: name.to_owned() });
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        };
         let open = |bell: BellSide, write: bool| -> Result<std::os::fd::OwnedFd, AttachError> {
             let path = path(name, bell);
             let shown = path.display().to_string();

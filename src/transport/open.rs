@@ -14,6 +14,8 @@
 //!   socket or a FIFO has one receiver, its creator.
 
 use std::sync::Arc;
+#[cfg(not(ferry_loom))]
+use std::time::{Duration, Instant};
 
 #[cfg(not(ferry_loom))]
 use crate::transport::{
@@ -87,7 +89,8 @@ impl Attached {
     /// The doorbell for a handle on `side`.
     fn bell(&self, side: BellSide) -> Result<Bell, AttachError> {
         refuse_broadcast(&self.segment)?;
-        let fds = crate::signal::bell::open_files(&self.segment, &self.name, side, &self.owners)?;
+        let recorded = recorded_bells(&self.segment, &self.name)?;
+        let fds = crate::signal::bell::open_files(&self.name, side, &self.owners, recorded)?;
         Ok(Bell::new(fds, self.files.clone()))
     }
 
@@ -107,13 +110,34 @@ impl Attached {
 fn create_segment(name: &str, config: &Config) -> Result<Attached, AttachError> {
     config.validate()?;
     let segment = Segment::create(name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
-    let files = crate::signal::bell::create_files(&segment, name, config.get_mode())?;
+    let files = crate::signal::bell::create_files(name, config.get_mode())?;
+    segment.header().record_bells(files.inodes());
     Ok(Attached {
         name: name.to_owned(),
         segment: Arc::new(segment),
         files: Some(Arc::new(files)),
         owners: Owners::default(),
     })
+}
+
+/// How long an opener waits for the creator to record the doorbells in the header.
+#[cfg(not(ferry_loom))]
+const RECORD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The doorbells' inode numbers as the creator of `segment` recorded them, waiting a
+/// bounded time for it to do so.
+#[cfg(not(ferry_loom))]
+fn recorded_bells(segment: &Segment, name: &str) -> Result<[u64; 2], AttachError> {
+    let deadline = Instant::now() + RECORD_TIMEOUT;
+    loop {
+        if let Some(recorded) = segment.header().bells() {
+            return Ok(recorded);
+        }
+        if Instant::now() >= deadline {
+            return Err(AttachError::NotInitialised { name: name.to_owned() });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Opens the named segment, checking its geometry against `expected`'s.
