@@ -8,7 +8,7 @@
 //! slot may be overwritten under a reader in overwrite mode, so an exported buffer could
 //! change under a numpy array with no way to tell it.
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 use ferry::{PublishError, Start, SubscriberError};
 use pyo3::{exceptions::PyStopIteration, prelude::*, types::PyBytes};
@@ -16,20 +16,14 @@ use pyo3::{exceptions::PyStopIteration, prelude::*, types::PyBytes};
 use crate::{
     buffer::{self, Borrowed},
     config::Config,
-    errors, open,
+    errors, handle, open,
     wait::{self, Patience},
 };
 
 /// Locks `inner` for one call: `Busy` while another thread is in a call on it, `Closed`
 /// once closed.
 fn lock<'a, T>(py: Python<'_>, inner: &'a Mutex<Option<T>>, what: &'static str) -> PyResult<MutexGuard<'a, Option<T>>> {
-    let guard = match inner.try_lock() {
-        Ok(guard) => guard,
-        // A panic inside ferry left it locked: PyO3 turned the panic into an exception
-        // then; the handle itself is consistent between calls.
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return Err(errors::in_use(py, what)),
-    };
+    let guard = handle::lock(py, inner, what)?;
     if guard.is_none() {
         return Err(errors::raise(py, "Closed", format!("the {what} is closed")));
     }
@@ -49,20 +43,12 @@ fn start(py: Python<'_>, history: i64) -> PyResult<Start> {
 
 /// Whether the handle in `inner` was closed.
 fn is_closed<T>(py: Python<'_>, inner: &Mutex<Option<T>>, what: &'static str) -> PyResult<bool> {
-    match inner.try_lock() {
-        Ok(inner) => Ok(inner.is_none()),
-        Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner().is_none()),
-        Err(TryLockError::WouldBlock) => Err(errors::in_use(py, what)),
-    }
+    Ok(handle::lock(py, inner, what)?.is_none())
 }
 
 /// Drops the handle in `inner` (once; closing again does nothing).
 fn close<T>(py: Python<'_>, inner: &Mutex<Option<T>>, what: &'static str) -> PyResult<()> {
-    let handle = match inner.try_lock() {
-        Ok(mut inner) => inner.take(),
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().take(),
-        Err(TryLockError::WouldBlock) => return Err(errors::in_use(py, what)),
-    };
+    let handle = handle::lock(py, inner, what)?.take();
     drop(handle);
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! | `sender.rs` | `Sender`, and `Loan`, a slot lent for writing (a writable buffer) |
 //! | `receiver.rs` | `Receiver`, and `RecvGuard`, a message read in place (a read-only buffer) |
 //! | `broadcast.rs` | `Publisher` and `Subscriber`, the broadcast channel (copying) |
+//! | `handle.rs` | a handle taken for one call, by one thread at a time |
 //! | `lender.rs` | a handle and the one loan or guard Python holds of it |
 //! | `buffer.rs` | the buffer protocol both ways: a caller's bytes-like object, a slot exported |
 //! | `wait.rs` | `timeout=`, and waiting without the GIL in slices so Ctrl-C works |
@@ -22,6 +23,7 @@ mod broadcast;
 mod buffer;
 mod config;
 mod errors;
+mod handle;
 mod lender;
 mod open;
 mod receiver;

@@ -12,7 +12,7 @@
 
 use std::{
     ffi::c_int,
-    sync::{Mutex, MutexGuard, TryLockError},
+    sync::{Mutex, MutexGuard},
 };
 
 use ferry::RecvError;
@@ -26,7 +26,7 @@ use pyo3::{
 use crate::{
     buffer::{self, Borrowed},
     config::Config,
-    errors,
+    errors, handle,
     lender::Lender,
     open,
     wait::{self, Patience},
@@ -70,13 +70,7 @@ impl Receiver {
 
     /// Locks the handle for one call; another thread waiting in a call holds it.
     fn lock(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, Inner>> {
-        match self.inner.try_lock() {
-            Ok(inner) => Ok(inner),
-            // A panic inside ferry left it locked: PyO3 turned the panic into an
-            // exception then; the lender itself is consistent between calls.
-            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(errors::in_use(py, WHAT)),
-        }
+        handle::lock(py, &self.inner, WHAT)
     }
 
     /// Runs `f` on the receiver, unless it is closed or a guard holds it.
