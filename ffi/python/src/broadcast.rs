@@ -217,8 +217,7 @@ impl Publisher {
 /// iteration (`for message in subscriber`) ends. One thread uses a subscriber at a time.
 #[pyclass(frozen, module = "ferry")]
 pub(crate) struct Subscriber {
-    /// The subscriber, and a buffer of one slot that each message is copied into first.
-    inner: Mutex<Option<(ferry::Subscriber, Vec<u8>)>>,
+    inner: Mutex<Option<ferry::Subscriber>>,
     /// The largest message, in bytes.
     slot_size: usize,
     /// Slots in the ring.
@@ -228,17 +227,12 @@ pub(crate) struct Subscriber {
 impl Subscriber {
     fn wrap(subscriber: ferry::Subscriber) -> Self {
         let (slot_size, capacity) = (subscriber.slot_size(), subscriber.capacity());
-        Self { slot_size, capacity, inner: Mutex::new(Some((subscriber, vec![0; slot_size]))) }
+        Self { slot_size, capacity, inner: Mutex::new(Some(subscriber)) }
     }
 
-    fn with<R>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut ferry::Subscriber, &mut Vec<u8>) -> PyResult<R>,
-    ) -> PyResult<R> {
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut ferry::Subscriber) -> PyResult<R>) -> PyResult<R> {
         let mut inner = lock(py, &self.inner, "subscriber")?;
-        let (subscriber, scratch) = inner.as_mut().expect("`lock` refuses a closed subscriber");
-        f(subscriber, scratch)
+        f(inner.as_mut().expect("`lock` refuses a closed subscriber"))
     }
 
     /// Copies the next message into `buf` as `patience` allows.
@@ -253,19 +247,31 @@ impl Subscriber {
             other => return other.map_err(|e| errors::subscribe(py, e)),
         }
         // Nothing yet: wait without the GIL.
-        wait::in_slices(
-            py,
-            patience,
-            |e| *e == SubscriberError::Timeout,
-            |slice| subscriber.recv_into_timeout(buf, slice),
-        )?
-        .map_err(|e| errors::subscribe(py, e))
+        wait::in_slices(py, patience, is_timeout, |slice| subscriber.recv_into_timeout(buf, slice))?
+            .map_err(|e| errors::subscribe(py, e))
     }
 
     fn recv_bytes<'py>(&self, py: Python<'py>, patience: Patience) -> PyResult<Bound<'py, PyBytes>> {
-        self.with(py, |subscriber, scratch| {
-            let len = Self::copy_into(py, subscriber, scratch, patience)?;
-            Ok(PyBytes::new(py, &scratch[..len]))
+        self.with(py, |subscriber| {
+            // A message there now is copied once, from the ring into `bytes`, then
+            // validated (overwrite mode: a copy the publisher overwrote is `Lagged`).
+            match subscriber.try_recv() {
+                Ok(mut guard) => {
+                    let bytes = PyBytes::new(py, &guard);
+                    guard.validate().map_err(|e| errors::subscribe(py, e))?;
+                    return Ok(bytes);
+                }
+                Err(SubscriberError::Empty) if patience != Patience::Try => {}
+                Err(e) => return Err(errors::subscribe(py, e)),
+            }
+            // Nothing yet: wait without the GIL; what arrives is copied out there (the
+            // message's bytes only), validated, then made `bytes` with the GIL.
+            let message = wait::in_slices(py, patience, is_timeout, |slice| {
+                let mut guard = subscriber.recv_timeout(slice)?;
+                let message = guard.to_vec();
+                guard.validate().map(|()| message)
+            })?;
+            message.map(|message| PyBytes::new(py, &message)).map_err(|e| errors::subscribe(py, e))
         })
     }
 
@@ -273,8 +279,12 @@ impl Subscriber {
         let mut buffer = Borrowed::new(buffer, true)?;
         // Written without the GIL, as `socket.recv_into` does: the export keeps the
         // buffer alive and its size fixed meanwhile.
-        self.with(py, |subscriber, _| Self::copy_into(py, subscriber, buffer.as_mut_slice(), patience))
+        self.with(py, |subscriber| Self::copy_into(py, subscriber, buffer.as_mut_slice(), patience))
     }
+}
+
+fn is_timeout(e: &SubscriberError) -> bool {
+    *e == SubscriberError::Timeout
 }
 
 #[pymethods]
@@ -346,7 +356,7 @@ impl Subscriber {
     /// Messages published that this subscriber has not read yet (a snapshot; in
     /// overwrite mode it may exceed the capacity: the excess is lost).
     fn pending(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with(py, |subscriber, _| Ok(subscriber.pending()))
+        self.with(py, |subscriber| Ok(subscriber.pending()))
     }
 
     /// The largest message, in bytes.
