@@ -42,6 +42,9 @@ loom::lazy_static! {
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Duration) {
     let (lock, queue) = &*KERNEL;
     let guard = lock.lock().unwrap();
+    // SYNC: SeqCst under the model kernel's lock, as the kernel compares the word under
+    // its hash-bucket lock; pairs with the waker's store of the word before
+    // `futex_wake_all`, which takes the same lock.
     if word.load(Ordering::SeqCst) == expected {
         drop(queue.wait(guard).unwrap());
     }
@@ -62,10 +65,13 @@ static MUTATION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(
 /// Selects the breakage the next models run with.
 #[doc(hidden)]
 pub fn set_mutation(mutation: Mutation) {
+    // SYNC: SeqCst; set between models, read by the model threads spawned after it
+    // (thread spawn orders it anyway).
     MUTATION.store(mutation as u8, Ordering::SeqCst);
 }
 
 /// Whether `mutation` is selected.
 pub(crate) fn mutated(mutation: Mutation) -> bool {
+    // SYNC: SeqCst; pairs with the store in `set_mutation`.
     MUTATION.load(Ordering::SeqCst) == mutation as u8
 }
