@@ -11,27 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "expect.h"
 #include "ferry.h"
 
-static int failures;
-
-#define EXPECT(call, want) expect_status((call), (want), #call, __LINE__)
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void expect_status(ferry_status got, ferry_status want, const char *call, int line) {
-    if (got != want) {
-        fprintf(stderr, "bytes.c:%d: %s\n  returned %d (%s), expected %d (%s)\n  last error: %s\n", line, call,
-                (int)got, ferry_strerror(got), (int)want, ferry_strerror(want), ferry_last_error_message());
-        failures++;
-    }
-}
-
-static void check(int ok, const char *what, int line) {
-    if (!ok) {
-        fprintf(stderr, "bytes.c:%d: check failed: %s\n", line, what);
-        failures++;
-    }
-}
 
 /* Byte i of message `id`. */
 static unsigned char pattern(unsigned id, size_t i) {

@@ -18,28 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expect.h"
 #include "ferry.h"
 
-static int failures;
 static char prefix[128];
-
-#define EXPECT(call, want) expect_status((call), (want), #call, __LINE__)
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void expect_status(ferry_status got, ferry_status want, const char *call, int line) {
-    if (got != want) {
-        fprintf(stderr, "misuse.c:%d: %s\n  returned %d (%s), expected %d (%s)\n  last error: %s\n", line, call,
-                (int)got, ferry_strerror(got), (int)want, ferry_strerror(want), ferry_last_error_message());
-        failures++;
-    }
-}
-
-static void check(int ok, const char *what, int line) {
-    if (!ok) {
-        fprintf(stderr, "misuse.c:%d: check failed: %s\n", line, what);
-        failures++;
-    }
-}
 
 static int last_error_mentions(const char *needle) {
     return strstr(ferry_last_error_message(), needle) != NULL;
