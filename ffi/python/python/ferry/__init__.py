@@ -22,29 +22,8 @@ subscriber receives every message. The exceptions are in ``ferry.errors`` (and h
 from __future__ import annotations
 
 # The exceptions first: the extension raises them and imports this module to find them.
-from .errors import (
-    AlreadyExists,
-    AttachError,
-    BufferTooSmall,
-    Busy,
-    Closed,
-    Corrupt,
-    Disconnected,
-    Empty,
-    Error,
-    Full,
-    Incompatible,
-    InvalidConfig,
-    InvalidEndpoint,
-    InvalidName,
-    Lagged,
-    NotFound,
-    PermissionDenied,
-    RoleTaken,
-    Timeout,
-    TooLarge,
-    Unsupported,
-)
+from . import errors
+from .errors import *  # noqa: F403 (every exception, as `errors.__all__` lists them)
 from ._ferry import (
     LAYOUT_VERSION,
     MAX_CAPACITY,
@@ -81,25 +60,5 @@ __all__ = [
     "MAX_SLOT_SIZE",
     "SLOT_ALIGN",
     "__version__",
-    "Error",
-    "Full",
-    "Empty",
-    "Timeout",
-    "Disconnected",
-    "Lagged",
-    "TooLarge",
-    "BufferTooSmall",
-    "Corrupt",
-    "Closed",
-    "Busy",
-    "AttachError",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "InvalidName",
-    "InvalidEndpoint",
-    "InvalidConfig",
-    "Unsupported",
-    "RoleTaken",
-    "Incompatible",
 ]
+__all__ += errors.__all__
