@@ -109,10 +109,7 @@ impl Publisher {
     #[staticmethod]
     #[pyo3(signature = (endpoint, config = None))]
     fn create(py: Python<'_>, endpoint: &str, config: Option<&Bound<'_, Config>>) -> PyResult<Self> {
-        let config = match config {
-            Some(config) => config.get().to_ferry(),
-            None => Config::default_for(py)?.to_ferry(),
-        };
+        let config = Config::or_default(py, config)?;
         ferry::Publisher::create(endpoint, &config).map(Self::wrap).map_err(|e| errors::attach(py, e))
     }
 
@@ -304,10 +301,7 @@ impl Subscriber {
     #[staticmethod]
     #[pyo3(signature = (endpoint, config = None))]
     fn create(py: Python<'_>, endpoint: &str, config: Option<&Bound<'_, Config>>) -> PyResult<Self> {
-        let config = match config {
-            Some(config) => config.get().to_ferry(),
-            None => Config::default_for(py)?.to_ferry(),
-        };
+        let config = Config::or_default(py, config)?;
         ferry::Subscriber::create(endpoint, &config, Start::Live).map(Self::wrap).map_err(|e| errors::attach(py, e))
     }
 

@@ -155,9 +155,12 @@ impl Config {
 }
 
 impl Config {
-    /// The defaults, for a `create` without a config.
-    pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
-        Self::new(py, None, None, "spsc", "futex", 0o600, "block", 0, None, None)
+    /// The core's `Config` for a `config=` argument: the one given, or the defaults.
+    pub(crate) fn or_default(py: Python<'_>, config: Option<&Bound<'_, Self>>) -> PyResult<ferry::Config> {
+        match config {
+            Some(config) => Ok(config.get().to_ferry()),
+            None => Ok(Self::new(py, None, None, "spsc", "futex", 0o600, "block", 0, None, None)?.to_ferry()),
+        }
     }
 
     /// The core's `Config`.

@@ -46,10 +46,7 @@ fn in_memory(
     py: Python<'_>,
     config: Option<&Bound<'_, config::Config>>,
 ) -> PyResult<(sender::Sender, receiver::Receiver)> {
-    let config = match config {
-        Some(config) => config.get().to_ferry(),
-        None => config::Config::default_for(py)?.to_ferry(),
-    };
+    let config = config::Config::or_default(py, config)?;
     let (tx, rx) = ferry::in_memory(&config).map_err(|e| errors::attach(py, e))?;
     Ok((sender::Sender::wrap(tx), receiver::Receiver::wrap(rx)))
 }

@@ -159,10 +159,7 @@ impl Sender {
     #[staticmethod]
     #[pyo3(signature = (endpoint, config = None))]
     fn create(py: Python<'_>, endpoint: &str, config: Option<&Bound<'_, Config>>) -> PyResult<Self> {
-        let config = match config {
-            Some(config) => config.get().to_ferry(),
-            None => Config::default_for(py)?.to_ferry(),
-        };
+        let config = Config::or_default(py, config)?;
         ferry::Sender::create(endpoint, &config).map(Self::wrap).map_err(|e| errors::attach(py, e))
     }
 
