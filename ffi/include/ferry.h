@@ -43,7 +43,7 @@
  * The shared-memory layout version this header describes; compare it with
  * `ferry_layout_version()` to check the library speaks it too.
  */
-#define FERRY_LAYOUT_VERSION 7
+#define FERRY_LAYOUT_VERSION 8
 
 /**
  * What a call did: `FERRY_OK` (0) or a negative error code.

@@ -1,5 +1,5 @@
-//! Proof that the doorbell model bites: a re-arm without the read-modify-write on the
-//! waiter word must be reported by loom (it passes unbroken in `doorbell.rs`).
+//! Proof that the doorbell model bites: a re-arm without the heavy barrier after it
+//! must be reported by loom (it passes unbroken in `doorbell.rs`).
 #![cfg(ferry_loom)]
 
 mod common;
@@ -11,6 +11,6 @@ use ferry::loom_hooks::Mutation;
 
 #[test]
 #[should_panic]
-fn doorbell_rearm_without_the_waiter_rmw_is_caught() {
+fn doorbell_rearm_without_the_heavy_barrier_is_caught() {
     with_mutation(Mutation::DoorbellArm, arm_then_rearm);
 }

@@ -1,5 +1,5 @@
 //! Proof that the models bite: each runs with one deliberate breakage of the production
-//! code (an ordering weakened, a read-modify-write turned into a plain load) and must be
+//! code (an ordering weakened, a barrier left out) and must be
 //! reported by loom. The same models pass unbroken in `models.rs`.
 #![cfg(ferry_loom)]
 
@@ -31,7 +31,7 @@ fn mpmc_publish_without_release_is_caught() {
 
 #[test]
 #[should_panic]
-fn waker_reading_waiters_with_a_plain_load_is_caught() {
+fn waker_reading_waiters_without_the_light_barrier_is_caught() {
     with_mutation(Mutation::NotifyLoad, || sleeping_receiver(RingKind::Spsc));
 }
 

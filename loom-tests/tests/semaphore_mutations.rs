@@ -1,6 +1,5 @@
 //! Proof that the semaphore models bite: the wake-up model of `semaphore.rs`, run with
-//! the waker reading the waiter count with a Relaxed load instead of its AcqRel
-//! read-modify-write, must be reported by loom as a lost wake-up (a deadlock). A test
+//! the waker reading the waiter count without the light barrier before it, must be reported by loom as a lost wake-up (a deadlock). A test
 //! binary of its own, since the mutation is global to the process.
 #![cfg(ferry_loom)]
 
@@ -23,6 +22,6 @@ fn sleeping_receiver() {
 
 #[test]
 #[should_panic]
-fn a_semaphore_notify_that_loads_the_waiters_relaxed_is_caught() {
+fn a_semaphore_notify_without_the_light_barrier_is_caught() {
     with_mutation(Mutation::NotifyLoad, sleeping_receiver);
 }

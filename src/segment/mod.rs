@@ -105,6 +105,9 @@ impl Segment {
     }
 
     fn new(base: NonNull<u8>, geometry: Geometry, name: String, backing: Backing) -> Self {
+        // Every handle wakes its peer through the light barrier (`signal`): register for
+        // it here, at open, rather than on the first send.
+        crate::sync::register_light_barrier();
         let (opened, next_due) = (Instant::now(), AtomicU64::new(0));
         Self { base, geometry, name, backing, opened, next_due }
     }

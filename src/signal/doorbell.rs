@@ -2,30 +2,33 @@
 //! async runtime) instead of the futex, and how a waker knows when to ring it.
 //!
 //! A handle that wants its fd to become readable when the other side publishes *arms*:
-//! it drains the fd, raises the signal's `armed` flag, announces itself with a
-//! read-modify-write on the signal's `waiters` word (counted once, in the word's high
-//! half, for as long as the handle stays armed), then re-checks the ring. Only if the
-//! re-check finds nothing does it sleep on the fd. A waker, after publishing, already
-//! makes one read-modify-write on `waiters` (the futex protocol, `signal/mod.rs`); if the
-//! high half is non-zero it looks at the flag, and the waker that swaps it from 1 to 0
-//! writes one byte to the fd ([`Ring::Bell`]). The lost-wake-up argument is the futex
-//! one, on the same word:
+//! it drains the fd, raises the signal's `armed` flag, counts itself in the signal's
+//! `waiters` word (once, in the word's high half, for as long as the handle stays
+//! armed), makes the heavy barrier, then re-checks the ring. Only if the re-check finds
+//! nothing does it sleep on the fd. A waker, after publishing, already makes the light
+//! barrier and reads `waiters` (the futex protocol, `signal/mod.rs`); if the high half
+//! is non-zero it looks at the flag, and the waker that swaps it from 1 to 0 writes one
+//! byte to the fd ([`Ring::Bell`]). The lost-wake-up argument is the futex one, with the
+//! same pair of barriers:
 //!
 //! ```text
 //! armed handle                                     waker
 //! drain the fd                                     publish (Release)
-//! armed = 1 (Relaxed)                              w = waiters.fetch_add(0, AcqRel)
-//! waiters.fetch_add(unit or 0, AcqRel) <-pairs->   if w's high half != 0 and armed == 1
+//! armed = 1 (Relaxed)                              light barrier
+//! waiters += unit (first arming only)              w = waiters (Relaxed)
+//! heavy barrier                     <-pairs->      if w's high half != 0 and armed == 1
 //! re-check the ring                                    and armed.swap(0) == 1: ring
 //! sleep on the fd
 //! ```
 //!
-//! The two RMWs on `waiters` are ordered. If the waker's comes first, the handle's reads
-//! from it and its re-check sees the publication. If the handle's comes first, the
-//! waker's acquires it and sees `armed == 1` (or a later value: 0 from another waker,
-//! which rang after the handle armed). Either way a publication after the handle's
-//! re-check leaves a byte in the fd. The loom suite checks this (`doorbell.rs` there),
-//! and its `DoorbellArm` breakage (a re-arm without the RMW) shows the RMW is needed.
+//! The barriers order as two SeqCst fences. If the waker's comes first, the handle's
+//! re-check sees the publication. If the handle's comes first, the waker sees the count
+//! and `armed == 1` (or a later value: 0 from another waker, which rang after the handle
+//! armed). Either way a publication after the handle's re-check leaves a byte in the fd.
+//! The loom suite checks this (`doorbell.rs` there), and its `DoorbellArm` breakage (a
+//! re-arm without the barrier) shows the barrier is needed. Where the kernel refuses the
+//! heavy barrier, a lost ring is caught by the slices every fd wait in ferry re-checks
+//! on (below).
 //!
 //! Costs: a waker makes no system call unless a handle armed since the last ring, so a
 //! stream whose receiver keeps up without ever finding the ring empty rings nothing; a
@@ -43,10 +46,7 @@ use std::cell::Cell;
 
 use crate::{
     signal::Signal,
-    sync::{
-        AtomicU32,
-        Ordering::{AcqRel, Relaxed},
-    },
+    sync::{self, AtomicU32, Ordering::Relaxed},
 };
 
 /// One armed handle's share of [`Signal`]'s `waiters` word: the low 16 bits count parked
@@ -65,9 +65,9 @@ pub(crate) enum Ring {
 
 /// Whether this waker is the one to ring: the flag was raised and it lowered it.
 pub(super) fn take(armed: &AtomicU32) -> Ring {
-    // SYNC: Relaxed, both; ordered after the arming handle's `armed = 1` by the AcqRel
-    // RMW on `waiters` in `Signal::notify`, which read (from) the handle's RMW in `arm`.
-    // The swap only decides which waker rings once per arming.
+    // SYNC: Relaxed, both; ordered after the arming handle's `armed = 1` by the barrier
+    // pair (the light one in `Signal::notify`, the heavy one in `Armed::arm`). The swap
+    // only decides which waker rings once per arming.
     if armed.load(Relaxed) != 0 && armed.swap(0, Relaxed) != 0 {
         Ring::Bell
     } else {
@@ -125,18 +125,17 @@ impl Armed {
     /// before it sleeps on the fd. Returns what the drain found.
     pub(crate) fn arm(&self, signal: &Signal, pipe: &impl Pipe) -> Drained {
         let drained = pipe.drain();
-        // SYNC: Relaxed; published by the AcqRel RMW below, which a waker's RMW in
-        // `Signal::notify` reads (see the module doc).
+        // SYNC: Relaxed, both; ordered before the caller's re-check by the heavy barrier
+        // below, which pairs with the light barrier in `Signal::notify`: either the
+        // re-check sees the waker's publication, or the waker sees the count and
+        // `armed == 1` and rings (module doc).
         signal.armed.store(1, Relaxed);
-        let unit = if self.counted.replace(true) { 0 } else { ARMED_UNIT };
-        #[cfg(ferry_loom)]
-        if unit == 0 && crate::sync::mutated(crate::sync::Mutation::DoorbellArm) {
+        if !self.counted.replace(true) {
+            signal.waiters.fetch_add(ARMED_UNIT, Relaxed);
+        } else if crate::sync::mutated(crate::sync::Mutation::DoorbellArm) {
             return drained;
         }
-        // SYNC: AcqRel; pairs with the AcqRel RMW in `Signal::notify`: whichever comes
-        // first in `waiters`' order, either the re-check after this sees the waker's
-        // publication, or the waker sees `armed == 1` and rings.
-        signal.waiters.fetch_add(unit, AcqRel);
+        sync::heavy_barrier();
         drained
     }
 

@@ -3,28 +3,44 @@
 //! A side that cannot proceed (a receiver on an empty ring, a sender on a full one) spins
 //! a little, yields a little, then parks in the kernel on a [`Signal`] in the segment
 //! (the loop is `wait.rs`). The other side, after it publishes (or releases), enters the
-//! kernel only if a waiter has announced itself. The classic protocol; what prevents a
-//! lost wake-up is a pair of AcqRel read-modify-writes on the waiter count, one on each
-//! side (no fences):
+//! kernel only if a waiter has announced itself. The classic protocol is a Dekker pair:
+//! each side writes its own word, then a fence, then reads the other's. What is not
+//! classic is that the two fences differ in cost, because the two sides differ in how
+//! often they run: the waker runs once per message, the waiter once per sleep.
 //!
 //! ```text
 //! waiter                                          waker
 //!                                                 publish (Release)
-//! waiters.fetch_add(1, AcqRel)   <-- pairs -->    n = waiters.fetch_add(0, AcqRel)
+//! waiters += 1 (RMW)                              light barrier
+//! heavy barrier              <-- pairs -->        n = waiters (Relaxed)
 //! ticket = word (Acquire)                         if n > 0:
 //! re-check the condition                              word += 1 (Release); wake all
 //! park while word == ticket
 //! waiters -= 1 (Relaxed, once done waiting)
 //! ```
 //!
-//! The two read-modify-writes on `waiters` are ordered one way or the other in its
-//! modification order. If the waker's comes first, the waiter's increment reads from it
-//! (a release sequence), so the waiter's re-check sees the publication. If the waiter's
-//! comes first, the waker's read-modify-write reads the increment and the waker bumps the
-//! word; the waiter either read the bumped word (and with it the publication, through
-//! Acquire) or parks on the old value and the kernel returns at once because the word
-//! has changed. A plain load in place of the waker's read-modify-write could read a stale
-//! count and lose the wake-up: the loom suite's `NotifyLoad` breakage shows it.
+//! The waker's *light barrier* (`sync::light_barrier`) is a compiler fence once the
+//! process has registered with the kernel for `membarrier`'s expedited global command;
+//! the waiter's *heavy barrier* (`sync::heavy_barrier`) is that command, which makes
+//! every running thread of every registered process pass a full memory fence before it
+//! returns. Between them they order as two SeqCst fences would. Wherever the waker's
+//! thread was when the barrier reached it: before its publication, and its load of
+//! `waiters` comes later and sees the announcement, so it wakes; after its publication,
+//! and the publication is visible to the waiter's re-check, which finds it. A thread
+//! not running at that moment has passed the kernel's full fence at its last switch.
+//! The waker never stalls on its store buffer (a locked read-modify-write there was most
+//! of a send's cost, the stall waiting for the slot line the receiver is polling); the
+//! waiter pays one system call, about a microsecond, before it sleeps.
+//!
+//! Where the kernel refuses the registration the light barrier is a real
+//! `fence(SeqCst)` and the pairing is the textbook one. Where it refuses the waiter's
+//! command (a seccomp filter on one process only) the waiter cannot trust its
+//! re-check against a registered waker, so it sleeps in short slices
+//! ([`UNCOVERED_SLICE`]) and re-checks. A waiter that reads the bumped word sees
+//! everything published before the bump (Acquire); one that parks on the old value
+//! returns at once because the kernel compares the word. The loom suite checks the
+//! protocol with both barriers modelled as SeqCst fences, and its `NotifyLoad` breakage
+//! (the waker's load without its barrier) shows the barrier is needed.
 //!
 //! Parking uses `futex` on the shared (never private) word, or, when the channel was
 //! created with [`Signaling::Semaphore`], a counting semaphore on another word of the
@@ -44,10 +60,7 @@ pub(crate) mod wait;
 
 use std::time::Duration;
 
-use crate::sync::{
-    AtomicU32,
-    Ordering::{AcqRel, Relaxed},
-};
+use crate::sync::{self, AtomicU32, Ordering::Relaxed};
 
 /// How a channel's blocked sides sleep. Chosen by the creator, stored in the segment.
 ///
@@ -135,6 +148,10 @@ impl WaitPolicy {
     }
 }
 
+/// The longest a waiter sleeps between re-checks when the kernel refused its heavy
+/// barrier (module doc).
+pub(crate) const UNCOVERED_SLICE: Duration = Duration::from_millis(1);
+
 /// Most semaphore tokens one wake-up posts (one per parked waiter, up to this).
 const MAX_POSTS_PER_WAKE: u32 = 64;
 
@@ -146,7 +163,7 @@ pub(crate) struct Signal {
     /// Low 16 bits ([`PARKED`]): how many threads, in any process, have announced they
     /// are about to park. High 16 bits: how many handles are armed on the fd doorbell
     /// (`doorbell.rs`), in units of [`doorbell::ARMED_UNIT`]. One word, so that the
-    /// waker's one read-modify-write sees both kinds of sleeper.
+    /// waker's one load sees both kinds of sleeper.
     waiters: AtomicU32,
     /// The doorbell's flag: 1 while a handle armed on the fd wants the next publication
     /// rung (`doorbell.rs`); the waker that swaps it to 0 rings.
@@ -181,12 +198,7 @@ impl Signal {
     /// be rung (a handle armed on it). Call after publishing; ring if told to.
     #[must_use = "a `Ring` must be rung on the doorbell's file descriptor"]
     pub(crate) fn notify(&self, how: Signaling) -> doorbell::Ring {
-        // SYNC: AcqRel read-modify-write; pairs with the AcqRel increment in `announce`
-        // (and in `doorbell::arm`). The two RMWs are ordered in `waiters`' modification
-        // order. If the waiter's comes first, this one reads its increment and wakes. If
-        // this one comes first, the waiter's increment reads from it (a release
-        // sequence), so the waiter's re-check sees everything published before this call.
-        let waiting = self.waiting(AcqRel);
+        let waiting = self.waiting();
         if waiting & PARKED != 0 {
             self.wake(how);
         }
@@ -197,14 +209,18 @@ impl Signal {
         }
     }
 
-    /// Reads the waiter count with a read-modify-write (a plain load under the loom
-    /// suite's `NotifyLoad` breakage).
-    fn waiting(&self, order: crate::sync::Ordering) -> u32 {
-        #[cfg(ferry_loom)]
-        if crate::sync::mutated(crate::sync::Mutation::NotifyLoad) {
-            return self.waiters.load(Relaxed);
+    /// Reads the waiter count after the light barrier (without it under the loom suite's
+    /// `NotifyLoad` breakage).
+    #[inline(always)]
+    fn waiting(&self) -> u32 {
+        if !crate::sync::mutated(crate::sync::Mutation::NotifyLoad) {
+            sync::light_barrier();
         }
-        self.waiters.fetch_add(0, order)
+        // SYNC: Relaxed, after the light barrier; pairs with the heavy barrier after the
+        // increment in `announce` (and in `doorbell::arm`): either this load sees that
+        // increment, or the waiter's re-check sees everything published before the
+        // light barrier (module doc).
+        self.waiters.load(Relaxed)
     }
 
     /// Wakes every parked waiter, announced or not (a peer leaving).
@@ -215,7 +231,7 @@ impl Signal {
             // least one) for those not asleep yet. Extra tokens are spurious wake-ups,
             // absorbed by the waiters' re-checks.
             Signaling::Semaphore => {
-                // SYNC: Relaxed; a count to size the tokens, ordered by `notify`'s RMW.
+                // SYNC: Relaxed; a count to size the tokens, ordered by `notify`'s barrier.
                 // It comes from shared memory: bounded, so a scribbled count costs at
                 // most that many spurious wake-ups (a waiter beyond the bound that had
                 // not slept yet wakes at its next park slice).
@@ -227,10 +243,12 @@ impl Signal {
 
     /// Announces a waiter; it stays announced until the returned guard is dropped.
     pub(crate) fn announce(&self, how: Signaling) -> Waiting<'_> {
-        // SYNC: AcqRel; pairs with the AcqRel read-modify-write in `notify` (see there).
+        // SYNC: Relaxed increment, ordered before every later re-check by the heavy
+        // barrier after it, which pairs with the light barrier in `notify` (module doc).
         // Every re-check of this waiter follows it, so one announcement covers them all.
-        self.waiters.fetch_add(1, AcqRel);
-        Waiting { signal: self, how }
+        self.waiters.fetch_add(1, Relaxed);
+        let covered = sync::heavy_barrier();
+        Waiting { signal: self, how, covered }
     }
 }
 
@@ -239,6 +257,9 @@ impl Signal {
 pub(crate) struct Waiting<'a> {
     signal: &'a Signal,
     how: Signaling,
+    /// Whether the heavy barrier was made: if not, a waker's light barrier may have been
+    /// a compiler fence only, and sleeps are cut to [`UNCOVERED_SLICE`].
+    covered: bool,
 }
 
 impl Waiting<'_> {
@@ -250,6 +271,7 @@ impl Waiting<'_> {
 
     /// Sleeps until woken, for at most `timeout`; may return early (the caller re-checks).
     pub(crate) fn park(&self, ticket: u32, timeout: Duration) {
+        let timeout = if self.covered { timeout } else { timeout.min(UNCOVERED_SLICE) };
         match self.how {
             Signaling::Futex => futex::park(&self.signal.word, ticket, timeout),
             Signaling::Semaphore => self.signal.semaphore.wait(timeout),

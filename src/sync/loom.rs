@@ -13,6 +13,22 @@ pub(crate) use loom::{
 
 use super::Mutation;
 
+/// The frequent side of the asymmetric fence pair, modelled by what it stands for: a
+/// SeqCst fence (the std world's `membarrier` makes the compiler fence there act as one
+/// against [`heavy_barrier`]).
+pub(crate) fn light_barrier() {
+    fence(Ordering::SeqCst);
+}
+
+/// The rare side of the asymmetric fence pair: a SeqCst fence, which never fails here.
+pub(crate) fn heavy_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    true
+}
+
+/// Nothing to register in the model.
+pub(crate) fn register_light_barrier() {}
+
 /// Gives up the rest of this thread's time slice: a loom scheduling point.
 pub(crate) fn yield_now() {
     loom::thread::yield_now();

@@ -56,7 +56,7 @@ pub enum Mutation {
     SpscRelease,
     /// The MPMC producer publishes a slot's sequence with Relaxed instead of Release.
     MpmcPublish,
-    /// The waker reads the waiter count with a Relaxed load instead of an AcqRel RMW.
+    /// The waker reads the waiter count without the light barrier before the load.
     NotifyLoad,
     /// The creator publishes the segment's magic with Relaxed instead of Release.
     InitMagic,
@@ -77,8 +77,8 @@ pub enum Mutation {
     BytesPublish,
     /// The byte ring's consumer releases `head` with Relaxed instead of Release.
     BytesRelease,
-    /// A handle re-arming the fd doorbell raises the flag without the AcqRel RMW on the
-    /// waiter word, so a waker may miss it while the handle's re-check misses the message.
+    /// A handle re-arming the fd doorbell raises the flag without the heavy barrier after
+    /// it, so a waker may miss it while the handle's re-check misses the message.
     DoorbellArm,
     /// An MPMC receiver's `try_recv` reports a copy send in progress at the head as an
     /// empty ring instead of waiting (bounded) for its write.

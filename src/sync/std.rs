@@ -77,6 +77,82 @@ pub(crate) fn fence(order: Ordering) {
     std::sync::atomic::fence(order);
 }
 
+/// The asymmetric barrier's state in this process: not yet asked ([`UNKNOWN`]),
+/// registered for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` ([`LIGHT`]), or refused
+/// by the kernel ([`FULL`]).
+#[allow(clippy::disallowed_types, reason = "process-local state, never in shared memory")]
+static BARRIER: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const LIGHT: u8 = 1;
+const FULL: u8 = 2;
+
+/// The frequent side of an asymmetric fence pair ([`heavy_barrier`] is the other).
+///
+/// Once this process is registered for the kernel's expedited global memory barrier, a
+/// compiler fence: the rare side's `membarrier` then makes every running thread of every
+/// registered process pass a full fence, which is what a `fence(SeqCst)` here would have
+/// bought on every call. Until then, or where the kernel refuses, a real `fence(SeqCst)`.
+/// Either way the pair orders like two SeqCst fences: of a store before this barrier and
+/// a load after the heavy one (or a store before the heavy one and a load after this),
+/// at least one load sees the other side's store.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    // SYNC: Relaxed; process-local state. `LIGHT` is stored only after the registration
+    // system call returned, so a thread that reads it runs after the kernel counts this
+    // process in every later expedited barrier.
+    #[allow(clippy::disallowed_methods, reason = "the facade's one compiler fence")]
+    match BARRIER.load(Ordering::Relaxed) {
+        LIGHT => std::sync::atomic::compiler_fence(Ordering::SeqCst),
+        FULL => fence(Ordering::SeqCst),
+        _ => {
+            register_light_barrier();
+            fence(Ordering::SeqCst);
+        }
+    }
+}
+
+/// Registers this process for the kernel's expedited global memory barrier, once, so
+/// that [`light_barrier`] can be a compiler fence. A process that opens a channel calls
+/// it then, so that the system call (and the RCU grace period the kernel may wait for
+/// in a multi-threaded process) is paid at open, not by the first send.
+#[cold]
+pub(crate) fn register_light_barrier() {
+    use rustix::thread::{membarrier, MembarrierCommand};
+    // SYNC: Relaxed, both; process-local. Two threads may both register: the system
+    // call is idempotent.
+    if BARRIER.load(Ordering::Relaxed) != UNKNOWN {
+        return;
+    }
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    AT_FORK.call_once(|| {
+        // SAFETY: `forget_light_barrier` only stores to an atomic, which is
+        // async-signal-safe, as a child handler of a multi-threaded fork must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_light_barrier)) };
+    });
+    let state = if membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok() { LIGHT } else { FULL };
+    BARRIER.store(state, Ordering::Relaxed);
+}
+
+/// A forked child is a new process with its own (perhaps unregistered) memory: it
+/// registers again before it trusts a compiler fence.
+extern "C" fn forget_light_barrier() {
+    // SYNC: Relaxed; process-local, read by this (the child's only) thread.
+    BARRIER.store(UNKNOWN, Ordering::Relaxed);
+}
+
+/// The rare side of the asymmetric fence pair: a full fence here and in every running
+/// thread of every process registered by [`light_barrier`]. Costs a system call (an
+/// inter-processor interrupt to the CPUs running such threads), so only a side about to
+/// sleep calls it. `false` when the kernel refused (a seccomp filter, say): a light
+/// barrier elsewhere may then have been only a compiler fence, so the caller must not
+/// sleep without a short timeout.
+pub(crate) fn heavy_barrier() -> bool {
+    use rustix::thread::{membarrier, MembarrierCommand};
+    let done = membarrier(MembarrierCommand::GlobalExpedited).is_ok();
+    fence(Ordering::SeqCst);
+    done
+}
+
 /// Sleeps while `word` holds `expected`, for at most `timeout`; may return early.
 ///
 /// A shared (not `FUTEX_PRIVATE_FLAG`) futex: the word may be in memory mapped by
