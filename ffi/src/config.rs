@@ -185,7 +185,7 @@ pub const FERRY_MAX_SLOT_SIZE: usize = 1 << 30;
 pub const FERRY_MAX_CAPACITY: usize = 1 << 24;
 /// The shared-memory layout version this header describes; compare it with
 /// `ferry_layout_version()` to check the library speaks it too.
-pub const FERRY_LAYOUT_VERSION: u32 = 7;
+pub const FERRY_LAYOUT_VERSION: u32 = 8;
 
 // The header's constants are ferry's; a change there must regenerate ferry.h.
 const _: () = assert!(FERRY_MAX_SLOT_SIZE == ferry::MAX_SLOT_SIZE);

@@ -29,7 +29,7 @@ use crate::{
 /// The first eight bytes of every ferry segment, once it is initialised.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FERRYSHM");
 /// Version of the shared layout (header, control block, slots). Bumped on every change.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// The start of every segment. Immutable after initialisation except the role words.
 #[repr(C, align(128))]
