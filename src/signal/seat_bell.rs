@@ -77,7 +77,7 @@ impl SeatBells {
     /// seat, drained of what a previous subscriber left; `mode` for a FIFO it makes.
     /// Records the bell's identity in the seat's `recorded` word.
     pub(crate) fn take(&self, seat: usize, recorded: &AtomicU64, mode: u32) -> Result<OwnedFd, AttachError> {
-        let _ = mode;
+        let _ = (mode, recorded);
         let fd = match self {
             #[cfg(not(ferry_loom))]
             Self::Named { name, owners } => {
