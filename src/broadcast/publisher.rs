@@ -333,13 +333,6 @@ impl Publisher {
     pub(crate) fn ready_now(&self) -> bool {
         self.end.ready_now()
     }
-
-    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
-    /// re-arms it, taking nothing; `true` if a publish would find room.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn prepare_wait(&mut self) -> bool {
-        self.end.prepare_wait()
-    }
 }
 
 fn publish_error(stop: Stop) -> PublishError {
