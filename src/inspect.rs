@@ -184,6 +184,7 @@ pub fn remove_stale() -> Vec<String> {
     let removed: Vec<String> = list().into_iter().filter(|name| liveness::reclaim_if_stale(name)).collect();
     for name in &removed {
         crate::signal::bell::remove_files(name);
+        crate::signal::seat_bell::remove_seat_files(name);
     }
     removed
 }

@@ -98,7 +98,7 @@ pub mod loom_hooks {
     pub use crate::{
         liveness::model::RescueRace,
         segment::model::Handshake,
-        signal::model::DoorbellRace,
+        signal::model::{DoorbellRace, SeatDoorbellRace},
         sync::{set_mutation, Mutation},
     };
 }

@@ -1,8 +1,9 @@
 //! Waiting on many channels and file descriptors at once: [`Select`].
 //!
-//! A `Select` holds receivers, senders (any transport) and caller fds, and waits until
-//! one of them is ready: a receiver has a message (or its senders have gone), a sender
-//! has room (or its receivers have gone), a caller fd is readable. It arms each
+//! A `Select` holds receivers, senders (any transport), broadcast subscribers and
+//! publishers, and caller fds, and waits until one of them is ready: a receiver or
+//! subscriber has a message (or its senders or publishers have gone), a sender or
+//! publisher has room (or its receivers have gone), a caller fd is readable. It arms each
 //! channel's doorbell, looks once more at the channels (a message may be there already),
 //! and only then sleeps in one `poll` over every fd, as crossbeam's `Select` sleeps on
 //! its channels' wakers. It never takes a message: it reports which are ready, and the
@@ -16,7 +17,10 @@ use std::{
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::channel::{Receiver, Sender};
+use crate::{
+    broadcast::{Publisher, Subscriber},
+    channel::{Receiver, Sender},
+};
 
 std::thread_local! {
     /// Where this thread's next report starts: a rotation shared by every `Select` of the
@@ -29,10 +33,11 @@ std::thread_local! {
 /// lost to a peer scribbling on the doorbell's words costs at most this long.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// Waits on any mix of [`Receiver`]s, [`Sender`]s and file descriptors.
+/// Waits on any mix of [`Receiver`]s, [`Sender`]s, [`Subscriber`]s, [`Publisher`]s and
+/// file descriptors.
 ///
-/// Add each with [`Select::recv`], [`Select::send`] or [`Select::fd`] (each returns its
-/// index), then call [`Select::ready`] or [`Select::ready_timeout`], which return the
+/// Add each with [`Select::recv`], [`Select::send`], [`Select::subscribe`],
+/// [`Select::publish`] or [`Select::fd`] (each returns its index), then call [`Select::ready`] or [`Select::ready_timeout`], which return the
 /// indices that are ready. A ready channel is worked with its `try_` calls until they
 /// say `Empty` (or `Full`): that re-arms its doorbell for the next wait. Readiness can be
 /// spurious (on an MPMC channel another receiver may have taken the message); the `try_`
@@ -69,6 +74,8 @@ pub struct Select<'a> {
 enum Entry<'a> {
     Recv(&'a Receiver),
     Send(&'a Sender),
+    Subscribe(&'a Subscriber),
+    Publish(&'a Publisher),
     Fd(BorrowedFd<'a>),
 }
 
@@ -94,6 +101,38 @@ impl<'a> Select<'a> {
     /// index.
     pub fn send(&mut self, sender: &'a Sender) -> usize {
         self.push(Entry::Send(sender))
+    }
+
+    /// Adds a broadcast subscriber: ready when a message (or a lag) is there for it, or
+    /// its publishers have all gone. Returns its index.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferry::{Config, Publisher, Select, Start};
+    ///
+    /// let mut publisher = Publisher::in_memory(&Config::new().slot_size(64).capacity(4))?;
+    /// let mut quiet = publisher.subscribe(Start::Live)?;
+    /// let mut subscriber = publisher.subscribe(Start::Live)?;
+    /// publisher.send(b"news")?;
+    /// let _ = quiet.try_recv()?; // `quiet` read it already
+    ///
+    /// let mut select = Select::new();
+    /// let q = select.subscribe(&quiet);
+    /// let s = select.subscribe(&subscriber);
+    /// assert_eq!(select.ready_timeout(Duration::from_secs(5))?, vec![s]);
+    /// # let _ = q;
+    /// drop(select);
+    /// assert_eq!(&*subscriber.try_recv()?, b"news");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe(&mut self, subscriber: &'a Subscriber) -> usize {
+        self.push(Entry::Subscribe(subscriber))
+    }
+
+    /// Adds a broadcast publisher: ready when a publish would find room (always, in
+    /// overwrite mode). Returns its index.
+    pub fn publish(&mut self, publisher: &'a Publisher) -> usize {
+        self.push(Entry::Publish(publisher))
     }
 
     /// Adds a file descriptor: ready when it is readable (or hung up). Returns its index.
@@ -144,6 +183,8 @@ impl<'a> Select<'a> {
                 .map(|entry| match entry {
                     Entry::Recv(r) => r.ready_now(),
                     Entry::Send(s) => s.ready_now(),
+                    Entry::Subscribe(s) => s.ready_now(),
+                    Entry::Publish(p) => p.ready_now(),
                     Entry::Fd(_) => false,
                 })
                 .collect();
@@ -160,6 +201,8 @@ impl<'a> Select<'a> {
                     let fd = match entry {
                         Entry::Recv(r) => r.as_fd(),
                         Entry::Send(s) => s.as_fd(),
+                        Entry::Subscribe(s) => s.as_fd(),
+                        Entry::Publish(p) => p.as_fd(),
                         Entry::Fd(fd) => fd.as_fd(),
                     };
                     PollFd::from_borrowed_fd(fd, PollFlags::IN)

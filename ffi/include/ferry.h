@@ -1460,6 +1460,41 @@ ferry_status ferry_receiver_fd(struct ferry_receiver *r, int *fd);
 ferry_status ferry_sender_fd(struct ferry_sender *s, int *fd);
 
 /**
+ * Sets `*fd` to the subscriber's pollable file descriptor: it becomes readable (`POLLIN`)
+ * when a message arrives for this subscriber, when it lagged (overwrite mode:
+ * `FERRY_ERR_LAGGED`), or when every publisher has gone, a killed one too (the next
+ * receive, after the messages still there, says `FERRY_ERR_DISCONNECTED`). Each
+ * subscriber has a doorbell of its own, so every subscriber waiting on its fd hears
+ * every message. As for `ferry_receiver_fd`: once it reports readable, receive with
+ * `ferry_subscriber_try_recv` (or `ferry_subscriber_try_acquire`) until
+ * `FERRY_ERR_EMPTY` before waiting on it again; do the same once before the first wait.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`, and the
+ * refusal of a call while a message is acquired.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `fd` is NULL or writable.
+ */
+ferry_status ferry_subscriber_fd(struct ferry_subscriber *s, int *fd);
+
+/**
+ * Sets `*fd` to the publisher's pollable file descriptor: in block mode it becomes
+ * readable (`POLLIN`) when a full ring gets room. In overwrite mode a publish never
+ * waits and nothing rings it. As for `ferry_sender_fd`: once it reports readable,
+ * publish with `ferry_try_publish` (or `ferry_publisher_try_loan`) until
+ * `FERRY_ERR_FULL` before waiting on it again.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`, and the
+ * refusal of a call while a loan is held.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `fd` is NULL or writable.
+ */
+ferry_status ferry_publisher_fd(struct ferry_publisher *p, int *fd);
+
+/**
  * Makes a channel inside this process, on heap memory, for threads of one process: the
  * same ring as a named channel, with no name. `cfg`: its shape (NULL for the defaults).
  * On success `*tx` and `*rx` receive its two ends, each freed with its own `_free`; on

@@ -25,7 +25,7 @@
 //! | `receiver.rs` | `ferry_receiver`: its `extern "C"` functions; receive, acquire/release |
 //! | `publisher.rs` | `ferry_publisher`: a broadcast channel's publishing end; publish, loan/commit |
 //! | `subscriber.rs` | `ferry_subscriber`: its subscribing end; receive, acquire/validate/release |
-//! | `fd.rs` | `ferry_receiver_fd`, `ferry_sender_fd`: the pollable fds, for event loops |
+//! | `fd.rs` | `ferry_receiver_fd`, `ferry_sender_fd`, `ferry_subscriber_fd`, `ferry_publisher_fd`: the pollable fds, for event loops |
 //! | `channel.rs` | `ferry_in_memory`, `ferry_unlink` |
 //! | `wait.rs` | blocking, `try` and timeout forms; wait policies |
 //! | `version.rs` | `ferry_version`, `ferry_layout_version` |

@@ -40,10 +40,9 @@ use crate::{
 ///
 /// `Send` but not `Sync`: one thread publishes through it at a time.
 ///
-/// Not yet pollable: unlike a queue's [`Sender`](crate::Sender), a publisher has no
-/// file descriptor (`AsFd`) and cannot join a [`Select`](crate::Select) or an async
-/// runtime; a blocking publisher waits in [`Publisher::send`] (or polls with the `try_`
-/// calls).
+/// Pollable: in block mode a publisher has a file descriptor
+/// ([`AsFd`](std::os::fd::AsFd)) that turns readable when a full ring gets room, for an
+/// event loop, a [`Select`](crate::Select) or an async runtime.
 ///
 /// # Examples
 ///
@@ -152,7 +151,7 @@ impl Publisher {
     ///
     /// [`AttachError::Unsupported`] if every subscriber seat is taken.
     pub fn subscribe(&self, start: Start) -> Result<Subscriber, AttachError> {
-        Subscriber::attach(self.end.segment().clone(), start)
+        Subscriber::attach(self.end.channel(), start)
     }
 
     /// Attaches another publisher to the same channel.
@@ -161,7 +160,7 @@ impl Publisher {
     ///
     /// [`AttachError::Unsupported`] if every publisher seat (128) is taken.
     pub fn try_clone(&self) -> Result<Self, AttachError> {
-        Self::attach(self.end.segment().clone())
+        Self::attach(self.end.channel())
     }
 
     /// The largest message in bytes.
@@ -278,6 +277,61 @@ impl Publisher {
             return Err(PublishError::TooLarge { len: message.len(), max });
         }
         self.end.send(message, wait).map_err(publish_error)
+    }
+}
+
+/// The publisher's pollable file descriptor, for `poll`, `epoll`, an async runtime, or
+/// [`Select`](crate::Select): in block mode it becomes readable when a ring that was
+/// full gets room (a subscriber moved on, left or died). In overwrite mode a publish
+/// never waits and nothing rings the fd: [`Select`](crate::Select) reports such a
+/// publisher ready at once.
+///
+/// It is *level-triggered until drained*: once it reports readable, publish with the
+/// `try_` calls until [`PublishError::Full`] before waiting on it again; the call that
+/// finds the ring full resets it and arms it. Asking for the fd arms it. Readiness can be
+/// spurious (another publisher took the room); `Full` says so.
+///
+/// The fd is the channel's publishers' doorbell (`/dev/shm/ferry-bell.NAME.s`, a pipe in
+/// memory), rung by subscribers only when a publisher armed it. It stays the same for
+/// the publisher's life and is closed when it is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use rustix::event::{poll, PollFd, PollFlags};
+/// use ferry::{Config, PublishError, Publisher, Start};
+///
+/// let mut publisher = Publisher::in_memory(&Config::new().slot_size(8).capacity(2))?;
+/// let mut subscriber = publisher.subscribe(Start::Live)?;
+/// publisher.send(b"one")?;
+/// publisher.send(b"two")?;
+/// let _ = publisher.as_fd(); // arms
+/// assert_eq!(publisher.try_send(b"three").unwrap_err(), PublishError::Full);
+/// drop(subscriber.recv()?); // frees a slot
+/// let mut waiting = [PollFd::new(&publisher, PollFlags::IN)];
+/// assert_eq!(poll(&mut waiting, None)?, 1);
+/// publisher.try_send(b"three")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for Publisher {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.end.fd()
+    }
+}
+
+/// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).
+impl std::os::fd::AsRawFd for Publisher {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsFd::as_fd(self).as_raw_fd()
+    }
+}
+
+impl Publisher {
+    /// Whether a publish would find room without the fd being readable (arms the
+    /// doorbell first): for `Select` and the async wrapper, before they sleep on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        self.end.ready_now()
     }
 }
 

@@ -49,13 +49,13 @@ pub enum Start {
 ///
 /// `Send` but not `Sync`: one thread receives through it at a time.
 ///
-/// Not yet pollable: unlike a queue's [`Receiver`](crate::Receiver), a subscriber has
-/// no file descriptor (`AsFd`) and cannot join a [`Select`](crate::Select) or an async
-/// runtime. (The queue's doorbell is a byte in a FIFO, drained by whichever handle
-/// wakes first: enough for a queue, where any receiver may take the message, not for a
-/// broadcast, where every subscriber must see every message.) Wait
-/// with [`Subscriber::recv`] or [`Subscriber::recv_timeout`], or poll with the `try_`
-/// calls.
+/// Pollable: the subscriber has a file descriptor ([`AsFd`](std::os::fd::AsFd)) that an
+/// event loop, a [`Select`](crate::Select) or an async runtime can wait on; it turns
+/// readable when a message (or a lag, or the departure of every publisher) is there for
+/// this subscriber. Each subscriber has a doorbell of its own, so every subscriber
+/// sleeping on its fd hears every publication, and publishers ring only subscribers
+/// that armed theirs (found the ring empty since the last ring): a stream that keeps its
+/// subscribers busy makes no system call for them.
 ///
 /// # Examples
 ///
@@ -288,6 +288,64 @@ impl Subscriber {
         // SAFETY: every byte of `value` is initialised (zeroed, then copied into), and any
         // bytes are a valid `T: Pod`.
         Ok(unsafe { value.assume_init() })
+    }
+}
+
+/// The subscriber's pollable file descriptor, for `poll`, `epoll`, an async runtime, or
+/// [`Select`](crate::Select): it becomes readable when a message arrives for this
+/// subscriber, when it lagged (overwrite mode), or when every publisher has gone (then
+/// the next receive, after the messages still there, reports
+/// [`SubscriberError::Disconnected`]; a killed publisher counts too).
+///
+/// It is *level-triggered until drained*: once it reports readable, receive with the
+/// `try_` calls until [`SubscriberError::Empty`] before waiting on it again; the call that
+/// finds nothing resets it and arms it for the next message. Do the same once before the
+/// first wait (messages may be waiting already). Asking for the fd arms it.
+///
+/// The fd is an epoll instance over the subscriber's own doorbell (a FIFO beside the
+/// segment, `/dev/shm/ferry-bell.NAME.seat-I`, made by the first subscriber of seat `I`
+/// and removed with the channel; a pipe in memory) and the channel's publishers'
+/// presence. It stays the same for the subscriber's life and is closed when it is
+/// dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use rustix::event::{poll, PollFd, PollFlags};
+/// use ferry::{Config, Publisher, Start, SubscriberError};
+///
+/// let mut publisher = Publisher::in_memory(&Config::new().slot_size(64).capacity(4))?;
+/// let mut a = publisher.subscribe(Start::Live)?;
+/// let mut b = publisher.subscribe(Start::Live)?;
+/// assert_eq!(a.try_recv().unwrap_err(), SubscriberError::Empty); // nothing there yet
+/// assert_eq!(b.try_recv().unwrap_err(), SubscriberError::Empty);
+/// let mut waiting = [PollFd::new(&a, PollFlags::IN), PollFd::new(&b, PollFlags::IN)]; // arms both
+/// publisher.send(b"to everyone")?;
+/// assert_eq!(poll(&mut waiting, None)?, 2); // both hear it
+/// drop(waiting);
+/// assert_eq!(&*a.try_recv()?, b"to everyone");
+/// assert_eq!(&*b.try_recv()?, b"to everyone");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for Subscriber {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.end.fd()
+    }
+}
+
+/// The fd of [`AsFd`](std::os::fd::AsFd), as a raw descriptor (for C and FFI callers).
+impl std::os::fd::AsRawFd for Subscriber {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsFd::as_fd(self).as_raw_fd()
+    }
+}
+
+impl Subscriber {
+    /// Whether a receive would find something without the fd being readable (arms the
+    /// doorbell first): for `Select` and the async wrapper, before they sleep on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        self.end.ready_now()
     }
 }
 

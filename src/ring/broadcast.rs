@@ -270,6 +270,27 @@ impl Writer {
         result
     }
 
+    /// Whether a claim would find the next position free now (block mode: reading the
+    /// cursors again if the cached gate says the ring might be full). Claims nothing and
+    /// keeps the cached gate (the next claim reads the cursors again).
+    pub(crate) fn has_room<'a, I>(&self, ring: &RingView, cursors: impl Fn() -> I) -> bool
+    where
+        I: Iterator<Item = &'a Cursor>,
+    {
+        // SYNC: Relaxed; a look, as in `claim` (whose Acquire load of `seq` decides).
+        let tail = ring.control().tail.load(Relaxed);
+        if self.fanout.policy == Policy::Block
+            && tail >= self.gate.saturating_add(ring.capacity())
+            && tail >= self.scan(tail, cursors()).saturating_add(ring.capacity())
+        {
+            return false;
+        }
+        // SYNC: Acquire; as in `claim`.
+        let seq = ring.meta(tail).seq.load(Acquire);
+        // Free, or already claimed by another publisher (the tail moved on: look again).
+        free_for(seq, tail, ring.capacity()) || ((seq & STAMP).wrapping_sub(tail.wrapping_add(1)) as i64) >= 0
+    }
+
     /// Reads every cursor and returns the new gate: the lowest live cursor, and no more
     /// than `tail - history`. `tail` must have been read before this call.
     fn scan<'a>(&self, tail: u64, cursors: impl Iterator<Item = &'a Cursor>) -> u64 {
@@ -406,6 +427,15 @@ impl Reader {
     /// The next position this reader will read.
     pub(crate) fn position(&self) -> u64 {
         self.next
+    }
+
+    /// Whether [`Reader::next`] would find something now: a message or a skipped
+    /// position at the cursor, or a later lap (a lag). Moves nothing.
+    pub(crate) fn ready(&self, ring: &RingView) -> bool {
+        let want = self.next.wrapping_add(1);
+        // SYNC: Acquire; pairs with the Release store in `publish`, as in `look`.
+        let seq = ring.meta(self.next).seq.load(Acquire);
+        seq == want || seq == want | SKIP || ((seq & STAMP).wrapping_sub(want) as i64) > 0
     }
 
     /// The message at the cursor if it is published and its length `accept`s (else

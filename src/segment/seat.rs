@@ -7,7 +7,7 @@
 
 use crate::{
     ring::{broadcast::Cursor, mpmc::NO_CLAIM, RingKind},
-    sync::AtomicU64,
+    sync::{AtomicU32, AtomicU64},
 };
 
 /// Seats in an MPMC segment: at most this many handles are attached at once. (Fewer
@@ -55,12 +55,32 @@ pub(crate) struct SubscriberSeat {
     pub(crate) owner: AtomicU64,
     /// The next position the subscriber reads (the ring's word, see `ring::broadcast`).
     pub(crate) cursor: Cursor,
+    /// Explicit padding, zero: the doorbell words below sit on the seat's second line,
+    /// which the cursor's stores do not touch (publishers read them while some
+    /// subscriber is armed).
+    _line: [u64; 6],
+    /// The seat's doorbell flag: 1 while its subscriber, armed on its fd, wants the next
+    /// publication rung (`signal::seat_bell`); the publisher that swaps it to 0 rings.
+    pub(crate) armed: AtomicU32,
+    /// Explicit padding, zero.
+    _reserved: u32,
+    /// The inode number of the seat's doorbell FIFO, recorded by the subscriber that took
+    /// the seat once it has made or opened it (0 before, and in heap segments): openers
+    /// of the FIFO compare it, never use it as an index.
+    pub(crate) bell: AtomicU64,
 }
 
 impl SubscriberSeat {
     /// A free seat.
     pub(crate) fn new() -> Self {
-        Self { owner: AtomicU64::new(0), cursor: Cursor::idle() }
+        Self {
+            owner: AtomicU64::new(0),
+            cursor: Cursor::idle(),
+            _line: [0; 6],
+            armed: AtomicU32::new(0),
+            _reserved: 0,
+            bell: AtomicU64::new(0),
+        }
     }
 }
 

@@ -77,6 +77,11 @@ impl BellFds {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.wait.as_fd()
     }
+
+    /// The permission bits of this side's bell (its creator's mode for the channel).
+    pub(crate) fn mode(&self) -> std::io::Result<u32> {
+        Ok(rustix::fs::fstat(&self.wait)?.st_mode & 0o777)
+    }
 }
 
 std::thread_local! {
@@ -93,7 +98,7 @@ pub fn doorbell_calls() -> u64 {
     CALLS.with(std::cell::Cell::get)
 }
 
-fn count_call() {
+pub(super) fn count_call() {
     CALLS.with(|calls| calls.set(calls.get() + 1));
 }
 
@@ -125,7 +130,7 @@ impl Pipe for BellFds {
 }
 
 /// Where POSIX shared memory lives on Linux; the bells sit beside the segments.
-const SHM_DIR: &str = "/dev/shm";
+pub(super) const SHM_DIR: &str = "/dev/shm";
 
 /// The path of the bell of `side`'s waiters for the channel `name`.
 pub(crate) fn path(name: &str, side: BellSide) -> PathBuf {

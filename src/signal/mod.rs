@@ -55,6 +55,8 @@ pub(crate) mod doorbell;
 mod futex;
 #[cfg(ferry_loom)]
 pub mod model;
+pub(crate) mod seat_bell;
+pub(crate) mod seat_doorbell;
 mod semaphore;
 pub(crate) mod wait;
 

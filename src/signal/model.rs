@@ -1,10 +1,12 @@
 //! The fd doorbell's arm/ring protocol on heap memory, for the loom models: the
-//! production [`Signal`] and [`Armed`] code, with a modelled pipe (a byte count a waiter
-//! sleeps on through the facade's futex model) in place of the FIFO.
+//! production [`Signal`] and [`Armed`] code (and, for a broadcast channel's seats,
+//! [`SeatArmed`] and [`seat_doorbell::ring_armed`]), with a modelled pipe (a byte count a
+//! waiter sleeps on through the facade's futex model) in place of the FIFO.
 
 use crate::{
     signal::{
         doorbell::{self, Armed, Drained, Pipe},
+        seat_doorbell::{self, SeatArmed},
         Signal, Signaling,
     },
     sync::{
@@ -86,5 +88,69 @@ impl DoorbellRace {
             }
         }
         armed.disarm(&self.signal);
+    }
+}
+
+/// How many subscriber seats [`SeatDoorbellRace`] has.
+pub const SEATS: usize = 2;
+
+/// A broadcast channel's subscriber doorbells: one flag and one pipe per seat, the
+/// shared waiter word, and a count of published messages.
+pub struct SeatDoorbellRace {
+    signal: Signal,
+    published: AtomicU64,
+    flags: [AtomicU32; SEATS],
+    pipes: [ModelPipe; SEATS],
+}
+
+impl Default for SeatDoorbellRace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SeatDoorbellRace {
+    /// Nothing published, nobody armed.
+    pub fn new() -> Self {
+        Self {
+            signal: Signal::new(),
+            published: AtomicU64::new(0),
+            flags: [AtomicU32::new(0), AtomicU32::new(0)],
+            pipes: [ModelPipe { bytes: AtomicU32::new(0) }, ModelPipe { bytes: AtomicU32::new(0) }],
+        }
+    }
+
+    /// A publisher's side: publishes one more message, then notifies and rings every
+    /// armed seat as `PublisherBell::notify` does.
+    pub fn publish(&self) {
+        // SYNC: Release; pairs with the Acquire loads in `receive`.
+        self.published.fetch_add(1, Release);
+        if self.signal.notify_seats(Signaling::Futex) {
+            seat_doorbell::ring_armed(self.flags.iter().enumerate(), |seat| self.pipes[seat].ring());
+        }
+    }
+
+    /// The subscriber in `seat`, as `Select` waits: for each of the messages
+    /// `1..=count`, look; if absent, drain its pipe and arm its seat, re-check, and sleep
+    /// on its pipe until it holds a byte. Returns once message `count` was seen (loom
+    /// reports a deadlock if a ring is lost).
+    pub fn receive(&self, seat: usize, count: u64) {
+        let armed = SeatArmed::new();
+        for want in 1..=count {
+            loop {
+                // SYNC: Acquire; pairs with the Release store in `publish`.
+                if self.published.load(Acquire) >= want {
+                    break;
+                }
+                let _ = self.pipes[seat].drain();
+                armed.arm(&self.signal, &self.flags[seat]);
+                // SYNC: Acquire; as above: the re-check after arming.
+                if self.published.load(Acquire) >= want {
+                    break;
+                }
+                sync::futex_wait(&self.pipes[seat].bytes, 0, std::time::Duration::MAX);
+            }
+        }
+        armed.disarm(&self.signal, &self.flags[seat]);
     }
 }

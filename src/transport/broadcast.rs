@@ -5,8 +5,13 @@
 //! Only shared memory carries a broadcast channel: the point of the pattern is one write
 //! read in place by every subscriber. `shm:NAME` and a bare `NAME` are accepted, and
 //! `auto:NAME` means shared memory (there is no socket to fall back to).
+//!
+//! Each end has a pollable fd (`broadcast_bell`): a subscriber's is readable when a
+//! message, a lag or the publishers' departure is there for it; a publisher's when a
+//! block-mode ring has room again. Asking for it arms the end's doorbell; from then on a
+//! `try_` call that finds nothing drains and re-arms it, as on a queue (`transport::shm`).
 
-use std::sync::Arc;
+use std::{os::fd::BorrowedFd, sync::Arc};
 
 use crate::{
     config::Config,
@@ -19,41 +24,53 @@ use crate::{
     segment::Segment,
     signal::{
         wait::{Blocked, Wait, Watch},
-        Signal, Signaling, WaitPolicy,
+        Signal, WaitPolicy,
     },
     sync,
-    transport::stop::Stop,
+    transport::{
+        broadcast_bell::{Bells, PublisherBell, SubscriberBell},
+        shm::gone_after_drain,
+        stop::Stop,
+    },
 };
 #[cfg(not(ferry_loom))]
 use crate::{owner::Owners, transport::endpoint::Endpoint};
 
-/// A broadcast channel's memory as the API holds it between opening the channel and
-/// attaching an end to it (the API does not reach into the segment).
-pub(crate) type Channel = Arc<Segment>;
+/// A broadcast channel's memory and doorbells as the API holds them between opening
+/// the channel and attaching an end to it (the API does not reach into the segment).
+#[derive(Clone)]
+pub(crate) struct Channel {
+    segment: Arc<Segment>,
+    bells: Arc<Bells>,
+}
 
 /// Makes a broadcast segment in heap memory, for a channel between threads.
-pub(crate) fn in_memory(config: &Config) -> Result<Arc<Segment>, AttachError> {
+pub(crate) fn in_memory(config: &Config) -> Result<Channel, AttachError> {
     let geometry = config.kind(RingKind::Broadcast).geometry();
-    Ok(Arc::new(Segment::heap(geometry, liveness::me())?))
+    let segment = Arc::new(Segment::heap(geometry, liveness::me())?);
+    let bells = Arc::new(Bells::pipes(geometry.fanout.subscribers)?);
+    Ok(Channel { segment, bells })
 }
 
 /// Creates the named broadcast segment `endpoint` (`NAME`, `shm:NAME` or `auto:NAME`),
-/// reclaiming a stale one of that name.
+/// reclaiming a stale one of that name, and its doorbells.
 #[cfg(not(ferry_loom))]
-pub(crate) fn create(endpoint: &str, config: &Config) -> Result<Arc<Segment>, AttachError> {
+pub(crate) fn create(endpoint: &str, config: &Config) -> Result<Channel, AttachError> {
     let name = shm_name(endpoint)?;
     let config = config.kind(RingKind::Broadcast);
     let segment = Segment::create(&name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
-    Ok(Arc::new(segment))
+    let bells = Arc::new(Bells::create(&segment, &name, config.get_mode())?);
+    Ok(Channel { segment: Arc::new(segment), bells })
 }
 
 /// Opens the named broadcast segment `endpoint`; with `expected`, its geometry must be
 /// that configuration's.
 #[cfg(not(ferry_loom))]
-pub(crate) fn open(endpoint: &str, expected: Option<&Config>, owners: &Owners) -> Result<Arc<Segment>, AttachError> {
+pub(crate) fn open(endpoint: &str, expected: Option<&Config>, owners: &Owners) -> Result<Channel, AttachError> {
     let name = shm_name(endpoint)?;
     let expected = expected.map(|config| config.kind(RingKind::Broadcast).geometry());
-    Ok(Arc::new(Segment::open(&name, expected, owners)?))
+    let segment = Arc::new(Segment::open(&name, expected, owners)?);
+    Ok(Channel { segment, bells: Arc::new(Bells::open(&name, owners)) })
 }
 
 #[cfg(not(ferry_loom))]
@@ -85,6 +102,7 @@ pub(crate) struct ShmPublisher {
     writer: Writer,
     fanout: Fanout,
     policy: WaitPolicy,
+    bell: PublisherBell,
     segment: Arc<Segment>,
 }
 
@@ -99,17 +117,38 @@ impl std::fmt::Debug for ShmPublisher {
 }
 
 impl ShmPublisher {
-    /// Attaches a publisher to the broadcast `segment`, in a seat of its own.
-    pub(crate) fn attach(segment: Arc<Segment>) -> Result<Self, AttachError> {
+    /// Attaches a publisher to the broadcast `channel`, in a seat of its own.
+    pub(crate) fn attach(channel: Channel) -> Result<Self, AttachError> {
+        let Channel { segment, bells } = channel;
         let fanout = fanout(&segment)?;
+        // The doorbell first: a publisher that holds a seat holds `.r` open for writing.
+        let bell = PublisherBell::attach(&segment, bells)?;
         let seat = liveness::attach(&segment, Role::Sender)?.expect("a broadcast publisher takes a seat");
         let ring = segment.ring();
-        Ok(Self { ring, seat, writer: Writer::new(fanout), fanout, policy: WaitPolicy::default(), segment })
+        Ok(Self { ring, seat, writer: Writer::new(fanout), fanout, policy: WaitPolicy::default(), bell, segment })
     }
 
-    /// The segment, for another end on it.
-    pub(crate) fn segment(&self) -> &Arc<Segment> {
-        &self.segment
+    /// The channel, for another end on it.
+    pub(crate) fn channel(&self) -> Channel {
+        Channel { segment: self.segment.clone(), bells: self.bell.bells().clone() }
+    }
+
+    /// The pollable fd: readable once a block-mode ring has room again after this end
+    /// armed (asking for it the first time arms it; a `try_` call that finds the ring
+    /// full drains and re-arms it).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd(&self.segment)
+    }
+
+    /// Arms the doorbell if it is not, then looks whether a publish would find room
+    /// (always, in overwrite mode): whether a caller may skip sleeping on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        if self.fanout.policy == Policy::Overwrite {
+            return true;
+        }
+        let segment = &*self.segment;
+        self.writer.has_room(&self.ring, || subscribers::cursors(segment))
     }
 
     pub(crate) fn fanout(&self) -> Fanout {
@@ -138,9 +177,22 @@ impl ShmPublisher {
         // A publisher waits for subscribers, never on them leaving: the watch sees no
         // departure, only dead handles to recover (a dead subscriber stops gating).
         let watch = Handles { segment, role: None };
-        let pos = wait_on(segment, &ring.control().not_full, &watch, self.policy, wait, || {
-            writer.claim(&ring, claim, cursors)
-        })?;
+        let mut attempt = || writer.claim(&ring, claim, cursors);
+        let pos = match wait_on(segment, &ring.control().not_full, &watch, self.policy, wait, &mut attempt) {
+            Err(Stop::WouldBlock) => match self.bell.rearm(segment) {
+                // Armed on the fd: drained and re-armed, so one more look and the fd
+                // together miss no room. Every subscriber closed the bell: some may have
+                // died, and their cursors gate until their seats are recovered.
+                Some(drained) => {
+                    if drained == crate::signal::doorbell::Drained::Closed {
+                        liveness::recover(segment);
+                    }
+                    attempt().map_err(stop)
+                }
+                None => Err(Stop::WouldBlock),
+            },
+            other => other,
+        }?;
         broadcast::begin(&ring, pos, self.fanout.policy);
         // Tell loom the publisher now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -155,13 +207,13 @@ impl ShmPublisher {
     /// Publishes the loaned position `pos` with `len` bytes and wakes parked subscribers.
     pub(crate) fn commit(&mut self, pos: u64, len: usize) {
         broadcast::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, self.seat));
-        wake(&self.ring.control().not_empty, self.segment.geometry().signaling);
+        self.bell.notify(&self.segment);
     }
 
     /// Gives the loaned position `pos` up: subscribers step over it.
     pub(crate) fn cancel(&mut self, pos: u64) {
         broadcast::cancel(&self.ring, pos, liveness::claim(&self.segment, self.seat));
-        wake(&self.ring.control().not_empty, self.segment.geometry().signaling);
+        self.bell.notify(&self.segment);
     }
 
     /// Copies `message` (no longer than a slot) into the next position and publishes it.
@@ -186,9 +238,12 @@ impl Drop for ShmPublisher {
         if sync::abandoned_by_loom() {
             return;
         }
+        self.bell.disarm(&self.segment);
         liveness::detach(&self.segment, Role::Sender, Some(self.seat));
-        // Subscribers, parked, re-check and may find every publisher gone.
+        // Subscribers, parked or armed on their fds, re-check and may find every
+        // publisher gone. (A killed publisher's `.r` closes instead.)
         self.ring.control().not_empty.wake(self.segment.geometry().signaling);
+        self.bell.ring_armed_seats(&self.segment);
     }
 }
 
@@ -208,6 +263,7 @@ pub(crate) struct ShmSubscriber {
     reader: Reader,
     fanout: Fanout,
     policy: WaitPolicy,
+    bell: SubscriberBell,
     segment: Arc<Segment>,
 }
 
@@ -227,7 +283,8 @@ impl std::fmt::Debug for ShmSubscriber {
 impl ShmSubscriber {
     /// Attaches a subscriber to the broadcast `segment`, starting `back` messages before
     /// the newest (at most the channel's history), or at the next message with 0.
-    pub(crate) fn attach(segment: Arc<Segment>, back: usize) -> Result<Self, AttachError> {
+    pub(crate) fn attach(channel: Channel, back: usize) -> Result<Self, AttachError> {
+        let Channel { segment, bells } = channel;
         let fanout = fanout(&segment)?;
         let back = back.min(fanout.history) as u64;
         let me = liveness::me();
@@ -242,8 +299,30 @@ impl ShmSubscriber {
                 what: "another subscriber: every subscriber seat is taken (Config::subscribers sets how many)",
             });
         };
+        let bell = match SubscriberBell::attach(&segment, bells, seat) {
+            Ok(bell) => bell,
+            Err(e) => {
+                subscribers::leave(&segment, seat);
+                return Err(e);
+            }
+        };
         let ring = segment.ring();
-        Ok(Self { ring, seat, reader: Reader::new(start), fanout, policy: WaitPolicy::default(), segment })
+        Ok(Self { ring, seat, reader: Reader::new(start), fanout, policy: WaitPolicy::default(), bell, segment })
+    }
+
+    /// The pollable fd: readable once a message (or a lag) is there for this subscriber
+    /// after it armed, or once the publishers have all gone. Asking for it the first time
+    /// arms it; a `try_` call that finds nothing drains and re-arms it.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd(&self.segment)
+    }
+
+    /// Arms the doorbell if it is not, then looks whether a receive would find
+    /// something (a message, a lag, or the publishers gone): whether a caller may skip
+    /// sleeping on the fd.
+    pub(crate) fn ready_now(&self) -> bool {
+        let _ = self.fd();
+        self.reader.ready(&self.ring) || liveness::all_gone(&self.segment, Role::Sender)
     }
 
     pub(crate) fn fanout(&self) -> Fanout {
@@ -289,10 +368,21 @@ impl ShmSubscriber {
                 Err(Unavailable::WouldBlock) => Err(Stop::Gone),
                 other => other.map_err(stop),
             };
+        } else if matches!(next, Err(Stop::WouldBlock)) {
+            if let Some(drained) = self.bell.rearm(segment) {
+                // Armed on the fd: drained and re-armed, so this last look and the fd
+                // together miss nothing. Asked after arming, answered after the look, so
+                // a killed publisher's last message is still received first.
+                let gone = gone_after_drain(segment, Role::Sender, drained);
+                next = match attempt() {
+                    Err(Unavailable::WouldBlock) if gone => Err(Stop::Gone),
+                    other => other.map_err(stop),
+                };
+            }
         }
         if policy == Policy::Block && self.reader.position() != from {
             // Skipped positions moved the cursor: a publisher may be waiting for that.
-            wake(&ring.control().not_full, segment.geometry().signaling);
+            self.bell.notify_publishers(segment);
         }
         let next = next?;
         Ok(match next {
@@ -327,7 +417,7 @@ impl ShmSubscriber {
     pub(crate) fn done(&mut self, pos: u64) {
         self.reader.release(pos, subscribers::cursor(&self.segment, self.seat));
         if self.fanout.policy == Policy::Block {
-            wake(&self.ring.control().not_full, self.segment.geometry().signaling);
+            self.bell.notify_publishers(&self.segment);
         }
     }
 
@@ -358,17 +448,12 @@ impl Drop for ShmSubscriber {
         if sync::abandoned_by_loom() {
             return;
         }
+        self.bell.disarm(&self.segment);
         subscribers::leave(&self.segment, self.seat);
         // A publisher waiting for this subscriber looks at the cursors again.
         self.ring.control().not_full.wake(self.segment.geometry().signaling);
+        self.bell.notify_publishers(&self.segment);
     }
-}
-
-/// Wakes whoever is parked on `signal` after a publication or a release. A broadcast
-/// channel has no fd doorbell yet (its handles hold no fds and never arm its signals),
-/// so there is no bell to ring; a `Ring` that a scribbled flag might produce is dropped.
-fn wake(signal: &Signal, how: Signaling) {
-    let _ = signal.notify(how);
 }
 
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see

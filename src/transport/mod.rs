@@ -21,6 +21,7 @@
 //! behind one epoll instance (`pollable.rs`).
 
 pub(crate) mod broadcast;
+pub(crate) mod broadcast_bell;
 pub(crate) mod endpoint;
 pub(crate) mod fifo;
 pub(crate) mod framing;

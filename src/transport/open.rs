@@ -127,7 +127,7 @@ const RECORD_TIMEOUT: Duration = Duration::from_secs(2);
 /// The doorbells' inode numbers as the creator of `segment` recorded them, waiting a
 /// bounded time for it to do so.
 #[cfg(not(ferry_loom))]
-fn recorded_bells(segment: &Segment, name: &str) -> Result<[u64; 2], AttachError> {
+pub(crate) fn recorded_bells(segment: &Segment, name: &str) -> Result<[u64; 2], AttachError> {
     let deadline = Instant::now() + RECORD_TIMEOUT;
     loop {
         if let Some(recorded) = segment.header().bells() {
@@ -265,5 +265,6 @@ pub(crate) fn unlink(name: &str) -> Result<(), AttachError> {
     let name = name.strip_prefix("shm:").unwrap_or(name);
     crate::segment::unlink(name)?;
     crate::signal::bell::remove_files(name);
+    crate::signal::seat_bell::remove_seat_files(name);
     Ok(())
 }

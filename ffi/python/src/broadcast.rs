@@ -8,7 +8,10 @@
 //! slot may be overwritten under a reader in overwrite mode, so an exported buffer could
 //! change under a numpy array with no way to tell it.
 
-use std::sync::{Mutex, MutexGuard};
+use std::{
+    ffi::c_int,
+    sync::{Mutex, MutexGuard},
+};
 
 use ferry::{PublishError, Start, SubscriberError};
 use pyo3::{exceptions::PyStopIteration, prelude::*, types::PyBytes};
@@ -143,6 +146,15 @@ impl Publisher {
     /// Publishes `data` if there is room now; raises `Full` if not.
     fn try_publish(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         self.publish_with(py, data, Patience::Try)
+    }
+
+    /// The pollable file descriptor, for `selectors`, `select.poll` or asyncio's
+    /// `add_reader`: in block mode it turns readable when a full ring gets room. Once it
+    /// is readable, publish with `try_publish` until `Full` (that re-arms it) before
+    /// waiting on it again. In overwrite mode a publish never waits and nothing rings it.
+    /// It stays the same until `close()`.
+    fn fileno(&self, py: Python<'_>) -> PyResult<c_int> {
+        self.with(py, |publisher| Ok(std::os::fd::AsRawFd::as_raw_fd(publisher)))
     }
 
     /// Subscribers attached now (a snapshot).
@@ -316,6 +328,16 @@ impl Subscriber {
     /// Returns a copy of the next message if one is there now; raises `Empty` if not.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.recv_bytes(py, Patience::Try)
+    }
+
+    /// The pollable file descriptor, for `selectors`, `select.poll` or asyncio's
+    /// `add_reader`: it turns readable when a message (or a lag) is there for this
+    /// subscriber, or every publisher has gone. Each subscriber has its own, so every
+    /// subscriber waiting on its fd hears every message. Once it is readable, receive
+    /// with the `try_` calls until `Empty` (that re-arms it) before waiting on it again;
+    /// do so once before the first wait too. It stays the same until `close()`.
+    fn fileno(&self, py: Python<'_>) -> PyResult<c_int> {
+        self.with(py, |subscriber| Ok(std::os::fd::AsRawFd::as_raw_fd(subscriber)))
     }
 
     /// Waits for the next message and copies it into `buffer` (a writable bytes-like

@@ -234,6 +234,8 @@ class Publisher:
         """Copies ``data`` to every subscriber (block mode: waits for the slowest)."""
     def try_publish(self, data: Buffer) -> None:
         """Publishes if there is room now; raises ``Full`` if not."""
+    def fileno(self) -> int:
+        """The pollable fd (block mode): readable when a full ring gets room; re-armed by a ``try_`` call that finds it full."""
     def subscriber_count(self) -> int:
         """Subscribers attached now."""
     @property
@@ -265,6 +267,8 @@ class Subscriber:
         """Waits for the next message and returns a copy of it."""
     def try_recv(self) -> bytes:
         """A copy of the next message if one is there now; raises ``Empty`` if not."""
+    def fileno(self) -> int:
+        """The pollable fd: readable when a message (or a lag) is there, or every publisher has gone; re-armed by a ``try_`` call that finds it empty."""
     def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int:
         """Copies the next message into ``buffer``; returns its length."""
     def try_recv_into(self, buffer: Buffer) -> int:

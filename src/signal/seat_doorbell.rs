@@ -1,0 +1,123 @@
+//! The broadcast channel's fd doorbell: one bell per subscriber seat, so that every
+//! subscriber sleeping on its fd hears every publication.
+//!
+//! The queue's doorbell (`doorbell.rs`) has one flag and one FIFO per side: a byte wakes
+//! whichever handle drains it first, enough when any receiver may take the message. A
+//! broadcast subscriber must see every message, so each seat has its own flag (in the
+//! seat, `segment::seat`) and its own bell (`seat_bell.rs`). The signal's `waiters` word
+//! still counts every armed subscriber in its high half, so that a publisher learns from
+//! the one load it makes anyway (after the light barrier, `signal/mod.rs`) whether any
+//! seat is armed:
+//!
+//! ```text
+//! armed subscriber (seat i)                       publisher
+//! drain its bell                                  publish (Release)
+//! flag[i] = 1 (Relaxed)                           light barrier
+//! waiters += unit (first arming only)             w = waiters (Relaxed)
+//! heavy barrier                      <-pairs->    if w's high half != 0:
+//! re-check the ring                                   for each seat j: if flag[j] == 1
+//! sleep on its fd                                         and flag[j].swap(0) == 1: ring j
+//! ```
+//!
+//! The argument is the queue's, seat by seat. The two barriers order as two SeqCst
+//! fences. If the publisher's comes first, the subscriber's re-check sees the
+//! publication. If the subscriber's comes first, the publisher sees a non-zero high
+//! half, and then `flag[i] == 1` (or 0 from another publisher that swapped it after this
+//! arming, and rang seat `i`). Either way a publication the re-check missed leaves a byte
+//! in seat `i`'s bell. The loom suite checks it with two subscribers (`seat_doorbell.rs`
+//! there); its `DoorbellArm` breakage (a re-arm without the heavy barrier) shows the
+//! barrier is needed here too.
+//!
+//! Costs: a publisher that finds the high half zero (no subscriber armed: a saturated
+//! stream whose subscribers never find it empty) touches no flag and makes no system
+//! call. While some subscriber is armed, each publication loads every seat's flag (a
+//! line the cursors' stores do not touch) and rings, once per arming, the seats it swaps.
+//!
+//! The flags and the count are in shared memory: a scribbled flag costs a spurious ring
+//! (one system call per scribble and seat), a scribbled count a scan of the flags or a
+//! lost ring, which every wait bounds by re-checking on a timer.
+
+use std::cell::Cell;
+
+use crate::{
+    signal::{doorbell::ARMED_UNIT, Signal, Signaling, PARKED},
+    sync::{self, AtomicU32, Ordering::Relaxed},
+};
+
+impl Signal {
+    /// Wakes every parked waiter if there is one, and says whether some handle is armed
+    /// on a per-seat doorbell: if so, call [`ring_armed`] over the seats' flags. Call
+    /// after publishing.
+    #[must_use = "armed seats must be rung"]
+    pub(crate) fn notify_seats(&self, how: Signaling) -> bool {
+        // The light barrier and the load pair with the heavy barrier in `announce` and in
+        // `SeatArmed::arm`, as in `notify` (see there).
+        let waiting = self.waiting();
+        if waiting & PARKED != 0 {
+            self.wake(how);
+        }
+        waiting & !PARKED != 0
+    }
+}
+
+/// Lowers every raised flag among `flags` (seat index, flag) and calls `ring` with the
+/// index of each seat whose flag this call lowered. Call only when
+/// [`Signal::notify_seats`] said some handle is armed.
+pub(crate) fn ring_armed<'a>(flags: impl Iterator<Item = (usize, &'a AtomicU32)>, mut ring: impl FnMut(usize)) {
+    for (seat, flag) in flags {
+        // SYNC: Relaxed, both; ordered after the arming subscriber's `flag = 1` by the
+        // barrier pair (the light one in `notify_seats`, the heavy one in `SeatArmed::arm`).
+        // The swap only decides which publisher rings once per arming.
+        if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
+            ring(seat);
+        }
+    }
+}
+
+/// One subscriber's arming, process-local: whether it is counted in the signal's
+/// `waiters`.
+#[derive(Debug, Default)]
+pub(crate) struct SeatArmed {
+    counted: Cell<bool>,
+}
+
+impl SeatArmed {
+    /// Not armed.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the handle has armed (and is counted) since it was made or disarmed.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.counted.get()
+    }
+
+    /// Raises the seat's `flag` and counts the handle on `signal` (once): from here on, a
+    /// publication that the caller's next re-check of the ring misses lowers the flag
+    /// and rings the seat's bell. The caller must have drained the bell just before, and
+    /// must re-check before it sleeps.
+    pub(crate) fn arm(&self, signal: &Signal, flag: &AtomicU32) {
+        // SYNC: Relaxed, both; ordered before the caller's re-check by the heavy barrier
+        // below, which pairs with the light barrier in `Signal::notify_seats`: either the
+        // re-check sees the publication, or the publisher sees the count, then
+        // `flag == 1`, and rings.
+        flag.store(1, Relaxed);
+        if !self.counted.replace(true) {
+            signal.waiters.fetch_add(ARMED_UNIT, Relaxed);
+        } else if crate::sync::mutated(crate::sync::Mutation::DoorbellArm) {
+            return;
+        }
+        sync::heavy_barrier();
+    }
+
+    /// Stops counting the handle as armed, and lowers its seat's `flag` (it no longer
+    /// sleeps on the fd; the seat may go to another subscriber).
+    pub(crate) fn disarm(&self, signal: &Signal, flag: &AtomicU32) {
+        if self.counted.replace(false) && !crate::sync::abandoned_by_loom() {
+            // SYNC: Relaxed, both; a stale flag or count costs a publisher one needless
+            // ring or look at the flags, never a lost ring.
+            flag.store(0, Relaxed);
+            signal.waiters.fetch_sub(ARMED_UNIT, Relaxed);
+        }
+    }
+}
