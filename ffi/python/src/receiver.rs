@@ -20,7 +20,7 @@ use pyo3::{
     exceptions::{PyBufferError, PyIndexError, PyStopIteration, PyTypeError, PyValueError},
     ffi,
     prelude::*,
-    types::{PyBytes, PyList, PySlice},
+    types::{PyByteArray, PyBytes, PyList, PySlice},
 };
 
 use crate::{
@@ -386,6 +386,19 @@ impl Receiver {
     }
 
     fn recv_into_with(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>, patience: Patience) -> PyResult<usize> {
+        // A `bytearray` with a message waiting: written with the GIL held, without
+        // exporting its buffer (an export and its release cost more than the copy).
+        if let Ok(array) = buffer.cast_exact::<PyByteArray>() {
+            let first = self.with(py, |receiver| {
+                // SAFETY: the GIL is held and no Python code runs while the slice lives
+                // (the receive runs none), so the bytearray is neither resized nor freed.
+                Ok(receiver.try_recv_into(unsafe { array.as_bytes_mut() }))
+            })?;
+            match first {
+                Err(RecvError::Empty) if patience != Patience::Try => {}
+                other => return other.map_err(|e| errors::recv(py, e)),
+            }
+        }
         let mut buffer = Borrowed::new(buffer, true)?;
         self.with(py, |receiver| {
             let buf = buffer.as_mut_slice();
