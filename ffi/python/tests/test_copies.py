@@ -120,3 +120,29 @@ def test_guards_iterator_keeps_a_previous_guard_that_is_still_viewed(name: str) 
     assert bytes(next(guards)) == b"\x02" * 4
     with pytest.raises(StopIteration):
         next(guards)
+
+
+def test_recv_into_a_bytearray_waits_and_reports_as_any_buffer(name: str) -> None:
+    tx, rx = ferry.in_memory(ferry.Config(slot_size=64, capacity=8))
+    buffer = bytearray(64)
+    with pytest.raises(ferry.Empty):
+        rx.try_recv_into(buffer)
+    with pytest.raises(ferry.Timeout):
+        rx.recv_into(buffer, timeout=0.05)
+
+    def later() -> None:
+        time.sleep(0.05)
+        tx.send(b"late")
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    assert rx.recv_into(buffer, timeout=10) == 4
+    assert buffer[:4] == b"late"
+    sender.join()
+    tx.send(b"x" * 10)
+    with pytest.raises(ferry.BufferTooSmall):
+        rx.try_recv_into(bytearray(4))
+    assert rx.try_recv_into(buffer) == 10
+    tx.close()
+    with pytest.raises(ferry.Disconnected):
+        rx.recv_into(buffer, timeout=10)
