@@ -264,7 +264,8 @@ impl Receiver {
     /// Iterates over the messages read in place: each `RecvGuard` is released when the
     /// next one is asked for (so one call per message, as `for message in receiver`
     /// costs), and the iteration ends at disconnection. A memoryview or array of the
-    /// previous message still alive then raises `BufferError`.
+    /// previous message still alive then raises `BufferError`, and the next call tries
+    /// to release it again.
     fn guards(slf: &Bound<'_, Self>) -> Guards {
         Guards { receiver: slf.clone().unbind(), previous: None }
     }
