@@ -14,6 +14,9 @@ Each measurement has a separate sending process and a Python receiver that takes
   message (a guard is released when the next is asked for).
 - ``ferry copy, 64 KiB slots``: the copy receive of 64-byte messages from slots of
   64 KiB, beside 64-byte slots: ``recv`` copies the message, not the slot.
+- not one message per call, for comparison: ``rx.recv_into(buffer)`` (a copy into one
+  reused ``bytearray``, no object made per message) and ``rx.recv_many(256)`` (a list of
+  up to 256 copies per call, their slots handed back together).
 
 The clock starts at the first message (process start-up is not timed). Every
 measurement runs ``--rounds`` times, round-robin, and the median is reported.
@@ -35,6 +38,7 @@ import ferry
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 64
+BATCH = 256
 
 
 def main() -> None:
@@ -52,6 +56,8 @@ def main() -> None:
         "iter": lambda: ferry_rate(producer, args.count, SIZE, zero_copy=False, iterate=True),
         "iter-zero-copy": lambda: ferry_rate(producer, args.count, SIZE, zero_copy=True, iterate=True),
         "copy-64k": lambda: ferry_rate(producer, args.count, 64 * 1024, zero_copy=False),
+        "into": lambda: ferry_rate(producer, args.count, SIZE, zero_copy=False, into=True),
+        "many": lambda: ferry_rate(producer, args.count, SIZE, zero_copy=False, batch=BATCH),
     }
     rates: dict[str, list[float]] = {key: [] for key in measurements}
     started = time.monotonic()
@@ -83,6 +89,17 @@ def main() -> None:
         median["copy-64k"],
         f"{median['copy-64k'] / median['copy']:.2f} x 64 B slots",
     )
+    print("not one message per call")
+    row(
+        "ferry rx.recv_into(buffer) (copy), 64 B slots",
+        median["into"],
+        f"{median['into'] / median['socket']:.1f} x socket, {median['into'] / median['copy']:.2f} x recv()",
+    )
+    row(
+        f"ferry rx.recv_many({BATCH}) (copies), 64 B slots",
+        median["many"],
+        f"{median['many'] / median['socket']:.1f} x socket, {median['many'] / median['copy']:.2f} x recv()",
+    )
 
 
 def row(label: str, rate: float, ratio: str) -> None:
@@ -94,7 +111,15 @@ def build_producer() -> Path:
     return REPO / "target" / "release" / "examples" / "producer"
 
 
-def ferry_rate(producer: Path, count: int, slot_size: int, zero_copy: bool, iterate: bool = False) -> float:
+def ferry_rate(
+    producer: Path,
+    count: int,
+    slot_size: int,
+    zero_copy: bool,
+    iterate: bool = False,
+    into: bool = False,
+    batch: int = 0,
+) -> float:
     """Messages per second a Python receiver takes from the Rust producer."""
     name = f"pybench-{os.getpid()}-{time.monotonic_ns()}"
     config = ferry.Config(slot_size=slot_size, capacity=256)
@@ -102,7 +127,19 @@ def ferry_rate(producer: Path, count: int, slot_size: int, zero_copy: bool, iter
         sender = subprocess.Popen([str(producer), name, str(count)], stdout=subprocess.DEVNULL)
         checksum = rx.recv(timeout=30)[0]
         start = time.perf_counter()
-        if iterate and zero_copy:
+        if batch:
+            taken = 0
+            while taken < count - 1:
+                messages = rx.recv_many(min(batch, count - 1 - taken))
+                for copied in messages:
+                    checksum += copied[0]
+                taken += len(messages)
+        elif into:
+            buffer = bytearray(slot_size)
+            for _ in range(count - 1):
+                rx.recv_into(buffer)
+                checksum += buffer[0]
+        elif iterate and zero_copy:
             message = None
             for message in itertools.islice(rx.guards(), count - 1):
                 checksum += message[0]

@@ -26,7 +26,7 @@ pub(crate) fn within<T>(
 ) -> PyResult<T> {
     // No timeout: one attempt, as in Rust's `open`.
     let Some(seconds) = timeout else { return open().map_err(|e| errors::attach(py, e)) };
-    let patience = Patience::from_timeout(Some(seconds))?;
+    let patience = Patience::from_timeout(Some(seconds))?.started();
     loop {
         match open() {
             Err(AttachError::NotFound { .. }) if !passed(patience) => {
@@ -49,6 +49,6 @@ fn passed(patience: Patience) -> bool {
     match patience {
         Patience::Try => true,
         Patience::Until(deadline) => Instant::now() >= deadline,
-        Patience::Forever => false,
+        Patience::For(_) | Patience::Forever => false,
     }
 }

@@ -12,15 +12,15 @@
 
 use std::{
     ffi::c_int,
-    sync::{Mutex, MutexGuard},
+    sync::{atomic::Ordering, Mutex, MutexGuard},
 };
 
 use ferry::RecvError;
 use pyo3::{
-    exceptions::{PyBufferError, PyIndexError, PyStopIteration, PyTypeError},
+    exceptions::{PyBufferError, PyIndexError, PyStopIteration, PyTypeError, PyValueError},
     ffi,
     prelude::*,
-    types::{PyBytes, PySlice},
+    types::{PyByteArray, PyBytes, PyList, PySlice},
 };
 
 use crate::{
@@ -85,6 +85,11 @@ impl Receiver {
     /// can be waiting on this receiver (none can start while a guard is lent).
     fn finish_guard(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::hand_back(&mut inner);
+    }
+
+    /// `finish_guard` with the handle already locked.
+    fn hand_back(inner: &mut Inner) {
         drop(inner.take());
         inner.free_if_closing();
     }
@@ -94,6 +99,25 @@ impl Receiver {
 /// own bytes, not the slot's).
 fn copy_out<'py>(py: Python<'py>, receiver: &mut ferry::Receiver) -> Result<Bound<'py, PyBytes>, RecvError> {
     receiver.try_recv().map(|guard| PyBytes::new(py, &guard))
+}
+
+/// Copies the messages waiting now into `messages`, until it holds `max`, through one
+/// batch (its slots go back together when it ends); returns why it stopped early
+/// (`Empty` when it did not).
+fn copy_batch<'py>(
+    py: Python<'py>,
+    receiver: &mut ferry::Receiver,
+    messages: &mut Vec<Bound<'py, PyBytes>>,
+    max: usize,
+) -> RecvError {
+    let mut batch = receiver.batch();
+    while messages.len() < max {
+        match batch.try_recv() {
+            Ok(guard) => messages.push(PyBytes::new(py, &guard)),
+            Err(e) => return e,
+        }
+    }
+    RecvError::Empty
 }
 
 #[pymethods]
@@ -167,6 +191,30 @@ impl Receiver {
         self.recv_into_with(py, buffer, Patience::Try)
     }
 
+    /// Waits for the next message (at most `timeout` seconds; `None`: forever), then
+    /// takes every message waiting, up to `max_messages`, and returns copies of them in
+    /// a list (never empty). The slots of one call go back to the senders together (on
+    /// a shared-memory SPSC ring, with one store and at most one wake-up), as Rust's
+    /// `Receiver::batch` does. Raises `Timeout`, `Disconnected` (only when no message is
+    /// taken), `Corrupt`; an error after the first message ends the list, and the next
+    /// call reports it.
+    #[pyo3(signature = (max_messages, timeout = None))]
+    fn recv_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let patience = Patience::from_timeout(timeout)?;
+        self.recv_many_with(py, max_messages, patience)
+    }
+
+    /// Copies of the messages waiting now, up to `max_messages`, as `recv_many` takes
+    /// them; raises `Empty` if none is waiting.
+    fn try_recv_many<'py>(&self, py: Python<'py>, max_messages: usize) -> PyResult<Bound<'py, PyList>> {
+        self.recv_many_with(py, max_messages, Patience::Try)
+    }
+
     /// Waits for the next message and returns a `RecvGuard` that reads it in place;
     /// releasing the guard (leaving its `with` block) hands the slot back. Until then,
     /// other calls on this receiver raise `Busy`.
@@ -216,7 +264,8 @@ impl Receiver {
     /// Iterates over the messages read in place: each `RecvGuard` is released when the
     /// next one is asked for (so one call per message, as `for message in receiver`
     /// costs), and the iteration ends at disconnection. A memoryview or array of the
-    /// previous message still alive then raises `BufferError`.
+    /// previous message still alive then raises `BufferError`, and the next call tries
+    /// to release it again.
     fn guards(slf: &Bound<'_, Self>) -> Guards {
         Guards { receiver: slf.clone().unbind(), previous: None }
     }
@@ -307,7 +356,50 @@ impl Receiver {
         })
     }
 
+    fn recv_many_with<'py>(
+        &self,
+        py: Python<'py>,
+        max_messages: usize,
+        patience: Patience,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if max_messages == 0 {
+            return Err(PyValueError::new_err("max_messages must be at least 1"));
+        }
+        self.with(py, |receiver| {
+            let mut messages = Vec::new();
+            let stop = copy_batch(py, receiver, &mut messages, max_messages);
+            if messages.is_empty() {
+                match stop {
+                    RecvError::Empty if patience != Patience::Try => {}
+                    other => return Err(errors::recv(py, other)),
+                }
+                // Nothing yet: wait without the GIL for one, as `recv` does, then take
+                // what arrived with it.
+                let first = wait::in_slices(py, patience, is_timeout, |slice| {
+                    receiver.recv_timeout(slice).map(|guard| guard.to_vec())
+                })?
+                .map_err(|e| errors::recv(py, e))?;
+                messages.push(PyBytes::new(py, &first));
+                copy_batch(py, receiver, &mut messages, max_messages);
+            }
+            PyList::new(py, messages)
+        })
+    }
+
     fn recv_into_with(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>, patience: Patience) -> PyResult<usize> {
+        // A `bytearray` with a message waiting: written with the GIL held, without
+        // exporting its buffer (an export and its release cost more than the copy).
+        if let Ok(array) = buffer.cast_exact::<PyByteArray>() {
+            let first = self.with(py, |receiver| {
+                // SAFETY: the GIL is held and no Python code runs while the slice lives
+                // (the receive runs none), so the bytearray is neither resized nor freed.
+                Ok(receiver.try_recv_into(unsafe { array.as_bytes_mut() }))
+            })?;
+            match first {
+                Err(RecvError::Empty) if patience != Patience::Try => {}
+                other => return other.map_err(|e| errors::recv(py, e)),
+            }
+        }
         let mut buffer = Borrowed::new(buffer, true)?;
         self.with(py, |receiver| {
             let buf = buffer.as_mut_slice();
@@ -323,9 +415,26 @@ impl Receiver {
     }
 
     fn guard_with(slf: &Bound<'_, Self>, patience: Patience) -> PyResult<RecvGuard> {
+        let mut inner = slf.get().lock(slf.py())?;
+        Self::lend_guard(slf, &mut inner, patience)
+    }
+
+    /// `Guards.__next__`: hands `previous`'s slot back (unless it was released already)
+    /// and lends the next message, forever patient, under one lock of the handle.
+    fn next_guard(slf: &Bound<'_, Self>, previous: Option<&RecvGuard>) -> PyResult<RecvGuard> {
+        let mut inner = slf.get().lock(slf.py())?;
+        if let Some(previous) = previous {
+            if previous.mark_released()? {
+                Self::hand_back(&mut inner);
+            }
+        }
+        Self::lend_guard(slf, &mut inner, Patience::Forever)
+    }
+
+    /// Receives the next message into the borrow `inner` keeps, as `patience` allows, and
+    /// returns the guard that reads it.
+    fn lend_guard(slf: &Bound<'_, Self>, inner: &mut Inner, patience: Patience) -> PyResult<RecvGuard> {
         let py = slf.py();
-        let this = slf.get();
-        let mut inner = this.lock(py)?;
         let lent = inner.lend(|mut lending| {
             // SAFETY: the first reference made from `lending`.
             match unsafe { lending.try_once() }.try_recv() {
@@ -346,7 +455,7 @@ impl Receiver {
         }
         let guard = inner.lent().expect("lend kept the guard");
         let (ptr, len) = (guard.as_ptr() as usize, guard.len());
-        Ok(RecvGuard { receiver: slf.clone().unbind(), ptr, len, exports: 0, released: false })
+        Ok(RecvGuard { receiver: slf.clone().unbind(), ptr, len, state: GuardState::new(0) })
     }
 }
 
@@ -365,11 +474,12 @@ impl Guards {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<RecvGuard>> {
-        if let Some(previous) = self.previous.take() {
-            previous.bind(py).borrow_mut().release(py)?;
+        let next = Receiver::next_guard(self.receiver.bind(py), self.previous.as_ref().map(Py::get));
+        // A previous guard still exported (`BufferError`) stays the one to release.
+        if self.previous.as_ref().is_some_and(|previous| previous.get().released()) {
+            self.previous = None;
         }
-        let receiver = self.receiver.bind(py);
-        match Receiver::guard_with(receiver, Patience::Forever) {
+        match next {
             Ok(guard) => {
                 let guard = Py::new(py, guard)?;
                 self.previous = Some(guard.clone_ref(py));
@@ -420,7 +530,11 @@ fn is_timeout(e: &RecvError) -> bool {
 /// `struct.unpack_from(fmt, message)`. Leaving the block releases the slot; it raises
 /// `BufferError` (and keeps the slot) while a memoryview or array made from the guard
 /// is still alive: release or delete those inside the block.
-#[pyclass(module = "ferry")]
+///
+/// Frozen (no borrow flag to take on each call): its one mutable word, `state`, is an
+/// atomic that says whether the slot went back and how many holds (exported buffers,
+/// reads in progress) keep it.
+#[pyclass(frozen, module = "ferry")]
 pub(crate) struct RecvGuard {
     /// The receiver the message came from (kept alive while the guard is).
     receiver: Py<Receiver>,
@@ -428,20 +542,71 @@ pub(crate) struct RecvGuard {
     /// receiver keeps its `RecvGuard<'static>` until then, and is not freed before).
     ptr: usize,
     len: usize,
-    /// Buffers exported and not yet released.
-    exports: usize,
-    /// Whether the slot has been handed back.
-    released: bool,
+    /// [`RELEASED`] once the slot has been handed back (never cleared), plus the number
+    /// of holds: buffers exported and not yet released, and reads in progress. The
+    /// slot is handed back only by the swap from 0 (no hold) to `RELEASED`, and a hold
+    /// is taken only while `RELEASED` is clear, so no read or export outlives the slot.
+    state: GuardState,
+}
+
+/// The type of [`RecvGuard::state`].
+#[allow(
+    clippy::disallowed_types,
+    reason = "a Python object's word on this process's heap, never in shared memory: outside what loom models"
+)]
+type GuardState = std::sync::atomic::AtomicUsize;
+
+/// The bit of [`RecvGuard::state`] that says the slot was handed back.
+const RELEASED: usize = 1 << (usize::BITS - 1);
+
+/// A hold on a guard's slot: it cannot be released while this lives.
+struct Hold<'a>(&'a RecvGuard);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        // SYNC: Release; pairs with the Acquire of the compare-exchange in
+        // `mark_released`: this hold's reads of the slot happen before the hand-back.
+        self.0.state.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl RecvGuard {
-    fn bytes(&self) -> PyResult<&[u8]> {
-        if self.released {
+    /// Takes a hold on the slot; `BufferError` if it has been released.
+    fn hold(&self) -> PyResult<Hold<'_>> {
+        // SYNC: Relaxed; only the count and the bit matter here: the slot's bytes were
+        // made visible when the message was taken (the ring's Acquire), and the guard
+        // reached this thread through Python, which orders that before this call.
+        let state = self.state.fetch_add(1, Ordering::Relaxed);
+        let hold = Hold(self);
+        if state & RELEASED != 0 {
             return Err(PyBufferError::new_err("the message was released: receive another"));
         }
-        // SAFETY: not released, so the receiver still holds the guard this pointer and
-        // length came from, and the mapping or frame buffer behind them.
-        Ok(unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) })
+        Ok(hold)
+    }
+
+    /// The message's bytes, for as long as `_hold` lives.
+    fn bytes<'a>(&'a self, _hold: &'a Hold<'a>) -> &'a [u8] {
+        // SAFETY: a hold is alive and was taken while `RELEASED` was clear, so the slot
+        // cannot be handed back meanwhile (`mark_released` needs no hold): the receiver
+        // still keeps the guard this pointer and length came from, and the mapping or
+        // frame buffer behind them.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+
+    /// Marks the slot released, if no hold keeps it: `Ok(true)` if this call did (the
+    /// caller then hands the slot back), `Ok(false)` if it was already, `BufferError`
+    /// while a memoryview or array made from the guard is alive.
+    fn mark_released(&self) -> PyResult<bool> {
+        // SYNC: AcqRel; the Acquire pairs with the Release of each `Hold` drop and
+        // `__releasebuffer__`: every read of the slot happens before it goes back.
+        match self.state.compare_exchange(0, RELEASED, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => Ok(true),
+            Err(state) if state & RELEASED != 0 => Ok(false),
+            Err(holds) => Err(PyBufferError::new_err(format!(
+                "{holds} memoryview(s) or array(s) made from this message are still alive: release or delete them \
+                 before releasing the message (the slot stays held until then)"
+            ))),
+        }
     }
 }
 
@@ -449,27 +614,17 @@ impl RecvGuard {
 impl RecvGuard {
     /// Hands the slot back to the senders. Raises `BufferError` while a memoryview or
     /// array made from this guard is alive. Releasing twice does nothing.
-    fn release(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.released {
-            return Ok(());
+    fn release(&self) -> PyResult<()> {
+        if self.mark_released()? {
+            self.receiver.get().finish_guard();
         }
-        if self.exports > 0 {
-            return Err(PyBufferError::new_err(format!(
-                "{} memoryview(s) or array(s) made from this message are still alive: release or delete them \
-                 before releasing the message (the slot stays held until then)",
-                self.exports
-            )));
-        }
-        self.released = true;
-        self.receiver.get().finish_guard();
-        let _ = py;
         Ok(())
     }
 
     /// Whether the slot has been handed back.
     #[getter]
     fn released(&self) -> bool {
-        self.released
+        self.state.load(Ordering::Relaxed) & RELEASED != 0
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -477,13 +632,12 @@ impl RecvGuard {
     }
 
     fn __exit__(
-        &mut self,
-        py: Python<'_>,
+        &self,
         _type: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
         _traceback: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        self.release(py)?;
+        self.release()?;
         Ok(false)
     }
 
@@ -492,12 +646,14 @@ impl RecvGuard {
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, self.bytes()?))
+        let hold = self.hold()?;
+        Ok(PyBytes::new(py, self.bytes(&hold)))
     }
 
     /// `guard[i]` is the byte at `i`; `guard[a:b]` a copy of those bytes.
     fn __getitem__(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let bytes = self.bytes()?;
+        let hold = self.hold()?;
+        let bytes = self.bytes(&hold);
         if let Ok(slice) = index.cast::<PySlice>() {
             let range = slice.indices(bytes.len() as isize)?;
             let picked: Vec<u8> =
@@ -518,26 +674,28 @@ impl RecvGuard {
     ///
     /// Called by CPython with a `Py_buffer` to fill.
     unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
-        let mut this = slf.borrow_mut();
-        let ptr = this.bytes()?.as_ptr().cast_mut();
-        let len = this.len;
+        let this = slf.get();
+        let hold = this.hold()?;
+        let ptr = this.bytes(&hold).as_ptr().cast_mut();
         // SAFETY: `view` is CPython's; the message stays valid until the export is
-        // released: `release` refuses while `exports` > 0, and the export holds a
+        // released: the hold is kept for it (forgotten here, given back by
+        // `__releasebuffer__`), so `release` refuses meanwhile, and the export holds a
         // reference to this guard, so it is not collected before. Read-only.
-        unsafe { buffer::export(slf.as_any(), view, ptr, len, true, flags)? };
-        this.exports += 1;
+        unsafe { buffer::export(slf.as_any(), view, ptr, this.len, true, flags)? };
+        std::mem::forget(hold);
         Ok(())
     }
 
     /// # Safety
     ///
     /// Called by CPython for a view `__getbuffer__` filled.
-    unsafe fn __releasebuffer__(&mut self, _view: *mut ffi::Py_buffer) {
-        self.exports -= 1;
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        // The hold `__getbuffer__` kept for this view.
+        drop(Hold(self));
     }
 
     fn __repr__(&self) -> String {
-        if self.released {
+        if self.released() {
             "<ferry.RecvGuard released>".to_owned()
         } else {
             format!("<ferry.RecvGuard {} bytes>", self.len)
@@ -549,8 +707,8 @@ impl Drop for RecvGuard {
     fn drop(&mut self) {
         // Collected without a release: nothing exported is alive (each export holds a
         // reference to the guard), so the slot can go back.
-        if !self.released {
-            self.released = true;
+        if *self.state.get_mut() & RELEASED == 0 {
+            *self.state.get_mut() = RELEASED;
             self.receiver.get().finish_guard();
         }
     }

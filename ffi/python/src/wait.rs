@@ -14,11 +14,15 @@ use pyo3::{exceptions::PyValueError, prelude::*};
 /// The longest ferry call made without looking at Python's signals.
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
-/// How long a call may wait: not at all (the `try_` forms), until a deadline, or forever
-/// (`timeout=None`).
+/// How long a call may wait: not at all (the `try_` forms), for a while from when it
+/// starts to wait, until a deadline, or forever (`timeout=None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Patience {
     Try,
+    /// A `timeout=` not yet started: the deadline is taken when the call first has to
+    /// wait ([`Patience::started`]), so a call that finds a message waiting never reads
+    /// the clock.
+    For(Duration),
     Until(Instant),
     Forever,
 }
@@ -33,10 +37,16 @@ impl Patience {
                 "timeout must be a number of seconds >= 0 or None, not {seconds}"
             )));
         }
-        Ok(Duration::try_from_secs_f64(seconds)
-            .ok()
-            .and_then(|wait| Instant::now().checked_add(wait))
-            .map_or(Self::Forever, Self::Until))
+        Ok(Duration::try_from_secs_f64(seconds).map_or(Self::Forever, Self::For))
+    }
+
+    /// The deadline of a `For` counted from now (one too far to represent waits
+    /// forever); the other kinds as they are.
+    pub(crate) fn started(self) -> Self {
+        match self {
+            Self::For(wait) => Instant::now().checked_add(wait).map_or(Self::Forever, Self::Until),
+            other => other,
+        }
     }
 }
 
@@ -54,10 +64,12 @@ where
     T: Send,
     E: Send,
 {
+    let patience = patience.started();
     loop {
         let slice = match patience {
             Patience::Try => Duration::ZERO,
             Patience::Until(deadline) => deadline.saturating_duration_since(Instant::now()).min(SLICE),
+            Patience::For(_) => unreachable!("started above"),
             Patience::Forever => SLICE,
         };
         let result = py.detach(|| attempt(slice));

@@ -149,6 +149,10 @@ class Receiver:
         """Waits for the next message, copies it into ``buffer``, returns its length."""
     def try_recv_into(self, buffer: Buffer) -> int:
         """Copies the next message into ``buffer`` if one is waiting."""
+    def recv_many(self, max_messages: int, timeout: float | None = None) -> list[bytes]:
+        """Waits for a message, then returns copies of every one waiting, up to ``max_messages``."""
+    def try_recv_many(self, max_messages: int) -> list[bytes]:
+        """Copies of the messages waiting now, up to ``max_messages``; raises ``Empty`` if none."""
     def recv_guard(self, timeout: float | None = None) -> RecvGuard:
         """Waits for the next message and returns a guard that reads it in place."""
     def try_recv_guard(self) -> RecvGuard:
