@@ -130,12 +130,11 @@ impl Armed {
         // re-check sees the waker's publication, or the waker sees the count and
         // `armed == 1` and rings (module doc).
         signal.armed.store(1, Relaxed);
-        if !self.counted.replace(true) {
-            signal.waiters.fetch_add(ARMED_UNIT, Relaxed);
-        } else if crate::sync::mutated(crate::sync::Mutation::DoorbellArm) {
+        let unit = if self.counted.replace(true) { 0 } else { ARMED_UNIT };
+        if unit == 0 && sync::mutated(sync::Mutation::DoorbellArm) {
             return drained;
         }
-        sync::heavy_barrier();
+        sync::heavy_add(&signal.waiters, unit);
         drained
     }
 

@@ -19,9 +19,9 @@
 //! waiters -= 1 (Relaxed, once done waiting)
 //! ```
 //!
-//! The waker's *light barrier* (`sync::light_barrier`) is a compiler fence once the
+//! The waker's *light barrier* (`sync::light_load`) is a compiler fence once the
 //! process has registered with the kernel for `membarrier`'s expedited global command;
-//! the waiter's *heavy barrier* (`sync::heavy_barrier`) is that command, which makes
+//! the waiter's *heavy barrier* (`sync::heavy_add`) is that command, which makes
 //! every running thread of every registered process pass a full memory fence before it
 //! returns. Between them they order as two SeqCst fences would. Wherever the waker's
 //! thread was when the barrier reached it: before its publication, and its load of
@@ -39,8 +39,9 @@
 //! ([`UNCOVERED_SLICE`]) and re-checks. A waiter that reads the bumped word sees
 //! everything published before the bump (Acquire); one that parks on the old value
 //! returns at once because the kernel compares the word. The loom suite checks the
-//! protocol with both barriers modelled as SeqCst fences, and its `NotifyLoad` breakage
-//! (the waker's load without its barrier) shows the barrier is needed.
+//! protocol with the pair modelled by the AcqRel read-modify-writes it replaces (the
+//! same guarantee; `sync/loom.rs` says why not by SeqCst fences), and its `NotifyLoad`
+//! breakage (the waker's plain load) shows the pair is needed.
 //!
 //! Parking uses `futex` on the shared (never private) word, or, when the channel was
 //! created with [`Signaling::Semaphore`], a counting semaphore on another word of the
@@ -215,14 +216,14 @@ impl Signal {
     /// `NotifyLoad` breakage).
     #[inline(always)]
     fn waiting(&self) -> u32 {
-        if !crate::sync::mutated(crate::sync::Mutation::NotifyLoad) {
-            sync::light_barrier();
+        if sync::mutated(sync::Mutation::NotifyLoad) {
+            // SYNC: Relaxed, the breakage: nothing orders it after the publication.
+            return self.waiters.load(Relaxed);
         }
-        // SYNC: Relaxed, after the light barrier; pairs with the heavy barrier after the
-        // increment in `announce` (and in `doorbell::arm`): either this load sees that
-        // increment, or the waiter's re-check sees everything published before the
-        // light barrier (module doc).
-        self.waiters.load(Relaxed)
+        // Pairs with the heavy barrier after the increment in `announce` (and in
+        // `doorbell::arm`): either this load sees that increment, or the waiter's
+        // re-check sees everything published before the light barrier (module doc).
+        sync::light_load(&self.waiters)
     }
 
     /// Wakes every parked waiter, announced or not (a peer leaving).
@@ -245,11 +246,10 @@ impl Signal {
 
     /// Announces a waiter; it stays announced until the returned guard is dropped.
     pub(crate) fn announce(&self, how: Signaling) -> Waiting<'_> {
-        // SYNC: Relaxed increment, ordered before every later re-check by the heavy
-        // barrier after it, which pairs with the light barrier in `notify` (module doc).
-        // Every re-check of this waiter follows it, so one announcement covers them all.
-        self.waiters.fetch_add(1, Relaxed);
-        let covered = sync::heavy_barrier();
+        // The increment is ordered before every later re-check by the heavy barrier after
+        // it, which pairs with the light barrier in `notify` (module doc). Every re-check
+        // of this waiter follows it, so one announcement covers them all.
+        let covered = sync::heavy_add(&self.waiters, 1);
         Waiting { signal: self, how, covered }
     }
 }

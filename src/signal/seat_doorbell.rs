@@ -102,12 +102,11 @@ impl SeatArmed {
         // re-check sees the publication, or the publisher sees the count, then
         // `flag == 1`, and rings.
         flag.store(1, Relaxed);
-        if !self.counted.replace(true) {
-            signal.waiters.fetch_add(ARMED_UNIT, Relaxed);
-        } else if crate::sync::mutated(crate::sync::Mutation::DoorbellArm) {
+        let unit = if self.counted.replace(true) { 0 } else { ARMED_UNIT };
+        if unit == 0 && sync::mutated(sync::Mutation::DoorbellArm) {
             return;
         }
-        sync::heavy_barrier();
+        sync::heavy_add(&signal.waiters, unit);
     }
 
     /// Stops counting the handle as armed, and lowers its seat's `flag` (it no longer

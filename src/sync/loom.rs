@@ -13,16 +13,25 @@ pub(crate) use loom::{
 
 use super::Mutation;
 
-/// The frequent side of the asymmetric fence pair, modelled by what it stands for: a
-/// SeqCst fence (the std world's `membarrier` makes the compiler fence there act as one
-/// against [`heavy_barrier`]).
-pub(crate) fn light_barrier() {
-    fence(Ordering::SeqCst);
+// The asymmetric barrier pair (the std world's `light_load` and `heavy_add`) is modelled
+// by the pair of AcqRel read-modify-writes on the same word that it replaces, which
+// gives the same guarantee: of a store before the light side and a store before the
+// heavy side, at least one is seen by the other side's later load. Not by SeqCst
+// fences: loom joins every SeqCst fence's clock with every later one's, so a fence in
+// every wake would order the rings' own accesses and hide their bugs (the byte ring's
+// `BytesRelease` breakage went unreported that way).
+
+/// The light side: reads `word` (modelled as an AcqRel read-modify-write of 0).
+pub(crate) fn light_load(word: &AtomicU32) -> u32 {
+    // SYNC: AcqRel; pairs with the AcqRel add in `heavy_add` (the model of the pair).
+    word.fetch_add(0, Ordering::AcqRel)
 }
 
-/// The rare side of the asymmetric fence pair: a SeqCst fence, which never fails here.
-pub(crate) fn heavy_barrier() -> bool {
-    fence(Ordering::SeqCst);
+/// The heavy side: adds `n` to `word` (modelled as an AcqRel read-modify-write); never
+/// refused here.
+pub(crate) fn heavy_add(word: &AtomicU32, n: u32) -> bool {
+    // SYNC: AcqRel; pairs with the AcqRel read-modify-write in `light_load`.
+    word.fetch_add(n, Ordering::AcqRel);
     true
 }
 

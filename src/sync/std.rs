@@ -86,6 +86,27 @@ const UNKNOWN: u8 = 0;
 const LIGHT: u8 = 1;
 const FULL: u8 = 2;
 
+/// The frequent side of the asymmetric barrier pair: a light barrier, then `word`
+/// (Relaxed). [`heavy_add`] is the other side: of a store before this call and a store
+/// before `heavy_add`'s barrier, at least one is seen by the other side's later load.
+#[inline(always)]
+pub(crate) fn light_load(word: &AtomicU32) -> u32 {
+    light_barrier();
+    // SYNC: Relaxed, after the light barrier, which pairs with `heavy_add`'s barrier.
+    word.load(Ordering::Relaxed)
+}
+
+/// The rare side of the asymmetric barrier pair: adds `n` to `word` (Relaxed; nothing
+/// when 0), then the heavy barrier. `false` when the kernel refused the barrier (see
+/// [`heavy_barrier`]).
+pub(crate) fn heavy_add(word: &AtomicU32, n: u32) -> bool {
+    if n != 0 {
+        // SYNC: Relaxed; ordered before the caller's later loads by the heavy barrier.
+        word.fetch_add(n, Ordering::Relaxed);
+    }
+    heavy_barrier()
+}
+
 /// The frequent side of an asymmetric fence pair ([`heavy_barrier`] is the other).
 ///
 /// Once this process is registered for the kernel's expedited global memory barrier, a
@@ -96,7 +117,7 @@ const FULL: u8 = 2;
 /// a load after the heavy one (or a store before the heavy one and a load after this),
 /// at least one load sees the other side's store.
 #[inline(always)]
-pub(crate) fn light_barrier() {
+fn light_barrier() {
     // SYNC: Relaxed; process-local state. `LIGHT` is stored only after the registration
     // system call returned, so a thread that reads it runs after the kernel counts this
     // process in every later expedited barrier.
@@ -146,7 +167,7 @@ extern "C" fn forget_light_barrier() {
 /// sleep calls it. `false` when the kernel refused (a seccomp filter, say): a light
 /// barrier elsewhere may then have been only a compiler fence, so the caller must not
 /// sleep without a short timeout.
-pub(crate) fn heavy_barrier() -> bool {
+fn heavy_barrier() -> bool {
     use rustix::thread::{membarrier, MembarrierCommand};
     let done = membarrier(MembarrierCommand::GlobalExpedited).is_ok();
     fence(Ordering::SeqCst);
