@@ -3,7 +3,8 @@
  * receive (copy and acquire/validate/release), the block-mode gate (FERRY_ERR_FULL),
  * history for a late joiner, overwrite mode's exact FERRY_ERR_LAGGED count, the end of
  * the stream (FERRY_ERR_DISCONNECTED), and misuse (a release with nothing acquired, a
- * commit with no loan, a subscriber passed as a publisher). tests/c_abi.rs builds it
+ * commit with no loan, a subscriber passed as a publisher), and the subscriber's fd
+ * (readable after a publication, and after the last publisher leaves). tests/c_abi.rs builds it
  * with -std=c11 -Wall -Wextra -Werror -pedantic and runs it plain and under
  * AddressSanitizer + UndefinedBehaviorSanitizer.
  *
@@ -11,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,16 +147,49 @@ static void overwrite_mode(const char *name) {
     ferry_publisher_free(p);
 }
 
+static int readable(int fd, int timeout_ms) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    return poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+static void pollable(const char *name) {
+    ferry_publisher *p = create(name, FERRY_POLICY_OVERWRITE, 0);
+    ferry_subscriber *s = NULL;
+    EXPECT(ferry_subscriber_open(name, 0, &s), FERRY_OK);
+    int fd = -1;
+    EXPECT(ferry_subscriber_fd(s, &fd), FERRY_OK);
+    CHECK(fd >= 0);
+    uint64_t value = 0;
+    size_t len = 0;
+    /* An empty try_recv arms the fd; nothing is published yet, so it stays quiet. */
+    EXPECT(ferry_subscriber_try_recv(s, &value, sizeof value, &len), FERRY_ERR_EMPTY);
+    CHECK(!readable(fd, 0));
+    publish_u64(p, 41, FERRY_OK);
+    CHECK(readable(fd, 5000));
+    EXPECT(ferry_subscriber_try_recv(s, &value, sizeof value, &len), FERRY_OK);
+    CHECK(value == 41);
+    EXPECT(ferry_subscriber_try_recv(s, &value, sizeof value, &len), FERRY_ERR_EMPTY);
+    /* The last publisher leaving makes it readable; the next receive says so. */
+    ferry_publisher_free(p);
+    CHECK(readable(fd, 5000));
+    EXPECT(ferry_subscriber_try_recv(s, &value, sizeof value, &len), FERRY_ERR_DISCONNECTED);
+    int pfd = -1;
+    EXPECT(ferry_publisher_fd(NULL, &pfd), FERRY_ERR_NULL_ARGUMENT);
+    ferry_subscriber_free(s);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: broadcast PREFIX\n");
         return 2;
     }
-    char block[200], overwrite[200];
+    char block[200], overwrite[200], polled[200];
     snprintf(block, sizeof block, "%s-block", argv[1]);
     snprintf(overwrite, sizeof overwrite, "%s-overwrite", argv[1]);
+    snprintf(polled, sizeof polled, "%s-polled", argv[1]);
     block_mode(block);
     overwrite_mode(overwrite);
+    pollable(polled);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
