@@ -1,5 +1,5 @@
-//! async/await over the handles' fds, for tokio (the `tokio` feature): [`AsyncReceiver`]
-//! and [`AsyncSender`].
+//! async/await over the handles' fds, for tokio (the `tokio` feature): [`AsyncReceiver`],
+//! [`AsyncSender`] and [`AsyncSubscriber`].
 //!
 //! Each wraps a [`Receiver`] or [`Sender`] in tokio's `AsyncFd` on its pollable fd (the
 //! shared-memory doorbell, or the stream's epoll). A wait drains the fd and re-arms the
@@ -20,6 +20,7 @@ use std::{
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::{
+    broadcast::{Subscriber, SubscriberError, SubscriberGuard},
     channel::{Loan, Receiver, RecvGuard, Sender},
     error::{RecvError, SendError},
 };
@@ -261,5 +262,139 @@ impl AsyncSender {
         }
         // Room was there a moment ago; a competing MPMC sender may have taken it.
         self.fd.get_mut().loan()
+    }
+}
+
+/// A broadcast [`Subscriber`] for async code: `recv().await`, and a
+/// [`Stream`](futures_core::Stream) of owned messages in which a lag is an item
+/// (`Err(Lagged(n))`) and the stream goes on.
+///
+/// Must be made, used and dropped inside a tokio runtime with I/O enabled. Its fd is
+/// the subscriber's own doorbell (one per subscriber seat), so every subscriber of a
+/// channel is woken by every publication.
+///
+/// # Examples
+///
+/// ```
+/// # let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+/// # runtime.block_on(async {
+/// use ferry::{AsyncSubscriber, Config, Publisher, Start};
+///
+/// let mut publisher = Publisher::in_memory(&Config::new().slot_size(64).capacity(8))?;
+/// let mut news = AsyncSubscriber::new(publisher.subscribe(Start::Live)?)?;
+/// let thread = std::thread::spawn(move || publisher.send(b"hello subscribers"));
+/// assert_eq!(&*news.recv().await?, b"hello subscribers");
+/// thread.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AsyncSubscriber {
+    fd: AsyncFd<Subscriber>,
+}
+
+impl AsyncSubscriber {
+    /// Registers `subscriber`'s fd with the current tokio runtime's reactor.
+    ///
+    /// # Errors
+    ///
+    /// The reactor's: no runtime, I/O not enabled, or registration failed.
+    pub fn new(subscriber: Subscriber) -> io::Result<Self> {
+        // SAFETY: the subscriber owns its fd (an epoll instance over its seat's bell and
+        // the publishers' departure bell) from its first use to its drop and never
+        // replaces it, so `as_raw_fd` returns the same open fd while the `AsyncFd` holds it.
+        let fd = unsafe { AsyncFd::register_with_interest(subscriber, Interest::READABLE) };
+        Ok(Self { fd: fd.map_err(|e| e.into_parts().1)? })
+    }
+
+    /// The subscriber.
+    pub fn get_ref(&self) -> &Subscriber {
+        self.fd.get_ref()
+    }
+
+    /// The subscriber, for its synchronous calls (the `try_` ones fit an async task).
+    pub fn get_mut(&mut self) -> &mut Subscriber {
+        self.fd.get_mut()
+    }
+
+    /// Deregisters and returns the subscriber.
+    pub fn into_inner(self) -> Subscriber {
+        self.fd.into_inner()
+    }
+
+    /// Waits until a receive would not say `Empty`. Takes nothing.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SubscriberError>> {
+        loop {
+            if self.fd.get_mut().prepare_wait() {
+                return Poll::Ready(Ok(()));
+            }
+            // The fd is drained and armed: the next ring is an edge the reactor reports.
+            match ready!(self.fd.poll_read_ready(cx)) {
+                Ok(mut guard) => guard.clear_ready(),
+                Err(_) => return Poll::Ready(Err(SubscriberError::Disconnected)),
+            }
+        }
+    }
+
+    /// Waits for the next message and returns a guard that reads it in place (see
+    /// [`Subscriber::recv`]). Cancellation-safe: a future dropped before it completes
+    /// took nothing.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Subscriber::try_recv`], except `Empty`, which it waits out.
+    pub async fn recv(&mut self) -> Result<SubscriberGuard<'_>, SubscriberError> {
+        loop {
+            std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
+            let this: *mut Self = self;
+            // SAFETY: `this` is `self`, borrowed for the rest of the call. The borrow the
+            // receive takes is returned with the guard, or, on `Empty`, is over before the
+            // loop uses `self` again (the conditional return the borrow checker cannot
+            // see before Polonius).
+            match unsafe { &mut *this }.fd.get_mut().try_recv() {
+                Err(SubscriberError::Empty) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for the next message and returns a copy of it. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// As for [`AsyncSubscriber::recv`].
+    pub async fn recv_vec(&mut self) -> Result<Vec<u8>, SubscriberError> {
+        std::future::poll_fn(|cx| self.poll_next_vec(cx)).await
+    }
+
+    /// One poll of "the next message, copied out and validated".
+    fn poll_next_vec(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, SubscriberError>> {
+        loop {
+            ready!(self.poll_ready(cx))?;
+            let mut guard = match self.fd.get_mut().try_recv() {
+                Ok(guard) => guard,
+                Err(SubscriberError::Empty) => continue,
+                Err(other) => return Poll::Ready(Err(other)),
+            };
+            let message = guard.to_vec();
+            // In overwrite mode the copy may hold bytes of a later lap: only a copy that
+            // validates is handed out.
+            return Poll::Ready(guard.validate().map(|()| message));
+        }
+    }
+}
+
+/// The received messages, copied out, until the publishers have gone (the stream then
+/// ends). A lag is an item, `Err(SubscriberError::Lagged(n))`, and the stream goes on; a
+/// `Corrupt` channel yields its error and ends.
+impl futures_core::Stream for AsyncSubscriber {
+    type Item = Result<Vec<u8>, SubscriberError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match ready!(self.get_mut().poll_next_vec(cx)) {
+            Err(SubscriberError::Disconnected) => Poll::Ready(None),
+            other => Poll::Ready(Some(other)),
+        }
     }
 }

@@ -67,7 +67,7 @@ mod sync;
 mod transport;
 
 #[cfg(all(feature = "tokio", not(ferry_loom)))]
-pub use async_io::{AsyncReceiver, AsyncSender};
+pub use async_io::{AsyncReceiver, AsyncSender, AsyncSubscriber};
 pub use broadcast::{PublishError, PublishLoan, Publisher, Start, Subscriber, SubscriberError, SubscriberGuard};
 #[cfg(not(ferry_loom))]
 pub use channel::unlink;

@@ -1,6 +1,7 @@
 //! async/await over the fds (the `tokio` feature): a receiver task fed by a sender
 //! process, with `recv` futures cancelled on the way losing nothing; the `Stream` ending
-//! at disconnection; an async sender waiting for room.
+//! at disconnection; an async sender waiting for room; async broadcast subscribers,
+//! each woken by every publication, with a cancelled `recv` and a lag on the way.
 #![cfg(feature = "tokio")]
 
 use std::{
@@ -14,7 +15,10 @@ use std::{
     time::Duration,
 };
 
-use ferry::{AsyncReceiver, AsyncSender, Config, Receiver, RecvError, Sender};
+use ferry::{
+    AsyncReceiver, AsyncSender, AsyncSubscriber, Config, Policy, Publisher, Receiver, RecvError, Sender, Start,
+    SubscriberError,
+};
 
 mod support;
 use support::{start_watchdog, Cleanup};
@@ -188,4 +192,79 @@ fn byte_channel_async_at_both_ends() {
     });
     let expected: Vec<Vec<u8>> = (0..10u8).flat_map(|round| (0..=64usize).map(move |len| vec![round; len])).collect();
     assert_eq!(collected, expected);
+}
+
+/// Two subscribers, each in a task of its own runtime on its own thread, receive every
+/// message a publisher thread sends into a small blocking ring (so both sleep on their
+/// fds often), in order, through the `Stream`; a `recv` future polled once and dropped
+/// takes nothing; the streams end when the publisher goes.
+#[test]
+fn async_subscribers_each_get_every_message() {
+    const COUNT: u64 = 5_000;
+    let publisher = Publisher::in_memory(&Config::new().slot_size(8).capacity(4)).unwrap();
+    let subscribers: Vec<_> = (0..2).map(|_| publisher.subscribe(Start::Live).unwrap()).collect();
+    // The publisher starts once both subscribers have made their cancelled poll.
+    let started = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let tasks: Vec<_> = subscribers
+        .into_iter()
+        .map(|subscriber| {
+            let started = started.clone();
+            thread::spawn(move || {
+                runtime().block_on(async move {
+                    let mut news = AsyncSubscriber::new(subscriber).unwrap();
+                    // Cancelled before anything was published: takes nothing.
+                    assert!(poll_once(news.recv_vec()).is_none(), "a message before the publisher sent one");
+                    started.wait();
+                    let mut got = Vec::new();
+                    while let Some(item) =
+                        std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut news), cx))
+                            .await
+                    {
+                        got.push(u64::from_le_bytes(item.unwrap()[..].try_into().unwrap()));
+                    }
+                    got
+                })
+            })
+        })
+        .collect();
+    let sender = thread::spawn(move || {
+        let mut publisher = publisher;
+        started.wait();
+        for i in 0..COUNT {
+            publisher.send(&i.to_le_bytes()).unwrap();
+            if i % 500 == 499 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    sender.join().unwrap();
+    for task in tasks {
+        assert_eq!(task.join().unwrap(), (0..COUNT).collect::<Vec<u64>>());
+    }
+}
+
+/// In overwrite mode a subscriber that fell a ring behind gets the lag as an item, then
+/// the messages still held.
+#[test]
+fn async_subscriber_reports_a_lag_and_goes_on() {
+    let mut publisher =
+        Publisher::in_memory(&Config::new().slot_size(8).capacity(4).policy(Policy::Overwrite)).unwrap();
+    let subscriber = publisher.subscribe(Start::Live).unwrap();
+    for i in 0..10u64 {
+        publisher.send(&i.to_le_bytes()).unwrap();
+    }
+    let items = runtime().block_on(async move {
+        let mut news = AsyncSubscriber::new(subscriber).unwrap();
+        let first = news.recv_vec().await;
+        let second = news.recv_vec().await.unwrap();
+        drop(publisher);
+        let mut rest = Vec::new();
+        while let Ok(message) = news.recv_vec().await {
+            rest.push(u64::from_le_bytes(message[..].try_into().unwrap()));
+        }
+        (first, u64::from_le_bytes(second[..].try_into().unwrap()), rest)
+    });
+    assert_eq!(items.0, Err(SubscriberError::Lagged(6)));
+    assert_eq!(items.1, 6);
+    assert_eq!(items.2, vec![7, 8, 9]);
 }

@@ -347,6 +347,13 @@ impl Subscriber {
     pub(crate) fn ready_now(&self) -> bool {
         self.end.ready_now()
     }
+
+    /// Before sleeping on the fd in an edge-triggered loop (tokio): drains the fd and
+    /// re-arms it, taking nothing; `true` if a receive would not say `Empty`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        self.end.prepare_wait()
+    }
 }
 
 fn subscriber_error(stop: Stop) -> SubscriberError {

@@ -325,6 +325,18 @@ impl ShmSubscriber {
         self.reader.ready(&self.ring) || liveness::all_gone(&self.segment, Role::Sender)
     }
 
+    /// Drains and re-arms the doorbell, then looks as `ready_now` does; a drain that says
+    /// every publisher closed the bell is checked (a system call) and counts as ready.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_wait(&mut self) -> bool {
+        if self.ready_now() {
+            return true;
+        }
+        let drained = self.bell.rearm(&self.segment);
+        let gone = drained.is_some_and(|drained| gone_after_drain(&self.segment, Role::Sender, drained));
+        gone || self.ready_now()
+    }
+
     pub(crate) fn fanout(&self) -> Fanout {
         self.fanout
     }
