@@ -200,6 +200,7 @@ impl Signal {
     /// Wakes every parked waiter if there is one, and says whether the fd doorbell must
     /// be rung (a handle armed on it). Call after publishing; ring if told to.
     #[must_use = "a `Ring` must be rung on the doorbell's file descriptor"]
+    #[inline]
     pub(crate) fn notify(&self, how: Signaling) -> doorbell::Ring {
         let waiting = self.waiting();
         if waiting & PARKED != 0 {

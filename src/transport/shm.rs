@@ -402,6 +402,7 @@ impl ShmSender {
     }
 
     /// Publishes what is staged (SPSC) and wakes a parked receiver if there is one.
+    #[inline]
     pub(crate) fn publish(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.publish(&self.ring) {
@@ -501,6 +502,7 @@ impl ShmReceiver {
 
     /// Frees the slot of the message at `pos`; on SPSC, handed back to the sender now or
     /// at the next `release`.
+    #[inline]
     pub(crate) fn done(&mut self, pos: u64, release: bool) {
         match &mut self.side {
             Side::Spsc(state) => {
@@ -517,6 +519,7 @@ impl ShmReceiver {
     }
 
     /// Hands the slots read so far back (SPSC) and wakes a parked sender if there is one.
+    #[inline]
     pub(crate) fn release(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.release(&self.ring) {
