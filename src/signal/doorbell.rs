@@ -125,17 +125,25 @@ impl Armed {
     /// before it sleeps on the fd. Returns what the drain found.
     pub(crate) fn arm(&self, signal: &Signal, pipe: &impl Pipe) -> Drained {
         let drained = pipe.drain();
+        self.arm_flag(signal, &signal.armed);
+        drained
+    }
+
+    /// Raises `flag` (the signal's own, or a broadcast seat's) and counts the handle on
+    /// `signal` (once): from here on, a publication that the caller's next re-check
+    /// misses lowers the flag and rings the handle's bell. The caller must have drained
+    /// its bell just before, and must re-check before it sleeps.
+    pub(crate) fn arm_flag(&self, signal: &Signal, flag: &AtomicU32) {
         // SYNC: Relaxed, both; ordered before the caller's re-check by the heavy barrier
-        // below, which pairs with the light barrier in `Signal::notify`: either the
-        // re-check sees the waker's publication, or the waker sees the count and
-        // `armed == 1` and rings (module doc).
-        signal.armed.store(1, Relaxed);
+        // below, which pairs with the light barrier in `Signal::notify_parked`: either
+        // the re-check sees the waker's publication, or the waker sees the count and
+        // `flag == 1` and rings (module doc).
+        flag.store(1, Relaxed);
         let unit = if self.counted.replace(true) { 0 } else { ARMED_UNIT };
         if unit == 0 && sync::mutated(sync::Mutation::DoorbellArm) {
-            return drained;
+            return;
         }
         sync::heavy_add(&signal.waiters, unit);
-        drained
     }
 
     /// Stops counting the handle as armed (it no longer sleeps on the fd).

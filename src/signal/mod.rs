@@ -202,15 +202,24 @@ impl Signal {
     #[must_use = "a `Ring` must be rung on the doorbell's file descriptor"]
     #[inline]
     pub(crate) fn notify(&self, how: Signaling) -> doorbell::Ring {
-        let waiting = self.waiting();
-        if waiting & PARKED != 0 {
-            self.wake(how);
-        }
-        if waiting & !PARKED != 0 {
+        if self.notify_parked(how) {
             doorbell::take(&self.armed)
         } else {
             doorbell::Ring::Quiet
         }
+    }
+
+    /// Wakes every parked waiter if there is one, and says whether some handle is armed
+    /// on an fd doorbell: the channel's ([`Signal::notify`] takes its flag) or a
+    /// broadcast seat's (`seat_doorbell::ring_armed` scans theirs). Call after publishing.
+    #[must_use = "armed handles must be rung"]
+    #[inline]
+    pub(crate) fn notify_parked(&self, how: Signaling) -> bool {
+        let waiting = self.waiting();
+        if waiting & PARKED != 0 {
+            self.wake(how);
+        }
+        waiting & !PARKED != 0
     }
 
     /// Reads the waiter count after the light barrier (without it under the loom suite's

@@ -1,13 +1,12 @@
 //! The fd doorbell's arm/ring protocol on heap memory, for the loom models: the
 //! production [`Signal`] and [`Armed`] code (and, for a broadcast channel's seats,
-//! [`SeatArmed`] and [`seat_doorbell::ring_armed`]), with a modelled pipe (a byte count a
-//! waiter sleeps on through the facade's futex model) in place of the FIFO.
+//! [`Armed::arm_flag`] and [`seat_doorbell::ring_armed`]), with a modelled pipe (a byte
+//! count a waiter sleeps on through the facade's futex model) in place of the FIFO.
 
 use crate::{
     signal::{
         doorbell::{self, Armed, Drained, Pipe},
-        seat_doorbell::{self, SeatArmed},
-        Signal, Signaling,
+        seat_doorbell, Signal, Signaling,
     },
     sync::{
         self, AtomicU32, AtomicU64,
@@ -125,7 +124,7 @@ impl SeatDoorbellRace {
     pub fn publish(&self) {
         // SYNC: Release; pairs with the Acquire loads in `receive`.
         self.published.fetch_add(1, Release);
-        if self.signal.notify_seats(Signaling::Futex) {
+        if self.signal.notify_parked(Signaling::Futex) {
             seat_doorbell::ring_armed(self.flags.iter().enumerate(), |seat| self.pipes[seat].ring());
         }
     }
@@ -135,7 +134,7 @@ impl SeatDoorbellRace {
     /// on its pipe until it holds a byte. Returns once message `count` was seen (loom
     /// reports a deadlock if a ring is lost).
     pub fn receive(&self, seat: usize, count: u64) {
-        let armed = SeatArmed::new();
+        let armed = Armed::new();
         for want in 1..=count {
             loop {
                 // SYNC: Acquire; pairs with the Release store in `publish`.
@@ -143,7 +142,7 @@ impl SeatDoorbellRace {
                     break;
                 }
                 let _ = self.pipes[seat].drain();
-                armed.arm(&self.signal, &self.flags[seat]);
+                armed.arm_flag(&self.signal, &self.flags[seat]);
                 // SYNC: Acquire; as above: the re-check after arming.
                 if self.published.load(Acquire) >= want {
                     break;
@@ -151,6 +150,6 @@ impl SeatDoorbellRace {
                 sync::futex_wait(&self.pipes[seat].bytes, 0, std::time::Duration::MAX);
             }
         }
-        armed.disarm(&self.signal, &self.flags[seat]);
+        armed.disarm_seat(&self.signal, &self.flags[seat]);
     }
 }

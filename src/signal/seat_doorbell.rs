@@ -37,36 +37,18 @@
 //! (one system call per scribble and seat), a scribbled count a scan of the flags or a
 //! lost ring, which every wait bounds by re-checking on a timer.
 
-use std::cell::Cell;
-
 use crate::{
-    signal::{doorbell::ARMED_UNIT, Signal, Signaling, PARKED},
-    sync::{self, AtomicU32, Ordering::Relaxed},
+    signal::{doorbell::Armed, Signal},
+    sync::{AtomicU32, Ordering::Relaxed},
 };
-
-impl Signal {
-    /// Wakes every parked waiter if there is one, and says whether some handle is armed
-    /// on a per-seat doorbell: if so, call [`ring_armed`] over the seats' flags. Call
-    /// after publishing.
-    #[must_use = "armed seats must be rung"]
-    pub(crate) fn notify_seats(&self, how: Signaling) -> bool {
-        // The light barrier and the load pair with the heavy barrier in `announce` and in
-        // `SeatArmed::arm`, as in `notify` (see there).
-        let waiting = self.waiting();
-        if waiting & PARKED != 0 {
-            self.wake(how);
-        }
-        waiting & !PARKED != 0
-    }
-}
 
 /// Lowers every raised flag among `flags` (seat index, flag) and calls `ring` with the
 /// index of each seat whose flag this call lowered. Call only when
-/// [`Signal::notify_seats`] said some handle is armed.
+/// [`Signal::notify_parked`] said some handle is armed.
 pub(crate) fn ring_armed<'a>(flags: impl Iterator<Item = (usize, &'a AtomicU32)>, mut ring: impl FnMut(usize)) {
     for (seat, flag) in flags {
         // SYNC: Relaxed, both; ordered after the arming subscriber's `flag = 1` by the
-        // barrier pair (the light one in `notify_seats`, the heavy one in `SeatArmed::arm`).
+        // barrier pair (the light one in `notify_parked`, the heavy one in `Armed::arm_flag`).
         // The swap only decides which publisher rings once per arming.
         if flag.load(Relaxed) != 0 && flag.swap(0, Relaxed) != 0 {
             ring(seat);
@@ -74,49 +56,15 @@ pub(crate) fn ring_armed<'a>(flags: impl Iterator<Item = (usize, &'a AtomicU32)>
     }
 }
 
-/// One subscriber's arming, process-local: whether it is counted in the signal's
-/// `waiters`.
-#[derive(Debug, Default)]
-pub(crate) struct SeatArmed {
-    counted: Cell<bool>,
-}
-
-impl SeatArmed {
-    /// Not armed.
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether the handle has armed (and is counted) since it was made or disarmed.
-    pub(crate) fn is_armed(&self) -> bool {
-        self.counted.get()
-    }
-
-    /// Raises the seat's `flag` and counts the handle on `signal` (once): from here on, a
-    /// publication that the caller's next re-check of the ring misses lowers the flag
-    /// and rings the seat's bell. The caller must have drained the bell just before, and
-    /// must re-check before it sleeps.
-    pub(crate) fn arm(&self, signal: &Signal, flag: &AtomicU32) {
-        // SYNC: Relaxed, both; ordered before the caller's re-check by the heavy barrier
-        // below, which pairs with the light barrier in `Signal::notify_seats`: either the
-        // re-check sees the publication, or the publisher sees the count, then
-        // `flag == 1`, and rings.
-        flag.store(1, Relaxed);
-        let unit = if self.counted.replace(true) { 0 } else { ARMED_UNIT };
-        if unit == 0 && sync::mutated(sync::Mutation::DoorbellArm) {
-            return;
-        }
-        sync::heavy_add(&signal.waiters, unit);
-    }
-
-    /// Stops counting the handle as armed, and lowers its seat's `flag` (it no longer
+impl Armed {
+    /// Stops counting the subscriber as armed, and lowers its seat's `flag` (it no longer
     /// sleeps on the fd; the seat may go to another subscriber).
-    pub(crate) fn disarm(&self, signal: &Signal, flag: &AtomicU32) {
-        if self.counted.replace(false) && !crate::sync::abandoned_by_loom() {
-            // SYNC: Relaxed, both; a stale flag or count costs a publisher one needless
-            // ring or look at the flags, never a lost ring.
+    pub(crate) fn disarm_seat(&self, signal: &Signal, flag: &AtomicU32) {
+        if self.is_armed() && !crate::sync::abandoned_by_loom() {
+            // SYNC: Relaxed; a stale flag costs a publisher one needless ring, never a
+            // lost one.
             flag.store(0, Relaxed);
-            signal.waiters.fetch_sub(ARMED_UNIT, Relaxed);
         }
+        self.disarm(signal);
     }
 }

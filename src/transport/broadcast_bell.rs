@@ -19,7 +19,7 @@ use crate::{
         bell::{BellFds, BellFiles, BellSide},
         doorbell::{self, Armed, Drained},
         seat_bell::{SeatBells, SeatRingers, SubscriberFds},
-        seat_doorbell::{self, SeatArmed},
+        seat_doorbell,
     },
     sync::Ordering::Relaxed,
 };
@@ -154,7 +154,7 @@ impl PublisherBell {
     /// After a publication: wakes parked subscribers and rings every armed seat's bell.
     pub(crate) fn notify(&mut self, segment: &Segment) {
         let how = segment.geometry().signaling;
-        if segment.ring().control().not_empty.notify_seats(how) {
+        if segment.ring().control().not_empty.notify_parked(how) {
             self.ring_armed_seats(segment);
         }
     }
@@ -178,7 +178,7 @@ impl PublisherBell {
 #[derive(Debug)]
 pub(crate) struct SubscriberBell {
     fds: SubscriberFds,
-    armed: SeatArmed,
+    armed: Armed,
     seat: usize,
     _bells: Arc<Bells>,
 }
@@ -203,7 +203,7 @@ impl SubscriberBell {
             name: segment.name().to_owned(),
             source,
         })?;
-        Ok(Self { fds, armed: SeatArmed::new(), seat, _bells: bells })
+        Ok(Self { fds, armed: Armed::new(), seat, _bells: bells })
     }
 
     /// The pollable fd, arming the doorbell the first time.
@@ -216,7 +216,7 @@ impl SubscriberBell {
 
     fn arm(&self, segment: &Segment) -> Drained {
         let drained = self.fds.drain();
-        self.armed.arm(&segment.ring().control().not_empty, &segment.subscriber_seats()[self.seat].armed);
+        self.armed.arm_flag(&segment.ring().control().not_empty, &segment.subscriber_seats()[self.seat].armed);
         drained
     }
 
@@ -237,6 +237,6 @@ impl SubscriberBell {
     /// Stops counting the subscriber as armed and lowers its seat's flag (it is going
     /// away).
     pub(crate) fn disarm(&self, segment: &Segment) {
-        self.armed.disarm(&segment.ring().control().not_empty, &segment.subscriber_seats()[self.seat].armed);
+        self.armed.disarm_seat(&segment.ring().control().not_empty, &segment.subscriber_seats()[self.seat].armed);
     }
 }
