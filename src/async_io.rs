@@ -1,8 +1,9 @@
 //! async/await over the handles' fds, for tokio (the `tokio` feature): [`AsyncReceiver`],
 //! [`AsyncSender`] and [`AsyncSubscriber`].
 //!
-//! Each wraps a [`Receiver`] or [`Sender`] in tokio's `AsyncFd` on its pollable fd (the
-//! shared-memory doorbell, or the stream's epoll). A wait drains the fd and re-arms the
+//! Each wraps a [`Receiver`], [`Sender`] or [`Subscriber`] in tokio's `AsyncFd` on its
+//! pollable fd (the shared-memory doorbell, or the stream's epoll; a subscriber's own
+//! seat bell). A wait drains the fd and re-arms the
 //! doorbell, looks at the channel once more, and only then yields to the reactor, which
 //! wakes the task when the other side rings (`signal::doorbell`). A busy channel is
 //! served without touching the reactor or the kernel.
@@ -24,6 +25,26 @@ use crate::{
     channel::{Loan, Receiver, RecvGuard, Sender},
     error::{RecvError, SendError},
 };
+
+/// Polls until `prepare_wait` (which drains and re-arms the handle's doorbell, taking
+/// nothing) says the handle may proceed; between looks the task waits for the reactor to
+/// report the fd readable. `false` if the reactor failed.
+fn poll_prepared<T: std::os::fd::AsRawFd>(
+    fd: &mut AsyncFd<T>,
+    cx: &mut Context<'_>,
+    mut prepare_wait: impl FnMut(&mut T) -> bool,
+) -> Poll<bool> {
+    loop {
+        if prepare_wait(fd.get_mut()) {
+            return Poll::Ready(true);
+        }
+        // The fd is drained and armed: the next ring is an edge the reactor reports.
+        match ready!(fd.poll_read_ready(cx)) {
+            Ok(mut guard) => guard.clear_ready(),
+            Err(_) => return Poll::Ready(false),
+        }
+    }
+}
 
 /// A [`Receiver`] for async code: `recv().await`, and a [`Stream`](futures_core::Stream)
 /// of owned messages.
@@ -82,16 +103,8 @@ impl AsyncReceiver {
 
     /// Waits until a receive would not say `Empty`. Takes nothing.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RecvError>> {
-        loop {
-            if self.fd.get_mut().prepare_wait() {
-                return Poll::Ready(Ok(()));
-            }
-            // The fd is drained and armed: the next ring is an edge the reactor reports.
-            match ready!(self.fd.poll_read_ready(cx)) {
-                Ok(mut guard) => guard.clear_ready(),
-                Err(_) => return Poll::Ready(Err(RecvError::Disconnected)),
-            }
-        }
+        poll_prepared(&mut self.fd, cx, Receiver::prepare_wait)
+            .map(|ok| ok.then_some(()).ok_or(RecvError::Disconnected))
     }
 
     /// Waits for a message and returns a guard that reads it in place (dropping it frees
@@ -219,16 +232,8 @@ impl AsyncSender {
 
     /// Waits until a send would find room (or the receivers gone). Takes nothing.
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.fd.get_mut().prepare_wait() {
-                return Poll::Ready(());
-            }
-            match ready!(self.fd.poll_read_ready(cx)) {
-                Ok(mut guard) => guard.clear_ready(),
-                // The reactor failed: let the send itself report what it finds.
-                Err(_) => return Poll::Ready(()),
-            }
-        }
+        // A failed reactor: the send itself reports what it finds.
+        poll_prepared(&mut self.fd, cx, Sender::prepare_wait).map(drop)
     }
 
     /// Waits for room and sends a copy of `message`. Cancellation-safe: a future
@@ -325,16 +330,8 @@ impl AsyncSubscriber {
 
     /// Waits until a receive would not say `Empty`. Takes nothing.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SubscriberError>> {
-        loop {
-            if self.fd.get_mut().prepare_wait() {
-                return Poll::Ready(Ok(()));
-            }
-            // The fd is drained and armed: the next ring is an edge the reactor reports.
-            match ready!(self.fd.poll_read_ready(cx)) {
-                Ok(mut guard) => guard.clear_ready(),
-                Err(_) => return Poll::Ready(Err(SubscriberError::Disconnected)),
-            }
-        }
+        poll_prepared(&mut self.fd, cx, Subscriber::prepare_wait)
+            .map(|ok| ok.then_some(()).ok_or(SubscriberError::Disconnected))
     }
 
     /// Waits for the next message and returns a guard that reads it in place (see
