@@ -20,10 +20,10 @@ use std::{
 };
 
 use ferry::{Config, Policy, PublishError, Publisher, RingKind, Select, Start, Subscriber, SubscriberError};
-use rustix::event::{epoll, poll, PollFd, PollFlags, Timespec};
+use rustix::event::{epoll, Timespec};
 
 mod support;
-use support::{start_watchdog, Cleanup};
+use support::{start_watchdog, wait_readable, Cleanup};
 
 /// `<channel>:<messages>` for `child_subscribe_epoll`.
 const EPOLL_ENV: &str = "FERRY_BCPOLL_CHILD_EPOLL";
@@ -64,19 +64,6 @@ fn wait_for(lines: &mut Lines<BufReader<ChildStdout>>, marker: &str) {
         }
     }
     panic!("the child ended before printing {marker}");
-}
-
-/// Waits on `fds` with `poll` for at most `timeout`; returns how many are ready.
-fn wait_readable(fds: &[&dyn AsFd], timeout: Duration) -> usize {
-    let mut polled: Vec<PollFd<'_>> =
-        fds.iter().map(|fd| PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::IN)).collect();
-    let timeout = Timespec::try_from(timeout).unwrap();
-    loop {
-        match poll(&mut polled, Some(&timeout)) {
-            Err(rustix::io::Errno::INTR) => {}
-            other => return other.unwrap(),
-        }
-    }
 }
 
 /// `try_recv` of a `u64`.

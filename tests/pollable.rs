@@ -18,10 +18,10 @@ use std::{
 };
 
 use ferry::{Config, Receiver, RecvError, RingKind, Sender};
-use rustix::event::{epoll, poll, PollFd, PollFlags, Timespec};
+use rustix::event::{epoll, Timespec};
 
 mod support;
-use support::{start_watchdog, Cleanup};
+use support::{start_watchdog, wait_readable, Cleanup};
 
 /// `<base>:<first>:<count>:<messages>` for `child_stream_many`.
 const MANY_ENV: &str = "FERRY_POLL_CHILD_MANY";
@@ -46,19 +46,6 @@ fn spawn_child(test: &str, var: &str, value: &str) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
-}
-
-/// Waits on `fds` with `poll` for at most `timeout`; returns how many are ready.
-fn wait_readable(fds: &[&dyn AsFd], timeout: Duration) -> usize {
-    let mut polled: Vec<PollFd<'_>> =
-        fds.iter().map(|fd| PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::IN)).collect();
-    let timeout = Timespec::try_from(timeout).unwrap();
-    loop {
-        match poll(&mut polled, Some(&timeout)) {
-            Err(rustix::io::Errno::INTR) => {}
-            other => return other.unwrap(),
-        }
-    }
 }
 
 /// Ten sender processes stream into ten channels each; the parent waits on all 100

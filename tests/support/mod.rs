@@ -1,9 +1,11 @@
 //! What the integration tests share: the segment's file, clean-up, a mixing function
-//! for derived data, and the watchdog of child processes. Each test binary uses part of
+//! for derived data, the watchdog of child processes, and a `poll` over fds. Each test binary uses part of
 //! it.
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process, thread, time::Duration};
+use std::{os::fd::AsFd, path::PathBuf, process, thread, time::Duration};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 /// The file of channel `name`'s shared-memory segment.
 pub fn shm_path(name: &str) -> PathBuf {
@@ -44,4 +46,17 @@ pub fn start_watchdog(limit: Duration) {
         eprintln!("child: still running after {limit:?}; giving up");
         process::exit(3);
     });
+}
+
+/// Waits on `fds` with `poll` for at most `timeout`; returns how many are ready.
+pub fn wait_readable(fds: &[&dyn AsFd], timeout: Duration) -> usize {
+    let mut polled: Vec<PollFd<'_>> =
+        fds.iter().map(|fd| PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::IN)).collect();
+    let timeout = Timespec::try_from(timeout).unwrap();
+    loop {
+        match poll(&mut polled, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => return other.unwrap(),
+        }
+    }
 }
