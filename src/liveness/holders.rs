@@ -3,7 +3,7 @@
 
 use crate::{
     liveness::{
-        process::{alive, pid_of},
+        process::{alive, pid_of, running},
         roles::{Role, DETACHED, EVER_HELD},
         seats::occupant,
         subscribers,
@@ -31,6 +31,19 @@ pub(crate) enum Peer {
 /// The state of the handles holding `role` in `segment`. Whether a holder is still
 /// alive takes a system call, made only with `check_pid`.
 pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
+    peer_by(segment, role, check_pid.then_some(alive))
+}
+
+/// [`peer`] once this side's doorbell has reported that every holder of its ringing end
+/// closed it: a holder that has begun to exit counts as gone (`process::running`), so
+/// that the hang-up and the receive after it agree even before the kernel has made the
+/// holder a zombie.
+pub(crate) fn peer_after_hangup(segment: &Segment, role: Role) -> Peer {
+    peer_by(segment, role, Some(running))
+}
+
+/// [`peer`], asking `live` (a system call) whether a holder still runs, if given.
+fn peer_by(segment: &Segment, role: Role, live: Option<fn(u64) -> bool>) -> Peer {
     // SYNC: Acquire; pairs with the Release stores in `attach` and `detach`: a caller
     // that sees `Gone` and then finds the ring empty has seen every message the peer
     // published.
@@ -39,7 +52,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
         RingKind::Spsc | RingKind::SpscBytes => match word {
             0 => Peer::NotYet,
             DETACHED => Peer::Gone,
-            holder if check_pid && !alive(holder) => {
+            holder if live.is_some_and(|live| !live(holder)) => {
                 // Remembered in the word, so that the `try_` calls see it too.
                 // SYNC: AcqRel on success, as in `recovery::mark_dead_holders`.
                 let _ = role.word(segment).compare_exchange(holder, DETACHED, AcqRel, Relaxed);
@@ -52,7 +65,7 @@ pub(crate) fn peer(segment: &Segment, role: Role, check_pid: bool) -> Peer {
                 .seats()
                 .iter()
                 .filter_map(occupant)
-                .any(|(owner, held_as, _)| held_as == role as u64 && (!check_pid || alive(owner)));
+                .any(|(owner, held_as, _)| held_as == role as u64 && live.is_none_or(|live| live(owner)));
             match (held, word) {
                 (true, _) => Peer::Attached,
                 (false, 0) => Peer::NotYet,

@@ -27,7 +27,7 @@ pub(crate) mod subscribers;
 pub(crate) use self::holders::reclaim_if_stale;
 pub(crate) use self::{
     attach::{attach, detach},
-    holders::{all_gone, holders_in, is_stale, peer, Holder, Peer},
+    holders::{all_gone, holders_in, is_stale, peer, peer_after_hangup, Holder, Peer},
     process::{alive, me, pid_of},
     recovery::{recover, recover_if_due},
     roles::Role,

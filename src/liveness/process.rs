@@ -6,6 +6,12 @@
 //! process started at another time, a zombie, and a pid that no longer exists are all
 //! dead. Where `/proc` cannot be read, a process counts as alive while signal 0 reaches
 //! its pid.
+//!
+//! A process that has begun to exit (the kernel's `PF_EXITING` flag, field 9 of
+//! `/proc/PID/stat`) closes its files before it becomes a zombie, so a peer can see its
+//! doorbell hang up while `/proc` still shows it running. [`running`] counts such a
+//! process as gone; it is asked only after a hang-up, when every thread of the process
+//! has passed the point of closing its files and none can run its code again.
 
 /// This process's identity word.
 pub(crate) fn me() -> u64 {
@@ -22,11 +28,37 @@ pub(crate) fn pid_of(identity: u64) -> u32 {
 pub(crate) fn alive(word: u64) -> bool {
     let pid = pid_of(word);
     match read_stat(pid) {
-        Ok(Some((state, start))) => !matches!(state, 'Z' | 'X') && identity(pid, start) == word,
+        Ok(Some(stat)) => !matches!(stat.state, 'Z' | 'X') && identity(pid, stat.start) == word,
         Ok(None) => false,
         // No procfs here: fall back to "signal 0 reaches it".
         Err(()) => signal_reaches(pid),
     }
+}
+
+/// Whether the process an identity word names is alive and has not begun to exit (see
+/// the module doc: for use once its files are known to be closed).
+pub(crate) fn running(word: u64) -> bool {
+    let pid = pid_of(word);
+    match read_stat(pid) {
+        Ok(Some(stat)) => {
+            !matches!(stat.state, 'Z' | 'X') && stat.flags & PF_EXITING == 0 && identity(pid, stat.start) == word
+        }
+        Ok(None) => false,
+        Err(()) => signal_reaches(pid),
+    }
+}
+
+/// The kernel's per-task flag "getting shut down" (`include/linux/sched.h`).
+const PF_EXITING: u64 = 0x4;
+
+/// What ferry reads of `/proc/PID/stat`.
+struct Stat {
+    /// Field 3: `R`, `S`, `Z`...
+    state: char,
+    /// Field 9: the kernel's task flags.
+    flags: u64,
+    /// Field 22: start time, in clock ticks since boot.
+    start: u64,
 }
 
 fn identity(pid: u32, start: u64) -> u64 {
@@ -34,12 +66,12 @@ fn identity(pid: u32, start: u64) -> u64 {
 }
 
 fn start_time(pid: u32) -> Option<u64> {
-    read_stat(pid).ok().flatten().map(|(_, start)| start)
+    read_stat(pid).ok().flatten().map(|stat| stat.start)
 }
 
-/// `(state, start time)` of `pid`; `Ok(None)` if there is no such process, `Err` if
+/// What `/proc/PID/stat` says of `pid`; `Ok(None)` if there is no such process, `Err` if
 /// `/proc` cannot tell.
-fn read_stat(pid: u32) -> Result<Option<(char, u64)>, ()> {
+fn read_stat(pid: u32) -> Result<Option<Stat>, ()> {
     let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -51,9 +83,10 @@ fn read_stat(pid: u32) -> Result<Option<(char, u64)>, ()> {
     let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or(())?;
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next().and_then(|s| s.chars().next()).ok_or(())?;
-    // Field 22 of the file; the state is field 3.
-    let start = fields.nth(18).and_then(|s| s.parse().ok()).ok_or(())?;
-    Ok(Some((state, start)))
+    // Fields 9 and 22 of the file; the state is field 3.
+    let flags = fields.nth(5).and_then(|s| s.parse().ok()).ok_or(())?;
+    let start = fields.nth(12).and_then(|s| s.parse().ok()).ok_or(())?;
+    Ok(Some(Stat { state, flags, start }))
 }
 
 fn signal_reaches(pid: u32) -> bool {
@@ -72,6 +105,7 @@ mod tests {
         let me = me();
         assert_eq!(pid_of(me), std::process::id());
         assert!(alive(me));
+        assert!(running(me));
         // The same pid with another start time is another process.
         assert!(!alive(me ^ (1 << 40)));
     }
@@ -86,7 +120,9 @@ mod tests {
         // Not reaped yet: a zombie, which signal 0 would still reach.
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!alive(word), "a zombie counts as dead");
+        assert!(!running(word));
         child.wait().expect("reap");
         assert!(!alive(word));
+        assert!(!running(word));
     }
 }

@@ -536,7 +536,7 @@ impl ShmReceiver {
 /// memory says whether the peers detached (a peer that died shows at the next drain).
 pub(crate) fn gone_after_drain(segment: &Segment, peer: Role, drained: Drained) -> bool {
     match drained {
-        Drained::Closed => liveness::peer(segment, peer, true) == Peer::Gone,
+        Drained::Closed => liveness::peer_after_hangup(segment, peer) == Peer::Gone,
         Drained::Rung => liveness::all_gone(segment, peer),
         Drained::Nothing => false,
     }
