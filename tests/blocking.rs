@@ -55,6 +55,11 @@ const MPMC_ROUND_TRIPS: u64 = 20_000;
 const FULL_RING_MESSAGES: u64 = 20_000;
 /// What the echoing child does to a ping's number to make its pong.
 const PONG_SALT: u64 = 0x706f_6e67_0000_0000;
+/// How long each side of the ping-pong works (spinning) before it sends: long enough for
+/// the other side to announce itself and go to sleep, so that the run tests parking even
+/// where an answer would otherwise come back before the other side sleeps (seen on
+/// machines where waking a sleeper takes longer than the round trip).
+const REPLY_DELAY: Duration = Duration::from_micros(20);
 /// A child that runs longer than this kills itself, so a hang becomes a failure.
 const CHILD_WATCHDOG: Duration = Duration::from_secs(90);
 /// How long a child may take to start and attach.
@@ -427,6 +432,7 @@ fn echo(shape: Shape, ping: &str, pong: &str, rounds: u64) {
         // Timed receives only: a lost wake-up with nothing else to rescue it times out.
         let got = recv_u64(&mut rx, seq % 2).unwrap_or_else(|e| panic!("child: ping {seq}: {e}"));
         assert_eq!(got, seq, "child: ping {seq} carried {got}");
+        work(REPLY_DELAY);
         send_u64(&mut tx, seq ^ PONG_SALT, seq / 2).unwrap_or_else(|e| panic!("child: pong {seq}: {e}"));
     }
     let parked = voluntary_switches() - switches;
@@ -508,8 +514,9 @@ fn ping_pong(shape: Shape, rounds: u64) {
     let done = output.done_line();
     assert_eq!(figure(done, "rounds"), rounds, "the child's count of pings");
     let child_parked = figure(done, "parked");
-    // Each side slept in the kernel on most receives (idle, about 60%: the rest saw the
-    // answer, or a changed futex word, before sleeping): the run tested parking.
+    // Each side slept in the kernel on most receives (nearly all, with the child's reply
+    // delay; the rest saw the answer, or a changed futex word, before sleeping): the run
+    // tested parking.
     assert!(parked >= rounds / 4, "the parent blocked only {parked} times in {rounds} round trips");
     assert!(child_parked >= rounds / 4, "the child blocked only {child_parked} times in {rounds} round trips");
     eprintln!(
@@ -523,9 +530,18 @@ fn ping_pong(shape: Shape, rounds: u64) {
 }
 
 /// The parent's side of the ping-pong: every pong must come back, in time and right.
+/// Spins for `time`: work that keeps this side on its CPU without sleeping.
+fn work(time: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < time {
+        std::hint::spin_loop();
+    }
+}
+
 fn play(tx: &mut Sender, rx: &mut Receiver, rounds: u64, started: Instant) -> Result<Timings, String> {
     let mut timings = Timings::default();
     for seq in 0..rounds {
+        work(REPLY_DELAY);
         let sent = Instant::now();
         send_u64(tx, seq, seq).map_err(|e| format!("ping {seq}: {e}"))?;
         // A timeout here, with the child alive and answering, is a lost wake-up.

@@ -392,11 +392,12 @@ fn crash_runs(kind: RingKind, runs: usize) {
         stats.messages.iter().max().unwrap_or(&0),
     );
     eprintln!(
-        "{kind:?} death detection (kill() returned -> Disconnected) over {} runs: p50 {:.1?}, p90 {:.1?}, max {:.1?} \
-         (producer start to attach: p50 {:.1?})",
+        "{kind:?} death detection (kill() returned -> Disconnected) over {} runs: p50 {:.1?}, p90 {:.1?}, p99 {:.1?}, \
+         max {:.1?} (producer start to attach: p50 {:.1?})",
         detection.len(),
         percentile(&detection, 50),
         percentile(&detection, 90),
+        percentile(&detection, 99),
         detection[detection.len() - 1],
         percentile(&attach, 50),
     );

@@ -107,10 +107,13 @@ fn a_producer_killed_while_holding_a_claimed_slot_does_not_wedge_the_ring() {
     let producers: Vec<Killed> =
         (1..=2).map(|id| spawn_ready("child_producer", PRODUCER_ENV, &format!("{id}:{name}"))).collect();
     let dead = Process { pid: kill(victim), alive: false };
+    // The dead producer holds its seat until a recovery frees it: perhaps already, in a
+    // live producer's process, which watches every other holder for its exit.
     let senders = ferry::inspect(&name).expect("inspect").senders;
     assert!(
-        matches!(&senders, Holders::Processes(all) if all.contains(&dead) && all.len() == 3),
-        "the dead producer still holds its seat until someone recovers it: {senders:?}"
+        matches!(&senders, Holders::Processes(all)
+            if all.iter().filter(|p| p.alive).count() == 2 && all.iter().all(|p| p.alive || *p == dead)),
+        "two live producers, and the dead one's seat if it is not recovered yet: {senders:?}"
     );
 
     let started = Instant::now();

@@ -35,7 +35,7 @@ use crate::{
 ///
 /// In block mode ([`Policy::Block`], the default) a publish waits while the slowest live
 /// subscriber is a whole ring behind; a subscriber that dies stops counting within the
-/// detection time (about 20 ms). In overwrite mode ([`Policy::Overwrite`]) a publish
+/// detection time (about a millisecond where pidfds can be used, else about 20 ms). In overwrite mode ([`Policy::Overwrite`]) a publish
 /// never waits for subscribers.
 ///
 /// `Send` but not `Sync`: one thread publishes through it at a time.

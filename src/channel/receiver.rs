@@ -31,8 +31,10 @@ use crate::{
 /// on each transport:
 ///
 /// - shared memory: every sender handle was dropped, or its process died. A dropped
-///   sender is seen by the very next call; a killed one by a blocked call's liveness
-///   check (every 20 ms while parked). A sender that has not attached yet is not gone.
+///   sender is seen by the very next call; a killed one as soon as this process has seen
+///   it die (see [`Sender`](crate::Sender)'s "Disconnection": within about a millisecond
+///   where pidfds can be used, else within a 20 ms liveness check while parked). A
+///   sender that has not attached yet is not gone.
 /// - `unix:`: every sender that connected has closed its connection (dropped, or its
 ///   process died: the kernel closes it). Before the first sender connects, the
 ///   receiver waits (`Empty`), it is not disconnected.

@@ -46,8 +46,12 @@ use crate::{
 /// without sending. What "gone" means on each transport:
 ///
 /// - shared memory: every receiver handle was dropped, or its process died. A dropped
-///   receiver is seen by the very next call; a killed one once a blocked call's liveness
-///   check (every 20 ms while parked) or the next receiver's recovery has noticed it.
+///   receiver is seen by the very next call; a killed one as soon as this process has
+///   seen it die: a thread of ferry's waits for the exit of every process this one
+///   shares a channel with (a pidfd each) and marks it gone, within about a millisecond
+///   of its death, once a call of this side has met it (a `try_` call that found no
+///   room, or a blocked one; without pidfds, Linux before 5.3 or a sandbox that forbids
+///   them: a blocked call's liveness check, every 20 ms while parked).
 /// - `unix:`: the receiver closed its socket (dropped, or its process died: the kernel
 ///   closes it); the next call sees the connection hung up.
 /// - `fifo:`: the FIFO has no reader left (the receiver dropped or died); the next call

@@ -8,7 +8,9 @@
 //! - `holders`: what one side knows of the other, who holds each role, staleness;
 //! - `subscribers`: one seat per broadcast subscriber, with its cursor;
 //! - `recovery`: freeing dead MPMC and broadcast handles' seats and resolving their
-//!   claims.
+//!   claims;
+//! - `watcher`: a thread that waits for the holders of the segments this process uses
+//!   to exit, and runs the recovery when one does.
 //!
 //! It works on a [`Segment`](crate::segment::Segment) through the segment's raw
 //! accessors (the role words, the seats); the segment knows nothing of it.
@@ -22,6 +24,8 @@ mod recovery;
 mod roles;
 mod seats;
 pub(crate) mod subscribers;
+#[cfg(not(ferry_loom))]
+mod watcher;
 
 #[cfg(not(ferry_loom))]
 pub(crate) use self::holders::reclaim_if_stale;

@@ -61,6 +61,12 @@ struct Stat {
     start: u64,
 }
 
+/// The identity word of the process `pid` is now, if it runs.
+#[cfg(test)]
+pub(crate) fn identity_of(pid: u32) -> Option<u64> {
+    start_time(pid).map(|start| identity(pid, start))
+}
+
 fn identity(pid: u32, start: u64) -> u64 {
     ((start & 0xffff_ffff) << 32) | u64::from(pid)
 }
@@ -70,17 +76,25 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 /// What `/proc/PID/stat` says of `pid`; `Ok(None)` if there is no such process, `Err` if
-/// `/proc` cannot tell.
+/// `/proc` cannot tell. One `read`: the fields up to the 22nd fit in the buffer, whatever
+/// the length of the line.
 fn read_stat(pid: u32) -> Result<Option<Stat>, ()> {
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat,
+    use std::io::Read;
+    let mut line = [0u8; 1024];
+    let read = std::fs::File::open(format!("/proc/{pid}/stat")).and_then(|mut file| file.read(&mut line));
+    let len = match read {
+        Ok(len) => len,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return if std::path::Path::new("/proc/self/stat").exists() { Ok(None) } else { Err(()) };
         }
+        // A process that exits between the open and the read.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
         Err(_) => return Err(()),
     };
-    // The command name is in parentheses and may hold spaces: parse after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or(())?;
+    // The command name is in parentheses and may hold spaces, or bytes that are not
+    // UTF-8: parse after the last ')'.
+    let after_name = line[..len].iter().rposition(|&b| b == b')').ok_or(())?;
+    let rest = std::str::from_utf8(&line[after_name + 1..len]).map_err(|_| ())?;
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next().and_then(|s| s.chars().next()).ok_or(())?;
     // Fields 9 and 22 of the file; the state is field 3.

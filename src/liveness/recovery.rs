@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+#[cfg(not(ferry_loom))]
+use super::watcher::{watch, Watching};
+
 use crate::{
     liveness::{
         holders,
@@ -17,21 +20,51 @@ use crate::{
         subscribers,
     },
     ring::{broadcast, mpmc, mpmc::NO_CLAIM, RingKind},
-    segment::Segment,
+    segment::{Ration, Segment, Shared},
     sync::Ordering::{AcqRel, Acquire, Relaxed},
 };
 
-/// How often one process looks for dead handles in a segment it waits on.
+/// How often one process looks for dead handles in a segment it waits on, where it
+/// polls for them (system calls).
 const RECOVERY_INTERVAL: Duration = Duration::from_millis(20);
+/// How often one process makes sure that every holder of a segment it waits on is
+/// watched (`watcher`): a holder that dies before it is watched is found by the next
+/// look, at most this late.
+const WATCH_INTERVAL: Duration = Duration::from_millis(2);
 
-/// Runs [`recover`] if this process has not run it on this segment for
-/// `RECOVERY_INTERVAL`, so that callers polling a wedged ring do not pay a system call
-/// per seat on every poll.
-pub(crate) fn recover_if_due(segment: &Segment) {
-    // Under loom `recover` does nothing: keep the rate limit out of the models too.
-    if cfg!(ferry_loom) || !segment.due(RECOVERY_INTERVAL) {
+/// Makes sure dead handles in `segment` are found, at most every `WATCH_INTERVAL`: where
+/// the watcher runs, by having every holder watched (no system call, but for a holder
+/// seen the first time), and recovering at once if one is dead already; else, or for a
+/// holder that cannot be watched, by [`recover_dead`], at most every `RECOVERY_INTERVAL`,
+/// so that callers polling a wedged ring do not pay a system call per seat on every
+/// poll.
+pub(crate) fn recover_if_due(segment: &Shared) {
+    // Under loom `recover` does nothing: keep the rate limits out of the models too.
+    if cfg!(ferry_loom) || !segment.due(Ration::Watch, WATCH_INTERVAL) {
         return;
     }
+    #[cfg(not(ferry_loom))]
+    match watch(segment) {
+        Watching::All => {
+            // The watcher recovers the dead; what is left is the mark two last handles
+            // leaving at once may both have missed (see `recover`).
+            mark_all_gone(segment);
+            return;
+        }
+        Watching::Dead => {
+            recover_dead(segment);
+            return;
+        }
+        Watching::NotAll => {}
+    }
+    if segment.due(Ration::Poll, RECOVERY_INTERVAL) {
+        recover_dead(segment);
+    }
+}
+
+/// Resolves what every dead handle of `segment` left behind, and wakes the side that can
+/// move on: [`mark_dead_holders`] (SPSC) or [`recover`]. A system call per holder.
+pub(crate) fn recover_dead(segment: &Segment) {
     if segment.geometry().kind.is_spsc() {
         mark_dead_holders(segment);
     } else {
@@ -124,15 +157,25 @@ pub(crate) fn recover(segment: &Segment) {
         let _ = ring.control().not_full.notify(signaling);
     }
     // Also after no seat was freed here: two last handles leaving at once may both have
-    // seen the other's seat still taken. (A broadcast channel's receivers are its
-    // subscribers, whose seats are not these: only its publishers are marked.)
-    holders::mark_if_all_gone(segment, Role::Sender);
-    if kind == RingKind::Mpmc {
-        holders::mark_if_all_gone(segment, Role::Receiver);
-    }
+    // seen the other's seat still taken.
+    mark_all_gone(segment);
     if freed {
         // Anyone parked on a role that may just have lost its last holder re-checks.
         ring.control().not_empty.wake(signaling);
         ring.control().not_full.wake(signaling);
+    }
+}
+
+/// Marks each role of an MPMC or broadcast `segment` that no seat holds any more (see
+/// `holders::all_gone`). (A broadcast channel's receivers are its subscribers, whose
+/// seats are not these: only its publishers are marked.)
+fn mark_all_gone(segment: &Segment) {
+    let kind = segment.geometry().kind;
+    if kind.is_spsc() {
+        return;
+    }
+    holders::mark_if_all_gone(segment, Role::Sender);
+    if kind == RingKind::Mpmc {
+        holders::mark_if_all_gone(segment, Role::Receiver);
     }
 }

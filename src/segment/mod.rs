@@ -25,6 +25,7 @@ pub mod model;
 pub(crate) mod name;
 pub(crate) mod object;
 pub(crate) mod seat;
+mod share;
 #[cfg(not(ferry_loom))]
 pub(crate) mod snapshot;
 
@@ -35,6 +36,9 @@ use std::{
 };
 
 pub(crate) use self::name::validate_name;
+pub(crate) use self::share::Shared;
+#[cfg(not(ferry_loom))]
+pub(crate) use self::share::Tether;
 pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use self::{
     header::{initialise, published, ring_offset, seats_offset, subscribers_offset, total_size, Header},
@@ -58,9 +62,18 @@ pub(crate) struct Segment {
     backing: Backing,
     /// When this process mapped the segment: the origin of `next_due`.
     opened: Instant,
-    /// Nanoseconds after `opened` before which `due` says no. Process local, not in
-    /// shared memory.
-    next_due: AtomicU64,
+    /// For each [`Ration`], nanoseconds after `opened` before which `due` says no.
+    /// Process local, not in shared memory.
+    next_due: [AtomicU64; 2],
+}
+
+/// The periodic jobs a process does on a segment, each rationed on its own (`due`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ration {
+    /// Making sure every holder is watched for its death (no system call as a rule).
+    Watch = 0,
+    /// Looking for dead holders by asking the kernel about each (system calls).
+    Poll = 1,
 }
 
 enum Backing {
@@ -108,7 +121,7 @@ impl Segment {
         // Every handle wakes its peer through the light barrier (`signal`): register for
         // it here, at open, rather than on the first send.
         crate::sync::register_light_barrier();
-        let (opened, next_due) = (Instant::now(), AtomicU64::new(0));
+        let (opened, next_due) = (Instant::now(), [AtomicU64::new(0), AtomicU64::new(0)]);
         Self { base, geometry, name, backing, opened, next_due }
     }
 
@@ -165,16 +178,17 @@ impl Segment {
         &self.name
     }
 
-    /// Whether `interval` has passed since this last returned `true` on this mapping: a
-    /// process-local ration for periodic work on the segment (looking for dead handles),
-    /// so that callers polling it do not pay for that work on every poll.
-    pub(crate) fn due(&self, interval: Duration) -> bool {
+    /// Whether `interval` has passed since this last returned `true` for `ration` on this
+    /// mapping: a process-local ration for periodic work on the segment (looking for
+    /// dead handles), so that callers polling it do not pay for that work on every poll.
+    pub(crate) fn due(&self, ration: Ration, interval: Duration) -> bool {
+        let next_due = &self.next_due[ration as usize];
         let now = self.opened.elapsed().as_nanos() as u64;
         // SYNC: Relaxed, here and in the CAS; a process-local rate limit, nothing is
         // published through it.
-        let due = self.next_due.load(Relaxed);
+        let due = next_due.load(Relaxed);
         let next = now + interval.as_nanos() as u64;
-        now >= due && self.next_due.compare_exchange(due, next, Relaxed, Relaxed).is_ok()
+        now >= due && next_due.compare_exchange(due, next, Relaxed, Relaxed).is_ok()
     }
 }
 

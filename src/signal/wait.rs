@@ -139,6 +139,9 @@ impl Blocked<'_> {
         }
 
         let waiting = self.signal.announce(self.how);
+        // Before the first sleep: a peer that dies while this side sleeps is then watched
+        // (see `liveness::recover_if_due`), and its death wakes this side.
+        watch.recover_if_due();
         let mut next_liveness_check = now + PARK_SLICE;
         loop {
             let ticket = waiting.ticket();

@@ -21,7 +21,7 @@ use crate::{
         broadcast::{self, Fanout, Next, Policy, Reader, Writer},
         RingKind, RingView, Unavailable,
     },
-    segment::Segment,
+    segment::{Segment, Shared},
     signal::{
         wait::{Blocked, Wait, Watch},
         Signal, WaitPolicy,
@@ -40,14 +40,14 @@ use crate::{owner::Owners, transport::endpoint::Endpoint};
 /// the channel and attaching an end to it (the API does not reach into the segment).
 #[derive(Clone)]
 pub(crate) struct Channel {
-    segment: Arc<Segment>,
+    segment: Shared,
     bells: Arc<Bells>,
 }
 
 /// Makes a broadcast segment in heap memory, for a channel between threads.
 pub(crate) fn in_memory(config: &Config) -> Result<Channel, AttachError> {
     let geometry = config.kind(RingKind::Broadcast).geometry();
-    let segment = Arc::new(Segment::heap(geometry, liveness::me())?);
+    let segment = Shared::new(Segment::heap(geometry, liveness::me())?);
     let bells = Arc::new(Bells::pipes(geometry.fanout.subscribers)?);
     Ok(Channel { segment, bells })
 }
@@ -60,7 +60,7 @@ pub(crate) fn create(endpoint: &str, config: &Config) -> Result<Channel, AttachE
     let config = config.kind(RingKind::Broadcast);
     let segment = Segment::create(&name, config.geometry(), config.get_mode(), liveness::me(), liveness::is_stale)?;
     let bells = Arc::new(Bells::create(&segment, &name, config.get_mode())?);
-    Ok(Channel { segment: Arc::new(segment), bells })
+    Ok(Channel { segment: Shared::new(segment), bells })
 }
 
 /// Opens the named broadcast segment `endpoint`; with `expected`, its geometry must be
@@ -69,7 +69,7 @@ pub(crate) fn create(endpoint: &str, config: &Config) -> Result<Channel, AttachE
 pub(crate) fn open(endpoint: &str, expected: Option<&Config>, owners: &Owners) -> Result<Channel, AttachError> {
     let name = shm_name(endpoint)?;
     let expected = expected.map(|config| config.kind(RingKind::Broadcast).geometry());
-    let segment = Arc::new(Segment::open(&name, expected, owners)?);
+    let segment = Shared::new(Segment::open(&name, expected, owners)?);
     Ok(Channel { segment, bells: Arc::new(Bells::open(&name, owners)) })
 }
 
@@ -103,7 +103,7 @@ pub(crate) struct ShmPublisher {
     fanout: Fanout,
     policy: WaitPolicy,
     bell: PublisherBell,
-    segment: Arc<Segment>,
+    segment: Shared,
 }
 
 // SAFETY: the ring view points into `segment`, which the end keeps alive and which is
@@ -170,7 +170,7 @@ impl ShmPublisher {
     /// Claims the next position, waiting as `wait` allows (block mode: for the slowest
     /// live subscriber), and starts writing it; returns it.
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
-        let (ring, segment) = (self.ring, &*self.segment);
+        let (ring, segment) = (self.ring, &self.segment);
         let writer = &mut self.writer;
         let claim = liveness::claim(segment, self.seat);
         let cursors = || subscribers::cursors(segment);
@@ -264,7 +264,7 @@ pub(crate) struct ShmSubscriber {
     fanout: Fanout,
     policy: WaitPolicy,
     bell: SubscriberBell,
-    segment: Arc<Segment>,
+    segment: Shared,
 }
 
 // SAFETY: as for `ShmPublisher`.
@@ -364,7 +364,7 @@ impl ShmSubscriber {
     /// The next message whose length `accept`s (else `Refused`, and it stays), or how far
     /// this subscriber lagged, waiting as `wait` allows.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<Got, Stop> {
-        let (ring, segment, policy) = (self.ring, &*self.segment, self.fanout.policy);
+        let (ring, segment, policy) = (self.ring, &self.segment, self.fanout.policy);
         let reader = &mut self.reader;
         let from = reader.position();
         let cursor = subscribers::cursor(segment, self.seat);
@@ -471,7 +471,7 @@ impl Drop for ShmSubscriber {
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
 /// `signal::wait`), until it succeeds or `watch` says the peer has gone.
 fn wait_on<R>(
-    segment: &Segment,
+    segment: &Shared,
     signal: &Signal,
     watch: &Handles<'_>,
     policy: WaitPolicy,
@@ -500,7 +500,7 @@ fn stop(e: Unavailable) -> Stop {
 /// watches the publishers (`role`), whose departure ends its stream; a publisher watches
 /// nobody's departure (`None`), only dead handles to recover.
 struct Handles<'a> {
-    segment: &'a Segment,
+    segment: &'a Shared,
     role: Option<Role>,
 }
 

@@ -28,7 +28,7 @@ use crate::{
     error::AttachError,
     liveness,
     owner::Owners,
-    segment::Segment,
+    segment::{Segment, Shared},
     signal::bell::{BellFds, BellFiles, BellSide},
     transport::{
         receiver::RecvVia,
@@ -44,7 +44,7 @@ pub(crate) type Fallback = Option<String>;
 /// A channel inside this process, on heap memory: its sender and its receiver.
 pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachError> {
     config.validate()?;
-    let segment = Arc::new(Segment::heap(config.geometry(), liveness::me())?);
+    let segment = Shared::new(Segment::heap(config.geometry(), liveness::me())?);
     let (tx_bell, rx_bell) = BellFds::pipes().map_err(|source| AttachError::Io {
         op: "make the doorbell pipes of",
         name: String::from("(in memory)"),
@@ -57,7 +57,7 @@ pub(crate) fn in_memory(config: &Config) -> Result<(SendVia, RecvVia), AttachErr
 
 /// A sender attached to `segment` with the doorbell `bell`: on its slot ring, or its
 /// byte ring.
-fn sender_on(segment: Arc<Segment>, bell: Bell) -> Result<SendVia, AttachError> {
+fn sender_on(segment: Shared, bell: Bell) -> Result<SendVia, AttachError> {
     Ok(if segment.geometry().kind.is_bytes() {
         SendVia::ShmBytes(BytesSender::attach(segment, bell)?)
     } else {
@@ -67,7 +67,7 @@ fn sender_on(segment: Arc<Segment>, bell: Bell) -> Result<SendVia, AttachError> 
 
 /// A receiver attached to `segment` with the doorbell `bell`: on its slot ring, or its
 /// byte ring.
-fn receiver_on(segment: Arc<Segment>, bell: Bell) -> Result<RecvVia, AttachError> {
+fn receiver_on(segment: Shared, bell: Bell) -> Result<RecvVia, AttachError> {
     Ok(if segment.geometry().kind.is_bytes() {
         RecvVia::ShmBytes(BytesReceiver::attach(segment, bell)?)
     } else {
@@ -79,7 +79,7 @@ fn receiver_on(segment: Arc<Segment>, bell: Bell) -> Result<RecvVia, AttachError
 #[cfg(not(ferry_loom))]
 struct Attached {
     name: String,
-    segment: Arc<Segment>,
+    segment: Shared,
     files: Option<Arc<BellFiles>>,
     owners: Owners,
 }
@@ -114,7 +114,7 @@ fn create_segment(name: &str, config: &Config) -> Result<Attached, AttachError> 
     segment.header().record_bells(files.inodes());
     Ok(Attached {
         name: name.to_owned(),
-        segment: Arc::new(segment),
+        segment: Shared::new(segment),
         files: Some(Arc::new(files)),
         owners: Owners::default(),
     })
@@ -143,7 +143,7 @@ pub(crate) fn recorded_bells(segment: &Segment, name: &str) -> Result<[u64; 2], 
 /// Opens the named segment, checking its geometry against `expected`'s.
 #[cfg(not(ferry_loom))]
 fn open_segment(name: &str, expected: Option<&Config>, owners: &Owners) -> Result<Attached, AttachError> {
-    let segment = Arc::new(Segment::open(name, expected.map(Config::geometry), owners)?);
+    let segment = Shared::new(Segment::open(name, expected.map(Config::geometry), owners)?);
     Ok(Attached { name: name.to_owned(), segment, files: None, owners: owners.clone() })
 }
 

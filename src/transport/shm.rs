@@ -20,7 +20,7 @@ use crate::{
         spsc::{Consumer, Producer},
         RingKind, RingView, Unavailable,
     },
-    segment::Segment,
+    segment::{Segment, Shared},
     signal::{
         bell::{BellFds, BellFiles},
         doorbell::{self, Armed, Drained},
@@ -37,7 +37,7 @@ pub(crate) struct ShmEnd<S: EndState> {
     side: Side<S>,
     policy: WaitPolicy,
     bell: Bell,
-    segment: Arc<Segment>,
+    segment: Shared,
 }
 
 /// A handle's doorbell: its fds, whether it is armed, and (for the creator's handles)
@@ -199,7 +199,7 @@ impl<S: EndState> std::fmt::Debug for ShmEnd<S> {
 impl<S: EndState> ShmEnd<S> {
     /// Attaches to `segment` as a sender or a receiver (taking over where the last
     /// holder of an SPSC role left), with the doorbell `bell`.
-    pub(crate) fn attach(segment: Arc<Segment>, bell: Bell) -> Result<Self, AttachError> {
+    pub(crate) fn attach(segment: Shared, bell: Bell) -> Result<Self, AttachError> {
         refuse_broadcast(&segment)?;
         let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
@@ -345,7 +345,7 @@ impl ShmSender {
     }
 
     fn wait_for_slot(&mut self, wait: Wait) -> Result<u64, Stop> {
-        let (ring, segment) = (self.ring, &*self.segment);
+        let (ring, segment) = (self.ring, &self.segment);
         let side = &mut self.side;
         let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
             Side::Spsc(state) => state.next_free(&ring),
@@ -442,7 +442,7 @@ impl ShmReceiver {
     }
 
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        let (ring, segment, bell) = (self.ring, &*self.segment, &self.bell);
+        let (ring, segment, bell) = (self.ring, &self.segment, &self.bell);
         let side = &mut self.side;
         // MPMC: only a call that may not wait waits for a copy in progress apart (out of
         // line); a blocking one waits for it as for any message.
@@ -604,7 +604,7 @@ pub(crate) fn unavailable(e: Unavailable) -> Stop {
 /// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
 /// gone.
 pub(crate) fn wait_on<R>(
-    segment: &Segment,
+    segment: &Shared,
     peer: Role,
     signal: &Signal,
     policy: WaitPolicy,
@@ -621,7 +621,7 @@ pub(crate) fn wait_on<R>(
 
 /// The handles holding `role` in `segment`, as the wait loop watches them.
 struct PeerOf<'a> {
-    segment: &'a Segment,
+    segment: &'a Shared,
     role: Role,
 }
 

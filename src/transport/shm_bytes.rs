@@ -7,7 +7,7 @@
 //! the same fd doorbell (`signal::doorbell`), rung from the same two places (a publish,
 //! a release).
 
-use std::{os::fd::BorrowedFd, sync::Arc};
+use std::os::fd::BorrowedFd;
 
 use crate::{
     error::AttachError,
@@ -16,7 +16,7 @@ use crate::{
         bytes::{ByteRing, BytesConsumer, BytesProducer},
         Unavailable,
     },
-    segment::Segment,
+    segment::Shared,
     signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
@@ -31,7 +31,7 @@ pub(crate) struct BytesEnd<S: BytesSide> {
     state: S,
     policy: WaitPolicy,
     bell: Bell,
-    segment: Arc<Segment>,
+    segment: Shared,
 }
 
 /// The sending side of a byte ring.
@@ -114,7 +114,7 @@ impl<S: BytesSide> std::fmt::Debug for BytesEnd<S> {
 impl<S: BytesSide> BytesEnd<S> {
     /// Attaches to `segment`, whose kind is sized in bytes, as a sender or a receiver
     /// (taking over where the last holder of the role left), with the doorbell `bell`.
-    pub(crate) fn attach(segment: Arc<Segment>, bell: Bell) -> Result<Self, AttachError> {
+    pub(crate) fn attach(segment: Shared, bell: Bell) -> Result<Self, AttachError> {
         let ring = segment.byte_ring();
         liveness::attach(&segment, S::ROLE)?;
         let state = S::attach(&ring).map_err(|_| {
