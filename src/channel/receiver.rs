@@ -303,6 +303,7 @@ impl Receiver {
     ///
     /// [`RecvError::Disconnected`] once the senders have gone and every message they
     /// sent has been received; [`RecvError::Corrupt`].
+    #[inline]
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         self.recv_until(Wait::Forever, true, |_| true)
     }
@@ -338,6 +339,7 @@ impl Receiver {
 
     /// Takes the next message whose length `accept`s, or fails with `BufferTooSmall`
     /// leaving it in the channel.
+    #[inline]
     fn recv_until(
         &mut self,
         wait: Wait,
@@ -519,12 +521,14 @@ impl RecvGuard<'_> {
 
 impl Deref for RecvGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.receiver.via.message(self.slot, self.len)
     }
 }
 
 impl Drop for RecvGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if sync::abandoned_by_loom() {
             return;

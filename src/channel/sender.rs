@@ -291,6 +291,7 @@ impl Sender {
     /// # Errors
     ///
     /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].
+    #[inline]
     pub fn loan(&mut self) -> Result<Loan<'_>, SendError> {
         self.loan_until(Wait::Forever, true)
     }
@@ -313,6 +314,7 @@ impl Sender {
         self.loan_until(Wait::until(timeout), true)
     }
 
+    #[inline]
     fn loan_until(&mut self, wait: Wait, publish: bool) -> Result<Loan<'_>, SendError> {
         let size = self.slot_size();
         let slot = self.via.loan(wait).map_err(|stop| stop.into_send_error(()))?;
@@ -346,6 +348,7 @@ impl Sender {
     ///
     /// [`SendError::TooLarge`] if `n` is above the largest message;
     /// [`SendError::Disconnected`] once the receivers have gone; [`SendError::Corrupt`].
+    #[inline]
     pub fn loan_bytes(&mut self, n: usize) -> Result<Loan<'_>, SendError> {
         self.loan_bytes_until(n, Wait::Forever)
     }
@@ -370,6 +373,7 @@ impl Sender {
         self.loan_bytes_until(n, Wait::until(timeout))
     }
 
+    #[inline]
     fn loan_bytes_until(&mut self, n: usize, wait: Wait) -> Result<Loan<'_>, SendError> {
         check_fits(n, self.slot_size())?;
         let slot = self.via.loan_n(n, wait).map_err(|stop| stop.into_send_error(()))?;
@@ -551,6 +555,7 @@ impl Loan<'_> {
     /// # Panics
     ///
     /// If `len` is larger than the slot (or the size loaned).
+    #[inline]
     pub fn commit(mut self, len: usize) {
         let max = self.size;
         assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
@@ -574,6 +579,7 @@ impl Loan<'_> {
 }
 
 impl Drop for Loan<'_> {
+    #[inline]
     fn drop(&mut self) {
         if sync::abandoned_by_loom() || self.committed {
             return;
@@ -584,12 +590,14 @@ impl Drop for Loan<'_> {
 
 impl Deref for Loan<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.sender.via.loaned(self.slot)[..self.size]
     }
 }
 
 impl DerefMut for Loan<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.sender.via.loaned_mut(self.slot)[..self.size]
     }

@@ -10,7 +10,7 @@
 //! no system call except for an identity seen for the first time. When a watched
 //! process exits, its pidfd turns readable, and the watcher thread runs the recovery
 //! (`recovery::recover_dead`) on each segment the process was seen in: the dead holder
-//! is marked gone and the parked side woken, within microseconds of the exit.
+//! is marked gone and the parked side woken, well within a millisecond of the exit.
 //!
 //! Soundness, against a peer that lies or a pid that is reused:
 //! - An identity is a pid and a start time (`process`). The pidfd is opened first, and
@@ -164,6 +164,9 @@ impl Watcher {
         if let Some(entry) = watched.get_mut(&identity) {
             let tether = tether();
             if !entry.segments.iter().any(|known| known.same(&tether)) {
+                // Channels come and go between two long-lived processes: forget the
+                // gone ones as new ones come.
+                entry.segments.retain(|segment| !segment.is_cut());
                 entry.segments.push(tether);
             }
             return Watching::All;

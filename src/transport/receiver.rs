@@ -137,6 +137,7 @@ impl RecvVia {
 
     /// Takes the next message whose length `accept`s, waiting as `wait` allows (a
     /// refused one stays, `Refused`): where it is and its length.
+    #[inline]
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(GuardSlot, usize), Stop> {
         match self {
             Self::Shm(r) => r.recv(wait, accept).map(|(pos, len)| (GuardSlot::Ring(pos), len)),
@@ -162,6 +163,7 @@ impl RecvVia {
     }
 
     /// The `len` bytes of the message `recv` found at `slot`.
+    #[inline]
     pub(crate) fn message(&self, slot: GuardSlot, len: usize) -> &[u8] {
         match (self, slot) {
             // SAFETY: the message at `pos` is published and not yet released, so no
@@ -187,6 +189,7 @@ impl RecvVia {
 
     /// Frees the message at `slot`: on an SPSC ring, handed back to the sender now or
     /// (without `release`) at the next `release`.
+    #[inline]
     pub(crate) fn done(&mut self, slot: GuardSlot, len: usize, release: bool) {
         match (self, slot) {
             (Self::Shm(r), GuardSlot::Ring(pos)) => r.done(pos, release),

@@ -166,6 +166,7 @@ impl SendVia {
 
     /// Lends room for `n` bytes (at most the largest message): a record of exactly `n`
     /// bytes on a ring sized in bytes, else a whole slot or the loan buffer.
+    #[inline]
     pub(crate) fn loan_n(&mut self, n: usize, wait: Wait) -> Result<LoanSlot, Stop> {
         match self {
             Self::ShmBytes(s) => s.loan(n, wait).map(|pos| LoanSlot::Record { pos, size: n }),
@@ -176,6 +177,7 @@ impl SendVia {
     }
 
     /// The loaned bytes: the slot's whole payload, `slot_size` bytes.
+    #[inline]
     pub(crate) fn loaned(&self, slot: LoanSlot) -> &[u8] {
         match (self, slot) {
             // SAFETY: the ring slot at `pos` is free (the consumer released it) and not
@@ -193,6 +195,7 @@ impl SendVia {
     }
 
     /// The loaned bytes, for writing.
+    #[inline]
     pub(crate) fn loaned_mut(&mut self, slot: LoanSlot) -> &mut [u8] {
         match (self, slot) {
             // SAFETY: as in `loaned`; `&mut self` makes the access unique in this process.
@@ -210,6 +213,7 @@ impl SendVia {
     /// Sends the first `len` bytes of the loan: on a ring, published now or (without
     /// `publish`) at the next `publish`; on a stream, written out now, an error being
     /// reported by the next call.
+    #[inline]
     pub(crate) fn commit(&mut self, slot: LoanSlot, len: usize, publish: bool) {
         match (self, slot) {
             (Self::Shm(s), LoanSlot::Ring(pos)) => s.commit(pos, len, publish),
