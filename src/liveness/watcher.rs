@@ -97,9 +97,10 @@ pub(crate) fn watch(segment: &Shared) -> Watching {
     let Some(watcher) = watcher() else { return Watching::NotAll };
     let mut tether = None;
     let mut found = Watching::All;
+    let mut watched = watcher.lock();
     for_each_holder(segment, |identity| {
         if found == Watching::All && identity != watcher.me {
-            found = watcher.add(identity, || tether.get_or_insert_with(|| segment.tether()).clone());
+            found = watcher.add(&mut watched, identity, || tether.get_or_insert_with(|| segment.tether()).clone());
         }
     });
     found
@@ -158,9 +159,8 @@ impl Watcher {
         Some(watcher)
     }
 
-    /// Watches `identity` for the segment `tether` gives.
-    fn add(&self, identity: u64, tether: impl FnOnce() -> Tether) -> Watching {
-        let mut watched = self.lock();
+    /// Watches `identity` for the segment `tether` gives; `watched` is the map, locked.
+    fn add(&self, watched: &mut HashMap<u64, Watched>, identity: u64, tether: impl FnOnce() -> Tether) -> Watching {
         if let Some(entry) = watched.get_mut(&identity) {
             let tether = tether();
             if !entry.segments.iter().any(|known| known.same(&tether)) {
