@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 #[cfg(not(ferry_loom))]
-use super::watcher::{watch, Watching};
+use super::watcher::watch;
 
 use crate::{
     liveness::{
@@ -34,29 +34,23 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Makes sure dead handles in `segment` are found, at most every `WATCH_INTERVAL`: where
 /// the watcher runs, by having every holder watched (no system call, but for a holder
-/// seen the first time), and recovering at once if one is dead already; else, or for a
-/// holder that cannot be watched, by [`recover_dead`], at most every `RECOVERY_INTERVAL`,
-/// so that callers polling a wedged ring do not pay a system call per seat on every
-/// poll.
+/// seen the first time); else, or for a holder found dead or that cannot be watched, by
+/// [`recover_dead`], at most every `RECOVERY_INTERVAL`, so that callers polling a wedged
+/// ring do not pay a system call per seat on every poll.
 pub(crate) fn recover_if_due(segment: &Shared) {
     // Under loom `recover` does nothing: keep the rate limits out of the models too.
     if cfg!(ferry_loom) || !segment.due(Ration::Watch, WATCH_INTERVAL) {
         return;
     }
     #[cfg(not(ferry_loom))]
-    match watch(segment) {
-        Watching::All => {
-            // The watcher recovers the dead; what is left is the mark two last handles
-            // leaving at once may both have missed (see `recover`).
-            mark_all_gone(segment);
-            return;
-        }
-        Watching::Dead => {
-            recover_dead(segment);
-            return;
-        }
-        Watching::NotAll => {}
+    if watch(segment) {
+        // The watcher recovers the dead; what is left is the mark two last handles
+        // leaving at once may both have missed (see `recover`).
+        mark_all_gone(segment);
+        return;
     }
+    // (Where the watcher runs, only a holder found dead, or one it cannot watch, comes
+    // here: the first time at once.)
     if segment.due(Ration::Poll, RECOVERY_INTERVAL) {
         recover_dead(segment);
     }

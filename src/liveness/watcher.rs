@@ -79,31 +79,21 @@ struct Watched {
     segments: Vec<Tether>,
 }
 
-/// What [`watch`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Watching {
-    /// Every other holder is watched: its death triggers the recovery.
-    All,
-    /// A holder is dead already: the caller recovers now.
-    Dead,
-    /// A holder cannot be watched (no watcher here, or too many watched): the caller
-    /// polls.
-    NotAll,
-}
-
 /// Makes sure that every other process named in `segment`'s role words and seats is
-/// watched, so that its death triggers the segment's recovery.
-pub(crate) fn watch(segment: &Shared) -> Watching {
-    let Some(watcher) = watcher() else { return Watching::NotAll };
+/// watched, so that its death triggers the segment's recovery. `false` if one is not:
+/// it is dead already, or it cannot be watched (no watcher here, or too many watched);
+/// the caller then recovers by polling.
+pub(crate) fn watch(segment: &Shared) -> bool {
+    let Some(watcher) = watcher() else { return false };
     let mut tether = None;
-    let mut found = Watching::All;
+    let mut all = true;
     let mut watched = watcher.lock();
     for_each_holder(segment, |identity| {
-        if found == Watching::All && identity != watcher.me {
-            found = watcher.add(&mut watched, identity, || tether.get_or_insert_with(|| segment.tether()).clone());
+        if all && identity != watcher.me {
+            all = watcher.add(&mut watched, identity, || tether.get_or_insert_with(|| segment.tether()).clone());
         }
     });
-    found
+    all
 }
 
 fn watcher() -> Option<&'static Watcher> {
@@ -159,8 +149,9 @@ impl Watcher {
         Some(watcher)
     }
 
-    /// Watches `identity` for the segment `tether` gives; `watched` is the map, locked.
-    fn add(&self, watched: &mut HashMap<u64, Watched>, identity: u64, tether: impl FnOnce() -> Tether) -> Watching {
+    /// Watches `identity` for the segment `tether` gives (`watched`: the map, locked);
+    /// `false` if it cannot, or the process is gone.
+    fn add(&self, watched: &mut HashMap<u64, Watched>, identity: u64, tether: impl FnOnce() -> Tether) -> bool {
         if let Some(entry) = watched.get_mut(&identity) {
             let tether = tether();
             if !entry.segments.iter().any(|known| known.same(&tether)) {
@@ -169,7 +160,7 @@ impl Watcher {
                 entry.segments.retain(|segment| !segment.is_cut());
                 entry.segments.push(tether);
             }
-            return Watching::All;
+            return true;
         }
         if watched.len() >= MAX_WATCHED {
             // Forget the processes seen only in segments that are gone, then look again.
@@ -178,28 +169,24 @@ impl Watcher {
                 !entry.segments.is_empty()
             });
             if watched.len() >= MAX_WATCHED {
-                return Watching::NotAll;
+                return false;
             }
         }
         let Some(pid) = i32::try_from(pid_of(identity)).ok().and_then(Pid::from_raw) else {
-            return Watching::Dead;
+            return false;
         };
         // First the pidfd, then the check that the pid is still this process (see the
         // module doc).
-        let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
-            Ok(pidfd) => pidfd,
-            Err(Errno::SRCH) => return Watching::Dead,
-            Err(_) => return Watching::NotAll,
-        };
+        let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) else { return false };
         if !alive(identity) {
-            return Watching::Dead;
+            return false;
         }
         let data = epoll::EventData::new_u64(identity);
         if epoll::add(&self.epoll, &pidfd, data, epoll::EventFlags::IN).is_err() {
-            return Watching::NotAll;
+            return false;
         }
         watched.insert(identity, Watched { _pidfd: pidfd, segments: vec![tether()] });
-        Watching::All
+        true
     }
 
     /// The thread: waits for watched processes to exit, and recovers the segments each
@@ -258,7 +245,7 @@ mod tests {
         let mut child = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
         let identity = identity_of(child.id()).expect("the child's identity");
         let segment = held_by(identity);
-        if watch(&segment) != Watching::All {
+        if !watch(&segment) {
             // Only where pidfds cannot be used (old kernels, some sandboxes).
             assert!(watcher().is_none(), "a live holder could not be watched");
             eprintln!("SKIPPED: no pidfds here; handles poll for dead peers");
@@ -278,14 +265,12 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_holder_sends_the_caller_to_recover_now() {
+    fn a_dead_or_forged_holder_is_not_watched() {
         // A pid above the kernel's limit, and this process's pid with another start time.
-        let expected = if watcher().is_some() { Watching::Dead } else { Watching::NotAll };
         for identity in [(1 << 32) | 0x3f_ffff, me() ^ (1 << 40)] {
-            assert_eq!(watch(&held_by(identity)), expected, "{identity:#x}");
+            assert!(!watch(&held_by(identity)), "{identity:#x} was watched");
         }
         // Nobody but this process: nothing to watch.
-        let expected = if watcher().is_some() { Watching::All } else { Watching::NotAll };
-        assert_eq!(watch(&held_by(me())), expected);
+        assert_eq!(watch(&held_by(me())), watcher().is_some());
     }
 }
