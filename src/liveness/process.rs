@@ -16,7 +16,7 @@
 /// This process's identity word.
 pub(crate) fn me() -> u64 {
     let pid = std::process::id();
-    identity(pid, start_time(pid).unwrap_or(0))
+    identity_of(pid).unwrap_or(identity(pid, 0))
 }
 
 /// The pid in an identity word.
@@ -61,18 +61,18 @@ struct Stat {
     start: u64,
 }
 
-/// The identity word of the process `pid` is now, if it runs.
-#[cfg(test)]
+/// The identity word of the process `pid` is now, if `/proc` shows it.
 pub(crate) fn identity_of(pid: u32) -> Option<u64> {
-    start_time(pid).map(|start| identity(pid, start))
+    read_stat(pid).ok().flatten().map(|stat| identity(pid, stat.start))
+}
+
+/// `pid` as the kernel takes it, if it can name a process (1 to `i32::MAX`).
+pub(crate) fn kernel_pid(pid: u32) -> Option<rustix::process::Pid> {
+    i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
 }
 
 fn identity(pid: u32, start: u64) -> u64 {
     ((start & 0xffff_ffff) << 32) | u64::from(pid)
-}
-
-fn start_time(pid: u32) -> Option<u64> {
-    read_stat(pid).ok().flatten().map(|stat| stat.start)
 }
 
 /// What `/proc/PID/stat` says of `pid`; `Ok(None)` if there is no such process, `Err` if
@@ -104,7 +104,7 @@ fn read_stat(pid: u32) -> Result<Option<Stat>, ()> {
 }
 
 fn signal_reaches(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = kernel_pid(pid) else {
         return false;
     };
     !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
@@ -128,7 +128,7 @@ mod tests {
     fn a_reaped_child_and_a_zombie_are_dead() {
         let mut child = std::process::Command::new("sleep").arg("10").spawn().expect("spawn sleep");
         let pid = child.id();
-        let word = identity(pid, start_time(pid).expect("the child's start time"));
+        let word = identity_of(pid).expect("the child's identity");
         assert!(alive(word));
         child.kill().expect("kill");
         // Not reaped yet: a zombie, which signal 0 would still reach.

@@ -40,12 +40,12 @@ use std::{
 use rustix::{
     event::epoll,
     io::Errno,
-    process::{pidfd_open, Pid, PidfdFlags},
+    process::{pidfd_open, PidfdFlags},
 };
 
 use crate::{
     liveness::{
-        process::{alive, me, pid_of},
+        process::{alive, kernel_pid, me, pid_of},
         recovery::recover_dead,
         roles::{Role, DETACHED},
         seats::occupant,
@@ -61,9 +61,8 @@ const MAX_WATCHED: usize = 256;
 static WATCHER: OnceLock<Option<Watcher>> = OnceLock::new();
 
 struct Watcher {
-    /// The process that started the thread: a forked child has none.
-    pid: u32,
-    /// That process's identity, which is never watched.
+    /// The process that started the thread (a forked child has none), which is never
+    /// watched.
     me: u64,
     epoll: OwnedFd,
     /// Watched processes by identity.
@@ -85,12 +84,11 @@ struct Watched {
 /// the caller then recovers by polling.
 pub(crate) fn watch(segment: &Shared) -> bool {
     let Some(watcher) = watcher() else { return false };
-    let mut tether = None;
     let mut all = true;
     let mut watched = watcher.lock();
     for_each_holder(segment, |identity| {
         if all && identity != watcher.me {
-            all = watcher.add(&mut watched, identity, || tether.get_or_insert_with(|| segment.tether()).clone());
+            all = watcher.add(&mut watched, identity, segment);
         }
     });
     all
@@ -100,7 +98,7 @@ fn watcher() -> Option<&'static Watcher> {
     let watcher = WATCHER.get_or_init(Watcher::start).as_ref()?;
     // SYNC: Relaxed; the flag is a hint that sends callers back to polling, nothing is
     // read through it.
-    (watcher.pid == std::process::id() && watcher.stopped.load(Relaxed) == 0).then_some(watcher)
+    (pid_of(watcher.me) == std::process::id() && watcher.stopped.load(Relaxed) == 0).then_some(watcher)
 }
 
 /// Calls `f` with every process identity that holds a role in `segment`: the SPSC role
@@ -132,11 +130,10 @@ impl Watcher {
     /// Starts the thread, if pidfds work here.
     fn start() -> Option<Self> {
         let me = me();
-        let pid = pid_of(me);
         // A pidfd of this very process says whether the kernel and the sandbox allow them.
-        pidfd_open(Pid::from_raw(i32::try_from(pid).ok()?)?, PidfdFlags::empty()).ok()?;
+        pidfd_open(kernel_pid(pid_of(me))?, PidfdFlags::empty()).ok()?;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).ok()?;
-        let watcher = Self { pid, me, epoll, watched: Mutex::new(HashMap::new()), stopped: AtomicU32::new(0) };
+        let watcher = Self { me, epoll, watched: Mutex::new(HashMap::new()), stopped: AtomicU32::new(0) };
         std::thread::Builder::new()
             .name("ferry-liveness".into())
             .spawn(|| {
@@ -149,16 +146,15 @@ impl Watcher {
         Some(watcher)
     }
 
-    /// Watches `identity` for the segment `tether` gives (`watched`: the map, locked);
-    /// `false` if it cannot, or the process is gone.
-    fn add(&self, watched: &mut HashMap<u64, Watched>, identity: u64, tether: impl FnOnce() -> Tether) -> bool {
+    /// Watches `identity` for `segment` (`watched`: the map, locked); `false` if it
+    /// cannot, or the process is gone.
+    fn add(&self, watched: &mut HashMap<u64, Watched>, identity: u64, segment: &Shared) -> bool {
         if let Some(entry) = watched.get_mut(&identity) {
-            let tether = tether();
-            if !entry.segments.iter().any(|known| known.same(&tether)) {
+            if !entry.segments.iter().any(|known| known.holds(segment)) {
                 // Channels come and go between two long-lived processes: forget the
                 // gone ones as new ones come.
-                entry.segments.retain(|segment| !segment.is_cut());
-                entry.segments.push(tether);
+                entry.segments.retain(|known| !known.is_cut());
+                entry.segments.push(segment.tether());
             }
             return true;
         }
@@ -172,7 +168,7 @@ impl Watcher {
                 return false;
             }
         }
-        let Some(pid) = i32::try_from(pid_of(identity)).ok().and_then(Pid::from_raw) else {
+        let Some(pid) = kernel_pid(pid_of(identity)) else {
             return false;
         };
         // First the pidfd, then the check that the pid is still this process (see the
@@ -185,7 +181,7 @@ impl Watcher {
         if epoll::add(&self.epoll, &pidfd, data, epoll::EventFlags::IN).is_err() {
             return false;
         }
-        watched.insert(identity, Watched { _pidfd: pidfd, segments: vec![tether()] });
+        watched.insert(identity, Watched { _pidfd: pidfd, segments: vec![segment.tether()] });
         true
     }
 

@@ -87,9 +87,9 @@ impl Tether {
         self.segment.strong_count() == 0
     }
 
-    /// Whether both hold the same segment.
-    pub(crate) fn same(&self, other: &Tether) -> bool {
-        self.segment.ptr_eq(&other.segment)
+    /// Whether this is a tether to `shared`'s segment.
+    pub(crate) fn holds(&self, shared: &Shared) -> bool {
+        std::ptr::eq(self.segment.as_ptr(), Arc::as_ptr(&shared.segment))
     }
 }
 
@@ -115,7 +115,8 @@ mod tests {
         let first = shared();
         let second = first.clone();
         let tether = first.tether();
-        assert!(tether.same(&second.tether()));
+        assert!(tether.holds(&second));
+        assert!(!tether.holds(&shared()));
         assert_eq!(tether.with(|segment| segment.geometry().capacity), Some(8));
         drop(first);
         assert!(!tether.is_cut());
