@@ -514,9 +514,9 @@ fn ping_pong(shape: Shape, rounds: u64) {
     let done = output.done_line();
     assert_eq!(figure(done, "rounds"), rounds, "the child's count of pings");
     let child_parked = figure(done, "parked");
-    // Each side slept in the kernel on most receives (nearly all, with the child's reply
-    // delay; the rest saw the answer, or a changed futex word, before sleeping): the run
-    // tested parking.
+    // Each side slept in the kernel on most receives (nearly all, with the other side's
+    // `REPLY_DELAY`; the rest saw the answer, or a changed futex word, before sleeping):
+    // the run tested parking.
     assert!(parked >= rounds / 4, "the parent blocked only {parked} times in {rounds} round trips");
     assert!(child_parked >= rounds / 4, "the child blocked only {child_parked} times in {rounds} round trips");
     eprintln!(
@@ -529,7 +529,6 @@ fn ping_pong(shape: Shape, rounds: u64) {
     );
 }
 
-/// The parent's side of the ping-pong: every pong must come back, in time and right.
 /// Spins for `time`: work that keeps this side on its CPU without sleeping.
 fn work(time: Duration) {
     let start = Instant::now();
@@ -538,6 +537,7 @@ fn work(time: Duration) {
     }
 }
 
+/// The parent's side of the ping-pong: every pong must come back, in time and right.
 fn play(tx: &mut Sender, rx: &mut Receiver, rounds: u64, started: Instant) -> Result<Timings, String> {
     let mut timings = Timings::default();
     for seq in 0..rounds {
