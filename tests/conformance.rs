@@ -324,6 +324,7 @@ conformance!(
     dropped_loan_sends_nothing,
     kept_guard_leaves_the_message,
     batches_send_and_receive,
+    a_batch_fills_the_channel_and_loses_nothing,
     recv_into_too_small_keeps_the_message,
     typed_values,
     sender_gone_after_n_messages,
@@ -619,6 +620,38 @@ fn batches_send_and_receive(kind: Kind) {
         assert_message(seq, 100, &got);
     }
     assert_eq!(batch.try_recv().map(|m| m.len()), Err(RecvError::Empty));
+}
+
+/// A batch that fills the channel: `try_send` says `Full` once nothing more fits (on a
+/// socket or a pipe, once the frames it gathered cannot be written and the next has no
+/// room beside them); every message it took arrives, in order, and none it refused.
+fn a_batch_fills_the_channel_and_loses_nothing(kind: Kind) {
+    let (_place, mut tx, mut rx) = pair(kind, "batch-full");
+    let len = 60;
+    let limit = if kind.is_stream() { 100 * FILL_LIMIT } else { CAPACITY + 1 };
+    let mut taken = 0u64;
+    {
+        let mut batch = tx.batch();
+        loop {
+            match batch.try_send(&message(taken, len)) {
+                Ok(()) => taken += 1,
+                Err(SendError::Full(())) => break,
+                Err(e) => panic!("{kind:?}: batch try_send {taken}: {e}"),
+            }
+            assert!((taken as usize) < limit, "{kind:?}: {taken} messages and the channel never became full");
+        }
+    }
+    assert_full_at(kind, taken, len);
+    // What the stream did not take at the publish goes out with the sender's next call.
+    let reader = thread::spawn(move || {
+        drain(&mut rx, taken, len);
+        let after = rx.recv_timeout(LONG).expect("the message after");
+        assert_eq!(&*after, b"after");
+        drop(after);
+        assert_eq!(rx.try_recv().map(|m| m.len()), Err(RecvError::Empty), "only what was taken");
+    });
+    tx.send_timeout(b"after", LONG).unwrap_or_else(|e| panic!("{kind:?}: send after the batch: {e}"));
+    reader.join().unwrap_or_else(|_| panic!("{kind:?}: the receiver failed"));
 }
 
 /// A buffer one byte too small is refused, by every copying receive; the message stays

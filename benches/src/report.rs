@@ -273,6 +273,8 @@ pub fn probes() -> Vec<Probe> {
             probes.push(Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 });
             probes.push(thr(FerryUnix, Api::Copy, size));
             probes.push(thr(FerryFifo, Api::Copy, size));
+            probes.push(thr(FerryUnix, Api::Batch, size));
+            probes.push(thr(FerryFifo, Api::Batch, size));
         }
     }
     probes
@@ -611,6 +613,16 @@ impl Results {
                 rows.push(self.row(
                     "64 B/msg, ferry fifo: vs pipe",
                     thr(FerryFifo, Api::Copy, size),
+                    thr(Pipe, Api::Copy, size),
+                ));
+                rows.push(self.row(
+                    "64 B/msg, ferry unix: batched vs unix",
+                    thr(FerryUnix, Api::Batch, size),
+                    thr(UnixStream, Api::Copy, size),
+                ));
+                rows.push(self.row(
+                    "64 B/msg, ferry fifo: batched vs pipe",
+                    thr(FerryFifo, Api::Batch, size),
                     thr(Pipe, Api::Copy, size),
                 ));
             }

@@ -490,8 +490,12 @@ impl Sender {
     /// Starts a batch: on an SPSC ring, messages committed through it are published
     /// together when the batch is dropped or [`SendBatch::publish`] is called: each
     /// slot's sequence word is stored in one pass, then the ring's tail once, and a
-    /// parked receiver is looked for and woken once, not per message. (An MPMC ring, a
-    /// socket or a pipe sends each message on its own.)
+    /// parked receiver is looked for and woken once, not per message. On a socket or a
+    /// pipe (`unix:`, `fifo:`), the frames of its `try_send`s are gathered and written
+    /// together, up to 4 KiB per `write` (whole frames: a pipe takes them all or none); what
+    /// the stream does not take at the publish is written before the sender's next
+    /// message, or when it is dropped. (An MPMC ring sends each message on its own; a
+    /// loan on a stream is written at its commit.)
     pub fn batch(&mut self) -> SendBatch<'_> {
         SendBatch { sender: self }
     }
@@ -609,7 +613,8 @@ impl fmt::Debug for Loan<'_> {
     }
 }
 
-/// Messages sent through a batch are published together when it is dropped.
+/// Messages sent through a batch are published together when it is dropped (see
+/// [`Sender::batch`] for what that means on each transport).
 ///
 /// # Examples
 ///

@@ -14,6 +14,10 @@
 //! goes out in one `write`, which a pipe takes whole or not at all: another writer's
 //! bytes never land inside it, and a FIFO reader that resynchronises after a bad frame
 //! (`fifo.rs`) never cuts it in two.
+//!
+//! A batch (`Sender::batch`) gathers its small frames and writes them together: up to
+//! [`BATCH_BYTES`] in one `write`, whole frames only, so a pipe still takes them all or
+//! none.
 
 use std::{io, os::fd::BorrowedFd};
 
@@ -34,6 +38,9 @@ const PIPE_BUF: usize = 4096;
 /// Most bytes a resynchronising reader discards in one call (more than a default pipe
 /// holds), so a writer that never stops cannot keep it reading.
 const MAX_DISCARD: usize = 1 << 20;
+/// Most bytes of whole frames a batch gathers for one write: `PIPE_BUF`, so a pipe takes
+/// them all or none.
+pub(crate) const BATCH_BYTES: usize = PIPE_BUF;
 /// A prefix with no payload that a writer sends first to say it is there (FIFOs, where
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
@@ -42,7 +49,9 @@ pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
 /// the stream does not take at once is kept, and written before anything else.
 #[derive(Debug, Default)]
 pub(crate) struct FrameWriter {
-    /// The unwritten end of the last frame (at most one frame).
+    /// Bytes handed to the writer and not yet written: the unwritten end of the last
+    /// frame, or (in a batch) the frames gathered so far, at most [`BATCH_BYTES`] of them
+    /// beyond one frame.
     pending: Vec<u8>,
 }
 
@@ -100,6 +109,31 @@ impl FrameWriter {
         }
     }
 
+    /// Adds `payload` as one frame to the bytes waiting, for a batch: they go out together
+    /// with `write_now` (the batch's publish), or when this frame would not fit beside
+    /// them. Never waits: `WouldBlock` if the stream cannot take what is waiting and this
+    /// frame has no room beside it (the frame is then not taken). A frame larger than a
+    /// batch goes out on its own, as `send` without waiting would send it.
+    pub(crate) fn gather(
+        &mut self,
+        payload: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<(), Stop> {
+        let frame = PREFIX + payload.len();
+        if self.pending.len() + frame > BATCH_BYTES && !self.pending.is_empty() {
+            self.write_now(&mut write)?;
+            if !self.pending.is_empty() {
+                return Err(Stop::WouldBlock);
+            }
+        }
+        if frame > BATCH_BYTES {
+            return if self.start(payload, &mut write)? { Ok(()) } else { Err(Stop::WouldBlock) };
+        }
+        self.pending.extend_from_slice(&prefix(payload));
+        self.pending.extend_from_slice(payload);
+        Ok(())
+    }
+
     /// Writes raw bytes (a hello) without waiting, keeping what the stream does not take.
     pub(crate) fn queue_raw(
         &mut self,
@@ -127,12 +161,29 @@ impl FrameWriter {
         wait: Wait,
         mut write: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> Result<(), Stop> {
+        loop {
+            self.write_now(&mut write)?;
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            wait_for(fd, PollFlags::OUT, wait)?;
+        }
+    }
+
+    /// Whether bytes wait to be written: frames a batch gathered, or the end of a frame.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes what is waiting as far as the stream takes it now, keeping the rest (it
+    /// goes out before the next frame). No `poll`.
+    pub(crate) fn write_now(&mut self, mut write: impl FnMut(&[u8]) -> io::Result<usize>) -> Result<(), Stop> {
         while !self.pending.is_empty() {
             match write(&self.pending) {
                 Ok(0) => return Err(Stop::Gone),
                 Ok(n) => drop(self.pending.drain(..n)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for(fd, PollFlags::OUT, wait)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // Any other failure leaves the stream unusable, as if the peer had gone.
                 Err(_) => return Err(Stop::Gone),
             }
@@ -196,10 +247,18 @@ fn prefix(payload: &[u8]) -> [u8; PREFIX] {
 }
 
 /// Reassembles frames from a non-blocking byte stream.
+///
+/// The bytes read and not yet consumed are `buf[start..end]`. Consuming a frame moves
+/// `start`; the bytes behind it move to the front only when a read needs the room, so a
+/// read that brings many small frames costs one copy of what is left over, not one per
+/// frame. `buf` is initialised once as it grows, never zeroed again before a read.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
-    /// Bytes read and not yet consumed: a partial or complete frame at the front.
     buf: Vec<u8>,
+    /// First byte not yet consumed: the front frame's prefix.
+    start: usize,
+    /// End of the bytes read.
+    end: usize,
     /// Largest payload accepted.
     max: usize,
     /// Whether the writer has said hello.
@@ -219,7 +278,7 @@ pub(crate) enum Frame {
 
 impl FrameReader {
     pub(crate) fn new(max: usize) -> Self {
-        Self { buf: Vec::new(), max, greeted: false }
+        Self { buf: Vec::new(), start: 0, end: 0, max, greeted: false }
     }
 
     /// Whether a hello has arrived on this stream.
@@ -227,62 +286,88 @@ impl FrameReader {
         self.greeted
     }
 
+    /// The bytes read and not yet consumed.
+    fn held(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// Reads what `read` (a non-blocking read) has and reports the front frame.
     pub(crate) fn fill(&mut self, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) -> Result<Frame, Stop> {
         loop {
-            if self.buf.get(..PREFIX) == Some(&HELLO[..]) {
-                self.buf.drain(..PREFIX);
+            if self.held().get(..PREFIX) == Some(&HELLO[..]) {
+                self.start += PREFIX;
                 self.greeted = true;
                 continue;
             }
-            if let Some(len) = self.front_len()? {
-                if self.buf.len() >= PREFIX + len {
-                    return Ok(Frame::Ready(len));
-                }
-            }
+            let held = self.end - self.start;
             let need = match self.front_len()? {
-                Some(len) => PREFIX + len - self.buf.len(),
-                None => PREFIX - self.buf.len(),
+                Some(len) if held >= PREFIX + len => return Ok(Frame::Ready(len)),
+                Some(len) => PREFIX + len - held,
+                None => PREFIX - held,
             };
             // Read what the front frame still needs, or a little more so small frames
             // arrive in few system calls; the buffer never outgrows one checked frame
             // plus the read-ahead. It grows at most by what it already holds (or the
             // read-ahead) per read, and by `MAX_READ`: memory is committed as bytes
             // arrive, not as a prefix announces them.
-            let start = self.buf.len();
-            let room = need.max(READ_AHEAD).min(start.max(READ_AHEAD)).min(MAX_READ);
-            self.buf.resize(start + room, 0);
-            match read(&mut self.buf[start..]) {
+            let room = need.max(READ_AHEAD).min(held.max(READ_AHEAD)).min(MAX_READ);
+            self.make_room(room);
+            match read(&mut self.buf[self.end..self.end + room]) {
                 Ok(0) => {
                     // A partial frame from a writer that has gone is garbage.
-                    self.buf = Vec::new();
+                    self.forget();
                     return Ok(Frame::Closed);
                 }
-                Ok(n) => self.buf.truncate(start + n),
-                Err(e) => {
-                    self.buf.truncate(start);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return Ok(Frame::Partial),
-                        io::ErrorKind::Interrupted => {}
-                        // Any failure leaves the stream unusable, as if the writer had gone.
-                        _ => return Ok(Frame::Closed),
-                    }
-                }
+                Ok(n) => self.end += n,
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(Frame::Partial),
+                    io::ErrorKind::Interrupted => {}
+                    // Any failure leaves the stream unusable, as if the writer had gone.
+                    _ => return Ok(Frame::Closed),
+                },
             }
         }
     }
 
+    /// Makes `room` bytes free after `end`: moves what is held to the front if that
+    /// frees them, else grows the buffer (zeroing only the new bytes).
+    fn make_room(&mut self, room: usize) {
+        if self.buf.len() - self.end >= room {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.buf.len() - self.end < room {
+            self.buf.resize(self.end + room, 0);
+        }
+    }
+
+    /// Drops everything buffered and the memory with it.
+    fn forget(&mut self) {
+        (self.buf, self.start, self.end) = (Vec::new(), 0, 0);
+    }
+
     /// The payload of the front frame (after `fill` returned `Ready`).
     pub(crate) fn frame(&self, len: usize) -> &[u8] {
-        &self.buf[PREFIX..PREFIX + len]
+        &self.held()[PREFIX..PREFIX + len]
     }
 
     /// Drops the front frame of `len` payload bytes, and gives back the memory a large
     /// frame needed once what is left fits in a quarter of it.
     pub(crate) fn consume(&mut self, len: usize) {
-        self.buf.drain(..PREFIX + len);
-        if self.buf.capacity() > KEEP && self.buf.len() <= self.buf.capacity() / 4 {
-            self.buf.shrink_to(self.buf.len().max(READ_AHEAD));
+        self.start += PREFIX + len;
+        debug_assert!(self.start <= self.end);
+        let held = self.end - self.start;
+        if held == 0 {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.buf.len() > KEEP && held <= self.buf.len() / 4 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, held);
+            self.buf.truncate(held.max(READ_AHEAD));
+            self.buf.shrink_to_fit();
         }
     }
 
@@ -290,7 +375,7 @@ impl FrameReader {
     /// up to `MAX_DISCARD` bytes, after `fill` found a bad frame: the next byte read is
     /// taken as the start of a frame. Whether the hello was seen is kept.
     pub(crate) fn resync(&mut self, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) {
-        self.buf = Vec::new();
+        self.forget();
         let mut scratch = [0u8; READ_AHEAD];
         let mut discarded = 0;
         while discarded < MAX_DISCARD {
@@ -304,24 +389,25 @@ impl FrameReader {
         }
     }
 
-    /// The length the front prefix announces, checked against the slot size.
     /// Whether a whole frame (or something the next `fill` reports: a hello, a bad
     /// length) is buffered already, so the stream's fd may be quiet while a receive would
     /// not be empty.
     pub(crate) fn has_frame(&self) -> bool {
-        if self.buf.get(..PREFIX) == Some(&HELLO[..]) {
+        let held = self.held();
+        if held.get(..PREFIX) == Some(&HELLO[..]) {
             // Bytes behind a hello may be a frame: the next `fill` says.
-            return self.buf.len() > PREFIX;
+            return held.len() > PREFIX;
         }
         match self.front_len() {
-            Ok(Some(len)) => self.buf.len() >= PREFIX + len,
+            Ok(Some(len)) => held.len() >= PREFIX + len,
             Ok(None) => false,
             Err(_) => true,
         }
     }
 
+    /// The length the front prefix announces, checked against the slot size.
     fn front_len(&self) -> Result<Option<usize>, Stop> {
-        let Some(prefix) = self.buf.get(..PREFIX) else { return Ok(None) };
+        let Some(prefix) = self.held().get(..PREFIX) else { return Ok(None) };
         let len = u32::from_le_bytes(prefix.try_into().expect("four bytes")) as usize;
         if len > self.max {
             return Err(Stop::Corrupt("a message length exceeds the slot size"));
@@ -332,11 +418,17 @@ impl FrameReader {
 
 /// Waits until `fd` is ready for `events`, or the wait runs out.
 pub(crate) fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, wait: Wait) -> Result<(), Stop> {
-    wait_any(&[fd], events, wait).map(|_| ())
+    poll_until(&mut [PollFd::new(&fd, events)], wait)
 }
 
 /// Waits until one of `fds` is ready for `events` (or hung up), or the wait runs out.
 pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], events: PollFlags, wait: Wait) -> Result<(), Stop> {
+    let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, events)).collect();
+    poll_until(&mut polled, wait)
+}
+
+/// Polls `polled` until one is ready, or the wait runs out.
+fn poll_until(polled: &mut [PollFd<'_>], wait: Wait) -> Result<(), Stop> {
     loop {
         let timeout = match wait.remaining() {
             Some(None) => None,
@@ -346,8 +438,7 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], events: PollFlags, wait: Wait) ->
             ),
             None => return Err(if wait.is_never() { Stop::WouldBlock } else { Stop::Timeout }),
         };
-        let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, events)).collect();
-        match poll(&mut polled, timeout.as_ref()) {
+        match poll(polled, timeout.as_ref()) {
             Ok(0) => {
                 if wait.is_never() {
                     return Err(Stop::WouldBlock);
@@ -403,6 +494,34 @@ mod tests {
     }
 
     #[test]
+    fn small_frames_arrive_many_per_read_in_a_buffer_that_does_not_grow() {
+        let mut stream: VecDeque<u8> = VecDeque::new();
+        for n in 0..1000u32 {
+            let payload = vec![n as u8; 60 + n as usize % 5];
+            stream.extend(prefix(&payload).into_iter().chain(payload));
+        }
+        let total = stream.len();
+        let mut reader = FrameReader::new(4096);
+        let mut reads = 0;
+        for n in 0..1000u32 {
+            let mut read = reading(&mut stream);
+            let len = match reader.fill(|buf| {
+                reads += 1;
+                read(buf)
+            }) {
+                Ok(Frame::Ready(len)) => len,
+                other => panic!("frame {n}: {other:?}"),
+            };
+            assert_eq!(len, 60 + n as usize % 5);
+            assert!(reader.frame(len).iter().all(|&b| b == n as u8), "frame {n}");
+            reader.consume(len);
+            assert!(reader.buf.capacity() <= 2 * READ_AHEAD, "capacity {} at frame {n}", reader.buf.capacity());
+        }
+        assert!(reads <= total / (READ_AHEAD - 70) + 1, "{reads} reads for {total} bytes");
+        assert!(!reader.has_frame());
+    }
+
+    #[test]
     fn resync_drops_the_bad_frame_and_reads_what_comes_next() {
         let mut reader = FrameReader::new(8);
         let mut stream: VecDeque<u8> = HELLO.into_iter().chain(9u32.to_le_bytes()).chain([0xee; 5000]).collect();
@@ -413,6 +532,66 @@ mod tests {
         stream.extend(3u32.to_le_bytes().into_iter().chain(*b"abc"));
         assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Ready(3));
         assert_eq!(reader.frame(3), b"abc");
+    }
+
+    #[test]
+    fn a_batch_goes_out_in_writes_of_whole_frames() {
+        let mut writes: Vec<Vec<u8>> = Vec::new();
+        let mut writer = FrameWriter::default();
+        let payloads: Vec<Vec<u8>> = (0..200u8).map(|n| vec![n; 60 + n as usize % 7]).collect();
+        for payload in &payloads {
+            writer
+                .gather(payload, |bytes| {
+                    writes.push(bytes.to_vec());
+                    Ok(bytes.len())
+                })
+                .unwrap();
+        }
+        writer
+            .write_now(|bytes| {
+                writes.push(bytes.to_vec());
+                Ok(bytes.len())
+            })
+            .unwrap();
+        // Each write is whole frames, in order, no more than a pipe takes at once, and
+        // (but the last) full: no room for another frame of at most 70 bytes.
+        let mut frames = payloads.iter();
+        for (i, write) in writes.iter().enumerate() {
+            assert!(write.len() <= BATCH_BYTES);
+            assert!(i + 1 == writes.len() || write.len() > BATCH_BYTES - 70, "write {i}: {} bytes", write.len());
+            let mut rest = &write[..];
+            while !rest.is_empty() {
+                let expected = frames.next().expect("no more frames than sent");
+                assert_eq!(rest[..PREFIX], prefix(expected));
+                assert_eq!(rest[PREFIX..PREFIX + expected.len()], expected[..]);
+                rest = &rest[PREFIX + expected.len()..];
+            }
+        }
+        assert!(frames.next().is_none(), "every frame written");
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_written_refuses_the_frame_without_room() {
+        let full = |_: &[u8]| -> io::Result<usize> { Err(io::ErrorKind::WouldBlock.into()) };
+        let mut writer = FrameWriter::default();
+        let payload = [1u8; 1000];
+        // Gathered while they fit beside each other, whatever the stream takes.
+        for _ in 0..4 {
+            writer.gather(&payload, full).unwrap();
+        }
+        // The fifth has no room, and the stream takes nothing: refused, not taken.
+        assert!(matches!(writer.gather(&payload, full), Err(Stop::WouldBlock)));
+        assert_eq!(writer.pending.len(), 4 * (PREFIX + payload.len()));
+        // Once the stream takes them, the refused frame fits again.
+        let mut written = 0;
+        writer
+            .gather(&payload, |b| {
+                written += b.len();
+                Ok(b.len())
+            })
+            .unwrap();
+        assert_eq!(written, 4 * (PREFIX + payload.len()));
+        assert_eq!(writer.pending.len(), PREFIX + payload.len());
     }
 
     #[test]

@@ -244,26 +244,23 @@ impl SendVia {
     }
 
     /// Copies `message` (no longer than a slot) into the channel without waiting, as
-    /// part of a batch: staged on a ring for the batch's `publish`; through a loan of the
-    /// buffer on a stream, which sends it at once.
+    /// part of a batch: staged on a ring, gathered on a stream, for the batch's `publish`.
     pub(crate) fn send_batched(&mut self, message: &[u8]) -> Result<(), Stop> {
         match self {
-            Self::Shm(s) => return s.send(message, Wait::Never, false),
-            Self::ShmBytes(s) => return s.send(message, Wait::Never, false),
-            Self::Unix(_) | Self::Fifo(_) => {}
+            Self::Shm(s) => s.send(message, Wait::Never, false),
+            Self::ShmBytes(s) => s.send(message, Wait::Never, false),
+            Self::Unix(s) => s.send_batched(message),
+            Self::Fifo(s) => s.send_batched(message),
         }
-        let slot = self.loan(Wait::Never)?;
-        self.loaned_mut(slot)[..message.len()].copy_from_slice(message);
-        self.commit(slot, message.len(), false);
-        Ok(())
     }
 
-    /// Publishes what is staged on an SPSC ring (nothing to do elsewhere).
+    /// Publishes what is staged on an SPSC ring, writes what a stream gathered.
     pub(crate) fn publish(&mut self) {
         match self {
             Self::Shm(s) => s.publish(),
             Self::ShmBytes(s) => s.publish(),
-            Self::Unix(_) | Self::Fifo(_) => {}
+            Self::Unix(s) => s.publish(),
+            Self::Fifo(s) => s.publish(),
         }
     }
 }

@@ -110,6 +110,29 @@ impl<S: AsFd> StreamSender<S> {
         self.writer.send(stream.as_fd(), payload, wait, |b| write(stream, b))
     }
 
+    /// Adds `payload` to the batch being gathered, without waiting: written with the
+    /// others at `publish`, or at once when the batch has no room left for it. A batch
+    /// that starts gathering first looks whether the receiver is there (one `poll`), so
+    /// a batch sent to a gone receiver fails at its first message.
+    pub(crate) fn send_batched(&mut self, payload: &[u8]) -> Result<(), Stop> {
+        self.take_deferred()?;
+        let (stream, write) = (&self.stream, self.write);
+        if !self.writer.has_pending() && hung_up(stream.as_fd()) {
+            return Err(Stop::Gone);
+        }
+        self.writer.gather(payload, |b| write(stream, b))
+    }
+
+    /// Writes the gathered batch without waiting; what the stream does not take goes
+    /// out before the next message (or, within a bound, when the sender is dropped). An
+    /// error is reported by the next call.
+    pub(crate) fn publish(&mut self) {
+        let (stream, write) = (&self.stream, self.write);
+        if let Err(stop) = self.writer.write_now(|b| write(stream, b)) {
+            self.deferred.get_or_insert(stop);
+        }
+    }
+
     /// Lends the loan buffer: waits as `wait` allows until the stream takes more, so the
     /// commit can hand it the message (keeping what it does not take at once).
     pub(crate) fn loan(&mut self, wait: Wait) -> Result<(), Stop> {
