@@ -138,23 +138,14 @@ impl FrameWriter {
     pub(crate) fn queue_raw(
         &mut self,
         bytes: &[u8],
-        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+        write: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> Result<(), Stop> {
-        let mut written = 0;
-        while written < bytes.len() {
-            match write(&bytes[written..]) {
-                Ok(0) => return Err(Stop::Gone),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => return Err(Stop::Gone),
-            }
-        }
-        self.pending.extend_from_slice(&bytes[written..]);
-        Ok(())
+        self.pending.extend_from_slice(bytes);
+        self.write_now(write)
     }
 
-    /// Writes what an earlier frame left, waiting as `wait` allows.
+    /// Writes what is waiting (the end of a frame, a gathered batch), waiting as `wait`
+    /// allows.
     pub(crate) fn flush(
         &mut self,
         fd: BorrowedFd<'_>,
