@@ -47,6 +47,8 @@ fn tiny_run_prints_the_table_and_writes_json() {
         "latency 8 B vs unix stream",
         "64 B/msg, copy vs unix stream",
         "64 B/msg, batched vs unix stream",
+        "64 B/msg, ferry unix: batched vs unix",
+        "64 B/msg, ferry fifo: batched vs pipe",
         "64 B/msg, MPMC 2x2 vs SPSC",
         "64 B/msg, broadcast 1 sub vs SPSC",
         "64 B/msg, broadcast 4 subs (each) vs SPSC",
