@@ -190,26 +190,17 @@ impl FrameWriter {
         let total = PREFIX + payload.len();
         if total <= PIPE_BUF {
             // One write for the whole frame (see the module doc), assembled in the
-            // pending buffer, which keeps whatever a socket does not take.
+            // pending buffer, which keeps whatever a socket does not take. A frame the
+            // stream took none of, or a failed stream, leaves nothing pending.
             self.pending.extend_from_slice(&prefix);
             self.pending.extend_from_slice(payload);
-            loop {
-                match write(&self.pending) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        self.pending.drain(..n);
-                        return Ok(true);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.pending.clear();
-                        return Ok(false);
-                    }
-                    Err(_) => break,
+            return match self.write_now(write) {
+                Ok(()) if self.pending.len() < total => Ok(true),
+                other => {
+                    self.pending.clear();
+                    other.map(|()| false)
                 }
-            }
-            self.pending.clear();
-            return Err(Stop::Gone);
+            };
         }
         let mut written = 0;
         while written < total {
