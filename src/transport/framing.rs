@@ -317,12 +317,17 @@ impl FrameReader {
         if self.buf.len() - self.end >= room {
             return;
         }
+        self.compact();
+        if self.buf.len() - self.end < room {
+            self.buf.resize(self.end + room, 0);
+        }
+    }
+
+    /// Moves the bytes held to the front of the buffer.
+    fn compact(&mut self) {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.buf.len() - self.end < room {
-            self.buf.resize(self.end + room, 0);
         }
     }
 
@@ -343,11 +348,11 @@ impl FrameReader {
         debug_assert!(self.start <= self.end);
         let held = self.end - self.start;
         if held == 0 {
-            (self.start, self.end) = (0, 0);
+            // Nothing to move: the next read starts at the front.
+            self.compact();
         }
         if self.buf.len() > KEEP && held <= self.buf.len() / 4 {
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, held);
+            self.compact();
             self.buf.truncate(held.max(READ_AHEAD));
             self.buf.shrink_to_fit();
         }
