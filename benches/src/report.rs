@@ -271,10 +271,10 @@ pub fn probes() -> Vec<Probe> {
             probes.push(Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 });
             probes.push(thr(FerryBroadcast, Api::Copy, size));
             probes.push(Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 });
-            probes.push(thr(FerryUnix, Api::Copy, size));
-            probes.push(thr(FerryFifo, Api::Copy, size));
-            probes.push(thr(FerryUnix, Api::Batch, size));
-            probes.push(thr(FerryFifo, Api::Batch, size));
+            for api in [Api::Copy, Api::Batch] {
+                probes.push(thr(FerryUnix, api, size));
+                probes.push(thr(FerryFifo, api, size));
+            }
         }
     }
     probes
@@ -605,26 +605,16 @@ impl Results {
                 let fanout = Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 };
                 rows.push(self.row("64 B/msg, broadcast 1 sub vs SPSC", thr(FerryBroadcast, Api::Copy, size), copy));
                 rows.push(self.row("64 B/msg, broadcast 4 subs (each) vs SPSC", fanout, copy));
-                rows.push(self.row(
-                    "64 B/msg, ferry unix: vs unix",
-                    thr(FerryUnix, Api::Copy, size),
-                    thr(UnixStream, Api::Copy, size),
-                ));
-                rows.push(self.row(
-                    "64 B/msg, ferry fifo: vs pipe",
-                    thr(FerryFifo, Api::Copy, size),
-                    thr(Pipe, Api::Copy, size),
-                ));
-                rows.push(self.row(
-                    "64 B/msg, ferry unix: batched vs unix",
-                    thr(FerryUnix, Api::Batch, size),
-                    thr(UnixStream, Api::Copy, size),
-                ));
-                rows.push(self.row(
-                    "64 B/msg, ferry fifo: batched vs pipe",
-                    thr(FerryFifo, Api::Batch, size),
-                    thr(Pipe, Api::Copy, size),
-                ));
+                // The fallbacks, one message per call and batched, beside their stream
+                // written one message per call.
+                for (label, link, api, stream) in [
+                    ("64 B/msg, ferry unix: vs unix", FerryUnix, Api::Copy, UnixStream),
+                    ("64 B/msg, ferry fifo: vs pipe", FerryFifo, Api::Copy, Pipe),
+                    ("64 B/msg, ferry unix: batched vs unix", FerryUnix, Api::Batch, UnixStream),
+                    ("64 B/msg, ferry fifo: batched vs pipe", FerryFifo, Api::Batch, Pipe),
+                ] {
+                    rows.push(self.row(label, thr(link, api, size), thr(stream, Api::Copy, size)));
+                }
             }
             if size == MIB {
                 rows.push(self.row("1 MiB/msg, copy vs memcpy", copy, Probe::Memcpy { size }));
