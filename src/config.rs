@@ -63,7 +63,7 @@ impl Config {
         if kind.is_bytes() {
             // The same as `capacity_bytes`: the capacity counts bytes.
             self.bytes = true;
-            self.kind = RingKind::Spsc;
+            self.kind = if kind == RingKind::MpmcBytes { RingKind::Mpmc } else { RingKind::Spsc };
         }
         self
     }
@@ -96,8 +96,11 @@ impl Config {
     /// waits (or `try_` reports the ring full); once the receiver drains the ring, any
     /// message up to the maximum fits.
     ///
-    /// Byte-sized rings are SPSC for now: with [`RingKind::Mpmc`] creating the channel
-    /// fails with [`AttachError::InvalidConfig`].
+    /// With [`RingKind::Mpmc`] the channel has any number of senders and receivers
+    /// ([`RingKind::MpmcBytes`]); a loan then keeps the size it was taken with until the
+    /// message is received, whatever it commits. A broadcast channel is sized in slots:
+    /// with [`RingKind::Broadcast`] creating the channel fails with
+    /// [`AttachError::InvalidConfig`].
     ///
     /// # Examples
     ///
@@ -110,6 +113,13 @@ impl Config {
     /// tx.send(b"")?;
     /// assert_eq!(rx.recv()?.len(), 40_000);
     /// assert_eq!(rx.recv()?.len(), 0);
+    ///
+    /// // Any number of senders and receivers, messages of any size.
+    /// let config = config.kind(ferry::RingKind::Mpmc);
+    /// let (tx, rx) = ferry::in_memory(&config)?;
+    /// let (mut tx2, mut rx2) = (tx.try_clone()?, rx.try_clone()?);
+    /// tx2.send(&[1u8; 3])?;
+    /// assert_eq!(&*rx2.recv()?, &[1, 1, 1]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity_bytes(mut self, bytes: usize) -> Self {
@@ -194,8 +204,10 @@ impl Config {
     /// Checks that this configuration can describe a channel: its ring, and a mode of
     /// permission bits only.
     pub(crate) fn validate(&self) -> Result<(), AttachError> {
-        if self.bytes && self.kind != RingKind::Spsc {
-            return Err(AttachError::InvalidConfig("a channel sized in bytes is SPSC only (for now)"));
+        if self.bytes && self.kind == RingKind::Broadcast {
+            return Err(AttachError::InvalidConfig(
+                "a broadcast channel is sized in slots: leave out capacity_bytes, or use RingKind::Mpmc",
+            ));
         }
         self.geometry().validate().map_err(AttachError::InvalidConfig)?;
         if self.mode & !0o777 != 0 {
@@ -208,6 +220,7 @@ impl Config {
     pub(crate) fn geometry(&self) -> Geometry {
         let kind = match (self.bytes, self.kind) {
             (true, RingKind::Spsc) => RingKind::SpscBytes,
+            (true, RingKind::Mpmc) => RingKind::MpmcBytes,
             (_, kind) => kind,
         };
         let fanout = match kind {

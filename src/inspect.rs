@@ -150,7 +150,9 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
     let geometry = snapshot.geometry;
     let in_flight = match geometry.kind {
         // Messages on a queue; bytes on a byte ring (positions count bytes there).
-        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes => snapshot.tail.saturating_sub(snapshot.head),
+        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes | RingKind::MpmcBytes => {
+            snapshot.tail.saturating_sub(snapshot.head)
+        }
         // Every slot holds a message some subscriber may read: the fill level is the
         // ring's, and each subscriber's lag is in `inspect_broadcast`.
         RingKind::Broadcast => snapshot.tail,

@@ -261,8 +261,12 @@ fn too_small_a_ring_for_its_largest_message_is_refused() {
     assert!(err.to_string().contains("two of its largest messages"), "{err}");
     assert!(in_memory(&Config::new().capacity_bytes(256).max_message(112)).is_ok());
     assert!(in_memory(&Config::new().capacity_bytes(300).max_message(16)).is_err(), "not a power of two");
-    let mpmc = Config::new().kind(ferry::RingKind::Mpmc).capacity_bytes(1 << 12).max_message(100);
-    assert!(in_memory(&mpmc).is_err(), "byte-sized MPMC is not built yet");
+    let broadcast = Config::new().kind(ferry::RingKind::Broadcast).capacity_bytes(1 << 12).max_message(100);
+    let err = in_memory(&broadcast).unwrap_err();
+    assert!(err.to_string().contains("broadcast channel is sized in slots"), "{err}");
+    let mpmc = Config::new().kind(ferry::RingKind::Mpmc).capacity_bytes(256);
+    assert!(in_memory(&mpmc.max_message(113)).is_err(), "the same minimum on MPMC");
+    assert!(in_memory(&mpmc.max_message(112)).is_ok());
 }
 
 #[test]
@@ -270,12 +274,15 @@ fn a_largest_message_always_fits_once_drained() {
     // From every offset of the region, an empty ring takes a message of the maximum.
     let max = 100;
     let capacity = 256;
-    let (mut tx, mut rx) = in_memory(&Config::new().capacity_bytes(capacity).max_message(max)).expect("valid");
-    for shift in 0..64 {
-        tx.try_send(&vec![shift as u8; max]).unwrap_or_else(|e| panic!("shift {shift}: {e}"));
-        assert_eq!(&*rx.try_recv().expect("sent"), &vec![shift as u8; max][..]);
-        tx.try_send(&[1]).expect("an empty ring takes a byte");
-        drop(rx.try_recv().expect("sent"));
+    for kind in [ferry::RingKind::Spsc, ferry::RingKind::Mpmc] {
+        let config = Config::new().kind(kind).capacity_bytes(capacity).max_message(max);
+        let (mut tx, mut rx) = in_memory(&config).expect("valid");
+        for shift in 0..64 {
+            tx.try_send(&vec![shift as u8; max]).unwrap_or_else(|e| panic!("{kind:?}, shift {shift}: {e}"));
+            assert_eq!(&*rx.try_recv().expect("sent"), &vec![shift as u8; max][..]);
+            tx.try_send(&[1]).expect("an empty ring takes a byte");
+            drop(rx.try_recv().expect("sent"));
+        }
     }
 }
 

@@ -201,7 +201,7 @@ fn describe(info: &ChannelInfo) -> String {
         Holders::Process(p) => process(*p),
         Holders::Processes(all) => all.iter().copied().map(process).collect::<Vec<_>>().join(", "),
     };
-    let shape = if info.kind == ferry::RingKind::SpscBytes {
+    let shape = if matches!(info.kind, ferry::RingKind::SpscBytes | ferry::RingKind::MpmcBytes) {
         format!(
             "{} B for messages up to {} B, {:?}, {}/{} B used",
             info.capacity, info.slot_size, info.signaling, info.in_flight, info.capacity

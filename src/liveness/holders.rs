@@ -60,7 +60,7 @@ fn peer_by(segment: &Segment, role: Role, live: Option<fn(u64) -> bool>) -> Peer
             }
             _ => Peer::Attached,
         },
-        RingKind::Mpmc | RingKind::Broadcast => {
+        RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast => {
             let held = segment
                 .seats()
                 .iter()
@@ -192,7 +192,7 @@ pub(crate) fn holders_in(
                     Holder::Processes(processes)
                 }
             }
-            (RingKind::Mpmc | RingKind::Broadcast, _) => {
+            (RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast, _) => {
                 let mut owners: Vec<u64> = seats
                     .iter()
                     .filter_map(occupant)

@@ -1,6 +1,6 @@
 //! Crash recovery on an MPMC or broadcast segment: the seats of dead processes are
 //! freed, and what each was claiming is resolved by the ring (`ring::mpmc::rescue`,
-//! `ring::broadcast::rescue`); a broadcast segment's dead subscribers stop gating its
+//! `ring::bytes_mpmc::rescue`, `ring::broadcast::rescue`); a broadcast segment's dead subscribers stop gating its
 //! publishers (`subscribers::free_dead`).
 //!
 //! An SPSC segment needs none: a new holder of a role takes over where the dead one left
@@ -19,7 +19,7 @@ use crate::{
         seats::{free, is_taken, occupant},
         subscribers,
     },
-    ring::{broadcast, mpmc, mpmc::NO_CLAIM, RingKind},
+    ring::{broadcast, bytes_mpmc, mpmc, mpmc::NO_CLAIM, RingKind},
     segment::{Ration, Segment, Shared},
     sync::Ordering::{AcqRel, Acquire, Relaxed},
 };
@@ -108,6 +108,8 @@ pub(crate) fn recover(segment: &Segment) {
     if kind.is_spsc() || cfg!(ferry_loom) {
         return;
     }
+    // (On a ring sized in bytes only the control block of this view is meaningful: the
+    // signals. Its claims are resolved on the byte ring.)
     let ring = segment.ring();
     let seats = segment.seats();
     let signaling = segment.geometry().signaling;
@@ -127,8 +129,11 @@ pub(crate) fn recover(segment: &Segment) {
         let sender = role == Role::Sender as u64;
         let outcome = match claim {
             NO_CLAIM => mpmc::Rescue::Nothing,
-            pos if kind == RingKind::Broadcast => broadcast::rescue(&ring, pos, || live_claim(role, pos)),
-            pos => mpmc::rescue(&ring, pos, sender, || live_claim(role, pos)),
+            pos => match kind {
+                RingKind::Broadcast => broadcast::rescue(&ring, pos, || live_claim(role, pos)),
+                RingKind::MpmcBytes => bytes_mpmc::rescue(&segment.byte_ring(), pos, sender, || live_claim(role, pos)),
+                _ => mpmc::rescue(&ring, pos, sender, || live_claim(role, pos)),
+            },
         };
         match outcome {
             mpmc::Rescue::Pending => continue,
@@ -169,7 +174,7 @@ fn mark_all_gone(segment: &Segment) {
         return;
     }
     holders::mark_if_all_gone(segment, Role::Sender);
-    if kind == RingKind::Mpmc {
+    if matches!(kind, RingKind::Mpmc | RingKind::MpmcBytes) {
         holders::mark_if_all_gone(segment, Role::Receiver);
     }
 }

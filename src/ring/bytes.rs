@@ -64,7 +64,7 @@ use std::{mem::size_of, ptr::NonNull};
 use crossbeam_utils::CachePadded;
 
 use crate::{
-    ring::{slots_offset, Geometry, RingControl, SlotMeta, Unavailable, SLOT_ALIGN},
+    ring::{slots_offset, Geometry, RingControl, RingKind, SlotMeta, Unavailable, SLOT_ALIGN},
     signal::Signal,
     sync::{
         weaken, AtomicU64, Mutation,
@@ -90,13 +90,22 @@ pub(crate) fn min_capacity(max_message: usize) -> Option<usize> {
     usize::try_from(record_size(max_message).checked_mul(2)?).ok()?.checked_next_power_of_two()
 }
 
-/// Bytes the byte ring of `geometry` occupies: the control block and the region (and,
-/// under loom, the header table).
+/// Bytes the byte ring of `geometry` occupies: the control block (and an MPMC ring's
+/// reclaim position), the region (and, under loom, the header table).
 pub(crate) fn ring_bytes(geometry: &Geometry) -> Option<usize> {
     let region = geometry.capacity;
     #[cfg(ferry_loom)]
     let region = region.checked_add(region / SLOT_ALIGN * size_of::<SlotMeta>())?;
-    slots_offset().checked_add(region)
+    region_offset(geometry.kind).checked_add(region)
+}
+
+/// Offset of the region from the start of the ring: after the control block, and on an
+/// MPMC ring after the reclaim position (`ring::bytes_mpmc`) on lines of its own.
+fn region_offset(kind: RingKind) -> usize {
+    match kind {
+        RingKind::MpmcBytes => slots_offset() + size_of::<CachePadded<AtomicU64>>(),
+        _ => slots_offset(),
+    }
 }
 
 /// A byte ring's memory, seen through its geometry. Copyable; it borrows nothing, so the
@@ -104,6 +113,8 @@ pub(crate) fn ring_bytes(geometry: &Geometry) -> Option<usize> {
 #[derive(Clone, Copy)]
 pub(crate) struct ByteRing {
     base: NonNull<u8>,
+    /// Offset of the region from `base` ([`region_offset`]).
+    region: usize,
     /// `capacity - 1`; the capacity is a power of two, at least `2 * HEADER`.
     mask: u64,
     max_message: usize,
@@ -118,14 +129,19 @@ impl ByteRing {
     /// for as long as the view or any copy of it is used. `geometry` must be valid.
     pub(crate) unsafe fn new(base: NonNull<u8>, geometry: &Geometry) -> Self {
         debug_assert!(geometry.validate().is_ok());
-        Self { base, mask: geometry.capacity as u64 - 1, max_message: geometry.slot_size }
+        Self {
+            base,
+            region: region_offset(geometry.kind),
+            mask: geometry.capacity as u64 - 1,
+            max_message: geometry.slot_size,
+        }
     }
 
     /// Writes an empty ring into the memory at `base`, which must be zeroed.
     ///
     /// # Safety
     /// As for [`ByteRing::new`], and no other thread or process may use the memory yet.
-    pub(crate) unsafe fn init(base: NonNull<u8>, geometry: &Geometry) {
+    pub(crate) unsafe fn init(base: NonNull<u8>, geometry: &Geometry) -> Self {
         // SAFETY: the caller guarantees the memory; nobody else sees it yet.
         let ring = unsafe { Self::new(base, geometry) };
         // SAFETY: the control block lies at the ring's start, aligned, unshared.
@@ -136,6 +152,11 @@ impl ByteRing {
                 not_empty: CachePadded::new(Signal::new()),
                 not_full: CachePadded::new(Signal::new()),
             });
+        }
+        if ring.region != slots_offset() {
+            // SAFETY: the reclaim position follows the control block (`region_offset`),
+            // aligned to its 128 bytes; nobody else sees it.
+            unsafe { ring.reclaim_ptr().write(CachePadded::new(AtomicU64::new(0))) };
         }
         // In production the region is zeroed, so the first header's commit word says
         // "unpublished"; headers elsewhere are zeroed by the producer before they count.
@@ -151,6 +172,7 @@ impl ByteRing {
                 });
             }
         }
+        ring
     }
 
     /// Runs the destructors of the shared objects (needed under loom).
@@ -162,6 +184,9 @@ impl ByteRing {
         // SAFETY: the caller guarantees exclusive, initialised memory.
         unsafe {
             self.base.cast::<RingControl>().as_ptr().drop_in_place();
+            if self.region != slots_offset() {
+                self.reclaim_ptr().drop_in_place();
+            }
             for unit in 0..units {
                 self.meta_ptr(unit * HEADER).drop_in_place();
             }
@@ -182,6 +207,24 @@ impl ByteRing {
     pub(crate) fn control(&self) -> &RingControl {
         // SAFETY: `new`'s contract: an initialised `RingControl` lies at `base`.
         unsafe { self.base.cast::<RingControl>().as_ref() }
+    }
+
+    /// An MPMC ring's reclaim position (see `ring::bytes_mpmc`): every byte before it is
+    /// free for producers. Only on a ring of kind [`RingKind::MpmcBytes`].
+    pub(crate) fn reclaim(&self) -> &AtomicU64 {
+        debug_assert_ne!(self.region, slots_offset());
+        // SAFETY: on an MPMC byte ring `init` wrote the position there (`region_offset`).
+        unsafe { &*self.reclaim_ptr() }
+    }
+
+    fn reclaim_ptr(&self) -> *mut CachePadded<AtomicU64> {
+        // SAFETY: the position follows the control block, inside the ring (`ring_bytes`).
+        unsafe { self.base.as_ptr().add(slots_offset()).cast() }
+    }
+
+    /// Bytes from `pos` to the end of the region: at least 1, at most the capacity.
+    pub(crate) fn room_to_end(&self, pos: u64) -> u64 {
+        self.capacity() - (pos & self.mask)
     }
 
     /// The header of the record at `pos`.
@@ -227,7 +270,7 @@ impl ByteRing {
 
     fn region(&self) -> *mut u8 {
         // SAFETY: the region follows the control block (`ring_bytes`).
-        unsafe { self.base.as_ptr().add(slots_offset()) }
+        unsafe { self.base.as_ptr().add(self.region) }
     }
 
     /// Where the header of the record at `pos` lives: at the record's start in
@@ -272,7 +315,7 @@ impl BytesProducer {
     pub(crate) fn claim(&mut self, ring: &ByteRing, n: usize) -> Result<u64, Unavailable> {
         debug_assert!(n <= ring.max_message());
         let need = record_size(n);
-        let to_end = ring.capacity() - (self.tail & ring.mask);
+        let to_end = ring.room_to_end(self.tail);
         let start = if need > to_end { self.tail + to_end } else { self.tail };
         // The record, the padding before it, and the next record's header.
         let end = start + need + HEADER;
@@ -296,7 +339,7 @@ impl BytesProducer {
     /// moving the cached head.
     pub(crate) fn has_room(&self, ring: &ByteRing, n: usize) -> bool {
         let need = record_size(n);
-        let to_end = ring.capacity() - (self.tail & ring.mask);
+        let to_end = ring.room_to_end(self.tail);
         let start = if need > to_end { self.tail + to_end } else { self.tail };
         // SYNC: Acquire; pairs with the Release store of `head` in
         // `BytesConsumer::release`, as the load in `claim`.
@@ -311,7 +354,7 @@ impl BytesProducer {
     pub(crate) fn stage(&mut self, ring: &ByteRing, start: u64, len: usize) {
         debug_assert!(len <= ring.max_message());
         if start != self.tail {
-            debug_assert_eq!(start, self.tail + (ring.capacity() - (self.tail & ring.mask)));
+            debug_assert_eq!(start, self.tail + (ring.room_to_end(self.tail)));
             // SYNC: Relaxed; ordered before the consumer's read by the Release of the
             // padding's commit word in `publish`.
             ring.meta(self.tail).len.store(PADDING, Relaxed);
@@ -338,7 +381,7 @@ impl BytesProducer {
             // SYNC: Relaxed; our own store in `stage`.
             let len = ring.meta(pos).len.load(Relaxed);
             let next = match len {
-                PADDING => pos + (ring.capacity() - (pos & ring.mask)),
+                PADDING => pos + ring.room_to_end(pos),
                 len => pos + record_size(len.min(ring.max_message() as u64) as usize),
             };
             // SYNC: Release; pairs with the Acquire load of `seq` in
@@ -390,7 +433,7 @@ impl BytesConsumer {
         for _ in 0..2 {
             let (pos, len) = published_record(ring, self.head)?.ok_or(Unavailable::WouldBlock)?;
             match len {
-                None => self.head = pos + (ring.capacity() - (pos & ring.mask)),
+                None => self.head = pos + ring.room_to_end(pos),
                 Some(len) => {
                     ring.mark_read(pos, record_size(len));
                     return Ok((pos, len));
@@ -471,7 +514,7 @@ fn published_tail(ring: &ByteRing) -> Result<u64, Unavailable> {
     while tail - start < ring.capacity() {
         match published_record(ring, tail)? {
             None => break,
-            Some((pos, None)) => tail = pos + (ring.capacity() - (pos & ring.mask)),
+            Some((pos, None)) => tail = pos + ring.room_to_end(pos),
             Some((pos, Some(len))) => tail = pos + record_size(len),
         }
     }
@@ -489,7 +532,7 @@ fn check_span(head: u64, tail: u64, capacity: u64) -> Result<(), Unavailable> {
 #[cfg(all(test, not(ferry_loom)))]
 mod tests {
     use super::*;
-    use crate::{ring::RingKind, signal::Signaling};
+    use crate::signal::Signaling;
 
     #[test]
     fn records_are_sixteen_aligned_and_the_minimum_holds_two() {

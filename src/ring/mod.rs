@@ -15,6 +15,7 @@
 
 pub(crate) mod broadcast;
 pub(crate) mod bytes;
+pub(crate) mod bytes_mpmc;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;
 
@@ -94,6 +95,10 @@ pub enum RingKind {
     /// in bytes (see [`Config::capacity_bytes`](crate::Config::capacity_bytes)):
     /// variable-length records, a padding record at the wrap.
     SpscBytes = 4,
+    /// Any number of senders and receivers, messages of any size up to a maximum in a
+    /// ring sized in bytes: the records of [`SpscBytes`](Self::SpscBytes), claimed by
+    /// each side in turn.
+    MpmcBytes = 5,
 }
 
 impl RingKind {
@@ -103,6 +108,7 @@ impl RingKind {
             2 => Some(Self::Mpmc),
             3 => Some(Self::Broadcast),
             4 => Some(Self::SpscBytes),
+            5 => Some(Self::MpmcBytes),
             _ => None,
         }
     }
@@ -110,7 +116,7 @@ impl RingKind {
     /// Whether the ring is sized in bytes and holds messages of any size (records),
     /// rather than a number of fixed slots.
     pub(crate) fn is_bytes(self) -> bool {
-        matches!(self, Self::SpscBytes)
+        matches!(self, Self::SpscBytes | Self::MpmcBytes)
     }
 
     /// Whether each role is held by one handle at a time, named in its header word (no
@@ -215,6 +221,7 @@ impl std::fmt::Display for Geometry {
             RingKind::Mpmc => "MPMC",
             RingKind::Broadcast => "broadcast",
             RingKind::SpscBytes => "SPSC byte",
+            RingKind::MpmcBytes => "MPMC byte",
         };
         let signaling = match self.signaling {
             Signaling::Futex => "futex",

@@ -15,7 +15,7 @@ use crate::{
     ring::{
         broadcast::{Fanout, Policy},
         bytes::ByteRing,
-        Geometry, RingKind, RingView,
+        bytes_mpmc, Geometry, RingKind, RingView,
     },
     segment::seat::{seat_count, Seat, SubscriberSeat},
     signal::Signaling,
@@ -197,7 +197,10 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
             subscribers.add(i).write(SubscriberSeat::new());
         }
         if geometry.kind.is_bytes() {
-            ByteRing::init(base.add(ring_offset(geometry)), geometry);
+            let ring = ByteRing::init(base.add(ring_offset(geometry)), geometry);
+            if geometry.kind == RingKind::MpmcBytes {
+                bytes_mpmc::init(&ring);
+            }
         } else {
             RingView::init(base.add(ring_offset(geometry)), geometry);
         }
@@ -303,7 +306,7 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
             let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
             Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? }
         }
-        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes => {
+        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes | RingKind::MpmcBytes => {
             if (fields.subscribers, fields.policy, fields.history) != (0, 0, 0) {
                 return Err(corrupt("a queue's header describes subscribers"));
             }

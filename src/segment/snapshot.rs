@@ -12,7 +12,7 @@ use std::mem::{offset_of, size_of};
 
 use crate::{
     error::AttachError,
-    ring::{Geometry, RingControl},
+    ring::{bytes_mpmc, Geometry, RingControl, RingKind},
     segment::{
         header::subscribers_offset,
         header::{published, ring_offset, seats_offset, Header},
@@ -94,8 +94,13 @@ impl Snapshot {
             object.read_exact_at(&mut bytes, (ring_offset(&geometry) + offset) as u64).map_err(io)?;
             Ok(u64::from_ne_bytes(bytes))
         };
-        let head = word(offset_of!(RingControl, head))?;
-        let tail = word(offset_of!(RingControl, tail))?;
+        let (head, tail) = match geometry.kind {
+            // Bytes not free for producers, as on the SPSC byte ring.
+            RingKind::MpmcBytes => {
+                (word(bytes_mpmc::reclaim_offset())?, bytes_mpmc::claimed(word(offset_of!(RingControl, tail))?))
+            }
+            _ => (word(offset_of!(RingControl, head))?, word(offset_of!(RingControl, tail))?),
+        };
         Ok(Self { header, seats, subscriber_seats, geometry, head, tail, owner: stat.st_uid })
     }
 

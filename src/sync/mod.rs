@@ -83,6 +83,13 @@ pub enum Mutation {
     /// An MPMC receiver's `try_recv` reports a copy send in progress at the head as an
     /// empty ring instead of waiting (bounded) for its write.
     MpmcWriteWait,
+    /// An MPMC byte ring's producer takes its claiming turn (the CAS on `tail`) with
+    /// Relaxed instead of AcqRel, so it may not see the last claimer's stamped headers.
+    BytesMpmcClaim,
+    /// An MPMC byte ring's producer publishes a record with Relaxed instead of Release.
+    BytesMpmcPublish,
+    /// An MPMC byte ring's consumer releases a record with Relaxed instead of Release.
+    BytesMpmcRelease,
 }
 
 /// `order`, or `Relaxed` while the loom suite has selected `mutation`.

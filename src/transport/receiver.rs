@@ -41,10 +41,7 @@ impl RecvVia {
                 endpoint: String::from("unix: or fifo:"),
                 what: "a second receiver on a socket or pipe",
             }),
-            Self::ShmBytes(_) => Err(AttachError::Unsupported {
-                endpoint: String::from("shm: sized in bytes"),
-                what: "a second receiver on an SPSC channel",
-            }),
+            Self::ShmBytes(r) => Ok(Self::ShmBytes(r.try_clone()?)),
         }
     }
 
@@ -120,7 +117,7 @@ impl RecvVia {
     pub(crate) fn exhausted(&self) -> bool {
         match self {
             Self::Shm(r) => r.peer_gone() && r.len() == 0,
-            Self::ShmBytes(r) => r.peer_gone() && r.used_bytes() == 0,
+            Self::ShmBytes(r) => r.peer_gone() && r.unread_bytes() == 0,
             Self::Unix(_) | Self::Fifo(_) => false,
         }
     }
@@ -183,6 +180,7 @@ impl RecvVia {
     pub(crate) fn can_keep(&self, slot: GuardSlot) -> bool {
         match (self, slot) {
             (Self::Shm(r), GuardSlot::Ring(_)) => r.can_keep(),
+            (Self::ShmBytes(r), GuardSlot::Record(_)) => r.can_keep(),
             _ => true,
         }
     }
@@ -193,7 +191,7 @@ impl RecvVia {
     pub(crate) fn done(&mut self, slot: GuardSlot, len: usize, release: bool) {
         match (self, slot) {
             (Self::Shm(r), GuardSlot::Ring(pos)) => r.done(pos, release),
-            (Self::ShmBytes(r), GuardSlot::Record(_)) => r.done(len, release),
+            (Self::ShmBytes(r), GuardSlot::Record(pos)) => r.done(pos, len, release),
             (Self::Unix(r), GuardSlot::Socket(sender)) => r.consume(sender, len),
             (Self::Fifo(r), GuardSlot::Pipe) => r.consume(len),
             _ => unreachable!("a guard's slot matches its receiver's transport"),

@@ -42,10 +42,7 @@ impl SendVia {
     pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
         match self {
             Self::Shm(s) => Ok(Self::Shm(s.try_clone()?)),
-            Self::ShmBytes(_) => Err(AttachError::Unsupported {
-                endpoint: String::from("shm: sized in bytes"),
-                what: "a second sender on an SPSC channel",
-            }),
+            Self::ShmBytes(s) => Ok(Self::ShmBytes(s.try_clone()?)),
             Self::Unix(s) => Ok(Self::Unix(unix::open_sender(s.path(), s.owners())?)),
             Self::Fifo(_) => {
                 Err(AttachError::Unsupported { endpoint: String::from("fifo:"), what: "a second sender on one FIFO" })
@@ -224,11 +221,13 @@ impl SendVia {
         }
     }
 
-    /// Gives an uncommitted loan back (a ring's MPMC slot is published as cancelled; a
-    /// byte ring's record was never staged, so there is nothing to undo).
+    /// Gives an uncommitted loan back (an MPMC ring's slot or record is published as
+    /// cancelled; an SPSC one was never staged, so there is nothing to undo).
     pub(crate) fn cancel(&mut self, slot: LoanSlot) {
-        if let (Self::Shm(s), LoanSlot::Ring(pos)) = (self, slot) {
-            s.cancel(pos);
+        match (self, slot) {
+            (Self::Shm(s), LoanSlot::Ring(pos)) => s.cancel(pos),
+            (Self::ShmBytes(s), LoanSlot::Record { pos, .. }) => s.cancel(pos),
+            _ => {}
         }
     }
 

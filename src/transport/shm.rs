@@ -108,15 +108,16 @@ pub(crate) type ShmSender = ShmEnd<Producer>;
 pub(crate) type ShmReceiver = ShmEnd<Consumer>;
 
 /// A handle's ring-specific state: on SPSC the side's private state (`Producer` or
-/// `Consumer`); on MPMC, which keeps all its state in shared memory, the handle's seat.
+/// `Consumer`, or their byte ring counterparts); on MPMC, which keeps all its state in
+/// shared memory, the handle's seat.
 #[derive(Debug)]
-enum Side<S> {
+pub(crate) enum Side<S> {
     Spsc(S),
     Mpmc { seat: usize },
 }
 
 impl<S> Side<S> {
-    fn seat(&self) -> Option<usize> {
+    pub(crate) fn seat(&self) -> Option<usize> {
         match self {
             Self::Spsc(_) => None,
             Self::Mpmc { seat } => Some(*seat),

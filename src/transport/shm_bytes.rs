@@ -2,10 +2,11 @@
 //! (`ring/bytes.rs`) in a named segment (or in heap memory), with zero-copy loans of
 //! any size up to the maximum message and in-place reads.
 //!
-//! The ends attach, detach and wait as the slot ring's ends do (`shm.rs`): one role
-//! word per side, taken over from a dead holder, the same wait loop and wake-ups, and
-//! the same fd doorbell (`signal::doorbell`), rung from the same two places (a publish,
-//! a release).
+//! The ends attach, detach and wait as the slot ring's ends do (`shm.rs`): on SPSC one
+//! role word per side, taken over from a dead holder; on MPMC (`ring/bytes_mpmc.rs`) a
+//! seat per handle, whose claim word recovery reads; the same wait loop and wake-ups,
+//! and the same fd doorbell (`signal::doorbell`), rung from the same two places (a
+//! publish, a release).
 
 use std::os::fd::BorrowedFd;
 
@@ -14,13 +15,13 @@ use crate::{
     liveness::{self, Peer, Role},
     ring::{
         bytes::{ByteRing, BytesConsumer, BytesProducer},
-        Unavailable,
+        bytes_mpmc, Unavailable,
     },
     segment::Shared,
     signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
-        shm::{gone_after_drain, unavailable, wait_on, Bell},
+        shm::{gone_after_drain, unavailable, wait_on, Bell, Side},
         stop::Stop,
     },
 };
@@ -28,7 +29,7 @@ use crate::{
 /// One end of a byte ring: `BytesSender` or `BytesReceiver`, told apart by their state.
 pub(crate) struct BytesEnd<S: BytesSide> {
     ring: ByteRing,
-    state: S,
+    side: Side<S>,
     policy: WaitPolicy,
     bell: Bell,
     segment: Shared,
@@ -45,9 +46,9 @@ pub(crate) trait BytesSide: Sized + std::fmt::Debug {
     const ROLE: Role;
     /// The role of the other side.
     const PEER: Role;
-    /// Takes over this side where its last holder left it.
+    /// Takes over this SPSC side where its last holder left it.
     fn attach(ring: &ByteRing) -> Result<Self, Unavailable>;
-    /// Hands the other side what this end holds back, before it detaches.
+    /// Hands the other side what this end holds back (SPSC), before it detaches.
     fn flush(end: &mut BytesEnd<Self>);
     /// The signal the other side parks on, woken when this end leaves.
     fn peers_signal(ring: &ByteRing) -> &Signal;
@@ -106,25 +107,33 @@ impl<S: BytesSide> std::fmt::Debug for BytesEnd<S> {
         f.debug_struct("BytesEnd")
             .field("name", &self.segment.name())
             .field("role", &S::ROLE)
-            .field("state", &self.state)
+            .field("side", &self.side)
             .finish()
     }
 }
 
 impl<S: BytesSide> BytesEnd<S> {
     /// Attaches to `segment`, whose kind is sized in bytes, as a sender or a receiver
-    /// (taking over where the last holder of the role left), with the doorbell `bell`.
+    /// (on SPSC taking over where the last holder of the role left), with the doorbell
+    /// `bell`.
     pub(crate) fn attach(segment: Shared, bell: Bell) -> Result<Self, AttachError> {
         let ring = segment.byte_ring();
-        liveness::attach(&segment, S::ROLE)?;
-        let state = S::attach(&ring).map_err(|_| {
-            liveness::detach(&segment, S::ROLE, None);
-            AttachError::CorruptHeader {
-                name: segment.name().to_owned(),
-                reason: "the ring's positions are inconsistent",
-            }
-        })?;
-        Ok(Self { ring, state, policy: WaitPolicy::default(), bell, segment })
+        let side = match liveness::attach(&segment, S::ROLE)? {
+            Some(seat) => Side::Mpmc { seat },
+            None => Side::Spsc(S::attach(&ring).map_err(|_| {
+                liveness::detach(&segment, S::ROLE, None);
+                AttachError::CorruptHeader {
+                    name: segment.name().to_owned(),
+                    reason: "the ring's positions are inconsistent",
+                }
+            })?),
+        };
+        Ok(Self { ring, side, policy: WaitPolicy::default(), bell, segment })
+    }
+
+    /// Another handle of the same side (MPMC; on SPSC the role is taken).
+    pub(crate) fn try_clone(&self) -> Result<Self, AttachError> {
+        Self::attach(self.segment.clone(), self.bell.try_clone()?)
     }
 
     /// The doorbell's pollable fd, as for the slot ring (`ShmEnd::fd`): asking for it
@@ -161,9 +170,12 @@ impl<S: BytesSide> BytesEnd<S> {
         self.policy = policy;
     }
 
-    /// Bytes published and not yet released (records, headers and padding), clamped
-    /// to the capacity (a snapshot).
-    pub(crate) fn used_bytes(&self) -> usize {
+    /// Bytes published (MPMC: claimed) and not yet taken by a receiver, records, headers
+    /// and padding, clamped to the capacity (a snapshot).
+    pub(crate) fn unread_bytes(&self) -> usize {
+        if matches!(self.side, Side::Mpmc { .. }) {
+            return bytes_mpmc::unread(&self.ring) as usize;
+        }
         let control = self.ring.control();
         // SYNC: Relaxed; a snapshot for information, nothing is read through it.
         let (tail, head) = (control.tail.load(Relaxed), control.head.load(Relaxed));
@@ -172,7 +184,10 @@ impl<S: BytesSide> BytesEnd<S> {
 
     /// Whether every handle of the other side has gone. No system call.
     pub(crate) fn peer_gone(&self) -> bool {
-        liveness::peer(&self.segment, S::PEER, false) == Peer::Gone
+        match self.side {
+            Side::Spsc(_) => liveness::peer(&self.segment, S::PEER, false) == Peer::Gone,
+            Side::Mpmc { .. } => liveness::all_gone(&self.segment, S::PEER),
+        }
     }
 
     /// Retries `attempt` as `wait` allows, parked on `signal`, until the peer has gone.
@@ -180,10 +195,10 @@ impl<S: BytesSide> BytesEnd<S> {
         &mut self,
         signal: impl Fn(&ByteRing) -> &Signal,
         wait: Wait,
-        mut attempt: impl FnMut(&ByteRing, &mut S) -> Result<R, Unavailable>,
+        mut attempt: impl FnMut(&ByteRing, &mut Side<S>, &Shared) -> Result<R, Unavailable>,
     ) -> Result<R, Stop> {
-        let (ring, state) = (self.ring, &mut self.state);
-        wait_on(&self.segment, S::PEER, signal(&ring), self.policy, wait, || attempt(&ring, state))
+        let (ring, side, segment) = (self.ring, &mut self.side, &self.segment);
+        wait_on(segment, S::PEER, signal(&ring), self.policy, wait, || attempt(&ring, side, segment))
     }
 
     /// Wakes a parked peer on `signal`, and rings its doorbell if one is armed.
@@ -197,9 +212,11 @@ impl<S: BytesSide> Drop for BytesEnd<S> {
         if sync::abandoned_by_loom() {
             return;
         }
-        S::flush(self);
+        if let Side::Spsc(_) = self.side {
+            S::flush(self);
+        }
         self.bell.disarm(S::own_signal(&self.ring));
-        liveness::detach(&self.segment, S::ROLE, None);
+        liveness::detach(&self.segment, S::ROLE, self.side.seat());
         // The other side, parked, re-checks and finds this one gone.
         S::peers_signal(&self.ring).wake(self.segment.geometry().signaling);
     }
@@ -212,7 +229,11 @@ impl BytesSender {
     /// told "room" must not find the ring full again and again.
     pub(crate) fn ready_now(&self) -> bool {
         let _ = self.fd();
-        self.state.has_room(&self.ring, self.max_message()) || self.peer_gone()
+        let room = match &self.side {
+            Side::Spsc(state) => state.has_room(&self.ring, self.max_message()),
+            Side::Mpmc { .. } => bytes_mpmc::has_room(&self.ring, self.max_message()),
+        };
+        room || self.peer_gone()
     }
 
     /// Drains and re-arms the doorbell, then looks for room for the largest message (or
@@ -228,9 +249,13 @@ impl BytesSender {
         gone || self.ready_now()
     }
 
-    /// Bytes published and not yet released by the receiver.
+    /// Bytes published and not yet released by the receiver (MPMC: claimed and not yet
+    /// free for senders, a snapshot).
     pub(crate) fn in_flight(&mut self) -> Result<usize, Stop> {
-        self.state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable)
+        match &mut self.side {
+            Side::Spsc(state) => state.in_flight(&self.ring).map(|n| n as usize).map_err(unavailable),
+            Side::Mpmc { .. } => Ok(bytes_mpmc::used(&self.ring) as usize),
+        }
     }
 
     /// Claims room for a message of `n` bytes (at most the maximum), waiting as `wait`
@@ -240,10 +265,14 @@ impl BytesSender {
         if self.peer_gone() {
             return Err(Stop::Gone);
         }
-        match self.wait(|ring| &ring.control().not_full, wait, |ring, state| state.claim(ring, n)) {
-            Err(Stop::WouldBlock) => self.rearm_and_retry(|end| {
-                end.wait(|ring| &ring.control().not_full, Wait::Never, |ring, state| state.claim(ring, n))
-            }),
+        let claim = |ring: &ByteRing, side: &mut Side<BytesProducer>, segment: &Shared| match side {
+            Side::Spsc(state) => state.claim(ring, n),
+            Side::Mpmc { seat } => bytes_mpmc::claim(ring, n, liveness::claim(segment, *seat)),
+        };
+        match self.wait(|ring| &ring.control().not_full, wait, claim) {
+            Err(Stop::WouldBlock) => {
+                self.rearm_and_retry(|end| end.wait(|ring| &ring.control().not_full, Wait::Never, claim))
+            }
             other => other,
         }
     }
@@ -265,18 +294,38 @@ impl BytesSender {
     }
 
     /// Hands the loaned record at `pos` to the ring with `len` bytes (at most the loaned
-    /// size); published now or at the next `publish`.
+    /// size); on SPSC published now or at the next `publish`, on MPMC now.
     pub(crate) fn commit(&mut self, pos: u64, len: usize, publish: bool) {
-        self.state.stage(&self.ring, pos, len);
-        if publish {
-            self.publish();
+        match &mut self.side {
+            Side::Spsc(state) => {
+                state.stage(&self.ring, pos, len);
+                if publish {
+                    self.publish();
+                }
+            }
+            Side::Mpmc { seat } => {
+                bytes_mpmc::publish(&self.ring, pos, Some(len), liveness::claim(&self.segment, *seat));
+                self.notify(&self.ring.control().not_empty);
+            }
         }
     }
 
-    /// Publishes what is staged and wakes a parked receiver if there is one.
-    pub(crate) fn publish(&mut self) {
-        if self.state.publish(&self.ring) {
+    /// Gives the loaned record at `pos` back unused. An SPSC record was never staged;
+    /// an MPMC one is claimed for good, so it is published as abandoned and receivers
+    /// step over it.
+    pub(crate) fn cancel(&mut self, pos: u64) {
+        if let Side::Mpmc { seat } = self.side {
+            bytes_mpmc::publish(&self.ring, pos, None, liveness::claim(&self.segment, seat));
             self.notify(&self.ring.control().not_empty);
+        }
+    }
+
+    /// Publishes what is staged (SPSC) and wakes a parked receiver if there is one.
+    pub(crate) fn publish(&mut self) {
+        if let Side::Spsc(state) = &mut self.side {
+            if state.publish(&self.ring) {
+                self.notify(&self.ring.control().not_empty);
+            }
         }
     }
 }
@@ -286,7 +335,11 @@ impl BytesReceiver {
     /// (a record, or the sender gone): whether a caller may skip sleeping on the fd.
     pub(crate) fn ready_now(&self) -> bool {
         let _ = self.fd();
-        self.state.has_message(&self.ring) || self.peer_gone()
+        let message = match &self.side {
+            Side::Spsc(state) => state.has_message(&self.ring),
+            Side::Mpmc { .. } => bytes_mpmc::has_message(&self.ring),
+        };
+        message || self.peer_gone()
     }
 
     /// Takes the next message whose length `accept`s, waiting as `wait` allows; a
@@ -305,19 +358,23 @@ impl BytesReceiver {
     }
 
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        self.wait(
-            |ring| &ring.control().not_empty,
-            wait,
-            |ring, state| {
-                state.next_message(ring).and_then(|(pos, len)| {
+        let (ring, side, segment, bell) = (self.ring, &mut self.side, &self.segment, &self.bell);
+        wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || {
+            let ring = &ring;
+            match side {
+                Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
                     if accept(len) {
                         Ok((pos, len))
                     } else {
                         Err(Unavailable::Refused(len))
                     }
-                })
-            },
-        )
+                }),
+                Side::Mpmc { seat } => {
+                    let freed = || bell.ring(ring.control().not_full.notify(segment.geometry().signaling));
+                    bytes_mpmc::claim_message(ring, liveness::claim(segment, *seat), accept, freed)
+                }
+            }
+        })
     }
 
     /// Copies the next message into `buf` if it fits (else it stays, `Refused`) and
@@ -328,7 +385,7 @@ impl BytesReceiver {
         // SAFETY: the record at `pos` is ours until released below; its extent was
         // checked against the region, and `accept` checked `len` against `buf`.
         unsafe { std::ptr::copy_nonoverlapping(self.payload(pos), buf.as_mut_ptr(), len) };
-        self.done(len, true);
+        self.done(pos, len, true);
         Ok(len)
     }
 
@@ -337,19 +394,35 @@ impl BytesReceiver {
         self.ring.payload(pos)
     }
 
-    /// Frees the record of the message of `len` bytes last returned by `recv`; handed
-    /// back to the sender now or at the next `release`.
-    pub(crate) fn done(&mut self, len: usize, release: bool) {
-        self.state.advance(len);
-        if release {
-            self.release();
+    /// Whether a received message can be left in the ring for the next receive (not on
+    /// MPMC, where it was handed to this receiver alone).
+    pub(crate) fn can_keep(&self) -> bool {
+        matches!(self.side, Side::Spsc(_))
+    }
+
+    /// Frees the record at `pos` of the message of `len` bytes last returned by `recv`;
+    /// on SPSC handed back to the sender now or at the next `release`, on MPMC now.
+    pub(crate) fn done(&mut self, pos: u64, len: usize, release: bool) {
+        match &mut self.side {
+            Side::Spsc(state) => {
+                state.advance(len);
+                if release {
+                    self.release();
+                }
+            }
+            Side::Mpmc { seat } => {
+                bytes_mpmc::release(&self.ring, pos, liveness::claim(&self.segment, *seat));
+                self.notify(&self.ring.control().not_full);
+            }
         }
     }
 
-    /// Hands the records read so far back and wakes a parked sender if there is one.
+    /// Hands the records read so far back (SPSC) and wakes a parked sender if there is one.
     pub(crate) fn release(&mut self) {
-        if self.state.release(&self.ring) {
-            self.notify(&self.ring.control().not_full);
+        if let Side::Spsc(state) = &mut self.side {
+            if state.release(&self.ring) {
+                self.notify(&self.ring.control().not_full);
+            }
         }
     }
 }
