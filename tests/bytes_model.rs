@@ -1,17 +1,19 @@
-//! The SPSC byte ring (a channel sized in bytes) against a `VecDeque<Vec<u8>>` model.
+//! The byte rings (a channel sized in bytes, SPSC and MPMC) against a
+//! `VecDeque<Vec<u8>>` model.
 //!
 //! Random operation sequences of random message sizes drive a heap-backed channel from
 //! one thread, holding both halves. The model holds the messages and the ring's byte
 //! positions as the design states them (a record is a 16-byte header plus the payload
 //! rounded up to 16; a record that does not fit before the end of the region is
-//! preceded by padding to the end; a claim also keeps the next record's header free), so
-//! every `Full` is predicted exactly, every byte received compared, every loan and guard
-//! checked for contiguity, alignment and zero copy. A threaded test then streams random
-//! sizes through many wrap-arounds.
+//! preceded by padding to the end; a claim also keeps the next record's header free; on
+//! MPMC a loan keeps the size it was claimed with, and a dropped loan's record stays
+//! until the receiver steps over it), so every `Full` is predicted exactly, every byte
+//! received compared, every loan and guard checked for contiguity, alignment and zero
+//! copy. A threaded test then streams random sizes through many wrap-arounds.
 
 use std::{collections::VecDeque, thread};
 
-use ferry::{in_memory, Config, Receiver, RecvError, SendError, Sender, SLOT_ALIGN};
+use ferry::{in_memory, Config, Receiver, RecvError, RingKind, SendError, Sender, SLOT_ALIGN};
 use proptest::{collection::vec, prelude::*};
 
 const JUNK: u8 = 0xA5;
@@ -85,16 +87,18 @@ fn record(len: usize) -> u64 {
     16 + (len as u64).next_multiple_of(16)
 }
 
-/// The model: the messages in order, where each record ends, and the byte positions.
+/// The model: the messages in order (`None`: an MPMC loan dropped uncommitted), where
+/// each record ends, and the byte positions.
 struct Model {
+    mpmc: bool,
     capacity: u64,
     max: usize,
     /// Next position the producer writes.
     tail: u64,
     /// Position the consumer has released up to.
     head: u64,
-    /// Each message, where its record ends, and the address a loan wrote it at.
-    queue: VecDeque<(Vec<u8>, u64, Option<usize>)>,
+    /// Each message, where its record starts and ends, and the address a loan wrote it at.
+    queue: VecDeque<(Option<Vec<u8>>, u64, u64, Option<usize>)>,
 }
 
 impl Model {
@@ -109,12 +113,33 @@ impl Model {
     fn push(&mut self, bytes: Vec<u8>, at: Option<usize>) {
         let start = self.room(bytes.len()).expect("pushed only when there is room");
         self.tail = start + record(bytes.len());
-        self.queue.push_back((bytes, self.tail, at));
+        self.queue.push_back((Some(bytes), start, self.tail, at));
+    }
+
+    /// A loan of `n` bytes committed with `bytes` (`None`: dropped): its record ends after
+    /// the committed bytes on SPSC, after the loaned ones on MPMC.
+    fn push_loan(&mut self, n: usize, bytes: Option<Vec<u8>>, at: usize) {
+        let start = self.room(n).expect("loaned only when there is room");
+        let kept = if self.mpmc { n } else { bytes.as_ref().map_or(0, Vec::len) };
+        self.tail = start + record(kept);
+        self.queue.push_back((bytes, start, self.tail, Some(at)));
     }
 
     fn pop(&mut self) {
-        let (_, end, _) = self.queue.pop_front().expect("popped only when non-empty");
+        let (_, _, end, _) = self.queue.pop_front().expect("popped only when non-empty");
         self.head = end;
+    }
+
+    /// What an MPMC receive steps over and frees before the next message, even when it
+    /// then finds nothing or refuses it: records of dropped loans, and the padding before
+    /// the message.
+    fn skip_dropped(&mut self) {
+        while matches!(self.queue.front(), Some((None, ..))) {
+            self.pop();
+        }
+        if let (true, Some(&(_, start, _, _))) = (self.mpmc, self.queue.front()) {
+            self.head = self.head.max(start);
+        }
     }
 }
 
@@ -136,17 +161,22 @@ fn try_send(tx: &mut Sender, model: &mut Model, message: Vec<u8>) {
 }
 
 fn check_front(rx: &mut Receiver, model: &mut Model, keep: bool) {
+    model.skip_dropped();
     match model.queue.front() {
         None => assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty),
-        Some((bytes, _, at)) => {
+        Some((None, ..)) => unreachable!("skipped"),
+        Some((Some(bytes), _, _, at)) => {
             let guard = rx.try_recv().unwrap_or_else(|e| panic!("the model holds {}, got {e}", model.queue.len()));
             assert_eq!(&guard[..], &bytes[..], "received bytes differ from the model's front");
             assert_eq!(guard.as_ptr() as usize % SLOT_ALIGN, 0, "a guard must be {SLOT_ALIGN}-aligned");
             if let Some(at) = at {
                 assert_eq!(guard.as_ptr() as usize, *at, "the guard must be where the loan wrote (zero copy)");
             }
-            if keep {
+            if keep && !model.mpmc {
                 guard.keep().expect("an SPSC guard can be kept");
+            } else if keep {
+                drop(guard.keep().expect_err("an MPMC guard cannot go back"));
+                model.pop();
             } else {
                 drop(guard);
                 model.pop();
@@ -155,11 +185,12 @@ fn check_front(rx: &mut Receiver, model: &mut Model, keep: bool) {
     }
 }
 
-fn run(max: usize, capacity: usize, ops: Vec<Op>) {
-    let config = Config::new().capacity_bytes(capacity).max_message(max);
+fn run(kind: RingKind, max: usize, capacity: usize, ops: Vec<Op>) {
+    let config = Config::new().kind(kind).capacity_bytes(capacity).max_message(max);
     let (mut tx, mut rx) = in_memory(&config).expect("a valid geometry");
     assert_eq!((tx.slot_size(), tx.capacity_bytes()), (max, capacity));
-    let mut model = Model { capacity: capacity as u64, max, tail: 0, head: 0, queue: VecDeque::new() };
+    let mpmc = kind == RingKind::Mpmc;
+    let mut model = Model { mpmc, capacity: capacity as u64, max, tail: 0, head: 0, queue: VecDeque::new() };
     let mut id = 0u64;
     for op in ops {
         id += 1;
@@ -181,11 +212,7 @@ fn run(max: usize, capacity: usize, ops: Vec<Op>) {
                     loan[..bytes.len()].copy_from_slice(&bytes);
                     let at = loan.as_ptr() as usize;
                     loan.commit(bytes.len());
-                    // The record starts where the claim for `n` put it, and ends after `len`.
-                    let start = model.room(n).expect("checked above");
-                    model.tail = start + record(bytes.len());
-                    let end = model.tail;
-                    model.queue.push_back((bytes, end, Some(at)));
+                    model.push_loan(n, Some(bytes), at);
                 }
             }
             Op::LoanAbandon(n) => {
@@ -193,22 +220,26 @@ fn run(max: usize, capacity: usize, ops: Vec<Op>) {
                 if let Ok(mut loan) = tx.try_loan_bytes(n) {
                     assert!(n <= max && model.room(n).is_some(), "a loan of {n} bytes granted without room");
                     loan.fill(JUNK);
+                    if mpmc {
+                        model.push_loan(n, None, loan.as_ptr() as usize);
+                    }
                 }
             }
             Op::Recv => check_front(&mut rx, &mut model, false),
             Op::RecvKeep => check_front(&mut rx, &mut model, true),
             Op::RecvInto(len) => {
                 let mut buf = vec![0xEE; len.bytes(max)];
+                model.skip_dropped();
                 match (model.queue.front(), rx.try_recv_into(&mut buf)) {
                     (None, outcome) => assert_eq!(outcome, Err(RecvError::Empty)),
-                    (Some((bytes, _, _)), Ok(n)) => {
+                    (Some((Some(bytes), ..)), Ok(n)) => {
                         assert_eq!(&buf[..n], &bytes[..]);
                         model.pop();
                     }
-                    (Some((bytes, _, _)), Err(RecvError::BufferTooSmall { needed })) => {
+                    (Some((Some(bytes), ..)), Err(RecvError::BufferTooSmall { needed })) => {
                         assert!(buf.len() < bytes.len() && needed == bytes.len(), "refused a message that fits");
                     }
-                    (Some(_), Err(e)) => panic!("recv_into gave {e}"),
+                    (Some(_), outcome) => panic!("recv_into gave {outcome:?}"),
                 }
             }
             Op::Batch(lens) => {
@@ -226,7 +257,8 @@ fn run(max: usize, capacity: usize, ops: Vec<Op>) {
                             assert!(outcome.is_err(), "a batch send without room succeeded");
                         }
                     }
-                    if was_empty {
+                    // (MPMC publishes each message as it is sent.)
+                    if was_empty && !mpmc {
                         assert_eq!(rx.try_recv().unwrap_err(), RecvError::Empty, "a batch is published at its end");
                     }
                 }
@@ -251,7 +283,12 @@ proptest! {
 
     #[test]
     fn byte_ring_matches_the_model((max, capacity) in geometry(), ops in vec(op_strategy(), 0..200)) {
-        run(max, capacity, ops);
+        run(RingKind::Spsc, max, capacity, ops);
+    }
+
+    #[test]
+    fn mpmc_byte_ring_matches_the_model((max, capacity) in geometry(), ops in vec(op_strategy(), 0..200)) {
+        run(RingKind::Mpmc, max, capacity, ops);
     }
 }
 
@@ -261,10 +298,10 @@ fn too_small_a_ring_for_its_largest_message_is_refused() {
     assert!(err.to_string().contains("two of its largest messages"), "{err}");
     assert!(in_memory(&Config::new().capacity_bytes(256).max_message(112)).is_ok());
     assert!(in_memory(&Config::new().capacity_bytes(300).max_message(16)).is_err(), "not a power of two");
-    let broadcast = Config::new().kind(ferry::RingKind::Broadcast).capacity_bytes(1 << 12).max_message(100);
+    let broadcast = Config::new().kind(RingKind::Broadcast).capacity_bytes(1 << 12).max_message(100);
     let err = in_memory(&broadcast).unwrap_err();
     assert!(err.to_string().contains("broadcast channel is sized in slots"), "{err}");
-    let mpmc = Config::new().kind(ferry::RingKind::Mpmc).capacity_bytes(256);
+    let mpmc = Config::new().kind(RingKind::Mpmc).capacity_bytes(256);
     assert!(in_memory(&mpmc.max_message(113)).is_err(), "the same minimum on MPMC");
     assert!(in_memory(&mpmc.max_message(112)).is_ok());
 }
@@ -274,7 +311,7 @@ fn a_largest_message_always_fits_once_drained() {
     // From every offset of the region, an empty ring takes a message of the maximum.
     let max = 100;
     let capacity = 256;
-    for kind in [ferry::RingKind::Spsc, ferry::RingKind::Mpmc] {
+    for kind in [RingKind::Spsc, RingKind::Mpmc] {
         let config = Config::new().kind(kind).capacity_bytes(capacity).max_message(max);
         let (mut tx, mut rx) = in_memory(&config).expect("valid");
         for shift in 0..64 {
@@ -324,4 +361,73 @@ fn threaded_stream_of_random_sizes_wraps_many_times() {
     }
     producer.join().expect("producer");
     assert_eq!(rx.recv().unwrap_err(), RecvError::Disconnected);
+}
+
+#[test]
+fn threaded_mpmc_of_random_sizes_delivers_each_message_once() {
+    const MAX: usize = 5000;
+    let max = MAX;
+    let config = Config::new().kind(RingKind::Mpmc).capacity_bytes(16 << 10).max_message(max);
+    let (tx, rx) = in_memory(&config).expect("valid");
+    const N: u64 = 10_000;
+    let len_of = move |producer: u64, id: u64| match (producer * N + id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58 {
+        0 => 8,
+        1 => MAX,
+        r => 8 + (r as usize * 37) % 300,
+    };
+    let producers: Vec<_> = (0..2u64)
+        .map(|producer| {
+            let mut tx = tx.try_clone().expect("a second sender");
+            thread::spawn(move || {
+                for id in 0..N {
+                    let mut message = pattern(producer * N + id, len_of(producer, id));
+                    message[..8].copy_from_slice(&(producer * N + id).to_le_bytes());
+                    match id % 4 {
+                        // A loan of the maximum, committed with fewer bytes.
+                        0 => {
+                            let mut loan = tx.loan_bytes(max).expect("loan");
+                            loan[..message.len()].copy_from_slice(&message);
+                            loan.commit(message.len());
+                        }
+                        // A loan dropped uncommitted: never delivered.
+                        1 => {
+                            tx.loan_bytes(64).expect("loan").fill(JUNK);
+                            tx.send(&message).expect("send");
+                        }
+                        _ => tx.send(&message).expect("send"),
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = rx.try_clone().expect("a second receiver");
+            thread::spawn(move || {
+                let mut seen = Vec::new();
+                loop {
+                    match rx.recv() {
+                        Ok(guard) => {
+                            let key = u64::from_le_bytes(guard[..8].try_into().expect("8 bytes"));
+                            let (producer, id) = (key / N, key % N);
+                            let mut expected = pattern(key, len_of(producer, id));
+                            expected[..8].copy_from_slice(&key.to_le_bytes());
+                            assert_eq!(&guard[..], &expected[..], "message {key} torn or stale");
+                            seen.push(key);
+                        }
+                        Err(RecvError::Disconnected) => return seen,
+                        Err(e) => panic!("recv: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(rx);
+    for producer in producers {
+        producer.join().expect("producer");
+    }
+    let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().expect("consumer")).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..2 * N).collect::<Vec<_>>(), "every message exactly once");
 }

@@ -312,18 +312,34 @@ pub(crate) fn claim_message(
             attempts += 1;
             continue;
         }
-        // SYNC: Relaxed; made visible by the Acquire load of `seq`. If the CAS below
-        // succeeds nobody claimed the record in between, so this is its word.
-        let (extent, payload) = match read_length(ring, head, meta.len.load(Relaxed)) {
-            Ok(length) => length,
-            Err(e) => break Err(e),
+        // SYNC: Acquire; the word is made visible by the Acquire load of `seq`, and this
+        // orders the look at `head` below after the load. Until the CAS succeeds another
+        // consumer may take the record and a producer reuse its bytes, so the word may be
+        // anything: acted on only once `head` shows the record still untaken (the CAS;
+        // before an error, a look).
+        let length = read_length(ring, head, meta.len.load(Acquire));
+        let refused = match length {
+            Ok((_, Some(len))) if !abandoned && !accept(len) => Some(len),
+            _ => None,
+        };
+        let (extent, payload) = match (length, refused) {
+            (Ok(length), None) => length,
+            (length, refused) => {
+                // SYNC: Relaxed, as above.
+                let now = control.head.load(Relaxed);
+                attempts += 1;
+                match (length, refused) {
+                    _ if now != head => head = now,
+                    (_, Some(len)) => break Err(Unavailable::Refused(len)),
+                    // Looked at again a few times before it is reported: a word read while
+                    // the record was being taken and reused may show `head` unmoved at once.
+                    (Err(e), _) if attempts == CLAIM_ATTEMPTS => break Err(e),
+                    _ => spin_loop(),
+                }
+                continue;
+            }
         };
         let message = payload.filter(|_| !abandoned);
-        if let Some(len) = message {
-            if !accept(len) {
-                break Err(Unavailable::Refused(len));
-            }
-        }
         // SYNC: Relaxed; ordered before the CAS by its Release.
         claim.store(head, Relaxed);
         // SYNC: Release on success; pairs with the Acquire load of `head` in `rescue`, as
@@ -513,4 +529,156 @@ pub(crate) fn used(ring: &ByteRing) -> u64 {
     // SYNC: Relaxed, both; a snapshot for information.
     let tail = claimed(ring.control().tail.load(Relaxed));
     tail.saturating_sub(ring.reclaim().load(Relaxed)).min(ring.capacity())
+}
+
+#[cfg(all(test, not(ferry_loom)))]
+mod tests {
+    use std::{
+        alloc::{alloc_zeroed, dealloc, Layout},
+        ptr::NonNull,
+    };
+
+    use super::*;
+    use crate::{
+        ring::{bytes::ring_bytes, Geometry, RingKind},
+        signal::Signaling,
+    };
+
+    /// A ring of `capacity` bytes for messages of up to `max` on the heap, as a segment
+    /// would hold it.
+    struct Heap {
+        base: NonNull<u8>,
+        layout: Layout,
+        ring: ByteRing,
+    }
+
+    impl Heap {
+        fn new(capacity: usize, max: usize) -> Self {
+            let geometry = Geometry {
+                kind: RingKind::MpmcBytes,
+                signaling: Signaling::Futex,
+                slot_size: max,
+                capacity,
+                fanout: Default::default(),
+            };
+            geometry.validate().expect("a valid geometry");
+            let layout = Layout::from_size_align(ring_bytes(&geometry).expect("fits"), 128).expect("layout");
+            // SAFETY: a non-zero size.
+            let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("allocated");
+            // SAFETY: fresh, zeroed, 128-aligned memory of the ring's size, ours alone.
+            let ring = unsafe { ByteRing::init(base, &geometry) };
+            init(&ring);
+            Self { base, layout, ring }
+        }
+    }
+
+    impl Drop for Heap {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout; no view outlives the test.
+            unsafe { dealloc(self.base.as_ptr(), self.layout) };
+        }
+    }
+
+    fn send(ring: &ByteRing, word: &AtomicU64, bytes: &[u8]) -> u64 {
+        let pos = claim(ring, bytes.len(), word).expect("room");
+        // SAFETY: the record at `pos` was claimed for `bytes.len()` payload bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ring.payload(pos), bytes.len()) };
+        publish(ring, pos, Some(bytes.len()), word);
+        pos
+    }
+
+    fn recv(ring: &ByteRing, word: &AtomicU64) -> Result<Vec<u8>, Unavailable> {
+        let (pos, len) = claim_message(ring, word, |_| true, || {})?;
+        // SAFETY: the record at `pos` is ours until released; its extent was checked.
+        let bytes = unsafe { std::slice::from_raw_parts(ring.payload(pos), len) }.to_vec();
+        release(ring, pos, word);
+        Ok(bytes)
+    }
+
+    #[test]
+    fn a_dead_producers_record_is_skipped_and_its_room_reused() {
+        let heap = Heap::new(256, 48);
+        let (ring, dead, tx, rx) =
+            (&heap.ring, AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM));
+        // Claimed, never published: the consumer waits at it.
+        let pos = claim(ring, 40, &dead).expect("room");
+        send(ring, &tx, b"after");
+        assert_eq!(recv(ring, &rx), Err(Unavailable::WouldBlock));
+        // A live handle announcing the position may be its claimer: not yet.
+        assert_eq!(rescue(ring, dead.load(Relaxed), true, || true), Rescue::Pending);
+        assert_eq!(rescue(ring, dead.load(Relaxed), true, || false), Rescue::Skippable);
+        assert_eq!(rescue(ring, pos, true, || false), Rescue::Nothing, "once");
+        assert_eq!(recv(ring, &rx).as_deref(), Ok(&b"after"[..]));
+        // Its bytes come back: the ring fills and drains many times over.
+        for i in 0..100u8 {
+            send(ring, &tx, &[i; 48]);
+            assert_eq!(recv(ring, &rx), Ok(vec![i; 48]));
+        }
+    }
+
+    #[test]
+    fn a_dead_producers_record_after_padding_is_skipped_with_its_padding() {
+        let heap = Heap::new(256, 100);
+        let (ring, dead, tx, rx) =
+            (&heap.ring, AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM));
+        for _ in 0..2 {
+            send(ring, &tx, &[1; 64]);
+            recv(ring, &rx).expect("sent");
+        }
+        // 160 bytes used of the lap: a 100-byte record (128) pads to the end first.
+        let pos = claim(ring, 100, &dead).expect("room");
+        assert_eq!(pos, 256, "the record starts the next lap");
+        assert_eq!(dead.load(Relaxed), 160, "the claim announced the padding's position");
+        assert_eq!(rescue(ring, 160, true, || false), Rescue::Skippable);
+        // Its bytes are held until a consumer steps over the padding and the record.
+        assert_eq!(claim(ring, 4, &tx), Err(Unavailable::WouldBlock));
+        assert_eq!(recv(ring, &rx), Err(Unavailable::WouldBlock));
+        send(ring, &tx, b"next");
+        assert_eq!(recv(ring, &rx).as_deref(), Ok(&b"next"[..]));
+    }
+
+    #[test]
+    fn a_producer_dead_in_its_claiming_turn_is_rolled_back() {
+        let heap = Heap::new(256, 48);
+        let (ring, tx, rx) = (&heap.ring, AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM));
+        send(ring, &tx, b"one");
+        let tail = ring.control().tail.load(Relaxed);
+        // As a producer that died between its CAS and the store ending its turn.
+        ring.control().tail.store(tail | CLAIMING, Relaxed);
+        assert_eq!(claim(ring, 8, &tx), Err(Unavailable::WouldBlock), "the turn is taken");
+        assert_eq!(tx.load(Relaxed), NO_CLAIM, "a producer waiting for the turn announces nothing");
+        assert_eq!(rescue(ring, tail, true, || true), Rescue::Pending);
+        assert_eq!(rescue(ring, tail, true, || false), Rescue::Freed);
+        assert_eq!(ring.control().tail.load(Relaxed), tail);
+        send(ring, &tx, b"two");
+        assert_eq!(recv(ring, &rx).as_deref(), Ok(&b"one"[..]));
+        assert_eq!(recv(ring, &rx).as_deref(), Ok(&b"two"[..]));
+    }
+
+    #[test]
+    fn a_dead_consumers_record_is_released() {
+        let heap = Heap::new(256, 48);
+        let (ring, tx, dead, rx) =
+            (&heap.ring, AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM));
+        send(ring, &tx, &[7; 48]);
+        let (pos, _) = claim_message(ring, &dead, |_| true, || {}).expect("published");
+        // The held record keeps the ring from taking a third large message.
+        send(ring, &tx, &[8; 48]);
+        assert_eq!(recv(ring, &rx), Ok(vec![8; 48]));
+        assert!(claim(ring, 48, &tx).and_then(|p| claim(ring, 48, &tx).map(|_| p)).is_err(), "full");
+        assert_eq!(rescue(ring, pos, false, || false), Rescue::Freed);
+        assert_eq!(rescue(ring, pos, false, || false), Rescue::Nothing, "once");
+        assert!(has_room(ring, 48));
+    }
+
+    #[test]
+    fn a_corrupt_length_word_is_reported_not_followed() {
+        let heap = Heap::new(256, 48);
+        let (ring, tx, rx) = (&heap.ring, AtomicU64::new(NO_CLAIM), AtomicU64::new(NO_CLAIM));
+        let pos = send(ring, &tx, b"x");
+        for word in [length_word(1 << 20, 1), length_word(32, 49), length_word(16, 1), length_word(64, PAD)] {
+            ring.meta(pos).len.store(word, Relaxed);
+            assert!(matches!(recv(ring, &rx), Err(Unavailable::Corrupt(_))), "word {word:#x}");
+        }
+    }
 }
