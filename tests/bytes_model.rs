@@ -87,6 +87,10 @@ fn record(len: usize) -> u64 {
     16 + (len as u64).next_multiple_of(16)
 }
 
+/// A message (`None`: a dropped MPMC loan), where its record starts and ends, and the
+/// address a loan wrote it at.
+type Entry = (Option<Vec<u8>>, u64, u64, Option<usize>);
+
 /// The model: the messages in order (`None`: an MPMC loan dropped uncommitted), where
 /// each record ends, and the byte positions.
 struct Model {
@@ -98,7 +102,7 @@ struct Model {
     /// Position the consumer has released up to.
     head: u64,
     /// Each message, where its record starts and ends, and the address a loan wrote it at.
-    queue: VecDeque<(Option<Vec<u8>>, u64, u64, Option<usize>)>,
+    queue: VecDeque<Entry>,
 }
 
 impl Model {

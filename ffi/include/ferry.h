@@ -421,7 +421,8 @@ typedef struct ferry_config {
      * the channel is sized in bytes: its ring holds this many bytes of messages of any
      * size from 0 to `slot_size` (the largest message, then up to 1 GiB), each taking
      * what it needs (loan one with `ferry_loan_bytes`); `capacity` is ignored. A power
-     * of two, at least two of the largest messages' records; SPSC only for now.
+     * of two, at least two of the largest messages' records. SPSC or MPMC (`kind`; an
+     * MPMC loan keeps the size it was taken with until received); not broadcast.
      */
     size_t capacity_bytes;
 } ferry_config;

@@ -16,9 +16,9 @@ use crate::errors;
 /// subscriber) or `"overwrite"` (it never waits; a subscriber a ring behind gets
 /// `ferry.Lagged`), `history` how many of the latest messages a late subscriber may ask
 /// for, `subscribers` how many may be attached at once. With `capacity_bytes`, the channel
-/// (SPSC) is sized in bytes: a ring of that many bytes carries messages of any size up to
-/// `slot_size`, each taking only the room it needs (`Sender.loan(size=n)` lends exactly
-/// `n` bytes); `capacity` is then ignored. Immutable; compare with `==`.
+/// (`"spsc"` or `"mpmc"`) is sized in bytes: a ring of that many bytes carries messages of
+/// any size up to `slot_size`, each taking only the room it needs (`Sender.loan(size=n)`
+/// lends exactly `n` bytes); `capacity` is then ignored. Immutable; compare with `==`.
 #[pyclass(frozen, eq, module = "ferry")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {

@@ -3,8 +3,8 @@
  * taking only the room it needs. Loans of an exact size (ferry_loan_bytes) committed
  * whole or shorter, a copy send, in-place and copying receives with their lengths,
  * the ring full for a large loan while small ones still fit, a size above the largest
- * message, a commit longer than the loan, and a channel sized in bytes that is not
- * SPSC. tests/c_abi.rs builds it with -std=c11 -Wall -Wextra -Werror -pedantic and runs
+ * message, a commit longer than the loan; the same channel MPMC, with cloned senders
+ * and receivers; and a broadcast kind, which is not sized in bytes. tests/c_abi.rs builds it with -std=c11 -Wall -Wextra -Werror -pedantic and runs
  * it plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
  */
 #include <stdint.h>
@@ -110,8 +110,35 @@ int main(void) {
     ferry_sender_free(tx);
     ferry_receiver_free(rx);
 
-    /* Sized in bytes is SPSC for now: MPMC is a configuration error. */
+    /* MPMC: two senders loan exact sizes, two receivers take the messages in place, in
+     * order of commit; a cancelled loan is stepped over. */
     cfg.kind = FERRY_KIND_MPMC;
+    EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_OK);
+    ferry_sender *tx2 = NULL;
+    ferry_receiver *rx2 = NULL;
+    EXPECT(ferry_sender_clone(tx, &tx2), FERRY_OK);
+    EXPECT(ferry_receiver_clone(rx, &rx2), FERRY_OK);
+    for (unsigned id = 20; id < 26; id++) {
+        ferry_sender *from = id % 2 ? tx2 : tx;
+        size_t n = sizes[id % 4];
+        EXPECT(ferry_loan_bytes(from, 1024, &p), FERRY_OK);
+        CHECK((uintptr_t)p % 16 == 0);
+        fill(p, id, n);
+        EXPECT(ferry_commit(from, n), FERRY_OK); /* fewer than loaned */
+        EXPECT(ferry_try_loan_bytes(from, 8, &p), FERRY_OK);
+        EXPECT(ferry_loan_cancel(from), FERRY_OK);
+    }
+    for (unsigned id = 20; id < 26; id++) {
+        expect_message(id % 2 ? rx2 : rx, id, sizes[id % 4]);
+    }
+    EXPECT(ferry_try_recv(rx2, buf, sizeof buf, &len), FERRY_ERR_EMPTY);
+    ferry_sender_free(tx2);
+    ferry_receiver_free(rx2);
+    ferry_sender_free(tx);
+    ferry_receiver_free(rx);
+
+    /* A broadcast channel is sized in slots. */
+    cfg.kind = FERRY_KIND_BROADCAST;
     tx = NULL;
     rx = NULL;
     EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_ERR_INVALID_CONFIG);
