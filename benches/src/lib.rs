@@ -94,6 +94,10 @@ pub enum Link {
     FerryBytes,
     /// ferry's MPMC ring in shared memory (`shm:NAME`, `RingKind::Mpmc`).
     FerryMpmc,
+    /// ferry's MPMC channel sized in bytes (`shm:NAME`, `RingKind::Mpmc` with
+    /// `Config::capacity_bytes`): the records of [`Link::FerryBytes`], claimed by any
+    /// number of senders and receivers.
+    FerryMpmcBytes,
     /// ferry's broadcast ring in shared memory (`shm:NAME`, `RingKind::Broadcast`, block
     /// mode): one publisher, every message to every subscriber.
     FerryBroadcast,
@@ -121,10 +125,11 @@ pub enum Link {
 
 impl Link {
     /// Every link.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::FerrySpsc,
         Self::FerryBytes,
         Self::FerryMpmc,
+        Self::FerryMpmcBytes,
         Self::FerryBroadcast,
         Self::FerryUnix,
         Self::FerryFifo,
@@ -142,6 +147,7 @@ impl Link {
             Self::FerrySpsc => "ferry-spsc",
             Self::FerryBytes => "ferry-bytes",
             Self::FerryMpmc => "ferry-mpmc",
+            Self::FerryMpmcBytes => "ferry-mpmc-bytes",
             Self::FerryBroadcast => "ferry-broadcast",
             Self::FerryUnix => "ferry-unix",
             Self::FerryFifo => "ferry-fifo",
@@ -161,6 +167,7 @@ impl Link {
             Self::FerrySpsc
                 | Self::FerryBytes
                 | Self::FerryMpmc
+                | Self::FerryMpmcBytes
                 | Self::FerryBroadcast
                 | Self::FerryUnix
                 | Self::FerryFifo
@@ -386,8 +393,9 @@ mod tests {
             assert_eq!(Link::parse(link.name()), Some(link));
         }
         assert_eq!(Link::parse("ferry-bytes"), Some(Link::FerryBytes));
+        assert_eq!(Link::parse("ferry-mpmc-bytes"), Some(Link::FerryMpmcBytes));
         assert_eq!(Link::parse("plain-ring"), Some(Link::PlainRing));
-        assert!(Link::FerryBytes.is_ferry() && !Link::PlainRing.is_ferry());
+        assert!(Link::FerryBytes.is_ferry() && Link::FerryMpmcBytes.is_ferry() && !Link::PlainRing.is_ferry());
         assert_eq!(Link::parse("carrier-pigeon"), None);
         let names: std::collections::HashSet<_> = Link::ALL.iter().map(|l| l.name()).collect();
         assert_eq!(names.len(), Link::ALL.len(), "two links share a name");

@@ -11,7 +11,9 @@
 //! Beside the SPSC ring of fixed slots runs the SPSC channel sized in bytes (latency,
 //! 64 B throughput, and a mixed stream of 64 B and 64 KiB messages, with the shared
 //! memory each channel takes), and beside the copy API the limit for a ring in shared
-//! memory: a plain SPSC ring written by hand ([`Link::PlainRing`]).
+//! memory: a plain SPSC ring written by hand ([`Link::PlainRing`]). Beside the MPMC ring
+//! of slots, two senders to two receivers, runs the MPMC channel sized in bytes
+//! ([`Link::FerryMpmcBytes`]), holding as many 64 B messages.
 
 use std::{
     fmt::Write as _,
@@ -269,6 +271,7 @@ pub fn probes() -> Vec<Probe> {
         if size == 64 {
             probes.push(thr(FerryMpmc, Api::Copy, size));
             probes.push(Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 });
+            probes.push(Probe::Throughput { link: FerryMpmcBytes, api: Api::Copy, size, pairs: 2 });
             probes.push(thr(FerryBroadcast, Api::Copy, size));
             probes.push(Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 });
             for api in [Api::Copy, Api::Batch] {
@@ -350,8 +353,10 @@ fn start(probe: Probe, effort: &Effort) -> io::Result<Session> {
     Ok(match probe {
         Probe::Latency { link, wait, size } => {
             let spins = link == Link::CacheLine
-                || (matches!(link, Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryBroadcast)
-                    && wait == Wait::Spin);
+                || (matches!(
+                    link,
+                    Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryMpmcBytes | Link::FerryBroadcast
+                ) && wait == Wait::Spin);
             let rounds = if spins { effort.spin_round_trips } else { effort.kernel_round_trips };
             let mut session = PingPong::start(link, wait, size)?;
             // Warm up: page faults, caches, the first wake-ups.
@@ -602,6 +607,8 @@ impl Results {
                 let mpmc = Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 };
                 rows.push(self.row("64 B/msg, MPMC 1x1 vs SPSC", thr(FerryMpmc, Api::Copy, size), copy));
                 rows.push(self.row("64 B/msg, MPMC 2x2 vs SPSC", mpmc, copy));
+                let mpmc_bytes = Probe::Throughput { link: FerryMpmcBytes, api: Api::Copy, size, pairs: 2 };
+                rows.push(self.row("64 B/msg, MPMC 2x2 bytes vs slots", mpmc_bytes, mpmc));
                 let fanout = Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 };
                 rows.push(self.row("64 B/msg, broadcast 1 sub vs SPSC", thr(FerryBroadcast, Api::Copy, size), copy));
                 rows.push(self.row("64 B/msg, broadcast 4 subs (each) vs SPSC", fanout, copy));
@@ -728,6 +735,14 @@ impl Results {
                 "64 B throughput, bytes-sized copy >= 0.9 x slots copy",
                 thr(FerryBytes, Api::Copy, 64),
                 copy64,
+                0.9,
+                false,
+                false,
+            ),
+            target(
+                "64 B throughput, MPMC 2x2 bytes-sized >= 0.9 x slots",
+                Probe::Throughput { link: FerryMpmcBytes, api: Api::Copy, size: 64, pairs: 2 },
+                Probe::Throughput { link: FerryMpmc, api: Api::Copy, size: 64, pairs: 2 },
                 0.9,
                 false,
                 false,
@@ -1018,7 +1033,7 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 15);
+        assert_eq!(results.targets().len(), 16);
     }
 
     #[test]
@@ -1034,6 +1049,9 @@ mod tests {
         let mixed = |link| Probe::Mixed { link, api: Api::Copy };
         assert_eq!(at(mixed(Link::FerryBytes)), at(mixed(Link::FerrySpsc)) + 1);
         assert!(probes.contains(&thr(Link::PlainRing, Api::Copy, KIB)));
+        let two = |link| Probe::Throughput { link, api: Api::Copy, size: 64, pairs: 2 };
+        assert_eq!(at(two(Link::FerryMpmcBytes)), at(two(Link::FerryMpmc)) + 1);
+        assert_eq!(two(Link::FerryMpmcBytes).label(), "throughput ferry-mpmc-bytes 2x2 copy 64 B");
         // A mixed stream carries a tenth of its messages at 64 KiB: its bytes count so.
         let m = Measured {
             probe: mixed(Link::FerryBytes),

@@ -231,9 +231,17 @@ fn throughput_config(link: Link, sizes: Sizes) -> Config {
     let largest = sizes.largest();
     let slots = throughput_capacity(largest);
     match (link, sizes) {
-        (Link::FerryBytes, Sizes::Mixed) => Config::new().capacity_bytes(slots * largest).max_message(largest),
+        (Link::FerryBytes | Link::FerryMpmcBytes, Sizes::Mixed) => bytes_config(link, slots * largest, largest),
         _ => ferry_config(link, largest, slots),
     }
+}
+
+/// A channel sized in bytes: `bytes` bytes for messages of up to `max_message` bytes,
+/// with any number of senders and receivers on [`Link::FerryMpmcBytes`], one of each
+/// otherwise.
+fn bytes_config(link: Link, bytes: usize, max_message: usize) -> Config {
+    let kind = if link == Link::FerryMpmcBytes { RingKind::Mpmc } else { RingKind::Spsc };
+    Config::new().kind(kind).capacity_bytes(bytes).max_message(max_message)
 }
 
 /// The ferry endpoint string of a link, for a name or a path in `scratch`.
@@ -246,14 +254,14 @@ fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
 }
 
 /// The configuration of a ferry channel for messages of `size` bytes: `capacity` slots,
-/// or, on [`Link::FerryBytes`], room for at least `capacity` such messages (their
-/// records, and the header the ring keeps free for the record after them, rounded up to
-/// a power of two).
+/// or, on [`Link::FerryBytes`] and [`Link::FerryMpmcBytes`], room for at least
+/// `capacity` such messages (their records, and the header the ring keeps free for the
+/// record after them, rounded up to a power of two).
 fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
     let kind = match link {
-        Link::FerryBytes => {
+        Link::FerryBytes | Link::FerryMpmcBytes => {
             let bytes = (capacity * record_bytes(size) + record_bytes(0)).next_power_of_two();
-            return Config::new().capacity_bytes(bytes).max_message(size);
+            return bytes_config(link, bytes, size);
         }
         Link::FerryMpmc => RingKind::Mpmc,
         Link::FerryBroadcast => RingKind::Broadcast,
@@ -327,7 +335,7 @@ impl PingPong {
         };
         let wire = |tx, rx| Pinger::Wire { tx, rx, message: vec![0x5a; size], buf: vec![0; size] };
         let (pinger, echo) = match link {
-            Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc => {
+            Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryMpmcBytes => {
                 let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
                 let config = ferry_config(link, size, 64);
                 let mut tx = Sender::create(&ping, &config).map_err(ferry_error)?;
@@ -473,7 +481,8 @@ impl Stream {
     ///
     /// A process could not be started or connected; or the combination is not one this
     /// link offers: the zero-copy API is ferry's; more than one pair needs ferry's MPMC
-    /// ring; the seqpacket baseline carries at most 64 KiB; the floors carry no data.
+    /// ring (of slots or sized in bytes) or its broadcast ring; the seqpacket baseline
+    /// carries at most 64 KiB; the floors carry no data.
     pub fn start(link: Link, api: Api, size: usize, pairs: usize) -> io::Result<Self> {
         Self::start_sized(link, api, Sizes::Fixed(size), pairs)
     }
@@ -493,7 +502,7 @@ impl Stream {
         if api != Api::Copy && !link.is_ferry() {
             return unsupported("the zero-copy and batch APIs are ferry's");
         }
-        if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryBroadcast) {
+        if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryMpmcBytes | Link::FerryBroadcast) {
             return unsupported("more than one sender and receiver needs ferry's MPMC or broadcast ring");
         }
         if link == Link::UnixSeqpacket && sizes.largest() > MAX_SEQPACKET {
@@ -668,7 +677,7 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
         Futex(FutexSide),
     }
     let mut echo = match link {
-        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc => {
+        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryMpmcBytes => {
             let mut rx = Receiver::open(endpoint(0)?).map_err(ferry_error)?;
             let mut tx = Sender::open(endpoint(1)?).map_err(ferry_error)?;
             rx.set_wait_policy(wait.policy());
@@ -740,7 +749,12 @@ fn sink(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> io:
     let path = PathBuf::from(endpoint);
     let size = sizes.largest();
     let mut rx = match link {
-        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
+        Link::FerrySpsc
+        | Link::FerryBytes
+        | Link::FerryMpmc
+        | Link::FerryMpmcBytes
+        | Link::FerryUnix
+        | Link::FerryFifo => {
             let rx = if index == 0 {
                 Receiver::create(endpoint, &throughput_config(link, sizes))
             } else {
@@ -806,9 +820,12 @@ fn source(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> i
     let path = PathBuf::from(endpoint);
     let size = sizes.largest();
     let mut tx = match link {
-        Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryUnix | Link::FerryFifo => {
-            Tx::Ferry(open_sender(endpoint)?)
-        }
+        Link::FerrySpsc
+        | Link::FerryBytes
+        | Link::FerryMpmc
+        | Link::FerryMpmcBytes
+        | Link::FerryUnix
+        | Link::FerryFifo => Tx::Ferry(open_sender(endpoint)?),
         Link::FerryBroadcast => Tx::Broadcast(open_publisher(endpoint)?),
         Link::UnixStream => Tx::Stream(baselines::connect_stream(&path)?),
         Link::UnixSeqpacket => Tx::Packet(baselines::connect_seqpacket(&path)?),
@@ -877,6 +894,28 @@ mod tests {
         let (slots, _srx) = ferry::in_memory(&throughput_config(Link::FerrySpsc, Sizes::Mixed)).expect("a slot ring");
         assert_eq!(tx.capacity_bytes(), slots.capacity() * slots.slot_size());
         assert_eq!((tx.slot_size(), slots.slot_size()), (crate::MIXED_LARGE, crate::MIXED_LARGE));
+    }
+
+    #[test]
+    fn the_mpmc_byte_channel_is_mpmc_and_holds_as_many_messages_as_its_ring_of_slots() {
+        let sizes = Sizes::Fixed(64);
+        let (slots, _srx) = ferry::in_memory(&throughput_config(Link::FerryMpmc, sizes)).expect("an MPMC slot ring");
+        let (spsc, _brx) = ferry::in_memory(&throughput_config(Link::FerryBytes, sizes)).expect("an SPSC byte channel");
+        let (tx, rx) = ferry::in_memory(&throughput_config(Link::FerryMpmcBytes, sizes)).expect("an MPMC byte channel");
+        // The same bytes as the SPSC byte channel of the same run, sized in bytes.
+        assert_eq!((tx.capacity_bytes(), tx.slot_size()), (spsc.capacity_bytes(), 64));
+        // Any number of senders and receivers: a second of each (the SPSC one refuses).
+        let (mut tx2, _rx2) = (tx.try_clone().expect("a second sender"), rx.try_clone().expect("a second receiver"));
+        assert!(spsc.try_clone().is_err(), "the SPSC byte channel took a second sender");
+        // Room for every message the MPMC ring of slots holds.
+        for n in 0..slots.capacity() {
+            tx2.try_send(&[1; 64]).unwrap_or_else(|e| panic!("64 B message {n} of {}: {e}", slots.capacity()));
+        }
+        // The mixed stream's: the payload bytes of its ring of slots, as on SPSC.
+        let (mixed, _mrx) =
+            ferry::in_memory(&throughput_config(Link::FerryMpmcBytes, Sizes::Mixed)).expect("an MPMC byte channel");
+        assert!(mixed.try_clone().is_ok(), "the mixed MPMC byte channel is not MPMC");
+        assert_eq!(mixed.capacity_bytes(), throughput_capacity(crate::MIXED_LARGE) * crate::MIXED_LARGE);
     }
 
     #[test]

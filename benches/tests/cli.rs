@@ -50,6 +50,7 @@ fn tiny_run_prints_the_table_and_writes_json() {
         "64 B/msg, ferry unix: batched vs unix",
         "64 B/msg, ferry fifo: batched vs pipe",
         "64 B/msg, MPMC 2x2 vs SPSC",
+        "64 B/msg, MPMC 2x2 bytes vs slots",
         "64 B/msg, broadcast 1 sub vs SPSC",
         "64 B/msg, broadcast 4 subs (each) vs SPSC",
         "latency 8 B, busy-poll, broadcast vs SPSC",
@@ -68,15 +69,16 @@ fn tiny_run_prints_the_table_and_writes_json() {
     }
     assert!(stdout.contains("cache-line:") && stdout.contains("futex:") && stdout.contains("memcpy:"), "{stdout}");
     assert!(stdout.contains("plain-ring copy:") && stdout.contains("ferry-bytes copy mixed:"), "{stdout}");
+    assert!(stdout.contains("ferry-mpmc-bytes 2x2 copy:"), "{stdout}");
     // The mixed stream's two channels, each with its shared memory.
     let mixed = stdout.lines().find(|l| l.starts_with("mixed 64 B/64 KiB, bytes vs slots")).expect("the mixed row");
     assert_eq!(mixed.matches(", shm ").count(), 2, "{mixed}");
-    // A verdict on each of the fifteen targets (the 64 B throughput one per message and
-    // batched; three of broadcast; two of the channel sized in bytes; two against the
-    // plain ring).
+    // A verdict on each of the sixteen targets (the 64 B throughput one per message and
+    // batched; three of broadcast; two of the SPSC channel sized in bytes and one of the
+    // MPMC one; two against the plain ring).
     let verdicts =
         stdout.lines().filter(|l| l.ends_with(')') && (l.contains(" holds ") || l.contains("DOES NOT HOLD")));
-    assert_eq!(verdicts.count(), 15, "{stdout}");
+    assert_eq!(verdicts.count(), 16, "{stdout}");
     assert!(stdout.contains("cores (sched_getcpu"), "{stdout}");
     assert!(stdout.contains("echo on cpu"), "{stdout}");
 
@@ -85,8 +87,11 @@ fn tiny_run_prints_the_table_and_writes_json() {
     assert_json_shape(&json);
     assert!(json.contains("\"kind\": \"latency\"") && json.contains("\"kind\": \"throughput\""), "{json}");
     assert!(json.contains("\"p99_ns\": ") && json.contains("\"bytes_per_s\": "), "{json}");
-    assert_eq!(json.matches("\"holds\": ").count(), 15, "{json}");
+    assert_eq!(json.matches("\"holds\": ").count(), 16, "{json}");
     assert!(json.contains("\"link\": \"plain-ring\"") && json.contains("\"link\": \"ferry-bytes\""), "{json}");
+    // The MPMC channel sized in bytes, two senders to two receivers, with its shared memory.
+    let mpmc_bytes = r#""link": "ferry-mpmc-bytes", "api": "copy", "size": 64, "pairs": 2, "shared_bytes": "#;
+    assert!(json.contains(mpmc_bytes), "{json}");
     assert!(json.contains("\"sizes\": \"mixed 64 B/64 KiB\"") && json.contains("\"shared_bytes\": "), "{json}");
     assert!(json.contains("\"cpus\": [{\"process\": \"parent\""), "{json}");
 
