@@ -453,8 +453,40 @@ fn rust_sender_to_python_receiver_over_unix_socket() {
     rust_sender_to_python_receiver(Transport::Unix);
 }
 
+/// Runs `command` to its end, killed if it runs longer than [`CHILD_LIMIT`] (a program
+/// that hangs fails its test instead of stalling the suite); panics unless it succeeded.
 fn run(what: &str, command: &mut Command) -> Output {
-    let output = command.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    // Drained while it runs, so a chatty program never blocks on a full pipe.
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("wait for {what}: {e}")) {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+            panic!(
+                "{what} ran for more than {CHILD_LIMIT:?}:\n--- stdout\n{}--- stderr\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
+    };
     assert!(
         output.status.success(),
         "{what} failed ({}):\n--- stdout\n{}--- stderr\n{}",
@@ -463,6 +495,15 @@ fn run(what: &str, command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 fn misuse_prefix(tag: &str) -> String {
