@@ -67,4 +67,60 @@ def test_bad_byte_configs_are_config_errors(name: str) -> None:
     with pytest.raises(ferry.InvalidConfig):
         ferry.Receiver.create(name, ferry.Config(slot_size=1024, capacity_bytes=1000))  # not a power of two
     with pytest.raises(ferry.InvalidConfig):
-        ferry.Receiver.create(name, ferry.Config(kind="mpmc", slot_size=64, capacity_bytes=4096))
+        # Room for two of the largest message is 2 x (16 + 4096) bytes.
+        ferry.Receiver.create(name, ferry.Config(kind="mpmc", slot_size=4096, capacity_bytes=4096))
+
+
+def test_mpmc_sized_in_bytes_delivers_each_message_once(name: str) -> None:
+    config = ferry.Config(kind="mpmc", slot_size=8192, capacity_bytes=32 * 1024)
+    sizes = [0, 1, 64, 8192, 100, 4096]
+    per_sender = 200
+    with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
+        senders = [tx, tx.try_clone()]
+        receivers = [rx, rx.try_clone()]
+
+        def produce(who: int) -> None:
+            sender = senders[who]
+            for seq in range(per_sender):
+                size = sizes[seq % len(sizes)]
+                # The first byte names the sender, the second the sequence number.
+                head = bytes([who, seq & 0xFF])[:size]
+                message = head + pattern(seq, size)[len(head) :]
+                if seq % 2:
+                    sender.send(message, timeout=10)
+                else:
+                    with sender.loan(timeout=10, size=8192) as loan:
+                        loan[:size] = message
+                        loan.commit(size)
+            sender.close()
+
+        got: list[list[bytes]] = [[], []]
+
+        def consume(which: int) -> None:
+            # Until both senders have closed and every message is taken.
+            while True:
+                try:
+                    got[which].append(receivers[which].recv(timeout=10))
+                except ferry.Disconnected:
+                    return
+
+        threads = [threading.Thread(target=produce, args=(w,)) for w in range(2)]
+        threads += [threading.Thread(target=consume, args=(w,)) for w in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        received = got[0] + got[1]
+        assert len(received) == 2 * per_sender
+        expected = []
+        for who in range(2):
+            for seq in range(per_sender):
+                size = sizes[seq % len(sizes)]
+                head = bytes([who, seq & 0xFF])[:size]
+                expected.append(head + pattern(seq, size)[len(head) :])
+        assert sorted(received) == sorted(expected)
+        # Each receiver sees each sender's messages in order.
+        for mine in got:
+            for who in range(2):
+                seqs = [m[1] for m in mine if len(m) >= 2 and m[0] == who]
+                assert seqs == sorted(seqs)
