@@ -18,7 +18,7 @@ use std::{
     env, fs,
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Output, Stdio},
+    process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio},
     sync::OnceLock,
     thread,
     time::{Duration, Instant},
@@ -259,17 +259,9 @@ impl Peer {
 
     /// Waits for the child to exit; returns its stdout. Panics unless it succeeded.
     fn finish(mut self) -> String {
-        let deadline = Instant::now() + CHILD_LIMIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the child") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let output = self.finish_anyway();
-                panic!("{} ran for more than {CHILD_LIMIT:?}:\n{output}", self.what);
-            }
-            thread::sleep(Duration::from_millis(10));
+        let Some(status) = wait_or_kill(&mut self.child, &self.what) else {
+            let output = self.finish_anyway();
+            panic!("{} ran for more than {CHILD_LIMIT:?}:\n{output}", self.what);
         };
         let output = self.finish_anyway();
         assert!(status.success(), "{} failed ({status}):\n{output}", self.what);
@@ -465,22 +457,13 @@ fn run(what: &str, command: &mut Command) -> Output {
     // Drained while it runs, so a chatty program never blocks on a full pipe.
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + CHILD_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("wait for {what}: {e}")) {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
-            panic!(
-                "{what} ran for more than {CHILD_LIMIT:?}:\n--- stdout\n{}--- stderr\n{}",
-                String::from_utf8_lossy(&out),
-                String::from_utf8_lossy(&err)
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
+    let Some(status) = wait_or_kill(&mut child, what) else {
+        let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+        panic!(
+            "{what} ran for more than {CHILD_LIMIT:?}:\n--- stdout\n{}--- stderr\n{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        );
     };
     let output = Output {
         status,
@@ -495,6 +478,23 @@ fn run(what: &str, command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Waits for `child` to exit, for at most [`CHILD_LIMIT`]; past it, kills it and returns
+/// `None`.
+fn wait_or_kill(child: &mut Child, what: &str) -> Option<ExitStatus> {
+    let deadline = Instant::now() + CHILD_LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("wait for {what}: {e}")) {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Reads `pipe` to its end on a thread of its own.

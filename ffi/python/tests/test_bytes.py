@@ -79,13 +79,17 @@ def test_mpmc_sized_in_bytes_delivers_each_message_once(name: str) -> None:
         senders = [tx, tx.try_clone()]
         receivers = [rx, rx.try_clone()]
 
+        def message_of(who: int, seq: int) -> bytes:
+            size = sizes[seq % len(sizes)]
+            # The first byte names the sender, the second the sequence number.
+            head = bytes([who, seq & 0xFF])[:size]
+            return head + pattern(seq, size)[len(head) :]
+
         def produce(who: int) -> None:
             sender = senders[who]
             for seq in range(per_sender):
-                size = sizes[seq % len(sizes)]
-                # The first byte names the sender, the second the sequence number.
-                head = bytes([who, seq & 0xFF])[:size]
-                message = head + pattern(seq, size)[len(head) :]
+                message = message_of(who, seq)
+                size = len(message)
                 if seq % 2:
                     sender.send(message, timeout=10)
                 else:
@@ -112,12 +116,7 @@ def test_mpmc_sized_in_bytes_delivers_each_message_once(name: str) -> None:
             thread.join(timeout=30)
         received = got[0] + got[1]
         assert len(received) == 2 * per_sender
-        expected = []
-        for who in range(2):
-            for seq in range(per_sender):
-                size = sizes[seq % len(sizes)]
-                head = bytes([who, seq & 0xFF])[:size]
-                expected.append(head + pattern(seq, size)[len(head) :])
+        expected = [message_of(who, seq) for who in range(2) for seq in range(per_sender)]
         assert sorted(received) == sorted(expected)
         # Each receiver sees each sender's messages in order.
         for mine in got:

@@ -12,8 +12,8 @@
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
-use ferry::{Config, RingKind};
-use loom::thread;
+use ferry::{Config, Receiver, RingKind, Sender};
+use loom::thread::{self, JoinHandle};
 
 /// The bytes of message `id`, `len` long.
 fn pattern(id: u8, len: usize) -> Vec<u8> {
@@ -30,6 +30,28 @@ fn config() -> Config {
     Config::new().kind(RingKind::Mpmc).capacity_bytes(64).max_message(16)
 }
 
+/// A clone of `tx` on a thread of its own, running `send`; the thread hands it back.
+fn spawn_sender(tx: &Sender, send: impl FnOnce(&mut Sender) + Send + 'static) -> JoinHandle<Sender> {
+    let mut tx = tx.try_clone().unwrap();
+    thread::spawn(move || {
+        send(&mut tx);
+        tx
+    })
+}
+
+/// Receives the three messages of `sent` on `rx`, joins `senders`, and checks that each
+/// arrived whole, exactly once, and nothing after: returns their ids in arrival order.
+fn receive_three(rx: &mut Receiver, sent: &[(u8, usize)], senders: [JoinHandle<Sender>; 2]) -> Vec<u8> {
+    let got: Vec<u8> = (0..3).map(|_| identify(&rx.recv().unwrap(), sent)).collect();
+    let senders = senders.map(|s| s.join().unwrap());
+    assert!(rx.try_recv().is_err(), "nothing after the three messages");
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [1, 2, 3], "each message exactly once");
+    drop(senders);
+    got
+}
+
 /// Two senders (cloned, on two threads) and a receiver (the main thread). The first
 /// sender sends `A` (16 bytes, through a loan) then `B` (16 bytes); the second sends `C`
 /// (empty). Whatever the order of the claims, the last one cannot fit before the end of
@@ -41,34 +63,17 @@ fn config() -> Config {
 pub fn two_senders_wrap() {
     const SENT: [(u8, usize); 3] = [(1, 16), (2, 16), (3, 0)];
     let (tx, mut rx) = ferry::in_memory(&config()).unwrap();
-    let first = {
-        let mut tx = tx.try_clone().unwrap();
-        thread::spawn(move || {
-            let mut loan = tx.loan_bytes(16).unwrap();
-            loan.copy_from_slice(&pattern(1, 16));
-            loan.commit(16);
-            tx.send(&pattern(2, 16)).unwrap();
-            tx
-        })
-    };
-    let second = {
-        let mut tx = tx.try_clone().unwrap();
-        thread::spawn(move || {
-            tx.send(&[]).unwrap();
-            tx
-        })
-    };
-    let mut got = Vec::new();
-    for _ in 0..3 {
-        got.push(identify(&rx.recv().unwrap(), &SENT));
-    }
-    let senders = [first.join().unwrap(), second.join().unwrap()];
-    assert!(rx.try_recv().is_err(), "nothing after the three messages");
+    let first = spawn_sender(&tx, |tx| {
+        let mut loan = tx.loan_bytes(16).unwrap();
+        loan.copy_from_slice(&pattern(1, 16));
+        loan.commit(16);
+        tx.send(&pattern(2, 16)).unwrap();
+    });
+    let second = spawn_sender(&tx, |tx| tx.send(&[]).unwrap());
+    let got = receive_three(&mut rx, &SENT, [first, second]);
     let position = |id| got.iter().position(|&g| g == id);
     assert!(position(1) < position(2), "the first sender's messages out of order: {got:?}");
-    got.sort_unstable();
-    assert_eq!(got, [1, 2, 3], "each message exactly once");
-    drop((senders, tx));
+    drop(tx);
 }
 
 /// The main thread sends `A` (16 bytes), then two senders (cloned, on two threads) race:
@@ -81,29 +86,10 @@ pub fn two_senders_one_waits_for_room() {
     const SENT: [(u8, usize); 3] = [(1, 16), (2, 16), (3, 0)];
     let (mut tx, mut rx) = ferry::in_memory(&config()).unwrap();
     tx.send(&pattern(1, 16)).unwrap();
-    let first = {
-        let mut tx = tx.try_clone().unwrap();
-        thread::spawn(move || {
-            tx.send(&pattern(2, 16)).unwrap();
-            tx
-        })
-    };
-    let second = {
-        let mut tx = tx.try_clone().unwrap();
-        thread::spawn(move || {
-            tx.send(&[]).unwrap();
-            tx
-        })
-    };
-    let mut got = Vec::new();
-    for _ in 0..3 {
-        got.push(identify(&rx.recv().unwrap(), &SENT));
-    }
-    let senders = [first.join().unwrap(), second.join().unwrap()];
-    assert!(rx.try_recv().is_err(), "nothing after the three messages");
-    got.sort_unstable();
-    assert_eq!(got, [1, 2, 3], "each message exactly once");
-    drop((senders, tx));
+    let first = spawn_sender(&tx, |tx| tx.send(&pattern(2, 16)).unwrap());
+    let second = spawn_sender(&tx, |tx| tx.send(&[]).unwrap());
+    receive_three(&mut rx, &SENT, [first, second]);
+    drop(tx);
 }
 
 /// A sender (the main thread) and two receivers (cloned, on two threads). The sender
