@@ -63,7 +63,11 @@ impl Config {
         if kind.is_bytes() {
             // The same as `capacity_bytes`: the capacity counts bytes.
             self.bytes = true;
-            self.kind = if kind == RingKind::MpmcBytes { RingKind::Mpmc } else { RingKind::Spsc };
+            self.kind = match kind {
+                RingKind::MpmcBytes => RingKind::Mpmc,
+                RingKind::BroadcastBytes => RingKind::Broadcast,
+                _ => RingKind::Spsc,
+            };
         }
         self
     }
@@ -204,11 +208,6 @@ impl Config {
     /// Checks that this configuration can describe a channel: its ring, and a mode of
     /// permission bits only.
     pub(crate) fn validate(&self) -> Result<(), AttachError> {
-        if self.bytes && self.kind == RingKind::Broadcast {
-            return Err(AttachError::InvalidConfig(
-                "a broadcast channel is sized in slots: leave out capacity_bytes, or use RingKind::Mpmc",
-            ));
-        }
         self.geometry().validate().map_err(AttachError::InvalidConfig)?;
         if self.mode & !0o777 != 0 {
             return Err(AttachError::InvalidConfig("the mode may hold permission bits only (at most 0o777)"));
@@ -221,10 +220,13 @@ impl Config {
         let kind = match (self.bytes, self.kind) {
             (true, RingKind::Spsc) => RingKind::SpscBytes,
             (true, RingKind::Mpmc) => RingKind::MpmcBytes,
+            (true, RingKind::Broadcast) => RingKind::BroadcastBytes,
             (_, kind) => kind,
         };
         let fanout = match kind {
-            RingKind::Broadcast => Fanout { subscribers: self.subscribers, policy: self.policy, history: self.history },
+            RingKind::Broadcast | RingKind::BroadcastBytes => {
+                Fanout { subscribers: self.subscribers, policy: self.policy, history: self.history }
+            }
             _ => Fanout::default(),
         };
         Geometry { kind, signaling: self.signaling, slot_size: self.slot_size, capacity: self.capacity, fanout }

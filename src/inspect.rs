@@ -150,7 +150,7 @@ pub fn inspect(name: &str) -> Result<ChannelInfo, AttachError> {
     let geometry = snapshot.geometry;
     let in_flight = match geometry.kind {
         // Messages on a queue; bytes on a byte ring (positions count bytes there).
-        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes | RingKind::MpmcBytes => {
+        RingKind::Spsc | RingKind::Mpmc | RingKind::SpscBytes | RingKind::MpmcBytes | RingKind::BroadcastBytes => {
             snapshot.tail.saturating_sub(snapshot.head)
         }
         // Every slot holds a message some subscriber may read: the fill level is the
@@ -228,7 +228,7 @@ pub struct SubscriberInfo {
 pub fn inspect_broadcast(name: &str) -> Result<Option<BroadcastInfo>, AttachError> {
     let snapshot = Snapshot::read(name)?;
     let geometry = snapshot.geometry;
-    if geometry.kind != RingKind::Broadcast {
+    if !geometry.kind.is_broadcast() {
         return Ok(None);
     }
     let tail = snapshot.tail;

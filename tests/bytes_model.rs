@@ -304,7 +304,9 @@ fn too_small_a_ring_for_its_largest_message_is_refused() {
     assert!(in_memory(&Config::new().capacity_bytes(300).max_message(16)).is_err(), "not a power of two");
     let broadcast = Config::new().kind(RingKind::Broadcast).capacity_bytes(1 << 12).max_message(100);
     let err = in_memory(&broadcast).unwrap_err();
-    assert!(err.to_string().contains("broadcast channel is sized in slots"), "{err}");
+    assert!(err.to_string().contains("it is a broadcast channel"), "a queue on it: {err}");
+    assert!(ferry::Publisher::in_memory(&broadcast).is_ok());
+    assert!(ferry::Publisher::in_memory(&broadcast.max_message(2100)).is_err(), "the same minimum on broadcast");
     let mpmc = Config::new().kind(RingKind::Mpmc).capacity_bytes(256);
     assert!(in_memory(&mpmc.max_message(113)).is_err(), "the same minimum on MPMC");
     assert!(in_memory(&mpmc.max_message(112)).is_ok());

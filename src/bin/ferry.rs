@@ -122,7 +122,7 @@ fn ls() -> ExitCode {
         match ferry::inspect(&name) {
             Ok(info) => {
                 println!("{}", describe(&info));
-                if info.kind == ferry::RingKind::Broadcast {
+                if matches!(info.kind, ferry::RingKind::Broadcast | ferry::RingKind::BroadcastBytes) {
                     describe_broadcast(&name);
                 }
             }
@@ -201,7 +201,10 @@ fn describe(info: &ChannelInfo) -> String {
         Holders::Process(p) => process(*p),
         Holders::Processes(all) => all.iter().copied().map(process).collect::<Vec<_>>().join(", "),
     };
-    let shape = if matches!(info.kind, ferry::RingKind::SpscBytes | ferry::RingKind::MpmcBytes) {
+    let shape = if matches!(
+        info.kind,
+        ferry::RingKind::SpscBytes | ferry::RingKind::MpmcBytes | ferry::RingKind::BroadcastBytes
+    ) {
         format!(
             "{} B for messages up to {} B, {:?}, {}/{} B used",
             info.capacity, info.slot_size, info.signaling, info.in_flight, info.capacity

@@ -168,9 +168,35 @@ impl Publisher {
         self.end.slot_size()
     }
 
-    /// The number of slots in the ring.
+    /// The number of slots in the ring; 0 on a channel sized in bytes (see
+    /// [`Publisher::capacity_bytes`]).
     pub fn capacity(&self) -> usize {
-        self.end.capacity()
+        if self.end.is_bytes() {
+            0
+        } else {
+            self.end.capacity()
+        }
+    }
+
+    /// The bytes of a channel sized in bytes
+    /// ([`Config::capacity_bytes`](crate::Config::capacity_bytes)); 0 on a ring of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{Config, Publisher, RingKind};
+    ///
+    /// let config = Config::new().kind(RingKind::Broadcast).capacity_bytes(1 << 16).max_message(1 << 12);
+    /// let publisher = Publisher::in_memory(&config)?;
+    /// assert_eq!((publisher.capacity_bytes(), publisher.capacity(), publisher.slot_size()), (1 << 16, 0, 1 << 12));
+    /// # Ok::<(), ferry::AttachError>(())
+    /// ```
+    pub fn capacity_bytes(&self) -> usize {
+        if self.end.is_bytes() {
+            self.end.capacity()
+        } else {
+            0
+        }
     }
 
     /// The channel's slow-subscriber policy.
@@ -229,8 +255,74 @@ impl Publisher {
     }
 
     fn loan_until(&mut self, wait: Wait) -> Result<PublishLoan<'_>, PublishError> {
-        let pos = self.end.loan(wait).map_err(publish_error)?;
-        Ok(PublishLoan { publisher: self, pos, committed: false })
+        let size = self.slot_size();
+        self.loan_bytes_until(size, wait)
+    }
+
+    /// Borrows room for a message of exactly `n` bytes, one contiguous region, waiting
+    /// (block mode) while the slowest live subscriber holds the room back. On a channel
+    /// sized in bytes ([`Config::capacity_bytes`](crate::Config::capacity_bytes)) the
+    /// loan takes `n` bytes of the ring (plus a 16-byte header, rounded up to 16); on a
+    /// ring of slots it is a slot, seen as its first `n` bytes. [`PublishLoan::commit`]
+    /// may publish fewer bytes than loaned: loan the maximum when the size is not known
+    /// in advance (the record keeps the loaned size in the ring).
+    ///
+    /// Once every subscriber has read what was published, any `n` up to the maximum
+    /// fits, so a large loan waits for room but never deadlocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{Config, Publisher, RingKind, Start};
+    ///
+    /// let config = Config::new().kind(RingKind::Broadcast).capacity_bytes(1 << 16).max_message(1 << 12);
+    /// let mut publisher = Publisher::in_memory(&config)?;
+    /// let mut subscriber = publisher.subscribe(Start::Live)?;
+    /// let mut loan = publisher.loan_bytes(3000)?;
+    /// assert_eq!(loan.len(), 3000);
+    /// loan.fill(9);
+    /// loan.commit(2500); // fewer than loaned
+    /// publisher.send(b"small")?;
+    /// assert_eq!(&*subscriber.recv()?, &[9u8; 2500][..]);
+    /// assert_eq!(&*subscriber.recv()?, b"small");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::TooLarge`] if `n` is above the largest message;
+    /// [`PublishError::Corrupt`].
+    pub fn loan_bytes(&mut self, n: usize) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_bytes_until(n, Wait::Forever)
+    }
+
+    /// Borrows room for `n` bytes without waiting (see [`Publisher::loan_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Full`] if there is no contiguous room for `n` bytes now;
+    /// [`PublishError::TooLarge`]; [`PublishError::Corrupt`].
+    pub fn try_loan_bytes(&mut self, n: usize) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_bytes_until(n, Wait::Never)
+    }
+
+    /// Borrows room for `n` bytes, waiting at most `timeout` (see
+    /// [`Publisher::loan_bytes`]).
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::Timeout`]; [`PublishError::TooLarge`]; [`PublishError::Corrupt`].
+    pub fn loan_bytes_timeout(&mut self, n: usize, timeout: Duration) -> Result<PublishLoan<'_>, PublishError> {
+        self.loan_bytes_until(n, Wait::until(timeout))
+    }
+
+    fn loan_bytes_until(&mut self, n: usize, wait: Wait) -> Result<PublishLoan<'_>, PublishError> {
+        let max = self.slot_size();
+        if n > max {
+            return Err(PublishError::TooLarge { len: n, max });
+        }
+        let pos = self.end.loan(n, wait).map_err(publish_error)?;
+        Ok(PublishLoan { publisher: self, pos, size: n, committed: false })
     }
 
     /// Copies `message` into the channel, waiting (block mode) for room.
@@ -345,24 +437,27 @@ fn publish_error(stop: Stop) -> PublishError {
     }
 }
 
-/// A slot borrowed for writing. Derefs to the slot's whole payload (`slot_size` bytes,
-/// its first byte [`SLOT_ALIGN`]-aligned). Dropping it without [`PublishLoan::commit`]
-/// publishes nothing.
+/// Room borrowed for writing. Derefs to the bytes loaned (a slot's whole payload,
+/// `slot_size` bytes, from [`Publisher::loan`]; exactly `n` from
+/// [`Publisher::loan_bytes`]), its first byte [`SLOT_ALIGN`]-aligned. Dropping it
+/// without [`PublishLoan::commit`] publishes nothing.
 pub struct PublishLoan<'a> {
     publisher: &'a mut Publisher,
     pos: u64,
+    /// Bytes loaned.
+    size: usize,
     committed: bool,
 }
 
 impl PublishLoan<'_> {
-    /// Publishes the first `len` bytes of the slot to every subscriber.
+    /// Publishes the first `len` bytes of the loan to every subscriber.
     ///
     /// # Panics
     ///
-    /// If `len` is larger than the slot.
+    /// If `len` is larger than the loan.
     pub fn commit(mut self, len: usize) {
-        let max = self.publisher.slot_size();
-        assert!(len <= max, "committed {len} bytes into a slot of {max} bytes");
+        let max = self.size;
+        assert!(len <= max, "committed {len} bytes into a loan of {max} bytes");
         self.committed = true;
         self.publisher.end.commit(self.pos, len);
     }
@@ -384,16 +479,17 @@ impl PublishLoan<'_> {
 impl Deref for PublishLoan<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the claimed slot's `slot_size` payload bytes are written only through
-        // this loan until it is committed or dropped.
-        unsafe { slice::from_raw_parts(self.publisher.end.payload(self.pos), self.publisher.slot_size()) }
+        // SAFETY: the claim holds at least `size` payload bytes (a slot of `slot_size`,
+        // or a record claimed for `size`), written only through this loan until it is
+        // committed or dropped.
+        unsafe { slice::from_raw_parts(self.publisher.end.payload(self.pos), self.size) }
     }
 }
 
 impl DerefMut for PublishLoan<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`; `&mut self` makes the access unique in this process.
-        unsafe { slice::from_raw_parts_mut(self.publisher.end.payload(self.pos), self.publisher.slot_size()) }
+        unsafe { slice::from_raw_parts_mut(self.publisher.end.payload(self.pos), self.size) }
     }
 }
 

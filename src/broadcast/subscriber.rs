@@ -150,9 +150,35 @@ impl Subscriber {
         self.end.slot_size()
     }
 
-    /// The number of slots in the ring.
+    /// The number of slots in the ring; 0 on a channel sized in bytes (see
+    /// [`Subscriber::capacity_bytes`]).
     pub fn capacity(&self) -> usize {
-        self.end.capacity()
+        if self.end.is_bytes() {
+            0
+        } else {
+            self.end.capacity()
+        }
+    }
+
+    /// The bytes of a channel sized in bytes
+    /// ([`Config::capacity_bytes`](crate::Config::capacity_bytes)); 0 on a ring of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferry::{Config, Publisher, RingKind, Start};
+    ///
+    /// let config = Config::new().kind(RingKind::Broadcast).capacity_bytes(4096).max_message(100);
+    /// let subscriber = Publisher::in_memory(&config)?.subscribe(Start::Live)?;
+    /// assert_eq!((subscriber.capacity_bytes(), subscriber.capacity()), (4096, 0));
+    /// # Ok::<(), ferry::AttachError>(())
+    /// ```
+    pub fn capacity_bytes(&self) -> usize {
+        if self.end.is_bytes() {
+            self.end.capacity()
+        } else {
+            0
+        }
     }
 
     /// The channel's slow-subscriber policy.
@@ -161,7 +187,8 @@ impl Subscriber {
     }
 
     /// Messages published that this subscriber has not read yet (a snapshot; in
-    /// overwrite mode, more than the ring holds once it lags).
+    /// overwrite mode, more than the ring holds once it lags). On a channel sized in
+    /// bytes, the bytes of the records it has not read yet, headers included.
     pub fn pending(&self) -> u64 {
         self.end.pending()
     }

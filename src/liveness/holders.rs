@@ -60,7 +60,7 @@ fn peer_by(segment: &Segment, role: Role, live: Option<fn(u64) -> bool>) -> Peer
             }
             _ => Peer::Attached,
         },
-        RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast => {
+        RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast | RingKind::BroadcastBytes => {
             let held = segment
                 .seats()
                 .iter()
@@ -180,7 +180,7 @@ pub(crate) fn holders_in(
             (RingKind::Spsc | RingKind::SpscBytes, identity) => {
                 Holder::Process { pid: pid_of(identity), alive: alive(identity) }
             }
-            (RingKind::Broadcast, _) if role == Role::Receiver => {
+            (RingKind::Broadcast | RingKind::BroadcastBytes, _) if role == Role::Receiver => {
                 let mut owners =
                     subscribers::occupants_in(subscriber_seats).into_iter().map(|(owner, _)| owner).collect::<Vec<_>>();
                 owners.sort_unstable();
@@ -192,7 +192,7 @@ pub(crate) fn holders_in(
                     Holder::Processes(processes)
                 }
             }
-            (RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast, _) => {
+            (RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast | RingKind::BroadcastBytes, _) => {
                 let mut owners: Vec<u64> = seats
                     .iter()
                     .filter_map(occupant)

@@ -131,7 +131,10 @@ pub(crate) fn recover(segment: &Segment) {
             NO_CLAIM => mpmc::Rescue::Nothing,
             pos => match kind {
                 RingKind::Broadcast => broadcast::rescue(&ring, pos, || live_claim(role, pos)),
-                RingKind::MpmcBytes => bytes_mpmc::rescue(&segment.byte_ring(), pos, sender, || live_claim(role, pos)),
+                // A broadcast byte ring's claims are its publishers', as on MPMC.
+                RingKind::MpmcBytes | RingKind::BroadcastBytes => {
+                    bytes_mpmc::rescue(&segment.byte_ring(), pos, sender, || live_claim(role, pos))
+                }
                 _ => mpmc::rescue(&ring, pos, sender, || live_claim(role, pos)),
             },
         };
@@ -150,7 +153,7 @@ pub(crate) fn recover(segment: &Segment) {
         }
         freed |= free(seat, owner);
     }
-    if kind == RingKind::Broadcast && subscribers::free_dead(segment) {
+    if kind.is_broadcast() && subscribers::free_dead(segment) {
         // A dead subscriber no longer gates the publishers (who hold no doorbell: a
         // broadcast channel has none yet).
         let _ = ring.control().not_full.notify(signaling);

@@ -19,7 +19,10 @@ use crate::{
         process::{alive, me},
         roles::{Role, EVER_HELD},
     },
-    ring::broadcast::{self, Cursor},
+    ring::{
+        broadcast::{self, Cursor},
+        bytes_broadcast,
+    },
     segment::{seat::SubscriberSeat, Segment},
     sync::Ordering::{Acquire, Relaxed, Release},
 };
@@ -34,7 +37,12 @@ pub(crate) fn join(segment: &Segment, me: u64, back: u64) -> Option<(usize, u64)
         // `free_dead`: the previous owner is done with the seat and its cursor is idle.
         seat.owner.compare_exchange(0, me, Acquire, Relaxed).is_ok()
     })?;
-    let start = broadcast::join(&segment.ring(), &seats[index].cursor, back);
+    let cursor = &seats[index].cursor;
+    let start = if segment.geometry().kind.is_bytes() {
+        bytes_broadcast::join(&segment.byte_ring(), cursor)
+    } else {
+        broadcast::join(&segment.ring().control().tail, |tail| tail, cursor, back)
+    };
     // SYNC: Release; pairs with the Acquire load in `holders`, which tells "never
     // subscribed" from "all gone" by it.
     Role::Receiver.word(segment).store(EVER_HELD, Release);

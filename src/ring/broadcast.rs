@@ -176,9 +176,17 @@ impl Cursor {
 
     /// Sets the cursor of a seat whose subscriber has gone.
     pub(crate) fn clear(&self) {
-        // SYNC: Release; pairs with the Acquire load in `Writer::scan`. The departed
+        // SYNC: Release; pairs with the Acquire load in `lowest_cursor`. The departed
         // subscriber reads nothing more.
         self.0.store(IDLE, Release);
+    }
+
+    /// Moves the cursor of a live subscriber on to `to`, after its reads of every
+    /// position before it.
+    pub(crate) fn advance(&self, to: u64) {
+        // SYNC: Release; pairs with the Acquire load in `lowest_cursor`: our reads of the
+        // positions before the cursor finish before a publisher overwrites them.
+        self.0.store(to, weaken(Release, Mutation::BroadcastCursor));
     }
 
     /// The cursor's value (a snapshot, for inspection): `None` while idle.
@@ -294,22 +302,30 @@ impl Writer {
     /// Reads every cursor and returns the new gate: the lowest live cursor, and no more
     /// than `tail - history`. `tail` must have been read before this call.
     fn scan<'a>(&self, tail: u64, cursors: impl Iterator<Item = &'a Cursor>) -> u64 {
-        // SYNC: SeqCst fence; pairs with the SeqCst fence in `join`. Either a joiner's
-        // announced cursor is read below, or the joiner reads a tail no lower than
-        // `tail`, and starts no lower than the gate returned here (see the module doc).
-        fence(SeqCst);
-        let mut gate = tail.saturating_sub(self.fanout.history as u64);
-        for cursor in cursors {
-            // SYNC: Acquire; pairs with the Release store in `Reader::release`: the
-            // subscriber's reads of every position below its cursor are done before a
-            // position of the next lap is written.
-            let at = cursor.0.load(Acquire);
-            if at != IDLE {
-                gate = gate.min(at);
-            }
-        }
-        gate
+        lowest_cursor(tail.saturating_sub(self.fanout.history as u64), cursors)
     }
+}
+
+/// The lowest live cursor among `cursors`, and no more than `bound`: the gate below which
+/// every subscriber has read everything. `bound` must be at most the tail read before
+/// this call (the byte ring's too).
+pub(crate) fn lowest_cursor<'a>(bound: u64, cursors: impl Iterator<Item = &'a Cursor>) -> u64 {
+    // SYNC: SeqCst fence; pairs with the SeqCst fence in `join`. Either a joiner's
+    // announced cursor is read below, or the joiner reads a tail no lower than the one
+    // `bound` came from, and starts no lower than the gate returned here (see the module
+    // doc).
+    fence(SeqCst);
+    let mut gate = bound;
+    for cursor in cursors {
+        // SYNC: Acquire; pairs with the Release store in `Cursor::advance`: the
+        // subscriber's reads of every position below its cursor are done before a
+        // position of the next lap is written.
+        let at = cursor.0.load(Acquire);
+        if at != IDLE {
+            gate = gate.min(at);
+        }
+    }
+    gate
 }
 
 /// Starts the write of the claimed position `pos`: in overwrite mode, marks the slot so
@@ -382,20 +398,24 @@ pub(crate) fn rescue(ring: &RingView, pos: u64, live_claim: impl FnOnce() -> boo
 /// The cursor is first announced at `tail - back` as read now, then, after a SeqCst
 /// fence, set to `tail - back` as read again: the second read sees at least the tail
 /// that any publisher which missed the announcement bounded its gate by (see `scan`).
-pub(crate) fn join(ring: &RingView, cursor: &Cursor, back: u64) -> u64 {
-    let tail = &ring.control().tail;
+///
+/// `claimed` reads a tail word as a position (the byte ring's has a flag bit); the
+/// returned position then holds a record header stamped by the claim that ended there.
+pub(crate) fn join(tail: &AtomicU64, claimed: impl Fn(u64) -> u64, cursor: &Cursor, back: u64) -> u64 {
     // SYNC: Relaxed; a lower bound for the announcement, which the fence orders.
-    let provisional = tail.load(Relaxed).saturating_sub(back);
+    let provisional = claimed(tail.load(Relaxed)).saturating_sub(back);
     // SYNC: Relaxed, then the SeqCst fence; pairs with the SeqCst fence in
-    // `Writer::scan`: a publisher that reads cursors after its fence sees this one, or
+    // `lowest_cursor`: a publisher that reads cursors after its fence sees this one, or
     // this side's tail load below sees the tail that publisher read before its fence.
     cursor.0.store(provisional, Relaxed);
     if !mutated(Mutation::BroadcastJoin) {
         fence(SeqCst);
     }
-    // SYNC: Relaxed; ordered after the announcement by the fence above.
-    let start = tail.load(Relaxed).saturating_sub(back).max(provisional);
-    // SYNC: Release; pairs with the Acquire load in `Writer::scan` (nothing read yet).
+    // SYNC: Acquire; ordered after the announcement by the fence above, and pairs with
+    // the Release store of `tail` that ended a byte ring's claim: the header it stamped
+    // at the returned position is visible.
+    let start = claimed(tail.load(Acquire)).saturating_sub(back).max(provisional);
+    // SYNC: Release; pairs with the Acquire load in `lowest_cursor` (nothing read yet).
     cursor.0.store(start, Release);
     start
 }
@@ -530,9 +550,7 @@ impl Reader {
     }
 
     fn publish(&self, cursor: &Cursor) {
-        // SYNC: Release; pairs with the Acquire load in `Writer::scan`: our reads of the
-        // positions before the cursor finish before a publisher overwrites their slots.
-        cursor.0.store(self.next, weaken(Release, Mutation::BroadcastCursor));
+        cursor.advance(self.next);
     }
 }
 

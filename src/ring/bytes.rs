@@ -100,10 +100,11 @@ pub(crate) fn ring_bytes(geometry: &Geometry) -> Option<usize> {
 }
 
 /// Offset of the region from the start of the ring: after the control block, and on an
-/// MPMC ring after the reclaim position (`ring::bytes_mpmc`) on lines of its own.
+/// MPMC or broadcast ring after the reclaim position (`ring::bytes_mpmc`) on lines of
+/// its own.
 fn region_offset(kind: RingKind) -> usize {
     match kind {
-        RingKind::MpmcBytes => slots_offset() + size_of::<CachePadded<AtomicU64>>(),
+        RingKind::MpmcBytes | RingKind::BroadcastBytes => slots_offset() + size_of::<CachePadded<AtomicU64>>(),
         _ => slots_offset(),
     }
 }
@@ -209,8 +210,8 @@ impl ByteRing {
         unsafe { self.base.cast::<RingControl>().as_ref() }
     }
 
-    /// An MPMC ring's reclaim position (see `ring::bytes_mpmc`): every byte before it is
-    /// free for producers. Only on a ring of kind [`RingKind::MpmcBytes`].
+    /// An MPMC or broadcast ring's reclaim position (see `ring::bytes_mpmc`): every byte
+    /// before it is free for producers. Not on a ring of kind [`RingKind::SpscBytes`].
     pub(crate) fn reclaim(&self) -> &AtomicU64 {
         debug_assert_ne!(self.region, slots_offset());
         // SAFETY: on an MPMC byte ring `init` wrote the position there (`region_offset`).

@@ -85,7 +85,7 @@ const CLAIMING: u64 = 1 << 63;
 /// Commit-word flag: a consumer is done with the record.
 const RELEASED: u64 = 1 << 63;
 /// Commit-word flag: the record will never be published; consumers step over it.
-const ABANDONED: u64 = 1 << 62;
+pub(super) const ABANDONED: u64 = 1 << 62;
 /// Commit-word flag: the record is not published (claimable or claimed).
 const EMPTY: u64 = 1 << 61;
 
@@ -100,7 +100,8 @@ const CLAIM_ATTEMPTS: u32 = 64;
 const TURN_LOOKS: u32 = 128;
 
 /// Stamps the first record's header of a new ring, which `ByteRing::init` zeroed, as
-/// unpublished (as every later record's is stamped by the claim before it).
+/// unpublished (as every later record's is stamped by the claim before it). The
+/// broadcast byte ring's too.
 pub(crate) fn init(ring: &ByteRing) {
     // SYNC: Relaxed; nobody else sees the ring yet (its segment is published later).
     ring.meta(0).seq.store(1 | EMPTY, Relaxed);
@@ -113,7 +114,7 @@ fn length_word(extent: u64, payload: u64) -> u64 {
 
 /// What a record's length word says, checked against the ring: its extent and its
 /// payload length (`None` for padding).
-fn read_length(ring: &ByteRing, pos: u64, word: u64) -> Result<(u64, Option<usize>), Unavailable> {
+pub(super) fn read_length(ring: &ByteRing, pos: u64, word: u64) -> Result<(u64, Option<usize>), Unavailable> {
     let (extent, payload) = ((word >> 32) * HEADER, word & PAD);
     if payload == PAD {
         if extent != ring.room_to_end(pos) || extent == ring.capacity() {
@@ -151,6 +152,19 @@ fn check_span(reclaim: u64, tail: u64, ring: &ByteRing) -> Result<(), Unavailabl
 /// `claim` (the producer's seat word), which keeps it until [`publish`]. Returns the
 /// position of the record; the caller writes the payload there, then publishes.
 pub(crate) fn claim(ring: &ByteRing, n: usize, claim: &AtomicU64) -> Result<u64, Unavailable> {
+    claim_with(ring, n, claim, |reclaim, tail| released_up_to(ring, reclaim, tail))
+}
+
+/// [`claim`], with the rule that frees room: when the bytes before `reclaim` are too
+/// few, `advance(reclaim, tail)` returns the position every byte before which may now
+/// be reused (called by the holder of the claiming turn; the broadcast byte ring passes
+/// its subscribers' lowest cursor).
+pub(crate) fn claim_with(
+    ring: &ByteRing,
+    n: usize,
+    claim: &AtomicU64,
+    mut advance: impl FnMut(u64, u64) -> Result<u64, Unavailable>,
+) -> Result<u64, Unavailable> {
     debug_assert!(n <= ring.max_message());
     let control = ring.control();
     let (mut looks, mut attempts) = (0, 0);
@@ -182,7 +196,7 @@ pub(crate) fn claim(ring: &ByteRing, n: usize, claim: &AtomicU64) -> Result<u64,
             attempts += 1;
             continue;
         }
-        let claimed = claim_turn(ring, tail, record_size(n));
+        let claimed = claim_turn(ring, tail, record_size(n), &mut advance);
         let end = claimed.map_or(tail, |(_, end)| end);
         // SYNC: Release; pairs with the Acquire CAS of the next claimer and the Acquire
         // loads in `rescue` and `has_room`: the stamped headers and `reclaim` first.
@@ -203,10 +217,15 @@ pub(crate) fn claim(ring: &ByteRing, n: usize, claim: &AtomicU64) -> Result<u64,
 }
 
 /// The claim itself, while this producer holds the claiming bit of `tail`: finds room
-/// for a record of `need` bytes after `tail` (moving `reclaim` over released records if
+/// for a record of `need` bytes after `tail` (moving `reclaim` on with `advance` if
 /// needed), writes the length words of the record and of a padding before it, and stamps
 /// the headers that follow. Returns the record's start and end.
-fn claim_turn(ring: &ByteRing, tail: u64, need: u64) -> Result<(u64, u64), Unavailable> {
+fn claim_turn(
+    ring: &ByteRing,
+    tail: u64,
+    need: u64,
+    advance: impl FnOnce(u64, u64) -> Result<u64, Unavailable>,
+) -> Result<(u64, u64), Unavailable> {
     let to_end = ring.room_to_end(tail);
     let start = if need > to_end { tail + to_end } else { tail };
     let end = start + need;
@@ -215,7 +234,8 @@ fn claim_turn(ring: &ByteRing, tail: u64, need: u64) -> Result<(u64, u64), Unava
     let mut reclaim = ring.reclaim().load(Relaxed);
     check_span(reclaim, tail, ring)?;
     if end + HEADER - reclaim > ring.capacity() {
-        reclaim = released_up_to(ring, reclaim, tail)?;
+        // Never backwards: a hostile cursor below it only leaves the ring full.
+        reclaim = advance(reclaim, tail)?.clamp(reclaim, tail);
         // SYNC: Release; pairs with the Acquire loads in `has_room` and `rescue`.
         ring.reclaim().store(reclaim, Release);
         if end + HEADER - reclaim > ring.capacity() {
@@ -478,6 +498,11 @@ fn rescue_consumer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
 /// Whether a message of `n` bytes would find room now (a look, for a caller deciding
 /// whether to sleep; it may say yes spuriously, and `claim` decides).
 pub(crate) fn has_room(ring: &ByteRing, n: usize) -> bool {
+    has_room_with(ring, n, |reclaim, tail| released_up_to(ring, reclaim, tail).unwrap_or(tail))
+}
+
+/// [`has_room`], with the rule that frees room, as in [`claim_with`].
+pub(crate) fn has_room_with(ring: &ByteRing, n: usize, advance: impl FnOnce(u64, u64) -> u64) -> bool {
     // SYNC: Acquire; pairs with the Release store ending a claim: `reclaim` as it left it.
     let tail = ring.control().tail.load(Acquire);
     if tail & CLAIMING != 0 {
@@ -491,8 +516,8 @@ pub(crate) fn has_room(ring: &ByteRing, n: usize) -> bool {
         // `claim` reports it.
         return true;
     }
-    let reclaim = released_up_to(ring, reclaim, tail).unwrap_or(tail);
-    start + need + HEADER - reclaim <= ring.capacity()
+    let end = start + need + HEADER;
+    end - reclaim <= ring.capacity() || end - advance(reclaim, tail).clamp(reclaim, tail) <= ring.capacity()
 }
 
 /// Whether a record (a message, padding or an abandoned one) is published at the read

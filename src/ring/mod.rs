@@ -15,6 +15,7 @@
 
 pub(crate) mod broadcast;
 pub(crate) mod bytes;
+pub(crate) mod bytes_broadcast;
 pub(crate) mod bytes_mpmc;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;
@@ -23,7 +24,7 @@ use std::{mem::size_of, ptr::NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use self::broadcast::Fanout;
+use self::broadcast::{Fanout, Policy};
 use crate::{
     signal::{Signal, Signaling},
     sync::{AtomicU64, UnsafeCell},
@@ -99,6 +100,10 @@ pub enum RingKind {
     /// ring sized in bytes: the records of [`SpscBytes`](Self::SpscBytes), claimed by
     /// each side in turn.
     MpmcBytes = 5,
+    /// Any number of publishers and subscribers, messages of any size up to a maximum in
+    /// a ring sized in bytes: the records of [`MpmcBytes`](Self::MpmcBytes), read by
+    /// every subscriber at its own cursor.
+    BroadcastBytes = 6,
 }
 
 impl RingKind {
@@ -109,6 +114,7 @@ impl RingKind {
             3 => Some(Self::Broadcast),
             4 => Some(Self::SpscBytes),
             5 => Some(Self::MpmcBytes),
+            6 => Some(Self::BroadcastBytes),
             _ => None,
         }
     }
@@ -116,7 +122,12 @@ impl RingKind {
     /// Whether the ring is sized in bytes and holds messages of any size (records),
     /// rather than a number of fixed slots.
     pub(crate) fn is_bytes(self) -> bool {
-        matches!(self, Self::SpscBytes | Self::MpmcBytes)
+        matches!(self, Self::SpscBytes | Self::MpmcBytes | Self::BroadcastBytes)
+    }
+
+    /// Whether every message goes to every subscriber (publishers and subscribers).
+    pub(crate) fn is_broadcast(self) -> bool {
+        matches!(self, Self::Broadcast | Self::BroadcastBytes)
     }
 
     /// Whether each role is held by one handle at a time, named in its header word (no
@@ -195,6 +206,14 @@ impl Geometry {
         if self.ring_bytes().is_none() {
             return Err("the capacity exceeds 64 GiB");
         }
+        if self.kind == RingKind::BroadcastBytes {
+            self.fanout.validate(self.capacity)?;
+            if self.fanout.policy != Policy::Block || self.fanout.history != 0 {
+                return Err("a broadcast channel sized in bytes blocks and keeps no history (Policy::Overwrite and history need slots)");
+            }
+        } else if self.fanout != Fanout::default() {
+            return Err("only a broadcast ring has subscribers, a policy and a history");
+        }
         Ok(())
     }
 
@@ -222,20 +241,22 @@ impl std::fmt::Display for Geometry {
             RingKind::Broadcast => "broadcast",
             RingKind::SpscBytes => "SPSC byte",
             RingKind::MpmcBytes => "MPMC byte",
+            RingKind::BroadcastBytes => "broadcast byte",
         };
         let signaling = match self.signaling {
             Signaling::Futex => "futex",
             Signaling::Semaphore => "semaphore",
         };
         if self.kind.is_bytes() {
-            return write!(
+            write!(
                 f,
                 "{kind} ring of {} B for messages up to {} B, {signaling} signaling",
                 self.capacity, self.slot_size
-            );
+            )?;
+        } else {
+            write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)?;
         }
-        write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)?;
-        if self.kind == RingKind::Broadcast {
+        if self.kind.is_broadcast() {
             write!(f, ", {}", self.fanout)?;
         }
         Ok(())

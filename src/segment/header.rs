@@ -170,7 +170,7 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         signaling: geometry.signaling as u32,
         subscribers: geometry.fanout.subscribers as u32,
         // The queues' headers hold zeros here (their fanout is the default).
-        policy: if geometry.kind == RingKind::Broadcast { geometry.fanout.policy as u32 } else { 0 },
+        policy: if geometry.kind.is_broadcast() { geometry.fanout.policy as u32 } else { 0 },
         history: geometry.fanout.history as u64,
     };
     // SAFETY: the caller guarantees the memory; openers read nothing but `magic` until
@@ -198,7 +198,7 @@ pub(crate) unsafe fn initialise(base: NonNull<u8>, geometry: &Geometry, total: u
         }
         if geometry.kind.is_bytes() {
             let ring = ByteRing::init(base.add(ring_offset(geometry)), geometry);
-            if geometry.kind == RingKind::MpmcBytes {
+            if matches!(geometry.kind, RingKind::MpmcBytes | RingKind::BroadcastBytes) {
                 bytes_mpmc::init(&ring);
             }
         } else {
@@ -302,7 +302,7 @@ fn check_header(name: &str, header: &Header, size: u64, expected: Option<Geometr
     let signaling = Signaling::from_u32(fields.signaling).ok_or_else(|| corrupt("unknown signaling"))?;
     let to_usize = |v: u64| usize::try_from(v).map_err(|_| corrupt("a size does not fit this machine"));
     let fanout = match kind {
-        RingKind::Broadcast => {
+        RingKind::Broadcast | RingKind::BroadcastBytes => {
             let policy = Policy::from_u32(fields.policy).ok_or_else(|| corrupt("unknown broadcast policy"))?;
             Fanout { subscribers: fields.subscribers as usize, policy, history: to_usize(fields.history)? }
         }

@@ -41,7 +41,7 @@ const _: () = assert!(std::mem::size_of::<Seat>() == 64);
 pub(crate) fn seat_count(kind: RingKind) -> usize {
     match kind {
         RingKind::Spsc | RingKind::SpscBytes => 0,
-        RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast => SEATS,
+        RingKind::Mpmc | RingKind::MpmcBytes | RingKind::Broadcast | RingKind::BroadcastBytes => SEATS,
     }
 }
 

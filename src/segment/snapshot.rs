@@ -95,8 +95,9 @@ impl Snapshot {
             Ok(u64::from_ne_bytes(bytes))
         };
         let (head, tail) = match geometry.kind {
-            // Bytes not free for producers, as on the SPSC byte ring.
-            RingKind::MpmcBytes => {
+            // Bytes not free for producers, as on the SPSC byte ring (on a broadcast
+            // byte ring, not yet passed by every subscriber at the last look).
+            RingKind::MpmcBytes | RingKind::BroadcastBytes => {
                 (word(bytes_mpmc::reclaim_offset())?, bytes_mpmc::claimed(word(offset_of!(RingControl, tail))?))
             }
             _ => (word(offset_of!(RingControl, head))?, word(offset_of!(RingControl, tail))?),

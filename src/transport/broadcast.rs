@@ -19,7 +19,9 @@ use crate::{
     liveness::{self, subscribers, Peer, Role},
     ring::{
         broadcast::{self, Fanout, Next, Policy, Reader, Writer},
-        RingKind, RingView, Unavailable,
+        bytes::ByteRing,
+        bytes_broadcast::{self, BytesReader},
+        bytes_mpmc, RingControl, RingKind, RingView, Unavailable,
     },
     segment::{Segment, Shared},
     signal::{
@@ -86,18 +88,60 @@ fn shm_name(endpoint: &str) -> Result<String, AttachError> {
 
 /// The broadcast shape of `segment`, or the error for a segment of another kind.
 fn fanout(segment: &Segment) -> Result<Fanout, AttachError> {
-    match segment.geometry().kind {
-        RingKind::Broadcast => Ok(segment.geometry().fanout),
-        _ => Err(AttachError::Unsupported {
-            endpoint: format!("shm:{}", segment.name()),
-            what: "publishing or subscribing: it is a queue (open it with Sender or Receiver)",
-        }),
+    if segment.geometry().kind.is_broadcast() {
+        return Ok(segment.geometry().fanout);
+    }
+    Err(AttachError::Unsupported {
+        endpoint: format!("shm:{}", segment.name()),
+        what: "publishing or subscribing: it is a queue (open it with Sender or Receiver)",
+    })
+}
+
+/// The ring of a broadcast channel: slots (`ring::broadcast`) or records sized in bytes
+/// (`ring::bytes_broadcast`). Both keep their positions and signals in a `RingControl`.
+#[derive(Clone, Copy)]
+enum Ring {
+    Slots(RingView),
+    Bytes(ByteRing),
+}
+
+impl Ring {
+    fn of(segment: &Segment) -> Self {
+        if segment.geometry().kind.is_bytes() {
+            Self::Bytes(segment.byte_ring())
+        } else {
+            Self::Slots(segment.ring())
+        }
+    }
+
+    fn control(&self) -> &RingControl {
+        match self {
+            Self::Slots(ring) => ring.control(),
+            Self::Bytes(ring) => ring.control(),
+        }
+    }
+
+    /// The first payload byte of the message at `pos` (a slot's whole payload, or a
+    /// record whose extent the ring checked).
+    fn payload(&self, pos: u64) -> *mut u8 {
+        match self {
+            Self::Slots(ring) => ring.payload(pos),
+            Self::Bytes(ring) => ring.payload(pos),
+        }
+    }
+
+    /// The largest message.
+    fn max_message(&self) -> usize {
+        match self {
+            Self::Slots(ring) => ring.slot_size(),
+            Self::Bytes(ring) => ring.max_message(),
+        }
     }
 }
 
 /// The publishing end.
 pub(crate) struct ShmPublisher {
-    ring: RingView,
+    ring: Ring,
     seat: usize,
     writer: Writer,
     fanout: Fanout,
@@ -124,7 +168,7 @@ impl ShmPublisher {
         // The doorbell first: a publisher that holds a seat holds `.r` open for writing.
         let bell = PublisherBell::attach(&segment, bells)?;
         let seat = liveness::attach(&segment, Role::Sender)?.expect("a broadcast publisher takes a seat");
-        let ring = segment.ring();
+        let ring = Ring::of(&segment);
         Ok(Self { ring, seat, writer: Writer::new(fanout), fanout, policy: WaitPolicy::default(), bell, segment })
     }
 
@@ -148,7 +192,13 @@ impl ShmPublisher {
             return true;
         }
         let segment = &*self.segment;
-        self.writer.has_room(&self.ring, || subscribers::cursors(segment))
+        let cursors = || subscribers::cursors(segment);
+        match &self.ring {
+            Ring::Slots(ring) => self.writer.has_room(ring, cursors),
+            // Room for the largest message: a smaller one might fit while the caller's
+            // does not, and the fd would then wake it for nothing, again and again.
+            Ring::Bytes(ring) => bytes_broadcast::has_room(ring, ring.max_message(), cursors),
+        }
     }
 
     pub(crate) fn fanout(&self) -> Fanout {
@@ -156,20 +206,28 @@ impl ShmPublisher {
     }
 
     pub(crate) fn slot_size(&self) -> usize {
-        self.ring.slot_size()
+        self.ring.max_message()
     }
 
+    /// The geometry's capacity: slots, or bytes on a ring sized in bytes.
     pub(crate) fn capacity(&self) -> usize {
         self.segment.geometry().capacity
+    }
+
+    /// Whether the ring is sized in bytes (messages of any size up to the maximum).
+    pub(crate) fn is_bytes(&self) -> bool {
+        matches!(self.ring, Ring::Bytes(_))
     }
 
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.policy = policy;
     }
 
-    /// Claims the next position, waiting as `wait` allows (block mode: for the slowest
-    /// live subscriber), and starts writing it; returns it.
-    pub(crate) fn loan(&mut self, wait: Wait) -> Result<u64, Stop> {
+    /// Claims the next position for a message of up to `n` bytes (at most the largest;
+    /// a slot holds the largest anyway), waiting as `wait` allows (block mode: for the
+    /// slowest live subscriber), and starts writing it; returns it.
+    pub(crate) fn loan(&mut self, n: usize, wait: Wait) -> Result<u64, Stop> {
+        debug_assert!(n <= self.slot_size());
         let (ring, segment) = (self.ring, &self.segment);
         let writer = &mut self.writer;
         let claim = liveness::claim(segment, self.seat);
@@ -177,7 +235,10 @@ impl ShmPublisher {
         // A publisher waits for subscribers, never on them leaving: the watch sees no
         // departure, only dead handles to recover (a dead subscriber stops gating).
         let watch = Handles { segment, role: None };
-        let mut attempt = || writer.claim(&ring, claim, cursors);
+        let mut attempt = || match &ring {
+            Ring::Slots(slots) => writer.claim(slots, claim, cursors),
+            Ring::Bytes(bytes) => bytes_broadcast::claim(bytes, n, claim, cursors),
+        };
         let pos = match wait_on(segment, &ring.control().not_full, &watch, self.policy, wait, &mut attempt) {
             Err(Stop::WouldBlock) => match self.bell.rearm(segment) {
                 // Armed on the fd: drained and re-armed, so one more look and the fd
@@ -193,35 +254,48 @@ impl ShmPublisher {
             },
             other => other,
         }?;
-        broadcast::begin(&ring, pos, self.fanout.policy);
-        // Tell loom the publisher now writes this payload.
-        ring.meta(pos).payload.with_mut(|_| ());
+        if let Ring::Slots(ring) = ring {
+            broadcast::begin(&ring, pos, self.fanout.policy);
+            // Tell loom the publisher now writes this payload. (The byte ring's claim
+            // told it already.)
+            ring.meta(pos).payload.with_mut(|_| ());
+        }
         Ok(pos)
     }
 
-    /// The whole payload of the slot at `pos`, for the holder of its loan.
+    /// The payload of the loan at `pos` (its `n` bytes, or a slot's), for its holder.
     pub(crate) fn payload(&self, pos: u64) -> *mut u8 {
         self.ring.payload(pos)
     }
 
-    /// Publishes the loaned position `pos` with `len` bytes and wakes parked subscribers.
+    /// Publishes the loaned position `pos` with `len` bytes (at most the loan's) and
+    /// wakes parked subscribers.
     pub(crate) fn commit(&mut self, pos: u64, len: usize) {
-        broadcast::publish(&self.ring, pos, len as u64, liveness::claim(&self.segment, self.seat));
+        let claim = liveness::claim(&self.segment, self.seat);
+        match &self.ring {
+            Ring::Slots(ring) => broadcast::publish(ring, pos, len as u64, claim),
+            Ring::Bytes(ring) => bytes_mpmc::publish(ring, pos, Some(len), claim),
+        }
         self.bell.notify(&self.segment);
     }
 
     /// Gives the loaned position `pos` up: subscribers step over it.
     pub(crate) fn cancel(&mut self, pos: u64) {
-        broadcast::cancel(&self.ring, pos, liveness::claim(&self.segment, self.seat));
+        let claim = liveness::claim(&self.segment, self.seat);
+        match &self.ring {
+            Ring::Slots(ring) => broadcast::cancel(ring, pos, claim),
+            Ring::Bytes(ring) => bytes_mpmc::publish(ring, pos, None, claim),
+        }
         self.bell.notify(&self.segment);
     }
 
-    /// Copies `message` (no longer than a slot) into the next position and publishes it.
+    /// Copies `message` (no longer than the largest) into the next position and
+    /// publishes it.
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait) -> Result<(), Stop> {
         debug_assert!(message.len() <= self.slot_size());
-        let pos = self.loan(wait)?;
-        // SAFETY: the position is ours until published, and its payload holds
-        // `slot_size` bytes, no fewer than the message (the caller checked).
+        let pos = self.loan(message.len(), wait)?;
+        // SAFETY: the position is ours until published, and its payload holds at least
+        // the message's bytes (a slot's `slot_size`, or a record claimed for them).
         unsafe { std::ptr::copy_nonoverlapping(message.as_ptr(), self.payload(pos), message.len()) };
         self.commit(pos, message.len());
         Ok(())
@@ -256,11 +330,27 @@ pub(crate) enum Got {
     Lagged(u64),
 }
 
+/// A subscriber's reading state, of the kind of its ring.
+#[derive(Debug)]
+enum Reading {
+    Slots(Reader),
+    Bytes(BytesReader),
+}
+
+impl Reading {
+    fn position(&self) -> u64 {
+        match self {
+            Self::Slots(reader) => reader.position(),
+            Self::Bytes(reader) => reader.position(),
+        }
+    }
+}
+
 /// The subscribing end.
 pub(crate) struct ShmSubscriber {
-    ring: RingView,
+    ring: Ring,
     seat: usize,
-    reader: Reader,
+    reader: Reading,
     fanout: Fanout,
     policy: WaitPolicy,
     bell: SubscriberBell,
@@ -306,8 +396,12 @@ impl ShmSubscriber {
                 return Err(e);
             }
         };
-        let ring = segment.ring();
-        Ok(Self { ring, seat, reader: Reader::new(start), fanout, policy: WaitPolicy::default(), bell, segment })
+        let ring = Ring::of(&segment);
+        let reader = match ring {
+            Ring::Slots(_) => Reading::Slots(Reader::new(start)),
+            Ring::Bytes(_) => Reading::Bytes(BytesReader::new(start)),
+        };
+        Ok(Self { ring, seat, reader, fanout, policy: WaitPolicy::default(), bell, segment })
     }
 
     /// The pollable fd: readable once a message (or a lag) is there for this subscriber
@@ -322,7 +416,12 @@ impl ShmSubscriber {
     /// sleeping on the fd.
     pub(crate) fn ready_now(&self) -> bool {
         let _ = self.fd();
-        self.reader.ready(&self.ring) || liveness::all_gone(&self.segment, Role::Sender)
+        let ready = match (&self.ring, &self.reader) {
+            (Ring::Slots(ring), Reading::Slots(reader)) => reader.ready(ring),
+            (Ring::Bytes(ring), Reading::Bytes(reader)) => reader.ready(ring),
+            _ => unreachable!("the reader matches the ring"),
+        };
+        ready || liveness::all_gone(&self.segment, Role::Sender)
     }
 
     /// Drains and re-arms the doorbell, then looks as `ready_now` does; a drain that says
@@ -342,23 +441,34 @@ impl ShmSubscriber {
     }
 
     pub(crate) fn slot_size(&self) -> usize {
-        self.ring.slot_size()
+        self.ring.max_message()
     }
 
+    /// The geometry's capacity: slots, or bytes on a ring sized in bytes.
     pub(crate) fn capacity(&self) -> usize {
         self.segment.geometry().capacity
+    }
+
+    /// Whether the ring is sized in bytes (messages of any size up to the maximum).
+    pub(crate) fn is_bytes(&self) -> bool {
+        matches!(self.ring, Ring::Bytes(_))
     }
 
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.policy = policy;
     }
 
-    /// Messages published and not yet read by this subscriber (a snapshot; in overwrite
-    /// mode it may exceed what the ring still holds).
+    /// Messages (bytes, on a ring sized in bytes) published and not yet read by this
+    /// subscriber (a snapshot; in overwrite mode it may exceed what the ring still holds).
     pub(crate) fn pending(&self) -> u64 {
-        // SYNC: Relaxed; a snapshot for information.
-        let tail = self.ring.control().tail.load(sync::Ordering::Relaxed);
-        tail.saturating_sub(self.reader.position())
+        match (&self.ring, &self.reader) {
+            (Ring::Bytes(ring), Reading::Bytes(reader)) => bytes_broadcast::unread(ring, reader.position()),
+            (ring, reader) => {
+                // SYNC: Relaxed; a snapshot for information.
+                let tail = ring.control().tail.load(sync::Ordering::Relaxed);
+                tail.saturating_sub(reader.position())
+            }
+        }
     }
 
     /// The next message whose length `accept`s (else `Refused`, and it stays), or how far
@@ -369,7 +479,13 @@ impl ShmSubscriber {
         let from = reader.position();
         let cursor = subscribers::cursor(segment, self.seat);
         let watch = Handles { segment, role: Some(Role::Sender) };
-        let mut attempt = || reader.next(&ring, policy, cursor, &accept);
+        let mut attempt = || match (&ring, &mut *reader) {
+            (Ring::Slots(slots), Reading::Slots(reader)) => reader.next(slots, policy, cursor, &accept),
+            (Ring::Bytes(bytes), Reading::Bytes(reader)) => {
+                reader.next(bytes, cursor, &accept).map(|(pos, len)| Next::Message { pos, len })
+            }
+            _ => unreachable!("the reader matches the ring"),
+        };
         let mut next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, &mut attempt);
         if matches!(next, Err(Stop::WouldBlock)) && liveness::all_gone(segment, Role::Sender) {
             // A `try_` call on a drained ring whose publishers have all gone: what they
@@ -399,9 +515,10 @@ impl ShmSubscriber {
         let next = next?;
         Ok(match next {
             Next::Message { pos, len } => {
-                if policy == Policy::Block {
+                if let (Ring::Slots(ring), Policy::Block) = (ring, policy) {
                     // Tell loom the subscriber now reads this payload. (In overwrite mode
-                    // the read races with the next lap by design and is validated.)
+                    // the read races with the next lap by design and is validated; the
+                    // byte ring told it already.)
                     ring.meta(pos).payload.with(|_| ());
                 }
                 Got::Message { pos, len }
@@ -419,15 +536,25 @@ impl ShmSubscriber {
     /// cursor moves to the oldest message still held, and the number missed (counting
     /// the one at `pos`) is returned.
     pub(crate) fn validate(&mut self, pos: u64) -> Result<(), u64> {
-        if self.fanout.policy == Policy::Block || broadcast::still_valid(&self.ring, pos) {
-            return Ok(());
+        let cursor = subscribers::cursor(&self.segment, self.seat);
+        match (&self.ring, &mut self.reader) {
+            (Ring::Slots(ring), Reading::Slots(reader))
+                if self.fanout.policy == Policy::Overwrite && !broadcast::still_valid(ring, pos) =>
+            {
+                Err(reader.lagged_at(ring, pos, cursor))
+            }
+            // Block mode (every ring sized in bytes blocks): nothing is overwritten unread.
+            _ => Ok(()),
         }
-        Err(self.reader.lagged_at(&self.ring, pos, subscribers::cursor(&self.segment, self.seat)))
     }
 
     /// Moves past the message at `pos`; in block mode, wakes a publisher waiting for it.
     pub(crate) fn done(&mut self, pos: u64) {
-        self.reader.release(pos, subscribers::cursor(&self.segment, self.seat));
+        let cursor = subscribers::cursor(&self.segment, self.seat);
+        match &mut self.reader {
+            Reading::Slots(reader) => reader.release(pos, cursor),
+            Reading::Bytes(reader) => reader.release(pos, cursor),
+        }
         if self.fanout.policy == Policy::Block {
             self.bell.notify_publishers(&self.segment);
         }
@@ -441,8 +568,8 @@ impl ShmSubscriber {
         match self.recv(wait, |len| len <= room)? {
             Got::Lagged(missed) => Ok(Err(missed)),
             Got::Message { pos, len } => {
-                // SAFETY: `recv` checked `len` against the slot size and `buf`; the slot's
-                // bytes are plain bytes (in overwrite mode perhaps of the next lap, which
+                // SAFETY: `recv` checked `len` against the slot size (or the record's
+                // extent) and `buf`; the bytes are plain bytes (in overwrite mode perhaps of the next lap, which
                 // `validate` below tells).
                 unsafe { std::ptr::copy_nonoverlapping(self.payload(pos), buf.as_mut_ptr(), len) };
                 if let Err(missed) = self.validate(pos) {

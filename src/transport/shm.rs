@@ -18,7 +18,7 @@ use crate::{
     ring::{
         mpmc,
         spsc::{Consumer, Producer},
-        RingKind, RingView, Unavailable,
+        RingView, Unavailable,
     },
     segment::{Segment, Shared},
     signal::{
@@ -93,7 +93,7 @@ impl Bell {
 /// Refuses a queue handle on a broadcast segment (before its doorbell is looked for:
 /// a broadcast channel has none).
 pub(crate) fn refuse_broadcast(segment: &Segment) -> Result<(), AttachError> {
-    if segment.geometry().kind == RingKind::Broadcast {
+    if segment.geometry().kind.is_broadcast() {
         return Err(AttachError::Unsupported {
             endpoint: format!("shm:{}", segment.name()),
             what: "a queue sender or receiver: it is a broadcast channel (use Publisher or Subscriber)",

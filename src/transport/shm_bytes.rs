@@ -21,7 +21,7 @@ use crate::{
     signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
-        shm::{gone_after_drain, unavailable, wait_on, Bell, Side},
+        shm::{gone_after_drain, refuse_broadcast, unavailable, wait_on, Bell, Side},
         stop::Stop,
     },
 };
@@ -117,6 +117,7 @@ impl<S: BytesSide> BytesEnd<S> {
     /// (on SPSC taking over where the last holder of the role left), with the doorbell
     /// `bell`.
     pub(crate) fn attach(segment: Shared, bell: Bell) -> Result<Self, AttachError> {
+        refuse_broadcast(&segment)?;
         let ring = segment.byte_ring();
         let side = match liveness::attach(&segment, S::ROLE)? {
             Some(seat) => Side::Mpmc { seat },
