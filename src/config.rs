@@ -56,8 +56,11 @@ impl Config {
         Self::default()
     }
 
-    /// Which ring: one sender and one receiver ([`RingKind::Spsc`], the default), or any
-    /// number of each ([`RingKind::Mpmc`]).
+    /// Which ring: one sender and one receiver ([`RingKind::Spsc`], the default), any
+    /// number of each ([`RingKind::Mpmc`]), or publishers and subscribers
+    /// ([`RingKind::Broadcast`]). A kind sized in bytes ([`RingKind::SpscBytes`],
+    /// [`RingKind::MpmcBytes`], [`RingKind::BroadcastBytes`]) is the same as its kind
+    /// with [`Config::capacity_bytes`].
     pub fn kind(mut self, kind: RingKind) -> Self {
         self.kind = kind;
         if kind.is_bytes() {
@@ -102,9 +105,12 @@ impl Config {
     ///
     /// With [`RingKind::Mpmc`] the channel has any number of senders and receivers
     /// ([`RingKind::MpmcBytes`]); a loan then keeps the size it was taken with until the
-    /// message is received, whatever it commits. A broadcast channel is sized in slots:
-    /// with [`RingKind::Broadcast`] creating the channel fails with
-    /// [`AttachError::InvalidConfig`].
+    /// message is received, whatever it commits. With [`RingKind::Broadcast`] it is a
+    /// broadcast channel ([`RingKind::BroadcastBytes`], for
+    /// [`Publisher`](crate::Publisher) and [`Subscriber`](crate::Subscriber)): every
+    /// message to every subscriber, publishers waiting for the slowest live one
+    /// ([`Policy::Block`]); [`Policy::Overwrite`] and a history need slots, and creating
+    /// such a channel fails with [`AttachError::InvalidConfig`].
     ///
     /// # Examples
     ///
@@ -124,6 +130,15 @@ impl Config {
     /// let (mut tx2, mut rx2) = (tx.try_clone()?, rx.try_clone()?);
     /// tx2.send(&[1u8; 3])?;
     /// assert_eq!(&*rx2.recv()?, &[1, 1, 1]);
+    ///
+    /// // Every message, of any size, to every subscriber.
+    /// let config = config.kind(ferry::RingKind::Broadcast);
+    /// let mut publisher = ferry::Publisher::in_memory(&config)?;
+    /// let mut subscribers = [publisher.subscribe(ferry::Start::Live)?, publisher.subscribe(ferry::Start::Live)?];
+    /// publisher.send(&[2u8; 50_000])?;
+    /// for subscriber in &mut subscribers {
+    ///     assert_eq!(subscriber.recv()?.len(), 50_000);
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity_bytes(mut self, bytes: usize) -> Self {

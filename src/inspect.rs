@@ -200,7 +200,8 @@ pub struct BroadcastInfo {
     pub history: usize,
     /// How many subscribers the channel has seats for.
     pub seats: usize,
-    /// Positions claimed by publishers so far: the stream's length.
+    /// Positions claimed by publishers so far: the stream's length (in bytes, records'
+    /// headers included, on a channel sized in bytes).
     pub tail: u64,
     /// Each attached subscriber, alive or dead (a dead one's seat is freed by the next
     /// handle that waits on the channel).
@@ -215,7 +216,8 @@ pub struct SubscriberInfo {
     /// The next position it reads (`None` while it is joining).
     pub cursor: Option<u64>,
     /// Messages published that it has not read yet: `tail - cursor` (in overwrite mode
-    /// it may exceed the capacity: it will be told it lagged).
+    /// it may exceed the capacity: it will be told it lagged); bytes on a channel sized
+    /// in bytes.
     pub lag: u64,
 }
 

@@ -123,7 +123,7 @@ fn ls() -> ExitCode {
             Ok(info) => {
                 println!("{}", describe(&info));
                 if matches!(info.kind, ferry::RingKind::Broadcast | ferry::RingKind::BroadcastBytes) {
-                    describe_broadcast(&name);
+                    describe_broadcast(&name, info.kind == ferry::RingKind::BroadcastBytes);
                 }
             }
             Err(e) => println!("{name}: {e}"),
@@ -233,14 +233,17 @@ fn describe(info: &ChannelInfo) -> String {
 
 /// The broadcast part of `ferry ls`: the policy and history, then one line per
 /// subscriber, alive or dead, with how far behind the publishers it is.
-fn describe_broadcast(name: &str) {
+/// The broadcast part of `ferry ls` for `name`; positions count bytes on a ring sized in
+/// `bytes`.
+fn describe_broadcast(name: &str, bytes: bool) {
+    let unit = if bytes { " B" } else { "" };
     let info = match ferry::inspect_broadcast(name) {
         Ok(Some(info)) => info,
         Ok(None) => return,
         Err(e) => return println!("  {e}"),
     };
     println!(
-        "  broadcast: {} policy, history {}, {} published, {} of {} subscriber seats taken",
+        "  broadcast: {} policy, history {}, {}{unit} published, {} of {} subscriber seats taken",
         info.policy,
         info.history,
         info.tail,
@@ -251,7 +254,10 @@ fn describe_broadcast(name: &str) {
         let state = if subscriber.process.alive { "alive" } else { "dead" };
         match subscriber.cursor {
             Some(cursor) => {
-                println!("  subscriber {} ({state}): at {cursor}, lag {}", subscriber.process.pid, subscriber.lag)
+                println!(
+                    "  subscriber {} ({state}): at {cursor}{unit}, lag {}{unit}",
+                    subscriber.process.pid, subscriber.lag
+                )
             }
             None => println!("  subscriber {} ({state}): joining", subscriber.process.pid),
         }
