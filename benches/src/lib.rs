@@ -101,6 +101,10 @@ pub enum Link {
     /// ferry's broadcast ring in shared memory (`shm:NAME`, `RingKind::Broadcast`, block
     /// mode): one publisher, every message to every subscriber.
     FerryBroadcast,
+    /// ferry's broadcast channel sized in bytes (`shm:NAME`, `RingKind::Broadcast` with
+    /// `Config::capacity_bytes`): the records of [`Link::FerryBytes`], read by every
+    /// subscriber.
+    FerryBroadcastBytes,
     /// ferry over its Unix-socket fallback (`unix:PATH`).
     FerryUnix,
     /// ferry over its named-pipe fallback (`fifo:PATH`).
@@ -125,12 +129,13 @@ pub enum Link {
 
 impl Link {
     /// Every link.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::FerrySpsc,
         Self::FerryBytes,
         Self::FerryMpmc,
         Self::FerryMpmcBytes,
         Self::FerryBroadcast,
+        Self::FerryBroadcastBytes,
         Self::FerryUnix,
         Self::FerryFifo,
         Self::UnixStream,
@@ -149,6 +154,7 @@ impl Link {
             Self::FerryMpmc => "ferry-mpmc",
             Self::FerryMpmcBytes => "ferry-mpmc-bytes",
             Self::FerryBroadcast => "ferry-broadcast",
+            Self::FerryBroadcastBytes => "ferry-broadcast-bytes",
             Self::FerryUnix => "ferry-unix",
             Self::FerryFifo => "ferry-fifo",
             Self::UnixStream => "unix-stream",
@@ -169,9 +175,15 @@ impl Link {
                 | Self::FerryMpmc
                 | Self::FerryMpmcBytes
                 | Self::FerryBroadcast
+                | Self::FerryBroadcastBytes
                 | Self::FerryUnix
                 | Self::FerryFifo
         )
+    }
+
+    /// Whether this is one of ferry's broadcast channels (one publisher, subscribers).
+    pub fn is_broadcast(self) -> bool {
+        matches!(self, Self::FerryBroadcast | Self::FerryBroadcastBytes)
     }
 
     /// The link named `name`.

@@ -170,8 +170,8 @@ impl Probe {
                 format!("latency {} {} {}", link.name(), wait.name(), bytes(size))
             }
             Self::Latency { link, size, .. } => format!("latency {} {}", link.name(), bytes(size)),
-            Self::Throughput { link: Link::FerryBroadcast, api, size, pairs } => {
-                format!("throughput ferry-broadcast 1x{pairs} {} {}", api.name(), bytes(size))
+            Self::Throughput { link, api, size, pairs } if link.is_broadcast() => {
+                format!("throughput {} 1x{pairs} {} {}", link.name(), api.name(), bytes(size))
             }
             Self::Throughput { link, api, size, pairs } if pairs > 1 => {
                 format!("throughput {} {pairs}x{pairs} {} {}", link.name(), api.name(), bytes(size))
@@ -273,6 +273,7 @@ pub fn probes() -> Vec<Probe> {
             probes.push(Probe::Throughput { link: FerryMpmc, api: Api::Copy, size, pairs: 2 });
             probes.push(Probe::Throughput { link: FerryMpmcBytes, api: Api::Copy, size, pairs: 2 });
             probes.push(thr(FerryBroadcast, Api::Copy, size));
+            probes.push(thr(FerryBroadcastBytes, Api::Copy, size));
             probes.push(Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 });
             for api in [Api::Copy, Api::Batch] {
                 probes.push(thr(FerryUnix, api, size));
@@ -355,7 +356,12 @@ fn start(probe: Probe, effort: &Effort) -> io::Result<Session> {
             let spins = link == Link::CacheLine
                 || (matches!(
                     link,
-                    Link::FerrySpsc | Link::FerryBytes | Link::FerryMpmc | Link::FerryMpmcBytes | Link::FerryBroadcast
+                    Link::FerrySpsc
+                        | Link::FerryBytes
+                        | Link::FerryMpmc
+                        | Link::FerryMpmcBytes
+                        | Link::FerryBroadcast
+                        | Link::FerryBroadcastBytes
                 ) && wait == Wait::Spin);
             let rounds = if spins { effort.spin_round_trips } else { effort.kernel_round_trips };
             let mut session = PingPong::start(link, wait, size)?;
@@ -610,7 +616,10 @@ impl Results {
                 let mpmc_bytes = Probe::Throughput { link: FerryMpmcBytes, api: Api::Copy, size, pairs: 2 };
                 rows.push(self.row("64 B/msg, MPMC 2x2 bytes vs slots", mpmc_bytes, mpmc));
                 let fanout = Probe::Throughput { link: FerryBroadcast, api: Api::Copy, size, pairs: 4 };
-                rows.push(self.row("64 B/msg, broadcast 1 sub vs SPSC", thr(FerryBroadcast, Api::Copy, size), copy));
+                let broadcast = thr(FerryBroadcast, Api::Copy, size);
+                rows.push(self.row("64 B/msg, broadcast 1 sub vs SPSC", broadcast, copy));
+                let broadcast_bytes = thr(FerryBroadcastBytes, Api::Copy, size);
+                rows.push(self.row("64 B/msg, broadcast 1 sub bytes vs slots", broadcast_bytes, broadcast));
                 rows.push(self.row("64 B/msg, broadcast 4 subs (each) vs SPSC", fanout, copy));
                 // The fallbacks, one message per call and batched, beside their stream
                 // written one message per call.
@@ -748,6 +757,14 @@ impl Results {
                 false,
             ),
             target(
+                "64 B throughput, broadcast 1 subscriber bytes-sized >= 0.9 x slots",
+                thr(FerryBroadcastBytes, Api::Copy, 64),
+                thr(FerryBroadcast, Api::Copy, 64),
+                0.9,
+                false,
+                false,
+            ),
+            target(
                 "64 B throughput, SPSC copy >= 0.8 x plain ring",
                 copy64,
                 thr(PlainRing, Api::Copy, 64),
@@ -811,8 +828,8 @@ impl Results {
             let name = |p: Probe| match p {
                 Probe::Latency { link, wait, .. } if link.is_ferry() => format!("{} {}", link.name(), wait.name()),
                 Probe::Latency { link, .. } => link.name().to_owned(),
-                Probe::Throughput { link: Link::FerryBroadcast, api, pairs, .. } => {
-                    format!("ferry-broadcast 1x{pairs} {}", api.name())
+                Probe::Throughput { link, api, pairs, .. } if link.is_broadcast() => {
+                    format!("{} 1x{pairs} {}", link.name(), api.name())
                 }
                 Probe::Throughput { link, api, pairs, .. } if pairs > 1 => {
                     format!("{} {pairs}x{pairs} {}", link.name(), api.name())
@@ -1033,7 +1050,7 @@ mod tests {
         for row in results.rows() {
             assert!(probes.contains(&row.ferry) && probes.contains(&row.baseline), "{}", row.what);
         }
-        assert_eq!(results.targets().len(), 16);
+        assert_eq!(results.targets().len(), 17);
     }
 
     #[test]

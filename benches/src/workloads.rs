@@ -231,16 +231,22 @@ fn throughput_config(link: Link, sizes: Sizes) -> Config {
     let largest = sizes.largest();
     let slots = throughput_capacity(largest);
     match (link, sizes) {
-        (Link::FerryBytes | Link::FerryMpmcBytes, Sizes::Mixed) => bytes_config(link, slots * largest, largest),
+        (Link::FerryBytes | Link::FerryMpmcBytes | Link::FerryBroadcastBytes, Sizes::Mixed) => {
+            bytes_config(link, slots * largest, largest)
+        }
         _ => ferry_config(link, largest, slots),
     }
 }
 
 /// A channel sized in bytes: `bytes` bytes for messages of up to `max_message` bytes,
-/// with any number of senders and receivers on [`Link::FerryMpmcBytes`], one of each
-/// otherwise.
+/// with any number of senders and receivers on [`Link::FerryMpmcBytes`], publishers and
+/// subscribers on [`Link::FerryBroadcastBytes`], one of each otherwise.
 fn bytes_config(link: Link, bytes: usize, max_message: usize) -> Config {
-    let kind = if link == Link::FerryMpmcBytes { RingKind::Mpmc } else { RingKind::Spsc };
+    let kind = match link {
+        Link::FerryMpmcBytes => RingKind::Mpmc,
+        Link::FerryBroadcastBytes => RingKind::Broadcast,
+        _ => RingKind::Spsc,
+    };
     Config::new().kind(kind).capacity_bytes(bytes).max_message(max_message)
 }
 
@@ -254,12 +260,12 @@ fn ferry_endpoint(link: Link, scratch: &Scratch, tag: &str) -> String {
 }
 
 /// The configuration of a ferry channel for messages of `size` bytes: `capacity` slots,
-/// or, on [`Link::FerryBytes`] and [`Link::FerryMpmcBytes`], room for at least
+/// or, on the links sized in bytes, room for at least
 /// `capacity` such messages (their records, and the header the ring keeps free for the
 /// record after them, rounded up to a power of two).
 fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
     let kind = match link {
-        Link::FerryBytes | Link::FerryMpmcBytes => {
+        Link::FerryBytes | Link::FerryMpmcBytes | Link::FerryBroadcastBytes => {
             let bytes = (capacity * record_bytes(size) + record_bytes(0)).next_power_of_two();
             return bytes_config(link, bytes, size);
         }
@@ -345,7 +351,7 @@ impl PingPong {
                 let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
                 (wire(Tx::Ferry(tx), Rx::Ferry(rx)), echo)
             }
-            Link::FerryBroadcast => {
+            Link::FerryBroadcast | Link::FerryBroadcastBytes => {
                 // Two broadcast channels, one each way: publisher -> subscriber latency.
                 let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
                 let config = ferry_config(link, size, 64);
@@ -502,13 +508,13 @@ impl Stream {
         if api != Api::Copy && !link.is_ferry() {
             return unsupported("the zero-copy and batch APIs are ferry's");
         }
-        if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryMpmcBytes | Link::FerryBroadcast) {
+        if pairs != 1 && !matches!(link, Link::FerryMpmc | Link::FerryMpmcBytes) && !link.is_broadcast() {
             return unsupported("more than one sender and receiver needs ferry's MPMC or broadcast ring");
         }
         if link == Link::UnixSeqpacket && sizes.largest() > MAX_SEQPACKET {
             return unsupported("a seqpacket message must fit the socket's send buffer");
         }
-        if sizes == Sizes::Mixed && (!link.is_ferry() || link == Link::FerryBroadcast || api == Api::Batch) {
+        if sizes == Sizes::Mixed && (!link.is_ferry() || link.is_broadcast() || api == Api::Batch) {
             return unsupported("a mixed stream runs on ferry's queues, one message per call");
         }
         let start_cpu = current_cpu();
@@ -542,7 +548,7 @@ impl Stream {
         let args = |index: usize| -> Vec<String> {
             vec![link.name().into(), api.name().into(), sizes.arg(), endpoint.clone(), index.to_string()]
         };
-        let broadcast = link == Link::FerryBroadcast;
+        let broadcast = link.is_broadcast();
         let mut stream = Self {
             senders: Vec::new(),
             receivers: Vec::new(),
@@ -558,7 +564,7 @@ impl Stream {
             stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i))?);
         }
         // A broadcast stream has one publisher for its `pairs` subscribers.
-        let senders = if link == Link::FerryBroadcast { 1 } else { pairs };
+        let senders = if link.is_broadcast() { 1 } else { pairs };
         for i in 0..senders {
             stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i))?);
         }
@@ -685,7 +691,7 @@ fn echo(link: Link, wait: Wait, size: usize, endpoints: &[String]) -> io::Result
             control.say("ready")?;
             Echo::Wire(Rx::Ferry(rx), Tx::Ferry(tx))
         }
-        Link::FerryBroadcast => {
+        Link::FerryBroadcast | Link::FerryBroadcastBytes => {
             let mut rx = Subscriber::open(endpoint(0)?, Start::Live).map_err(ferry_error)?;
             let mut tx = Publisher::open(endpoint(1)?).map_err(ferry_error)?;
             rx.set_wait_policy(wait.policy());
@@ -763,7 +769,7 @@ fn sink(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> io:
             control.say("ready")?;
             Rx::Ferry(rx.map_err(ferry_error)?)
         }
-        Link::FerryBroadcast => {
+        Link::FerryBroadcast | Link::FerryBroadcastBytes => {
             // The first subscriber creates the channel; every one joins before the
             // publisher starts (the parent waits for each `ready`).
             let rx = if index == 0 {
@@ -826,7 +832,7 @@ fn source(link: Link, api: Api, sizes: Sizes, endpoint: &str, index: usize) -> i
         | Link::FerryMpmcBytes
         | Link::FerryUnix
         | Link::FerryFifo => Tx::Ferry(open_sender(endpoint)?),
-        Link::FerryBroadcast => Tx::Broadcast(open_publisher(endpoint)?),
+        Link::FerryBroadcast | Link::FerryBroadcastBytes => Tx::Broadcast(open_publisher(endpoint)?),
         Link::UnixStream => Tx::Stream(baselines::connect_stream(&path)?),
         Link::UnixSeqpacket => Tx::Packet(baselines::connect_seqpacket(&path)?),
         Link::Pipe => Tx::Pipe(baselines::open_pipe_writer(&path)?),

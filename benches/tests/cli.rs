@@ -73,12 +73,13 @@ fn tiny_run_prints_the_table_and_writes_json() {
     // The mixed stream's two channels, each with its shared memory.
     let mixed = stdout.lines().find(|l| l.starts_with("mixed 64 B/64 KiB, bytes vs slots")).expect("the mixed row");
     assert_eq!(mixed.matches(", shm ").count(), 2, "{mixed}");
-    // A verdict on each of the sixteen targets (the 64 B throughput one per message and
-    // batched; three of broadcast; two of the SPSC channel sized in bytes and one of the
-    // MPMC one; two against the plain ring).
+    // A verdict on each of the seventeen targets (the 64 B throughput one per message and
+    // batched; three of broadcast; two of the SPSC channel sized in bytes, one of the
+    // MPMC one and one of the broadcast one; two against the plain ring).
     let verdicts =
         stdout.lines().filter(|l| l.ends_with(')') && (l.contains(" holds ") || l.contains("DOES NOT HOLD")));
-    assert_eq!(verdicts.count(), 16, "{stdout}");
+    assert_eq!(verdicts.count(), 17, "{stdout}");
+    assert!(stdout.contains("ferry-broadcast-bytes 1x1 copy:"), "{stdout}");
     assert!(stdout.contains("cores (sched_getcpu"), "{stdout}");
     assert!(stdout.contains("echo on cpu"), "{stdout}");
 
@@ -87,7 +88,7 @@ fn tiny_run_prints_the_table_and_writes_json() {
     assert_json_shape(&json);
     assert!(json.contains("\"kind\": \"latency\"") && json.contains("\"kind\": \"throughput\""), "{json}");
     assert!(json.contains("\"p99_ns\": ") && json.contains("\"bytes_per_s\": "), "{json}");
-    assert_eq!(json.matches("\"holds\": ").count(), 16, "{json}");
+    assert_eq!(json.matches("\"holds\": ").count(), 17, "{json}");
     assert!(json.contains("\"link\": \"plain-ring\"") && json.contains("\"link\": \"ferry-bytes\""), "{json}");
     // The MPMC channel sized in bytes, two senders to two receivers, with its shared memory.
     let mpmc_bytes = r#""link": "ferry-mpmc-bytes", "api": "copy", "size": 64, "pairs": 2, "shared_bytes": "#;

@@ -138,9 +138,11 @@ impl Inbound {
             return Err(Undelivered::TooLarge { max: tx.slot_size() });
         }
         let result = loop {
+            // A loan of the sample's size: on a channel sized in bytes it takes only
+            // that much room (a loan of the maximum would keep the maximum on MPMC).
             let loan = match self.local.policy {
-                Policy::Block => tx.loan_timeout(POLL),
-                Policy::Drop => tx.try_loan(),
+                Policy::Block => tx.loan_bytes_timeout(len, POLL),
+                Policy::Drop => tx.try_loan_bytes(len),
             };
             match loan {
                 Ok(mut loan) => {
