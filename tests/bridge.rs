@@ -18,6 +18,10 @@
 //! - `with_drop_a_bridge_with_nobody_listening_drops_counts_and_resumes`: bridge A runs
 //!   with `--drop` while bridge B is down for a while, so messages are certainly lost; the
 //!   restarted bridge B counts them.
+//! - `a_broadcast_stream_crosses_two_bridges_to_every_subscriber`: channels A and B are
+//!   broadcast channels sized in bytes; bridge A is a subscriber of A, bridge B a
+//!   publisher of B, and two consumer processes subscribe to B: each receives every
+//!   message once, in order, intact.
 //! - `over_tls_only_a_peer_with_the_password_gets_through`: the two bridges speak TLS (a
 //!   certificate authority and a server certificate made with `openssl`) and bridge B
 //!   requires a user and password (`--config`): the stream arrives; a bridge with a wrong
@@ -36,7 +40,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ferry::{Config, Receiver, RecvError, SendError, Sender};
+use ferry::{
+    Config, PublishError, Publisher, Receiver, RecvError, RingKind, SendError, Sender, Start, Subscriber,
+    SubscriberError,
+};
 
 mod support;
 use support::{mix, start_watchdog, Cleanup};
@@ -55,6 +62,9 @@ const FILL_SALT: u64 = 0x6272_6964_6765_6602;
 const CHANNEL_ENV: &str = "FERRY_BRIDGE_TEST_CHANNEL";
 const COUNT_ENV: &str = "FERRY_BRIDGE_TEST_COUNT";
 const PACE_ENV: &str = "FERRY_BRIDGE_TEST_PACE_US";
+/// Set: the child's channel is a broadcast channel sized in bytes, which it creates
+/// (`create`) or opens (`open`).
+const BROADCAST_ENV: &str = "FERRY_BRIDGE_TEST_BROADCAST";
 /// The consumer prints this once it has created its channel, then `AT n` every
 /// `MILESTONE` messages, then `DONE received=R last=S`.
 const READY: &str = "FERRY-CHILD-READY";
@@ -106,13 +116,50 @@ fn check(got: &[u8], scratch: &mut [u8]) -> Result<u64, String> {
     Ok(seq)
 }
 
+/// The broadcast channels' shape: 64 KiB for messages of up to a slot.
+fn broadcast_config() -> Config {
+    Config::new().kind(RingKind::Broadcast).capacity_bytes(64 << 10).max_message(SLOT)
+}
+
+/// Creates broadcast channel A, waits for its subscriber (bridge A), and publishes
+/// `COUNT` messages through loans of their size, blocking while bridge A is behind.
+fn publish_all(name: &str, count: u64) {
+    let mut tx = Publisher::create(name, &broadcast_config()).expect("producer: create A");
+    println!("{READY}");
+    std::io::stdout().flush().expect("flush");
+    // A subscriber joins at the next message: start once bridge A has joined.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tx.subscriber_count() == 0 {
+        assert!(Instant::now() < deadline, "producer: bridge A never subscribed");
+        thread::sleep(Duration::from_millis(10));
+    }
+    for seq in 0..count {
+        let len = message_len(seq);
+        let mut loan = match tx.loan_bytes_timeout(len, Duration::from_secs(120)) {
+            Ok(loan) => loan,
+            Err(PublishError::Timeout) => panic!("producer: bridge A read nothing for two minutes"),
+            Err(e) => panic!("producer: loan: {e}"),
+        };
+        write_message(seq, &mut loan);
+        loan.commit(len);
+    }
+    println!("SENT {count}");
+    std::io::stdout().flush().expect("flush");
+    // Wait for the parent to end us: leaving would unlink channel A under bridge A.
+    let _ = std::io::stdin().read(&mut [0u8; 1]);
+}
+
 /// Creates channel A and sends `COUNT` messages into it through loans, blocking while it
-/// is full, optionally pausing `PACE_US` µs between messages.
+/// is full, optionally pausing `PACE_US` µs between messages (a broadcast channel:
+/// [`publish_all`]).
 #[test]
 fn child_producer() {
     let Ok(name) = env::var(CHANNEL_ENV) else { return };
     start_watchdog(CHILD_WATCHDOG);
     let count: u64 = env::var(COUNT_ENV).expect("count").parse().expect("numeric count");
+    if env::var(BROADCAST_ENV).is_ok() {
+        return publish_all(&name, count);
+    }
     let pace = Duration::from_micros(env::var(PACE_ENV).ok().and_then(|p| p.parse().ok()).unwrap_or(0));
     let mut tx = Sender::create(&name, &Config::new().slot_size(SLOT).capacity(CAPACITY)).expect("producer: create A");
     println!("{READY}");
@@ -142,31 +189,64 @@ fn child_producer() {
     let _ = std::io::stdin().read(&mut [0u8; 1]);
 }
 
-/// Creates channel B and receives until message `COUNT - 1` arrives or nothing arrives
-/// for a long while, checking each message; a departed sender (a killed bridge) is waited
-/// out, since a restarted bridge takes its place.
+/// A consumer's end of channel B: a queue's receiver, or a broadcast subscriber.
+enum Inbox {
+    Queue(Receiver),
+    Broadcast(Subscriber),
+}
+
+impl Inbox {
+    /// The next message, copied; `None` if none came within the timeout or the senders
+    /// have gone (a killed bridge, which a restarted one replaces).
+    fn next(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        match self {
+            Self::Queue(rx) => match rx.recv_timeout(timeout) {
+                Ok(message) => Some(message.to_vec()),
+                Err(RecvError::Timeout | RecvError::Disconnected) => None,
+                Err(e) => panic!("consumer: {e}"),
+            },
+            Self::Broadcast(rx) => match rx.recv_timeout(timeout) {
+                Ok(message) => Some(message.to_vec()),
+                Err(SubscriberError::Timeout | SubscriberError::Disconnected) => None,
+                Err(e) => panic!("consumer: {e}"),
+            },
+        }
+    }
+}
+
+/// Creates channel B (or, a second broadcast subscriber, opens it) and receives until
+/// message `COUNT - 1` arrives or nothing arrives for a long while, checking each message;
+/// a departed sender (a killed bridge) is waited out, since a restarted bridge takes its
+/// place.
 #[test]
 fn child_consumer() {
     let Ok(name) = env::var(CHANNEL_ENV) else { return };
     start_watchdog(CHILD_WATCHDOG);
     let count: u64 = env::var(COUNT_ENV).expect("count").parse().expect("numeric count");
     let idle_end = if env::var(PACE_ENV).is_ok() { IDLE_END_DROP } else { IDLE_END_BLOCK };
-    let mut rx =
-        Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(CAPACITY)).expect("consumer: create B");
+    let mut rx = match env::var(BROADCAST_ENV).as_deref() {
+        Ok("create") => {
+            Inbox::Broadcast(Subscriber::create(&name, &broadcast_config(), Start::Live).expect("consumer: create B"))
+        }
+        Ok(_) => Inbox::Broadcast(
+            Subscriber::open_timeout(&name, Start::Live, Duration::from_secs(60)).expect("consumer: open B"),
+        ),
+        Err(_) => Inbox::Queue(
+            Receiver::create(&name, &Config::new().slot_size(SLOT).capacity(CAPACITY)).expect("consumer: create B"),
+        ),
+    };
     println!("{READY}");
     std::io::stdout().flush().expect("flush");
     let mut scratch = vec![0u8; SLOT];
     let (mut received, mut next, mut gaps) = (0u64, 0u64, Vec::new());
     let mut last_message = Instant::now();
     while next < count {
-        let message = match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(m) => m,
-            Err(RecvError::Timeout | RecvError::Disconnected) if last_message.elapsed() < idle_end => {
+        let Some(message) = rx.next(Duration::from_millis(100)) else {
+            if last_message.elapsed() < idle_end {
                 thread::sleep(Duration::from_millis(5));
                 continue;
             }
-            Err(RecvError::Timeout | RecvError::Disconnected) => break,
-            Err(e) => panic!("consumer: {e}"),
+            break;
         };
         last_message = Instant::now();
         let seq = check(&message, &mut scratch).unwrap_or_else(|e| panic!("consumer: {e}"));
@@ -201,7 +281,21 @@ impl Drop for Proc {
 /// Re-executes this test binary as child test `test` on channel `name`; its stdout lines
 /// arrive on the returned receiver.
 fn spawn_child(test: &str, name: &str, count: u64, pace_us: Option<u64>) -> (Proc, mpsc::Receiver<String>) {
+    spawn_child_with(test, name, count, pace_us, None)
+}
+
+/// [`spawn_child`], on a broadcast channel the child creates or opens (`broadcast`).
+fn spawn_child_with(
+    test: &str,
+    name: &str,
+    count: u64,
+    pace_us: Option<u64>,
+    broadcast: Option<&str>,
+) -> (Proc, mpsc::Receiver<String>) {
     let mut command = Command::new(env::current_exe().expect("the test binary"));
+    if let Some(how) = broadcast {
+        command.env(BROADCAST_ENV, how);
+    }
     command
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHANNEL_ENV, name)
@@ -525,6 +619,41 @@ fn with_drop_a_bridge_with_nobody_listening_drops_counts_and_resumes() {
 }
 
 /// Runs `openssl` with `args` in `dir`, failing the test if it fails.
+#[test]
+fn a_broadcast_stream_crosses_two_bridges_to_every_subscriber() {
+    let _turn = take_turn();
+    const COUNT: u64 = 100_000;
+    let run = Run::new("broadcast");
+    let started = Instant::now();
+    // Both subscribers of B join before bridge B publishes anything into it.
+    let (first, first_lines) = spawn_child_with("child_consumer", &run.b, COUNT, None, Some("create"));
+    expect_line(&first_lines, READY, Duration::from_secs(60), "first consumer");
+    let (second, second_lines) = spawn_child_with("child_consumer", &run.b, COUNT, None, Some("open"));
+    expect_line(&second_lines, READY, Duration::from_secs(60), "second consumer");
+    let b = run.bridge_b("bridge-b");
+    b.wait_for_log("forwarding", Duration::from_secs(60));
+    let a = run.bridge_a(&[]);
+    let (producer, producer_lines) = spawn_child_with("child_producer", &run.a, COUNT, None, Some("create"));
+    expect_line(&producer_lines, READY, Duration::from_secs(60), "producer");
+
+    for (lines, which) in [(&first_lines, "first consumer"), (&second_lines, "second consumer")] {
+        let line = expect_line(lines, "DONE", Duration::from_secs(240), which);
+        let (received, next, gaps) = done(&line);
+        assert_eq!((received, next), (COUNT, COUNT), "{which}: {line}\n--- bridge B ---\n{}", b.log());
+        assert!(gaps.is_empty(), "{which}: {line}");
+    }
+    expect_line(&producer_lines, "SENT", Duration::from_secs(60), "producer");
+    let (b_final, b_log) = b.stop();
+    let (a_final, a_log) = a.stop();
+    drop((producer, first, second));
+    println!("{COUNT} messages to two subscribers through two bridges in {:?}", started.elapsed());
+    println!("bridge A: {a_final}\nbridge B: {b_final}");
+    assert_eq!(logged_losses(&b_log), 0, "{b_log}");
+    assert_eq!(field(&b_final, "forwarded"), Some(COUNT), "bridge B wrote each sample once: {b_final}\n{b_log}");
+    assert_eq!(field(&a_final, "forwarded"), Some(COUNT), "bridge A read each message once: {a_final}\n{a_log}");
+    assert_eq!(field(&a_final, "dropped"), Some(0), "{a_final}");
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (it must be installed)");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));

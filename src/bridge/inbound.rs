@@ -1,7 +1,8 @@
 //! A route from a Zenoh key expression into a local channel: the bridge subscribes and
 //! writes each sample straight into a loan of the channel (`loan` → copy the sample's
 //! bytes → `commit(n)`), one sample to one message, in the order Zenoh delivers them
-//! (which keeps each publisher's order).
+//! (which keeps each publisher's order). The channel is a queue (the bridge is one of its
+//! senders) or a broadcast channel (one of its publishers).
 //!
 //! Each stamped sample is checked against its session's position ([`Tracker`]): a gap is
 //! counted as lost and logged, a duplicate is dropped and counted. A sample without a stamp
@@ -29,6 +30,7 @@ use tracing::{debug, info, trace, warn};
 use zenoh::{bytes::ZBytes, sample::Sample, Wait};
 
 use super::{
+    ends::{Sink, Unwritten},
     open_until_stopped,
     options::Policy,
     sequence::{Tracker, Verdict},
@@ -36,7 +38,6 @@ use super::{
     stats::{Count, RouteStats},
     BridgeError, Local, Stop,
 };
-use crate::{SendError, Sender};
 
 /// How long one wait for room lasts before the route looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(100);
@@ -48,7 +49,7 @@ struct Inbound {
     route: String,
     channel: String,
     /// `None` while the channel's receiver is gone and the channel is not reopened yet.
-    tx: Option<Sender>,
+    tx: Option<Sink>,
     last_reopen: Instant,
     tracker: Tracker,
     local: Local,
@@ -121,7 +122,7 @@ impl Inbound {
     fn deliver(&mut self, payload: &ZBytes) -> Result<(), Undelivered> {
         if self.tx.is_none() && self.last_reopen.elapsed() >= REOPEN {
             self.last_reopen = Instant::now();
-            match Sender::open(&self.channel) {
+            match Sink::open(&self.channel) {
                 Ok(mut tx) => {
                     if let Some(wait) = self.local.wait {
                         tx.set_wait_policy(wait);
@@ -137,36 +138,34 @@ impl Inbound {
         if len > tx.slot_size() {
             return Err(Undelivered::TooLarge { max: tx.slot_size() });
         }
+        let timeout = match self.local.policy {
+            Policy::Block => Some(POLL),
+            Policy::Drop => None,
+        };
+        let fill = |loan: &mut [u8]| {
+            let mut at = 0;
+            for slice in payload.slices() {
+                // Zenoh's slices add up to `len`, checked against the slot above; a loan
+                // dropped uncommitted sends nothing.
+                let Some(room) = loan.get_mut(at..at + slice.len()) else {
+                    return false;
+                };
+                room.copy_from_slice(slice);
+                at += slice.len();
+            }
+            at == len
+        };
         let result = loop {
-            // A loan of the sample's size: on a channel sized in bytes it takes only
-            // that much room (a loan of the maximum would keep the maximum on MPMC).
-            let loan = match self.local.policy {
-                Policy::Block => tx.loan_bytes_timeout(len, POLL),
-                Policy::Drop => tx.try_loan_bytes(len),
-            };
-            match loan {
-                Ok(mut loan) => {
-                    let mut at = 0;
-                    for slice in payload.slices() {
-                        // Zenoh's slices add up to `len`, checked against the slot above;
-                        // a loan dropped uncommitted sends nothing.
-                        let Some(room) = loan.get_mut(at..at + slice.len()) else {
-                            break;
-                        };
-                        room.copy_from_slice(slice);
-                        at += slice.len();
-                    }
-                    if at != len {
-                        break Err(Undelivered::Failed(format!("the sample's slices add up to {at} B, not {len}")));
-                    }
-                    loan.commit(len);
-                    break Ok(());
+            match tx.write(len, timeout, fill) {
+                Ok(()) => break Ok(()),
+                Err(Unwritten::Timeout) if !self.stop.requested() => continue,
+                Err(Unwritten::Timeout) => break Err(Undelivered::Stopping),
+                Err(Unwritten::Full) => break Err(Undelivered::Full),
+                Err(Unwritten::Disconnected) => break Err(Undelivered::NoReceiver),
+                Err(Unwritten::Short) => {
+                    break Err(Undelivered::Failed(format!("the sample's slices do not add up to {len} B")))
                 }
-                Err(SendError::Timeout(())) if !self.stop.requested() => continue,
-                Err(SendError::Timeout(())) => break Err(Undelivered::Stopping),
-                Err(SendError::Full(())) => break Err(Undelivered::Full),
-                Err(SendError::Disconnected(())) => break Err(Undelivered::NoReceiver),
-                Err(e) => break Err(Undelivered::Failed(format!("the channel failed: {e}"))),
+                Err(Unwritten::Failed(e)) => break Err(Undelivered::Failed(e)),
             }
         };
         if let Err(Undelivered::NoReceiver) = result {
@@ -189,7 +188,7 @@ pub(crate) fn run(
     stop: Arc<Stop>,
 ) -> Result<(), BridgeError> {
     let route = format!("zenoh:{key} -> {channel}");
-    let Some(mut tx) = open_until_stopped(channel, "sender", &stop, Sender::open)? else { return Ok(()) };
+    let Some(mut tx) = open_until_stopped(channel, "sender", &stop, Sink::open)? else { return Ok(()) };
     if let Some(wait) = local.wait {
         tx.set_wait_policy(wait);
     }

@@ -55,6 +55,7 @@
 //! [Zenoh]: https://zenoh.io
 
 mod cursor;
+mod ends;
 mod inbound;
 mod options;
 mod outbound;

@@ -1,5 +1,6 @@
 //! A route from a local channel to a Zenoh key expression: the bridge is one of the
-//! channel's receivers and publishes each message as it lies in the slot.
+//! channel's receivers (or, on a broadcast channel, one of its subscribers) and publishes
+//! each message as it lies in the slot.
 //!
 //! Each message is read in place (a [`RecvGuard`](crate::RecvGuard)) and its bytes handed
 //! to Zenoh, which copies them once into its own buffer (Zenoh's shared-memory transport,
@@ -19,16 +20,14 @@ use tracing::{debug, info, trace, warn};
 use zenoh::{qos::CongestionControl, Wait};
 
 use super::{
+    ends::{Next, Source},
     open_until_stopped,
     options::Policy,
     stamp::Stamp,
     stats::{Count, RouteStats},
     BridgeError, Local, Stop,
 };
-use crate::{
-    sync::{AtomicU32, Ordering::Relaxed},
-    Receiver, RecvError,
-};
+use crate::sync::{AtomicU32, Ordering::Relaxed};
 
 /// How long one wait for a message lasts before the route looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(100);
@@ -46,7 +45,7 @@ pub(crate) fn run(
     stop: &Stop,
 ) -> Result<(), BridgeError> {
     let route = format!("{channel} -> zenoh:{key}");
-    let Some(mut rx) = open_until_stopped(channel, "receiver", stop, Receiver::open)? else { return Ok(()) };
+    let Some(mut rx) = open_until_stopped(channel, "receiver", stop, Source::open)? else { return Ok(()) };
     if let Some(wait) = local.wait {
         rx.set_wait_policy(wait);
     }
@@ -99,10 +98,29 @@ pub(crate) fn run(
             thread::sleep(IDLE);
             continue;
         }
-        let message = match rx.recv_timeout(POLL) {
-            Ok(message) => message,
-            Err(RecvError::Timeout) => continue,
-            Err(RecvError::Disconnected) => {
+        let stamp = Stamp { session: stamp_session, seq };
+        let forward = |message: &[u8]| {
+            let len = message.len();
+            if !subscribed {
+                stats.count(Count::DroppedUnrouted);
+                debug!(route = %route, seq = stamp.seq, len, "dropped: no remote subscriber");
+                return;
+            }
+            match publisher.put(message).attachment(stamp.encode()).wait() {
+                Ok(()) => {
+                    stats.forwarded(len);
+                    trace!(route = %route, seq = stamp.seq, len, "forwarded");
+                }
+                Err(e) => {
+                    stats.count(Count::DroppedUnrouted);
+                    warn!(route = %route, seq = stamp.seq, len, error = %e, "dropped: Zenoh refused the publication");
+                }
+            }
+        };
+        match rx.next(POLL, forward) {
+            Ok(Next::Message(())) => seq += 1,
+            Ok(Next::Timeout) => continue,
+            Ok(Next::Gone) => {
                 if !sender_gone {
                     info!(route = %route, "the channel's senders have gone: waiting for another");
                     sender_gone = true;
@@ -110,29 +128,16 @@ pub(crate) fn run(
                 thread::sleep(IDLE);
                 continue;
             }
-            Err(e) => return Err(BridgeError::Route { route, reason: format!("receive: {e}") }),
-        };
+            Ok(Next::Lagged(missed)) => {
+                // Numbered all the same, so the far side counts them lost too.
+                seq += missed;
+                warn!(route = %route, missed, "lost: the broadcast channel's publisher overwrote them before they were read");
+            }
+            Err(reason) => return Err(BridgeError::Route { route, reason: format!("receive: {reason}") }),
+        }
         if sender_gone {
             info!(route = %route, "a sender is back");
             sender_gone = false;
-        }
-        let stamp = Stamp { session: stamp_session, seq };
-        seq += 1;
-        let len = message.len();
-        if !subscribed {
-            stats.count(Count::DroppedUnrouted);
-            debug!(route = %route, seq = stamp.seq, len, "dropped: no remote subscriber");
-            continue;
-        }
-        match publisher.put(&*message).attachment(stamp.encode()).wait() {
-            Ok(()) => {
-                stats.forwarded(len);
-                trace!(route = %route, seq = stamp.seq, len, "forwarded");
-            }
-            Err(e) => {
-                stats.count(Count::DroppedUnrouted);
-                warn!(route = %route, seq = stamp.seq, len, error = %e, "dropped: Zenoh refused the publication");
-            }
         }
     }
     drop(listener);
