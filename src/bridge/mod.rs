@@ -6,9 +6,11 @@
 //! that forwards
 //!
 //! - a local channel to a key expression ([`Route::ToZenoh`]): it is one of the channel's
-//!   receivers, reads each message in place and publishes it;
+//!   receivers (a subscriber, on a broadcast channel), reads each message in place and
+//!   publishes it;
 //! - a key expression into a local channel ([`Route::FromZenoh`]): it is one of the
-//!   channel's senders and writes each sample straight into a loan.
+//!   channel's senders (a publisher, on a broadcast channel) and writes each sample
+//!   straight into a loan.
 //!
 //! One message is one sample, so message boundaries are kept; Zenoh delivers each
 //! publisher's samples in order (reliable, in-order links), so each publisher's order is

@@ -41,7 +41,8 @@ usage: ferry bridge --from ENDPOINT --to ENDPOINT [--from ENDPOINT --to ENDPOINT
 pub enum Route {
     /// Receives from the local channel and publishes each message to the key expression.
     ToZenoh {
-        /// The ferry endpoint the bridge opens as a receiver.
+        /// The ferry endpoint the bridge opens as a receiver (a subscriber, on a broadcast
+        /// channel).
         channel: String,
         /// The key expression it publishes to.
         key: String,
@@ -50,7 +51,8 @@ pub enum Route {
     FromZenoh {
         /// The key expression it subscribes to.
         key: String,
-        /// The ferry endpoint the bridge opens as a sender.
+        /// The ferry endpoint the bridge opens as a sender (a publisher, on a broadcast
+        /// channel).
         channel: String,
     },
 }
