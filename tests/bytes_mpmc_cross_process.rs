@@ -967,7 +967,7 @@ fn producer_killed(how: ProducerKill) {
     let started = Instant::now();
     let mut victim_sent = 0;
     for run in 0..runs {
-        let name = unique(&format!("pkill-{run}"));
+        let name = unique(&format!("pkill-{how:?}-{run}"));
         let _cleanup = Cleanup(name.clone());
         let mut rx = Receiver::create(&name, &config()).expect("create");
         let mut rx2 = rx.try_clone().expect("a second consumer");

@@ -420,9 +420,12 @@ typedef struct ferry_config {
      * 0 (the default): the ring has `capacity` slots of `slot_size` bytes. Otherwise
      * the channel is sized in bytes: its ring holds this many bytes of messages of any
      * size from 0 to `slot_size` (the largest message, then up to 1 GiB), each taking
-     * what it needs (loan one with `ferry_loan_bytes`); `capacity` is ignored. A power
-     * of two, at least two of the largest messages' records. SPSC or MPMC (`kind`; an
-     * MPMC loan keeps the size it was taken with until received); not broadcast.
+     * what it needs (loan one with `ferry_loan_bytes`, or `ferry_publisher_loan_bytes`
+     * on a broadcast channel); `capacity` is ignored. A power of two, at least two of
+     * the largest messages' records: 2 x (16 + `slot_size`) rounded up to a power of
+     * two. Any kind: SPSC, MPMC (a loan keeps the size it was taken with until
+     * received) or broadcast (`ferry_publisher_create`), which then blocks and keeps no
+     * history (`FERRY_POLICY_BLOCK`, `history` 0 in its `ferry_broadcast_config`).
      */
     size_t capacity_bytes;
 } ferry_config;
@@ -602,8 +605,9 @@ void ferry_sender_free(struct ferry_sender *s);
 ferry_status ferry_sender_slot_size(const struct ferry_sender *s, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
- * FIFOs, whose kernel buffers hold a number of messages that depends on their size.
+ * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+ * sized in bytes (`ferry_config.capacity_bytes`), and on sockets and FIFOs, whose
+ * kernel buffers hold a number of messages that depends on their size.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
  *
@@ -915,8 +919,8 @@ void ferry_receiver_free(struct ferry_receiver *r);
 ferry_status ferry_receiver_slot_size(const struct ferry_receiver *r, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
- * FIFOs.
+ * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+ * sized in bytes (`ferry_config.capacity_bytes`), on sockets and FIFOs.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
  *
@@ -1055,13 +1059,16 @@ ferry_status ferry_recv_release(struct ferry_receiver *r);
 
 /**
  * Creates the broadcast channel `endpoint` (`NAME` or `shm:NAME`) and attaches to it
- * as a publisher. `cfg` (NULL for the defaults) gives the slot size, capacity,
- * signaling and mode (its `kind` is ignored); `bcfg` (NULL for the defaults: block
- * mode, no history, 128 subscriber seats) the policy, history and subscriber seats.
- * The name is removed when this handle is freed (attached processes keep working).
+ * as a publisher. `cfg` (NULL for the defaults) gives the slot size, capacity (or
+ * `capacity_bytes`, for messages of any size up to the slot size), signaling and mode
+ * (its `kind` is ignored); `bcfg` (NULL for the defaults: block mode, no history, 128
+ * subscriber seats) the policy, history and subscriber seats; a channel sized in bytes
+ * blocks and keeps no history (`FERRY_POLICY_BLOCK`, `history` 0). The name is removed
+ * when this handle is freed (attached processes keep working).
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_INVALID_ARGUMENT`,
- * `FERRY_ERR_INVALID_CONFIG` (e.g. a history over half the capacity),
+ * `FERRY_ERR_INVALID_CONFIG` (e.g. a history over half the capacity;
+ * `FERRY_POLICY_OVERWRITE` or a history with `capacity_bytes`),
  * `FERRY_ERR_INVALID_ENDPOINT`, `FERRY_ERR_INVALID_NAME`, `FERRY_ERR_UNSUPPORTED`
  * (`unix:`, `fifo:`), `FERRY_ERR_ALREADY_EXISTS`, `FERRY_ERR_PERMISSION_DENIED`,
  * `FERRY_ERR_IO`.
@@ -1132,7 +1139,8 @@ void ferry_publisher_free(struct ferry_publisher *p);
 ferry_status ferry_publisher_slot_size(const struct ferry_publisher *p, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots in the ring.
+ * Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
+ * (`ferry_config.capacity_bytes`).
  *
  * # Safety
  *
@@ -1203,10 +1211,12 @@ ferry_status ferry_publish_timeout(struct ferry_publisher *p,
 
 /**
  * Zero-copy publish, step 1: waits (block mode) for the next slot and lends it: `*ptr`
- * receives the address of its `*cap` writable bytes (16-byte aligned). Write the
- * message, then `ferry_publisher_commit(p, len)`, or `ferry_publisher_loan_cancel(p)`.
- * Later messages of every publisher wait behind an outstanding loan: hold it only while
- * writing. On failure `*ptr` is NULL and `*cap` 0.
+ * receives the address of its `*cap` writable bytes (16-byte aligned; the slot size).
+ * Write the message, then `ferry_publisher_commit(p, len)`, or
+ * `ferry_publisher_loan_cancel(p)`. Later messages of every publisher wait behind an
+ * outstanding loan: hold it only while writing. On a channel sized in bytes it lends
+ * room for the largest message (`ferry_publisher_loan_bytes` lends less). On failure
+ * `*ptr` is NULL and `*cap` 0.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
  * `FERRY_ERR_STATE` (a loan is outstanding already), `FERRY_ERR_CORRUPT`.
@@ -1227,12 +1237,55 @@ ferry_status ferry_publisher_loan(struct ferry_publisher *p, void **ptr, size_t 
 ferry_status ferry_publisher_try_loan(struct ferry_publisher *p, void **ptr, size_t *cap);
 
 /**
- * Zero-copy publish, step 2: publishes the first `len` bytes of the loaned slot to
- * every subscriber. The loan's pointer must not be used afterwards.
+ * Zero-copy publish of a message of `n` bytes on a channel sized in bytes
+ * (`ferry_config.capacity_bytes`): like `ferry_publisher_loan`, but lends exactly `n`
+ * bytes (0 to the largest message, 16-byte aligned), one contiguous region in the ring,
+ * so a small message takes little room. It waits (block mode) while the slowest
+ * subscriber holds the room back; once every subscriber has read what was published,
+ * any `n` up to the largest fits. Finish it with `ferry_publisher_commit(p, len)`
+ * (`len <= n`) or `ferry_publisher_loan_cancel`. On a channel of fixed slots it lends a
+ * slot, of which the first `n` bytes may be used. On failure `*ptr` is NULL.
+ *
+ * Errors: as for `ferry_publisher_loan`, plus `FERRY_ERR_TOO_LARGE` (`n` is above the
+ * largest message).
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `ptr` is NULL or writable.
+ */
+ferry_status ferry_publisher_loan_bytes(struct ferry_publisher *p, size_t n, void **ptr);
+
+/**
+ * Like `ferry_publisher_loan_bytes`, but fails with `FERRY_ERR_FULL` instead of
+ * waiting for contiguous room.
+ *
+ * # Safety
+ *
+ * As for `ferry_publisher_loan_bytes`.
+ */
+ferry_status ferry_publisher_try_loan_bytes(struct ferry_publisher *p, size_t n, void **ptr);
+
+/**
+ * Like `ferry_publisher_loan_bytes`, but waits at most `timeout_ns` nanoseconds for
+ * room, then fails with `FERRY_ERR_TIMEOUT`.
+ *
+ * # Safety
+ *
+ * As for `ferry_publisher_loan_bytes`.
+ */
+ferry_status ferry_publisher_loan_bytes_timeout(struct ferry_publisher *p,
+                                                size_t n,
+                                                void **ptr,
+                                                uint64_t timeout_ns);
+
+/**
+ * Zero-copy publish, step 2: publishes the first `len` bytes of the loan to every
+ * subscriber, who receive a message of `len` bytes. The loan's pointer must not be
+ * used afterwards.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
  * `FERRY_ERR_STATE` (no loan is outstanding), `FERRY_ERR_TOO_LARGE` (`len` exceeds
- * the slot: the loan stays outstanding).
+ * the loan, the slot or the `n` it was loaned with: the loan stays outstanding).
  *
  * # Safety
  *
@@ -1241,7 +1294,7 @@ ferry_status ferry_publisher_try_loan(struct ferry_publisher *p, void **ptr, siz
 ferry_status ferry_publisher_commit(struct ferry_publisher *p, size_t len);
 
 /**
- * Gives the loaned slot back unpublished (subscribers step over it).
+ * Gives the loan back unpublished (subscribers step over it).
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
  * `FERRY_ERR_STATE` (no loan is outstanding).
@@ -1302,7 +1355,8 @@ void ferry_subscriber_free(struct ferry_subscriber *s);
 ferry_status ferry_subscriber_slot_size(const struct ferry_subscriber *s, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots in the ring.
+ * Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
+ * (`ferry_config.capacity_bytes`).
  *
  * # Safety
  *

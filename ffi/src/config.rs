@@ -85,9 +85,12 @@ pub struct ferry_config {
     /// 0 (the default): the ring has `capacity` slots of `slot_size` bytes. Otherwise
     /// the channel is sized in bytes: its ring holds this many bytes of messages of any
     /// size from 0 to `slot_size` (the largest message, then up to 1 GiB), each taking
-    /// what it needs (loan one with `ferry_loan_bytes`); `capacity` is ignored. A power
-    /// of two, at least two of the largest messages' records. SPSC or MPMC (`kind`; an
-    /// MPMC loan keeps the size it was taken with until received); not broadcast.
+    /// what it needs (loan one with `ferry_loan_bytes`, or `ferry_publisher_loan_bytes`
+    /// on a broadcast channel); `capacity` is ignored. A power of two, at least two of
+    /// the largest messages' records: 2 x (16 + `slot_size`) rounded up to a power of
+    /// two. Any kind: SPSC, MPMC (a loan keeps the size it was taken with until
+    /// received) or broadcast (`ferry_publisher_create`), which then blocks and keeps no
+    /// history (`FERRY_POLICY_BLOCK`, `history` 0 in its `ferry_broadcast_config`).
     pub capacity_bytes: usize,
 }
 
@@ -122,16 +125,54 @@ impl ferry_broadcast_config {
         }
     }
 
-    /// `config` with the broadcast shape `cfg` describes (NULL: the defaults), as a
-    /// broadcast channel.
+    /// The broadcast channel `cfg` and `bcfg` describe together (each NULL for its
+    /// defaults); `cfg->kind` is ignored.
+    ///
+    /// # Safety
+    ///
+    /// `cfg` is NULL or points to `cfg->size` readable bytes; `bcfg` is NULL or points to
+    /// `bcfg->size` readable bytes.
+    pub(crate) unsafe fn read(cfg: *const ferry_config, bcfg: *const Self) -> Result<Config, Failure> {
+        // SAFETY: the caller's contract.
+        let (shape, broadcast) = unsafe { (ferry_config::read_struct(cfg)?, Self::read_struct(bcfg)?) };
+        let policy = match broadcast.policy {
+            p if p == ferry_policy::FERRY_POLICY_BLOCK as u32 => Policy::Block,
+            p if p == ferry_policy::FERRY_POLICY_OVERWRITE as u32 => Policy::Overwrite,
+            other => {
+                return Err(Failure::new(
+                    FERRY_ERR_INVALID_CONFIG,
+                    format!(
+                        "ferry_broadcast_config.policy is {other}: use FERRY_POLICY_BLOCK or FERRY_POLICY_OVERWRITE"
+                    ),
+                ))
+            }
+        };
+        let config = shape.to_rust()?.kind(RingKind::Broadcast);
+        // ferry refuses this too; said here in the fields C sets.
+        if shape.capacity_bytes != 0 && (policy == Policy::Overwrite || broadcast.history != 0) {
+            return Err(Failure::new(
+                FERRY_ERR_INVALID_CONFIG,
+                format!(
+                    "a broadcast channel sized in bytes (ferry_config.capacity_bytes {}) blocks and keeps no \
+                     history, but ferry_broadcast_config asks for {} and history {}: use FERRY_POLICY_BLOCK and \
+                     history 0, or size the channel in slots (capacity_bytes 0)",
+                    shape.capacity_bytes,
+                    if policy == Policy::Overwrite { "FERRY_POLICY_OVERWRITE" } else { "FERRY_POLICY_BLOCK" },
+                    broadcast.history,
+                ),
+            ));
+        }
+        Ok(config.policy(policy).history(broadcast.history).subscribers(broadcast.subscribers))
+    }
+
+    /// Reads the caller's struct (NULL: the defaults), whose `size` must be this one's.
     ///
     /// # Safety
     ///
     /// `cfg` is NULL or points to `cfg->size` readable bytes.
-    pub(crate) unsafe fn apply(cfg: *const ferry_broadcast_config, config: Config) -> Result<Config, Failure> {
-        let config = config.kind(RingKind::Broadcast);
+    unsafe fn read_struct(cfg: *const Self) -> Result<Self, Failure> {
         if cfg.is_null() {
-            return Ok(config);
+            return Ok(Self::defaults());
         }
         // SAFETY: `cfg` points to at least a `size` field (caller's contract).
         let size = unsafe { ptr::addr_of!((*cfg).size).read_unaligned() };
@@ -145,20 +186,7 @@ impl ferry_broadcast_config {
             ));
         }
         // SAFETY: `size` readable bytes, which is the whole struct.
-        let cfg = unsafe { cfg.read_unaligned() };
-        let policy = match cfg.policy {
-            p if p == ferry_policy::FERRY_POLICY_BLOCK as u32 => Policy::Block,
-            p if p == ferry_policy::FERRY_POLICY_OVERWRITE as u32 => Policy::Overwrite,
-            other => {
-                return Err(Failure::new(
-                    FERRY_ERR_INVALID_CONFIG,
-                    format!(
-                        "ferry_broadcast_config.policy is {other}: use FERRY_POLICY_BLOCK or FERRY_POLICY_OVERWRITE"
-                    ),
-                ))
-            }
-        };
-        Ok(config.policy(policy).history(cfg.history).subscribers(cfg.subscribers))
+        Ok(unsafe { cfg.read_unaligned() })
     }
 }
 
@@ -221,6 +249,20 @@ impl ferry_config {
         if cfg.is_null() {
             return Ok(Config::new());
         }
+        // SAFETY: the caller's contract.
+        unsafe { Self::read_struct(cfg) }?.to_rust()
+    }
+
+    /// The caller's config as this library's struct (NULL: the defaults): the fields
+    /// its `size` covers, the defaults after them.
+    ///
+    /// # Safety
+    ///
+    /// `cfg` is NULL or points to `cfg->size` readable bytes.
+    unsafe fn read_struct(cfg: *const ferry_config) -> Result<Self, Failure> {
+        if cfg.is_null() {
+            return Ok(Self::defaults());
+        }
         // SAFETY: `cfg` points to at least a `size` field (caller's contract).
         let size = unsafe { ptr::addr_of!((*cfg).size).read_unaligned() };
         if !(SIZE_V1..=SIZE_LIMIT).contains(&size) {
@@ -253,7 +295,7 @@ impl ferry_config {
                 ));
             }
         }
-        local.to_rust()
+        Ok(local)
     }
 
     fn to_rust(self) -> Result<Config, Failure> {
@@ -358,6 +400,30 @@ mod tests {
         let whole = ptr::addr_of!(newer).cast::<ferry_config>();
         // SAFETY: as above.
         assert_eq!(unsafe { ferry_config::read(whole) }.unwrap_err().status, FERRY_ERR_INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn a_broadcast_channel_sized_in_bytes_blocks_and_keeps_no_history() {
+        let mut cfg = init();
+        cfg.slot_size = 100;
+        cfg.capacity_bytes = 4096;
+        let mut bcfg = ferry_broadcast_config::defaults();
+        // SAFETY: valid configs.
+        let read =
+            |cfg: &ferry_config, bcfg: &ferry_broadcast_config| unsafe { ferry_broadcast_config::read(cfg, bcfg) };
+        let expected = Config::new().kind(RingKind::Broadcast).capacity_bytes(4096).max_message(100);
+        assert_eq!(read(&cfg, &bcfg).unwrap(), expected);
+        // SAFETY: a valid config; NULL for the broadcast defaults.
+        assert_eq!(unsafe { ferry_broadcast_config::read(&cfg, ptr::null()) }.unwrap(), expected);
+        bcfg.policy = ferry_policy::FERRY_POLICY_OVERWRITE as u32;
+        assert_eq!(read(&cfg, &bcfg).unwrap_err().status, FERRY_ERR_INVALID_CONFIG);
+        bcfg.policy = ferry_policy::FERRY_POLICY_BLOCK as u32;
+        bcfg.history = 1;
+        assert_eq!(read(&cfg, &bcfg).unwrap_err().status, FERRY_ERR_INVALID_CONFIG);
+        // The same shapes in slots are fine.
+        cfg.capacity_bytes = 0;
+        bcfg.policy = ferry_policy::FERRY_POLICY_OVERWRITE as u32;
+        assert_eq!(read(&cfg, &bcfg).unwrap().get_policy(), Policy::Overwrite);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! The handle, create/open/clone/close/free, the getters and the wait policy are the
 //! generic ones of `endpoint.rs`; a loan crosses the boundary as the sender's does (see
-//! `sender.rs`). Here are the `extern "C"` functions, whose doc comments make the
-//! header, and what only a publisher does.
+//! `sender.rs`), kept with its size ([`Lent`]) so a commit is checked against the loan
+//! without reading its bytes. Here are the `extern "C"` functions, whose doc comments
+//! make the header, and what only a publisher does.
 
 use std::{
     ffi::{c_void, CStr},
@@ -63,35 +64,53 @@ impl EndApi for Publisher {
     }
 }
 
+/// The loan C holds, with its size.
+///
+/// `PublishLoan` tells its size only through `Deref`, whose shared reborrow of the bytes
+/// would take the write permission of the pointer C holds away (under Tree Borrows), so
+/// the size is noted when the loan is made, before that pointer is.
+pub(crate) struct Lent {
+    loan: PublishLoan<'static>,
+    /// The bytes lent: the slot size, or the `n` of `ferry_publisher_loan_bytes`; the
+    /// most `ferry_publisher_commit` may publish.
+    size: usize,
+}
+
 impl Endpoint for Publisher {
     type Opaque = ferry_publisher;
-    type Borrow = PublishLoan<'static>;
+    type Borrow = Lent;
     const MAGIC: u64 = u64::from_le_bytes(*b"FERRYPUB");
     const WHAT: &'static str = "publisher";
     const LENT: &'static CStr =
         c"a loan is outstanding: finish it with ferry_publisher_commit or ferry_publisher_loan_cancel first";
     const LENT_AGAIN: &'static CStr = c"a loan is already outstanding: commit or cancel it before taking another";
 
-    fn lend(publisher: &'static mut Self, patience: Patience) -> Result<PublishLoan<'static>, Failure> {
-        Ok(match patience {
+    fn lend(publisher: &'static mut Self, patience: Patience) -> Result<Lent, Failure> {
+        let size = publisher.slot_size();
+        let loan = match patience {
             Patience::Block => publisher.loan(),
             Patience::Try => publisher.try_loan(),
             Patience::For(timeout) => publisher.loan_timeout(timeout),
-        }?)
+        }?;
+        Ok(Lent { loan, size })
     }
 }
 
-const NO_LOAN_TO_COMMIT: &CStr =
-    c"no loan is outstanding: ferry_publisher_commit needs a slot from ferry_publisher_loan";
+/// Misuse of `ferry_publisher_commit`.
+const NO_LOAN_TO_COMMIT: &CStr = c"no loan is outstanding: ferry_publisher_commit needs a slot from \
+    ferry_publisher_loan or ferry_publisher_loan_bytes (was it committed already?)";
 
 /// Creates the broadcast channel `endpoint` (`NAME` or `shm:NAME`) and attaches to it
-/// as a publisher. `cfg` (NULL for the defaults) gives the slot size, capacity,
-/// signaling and mode (its `kind` is ignored); `bcfg` (NULL for the defaults: block
-/// mode, no history, 128 subscriber seats) the policy, history and subscriber seats.
-/// The name is removed when this handle is freed (attached processes keep working).
+/// as a publisher. `cfg` (NULL for the defaults) gives the slot size, capacity (or
+/// `capacity_bytes`, for messages of any size up to the slot size), signaling and mode
+/// (its `kind` is ignored); `bcfg` (NULL for the defaults: block mode, no history, 128
+/// subscriber seats) the policy, history and subscriber seats; a channel sized in bytes
+/// blocks and keeps no history (`FERRY_POLICY_BLOCK`, `history` 0). The name is removed
+/// when this handle is freed (attached processes keep working).
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_INVALID_ARGUMENT`,
-/// `FERRY_ERR_INVALID_CONFIG` (e.g. a history over half the capacity),
+/// `FERRY_ERR_INVALID_CONFIG` (e.g. a history over half the capacity;
+/// `FERRY_POLICY_OVERWRITE` or a history with `capacity_bytes`),
 /// `FERRY_ERR_INVALID_ENDPOINT`, `FERRY_ERR_INVALID_NAME`, `FERRY_ERR_UNSUPPORTED`
 /// (`unix:`, `fifo:`), `FERRY_ERR_ALREADY_EXISTS`, `FERRY_ERR_PERMISSION_DENIED`,
 /// `FERRY_ERR_IO`.
@@ -112,10 +131,9 @@ pub unsafe extern "C" fn ferry_publisher_create(
         // SAFETY: `out` is NULL or writable (caller's contract).
         unsafe { boundary::set_if_some(out, ptr::null_mut()) };
         // SAFETY: the caller's contract, as above.
-        let (endpoint, config, mut out) =
-            unsafe { (boundary::c_str(endpoint, "endpoint")?, ferry_config::read(cfg)?, Out::new(out, "out")?) };
-        // SAFETY: the caller's contract.
-        let config = unsafe { ferry_broadcast_config::apply(bcfg, config) }?;
+        let (endpoint, config, mut out) = unsafe {
+            (boundary::c_str(endpoint, "endpoint")?, ferry_broadcast_config::read(cfg, bcfg)?, Out::new(out, "out")?)
+        };
         let publisher = Publisher::create(endpoint, &config)?;
         out.set(boundary::into_raw(EndpointHandle::boxed(publisher)));
         Ok(())
@@ -189,7 +207,8 @@ pub unsafe extern "C" fn ferry_publisher_slot_size(p: *const ferry_publisher, sl
     unsafe { endpoint::slot_size::<Publisher>(p, slot_size) }
 }
 
-/// Sets `*capacity` to the number of slots in the ring.
+/// Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
+/// (`ferry_config.capacity_bytes`).
 ///
 /// # Safety
 ///
@@ -298,10 +317,12 @@ unsafe fn publish(p: *mut ferry_publisher, buf: *const c_void, len: usize, patie
 }
 
 /// Zero-copy publish, step 1: waits (block mode) for the next slot and lends it: `*ptr`
-/// receives the address of its `*cap` writable bytes (16-byte aligned). Write the
-/// message, then `ferry_publisher_commit(p, len)`, or `ferry_publisher_loan_cancel(p)`.
-/// Later messages of every publisher wait behind an outstanding loan: hold it only while
-/// writing. On failure `*ptr` is NULL and `*cap` 0.
+/// receives the address of its `*cap` writable bytes (16-byte aligned; the slot size).
+/// Write the message, then `ferry_publisher_commit(p, len)`, or
+/// `ferry_publisher_loan_cancel(p)`. Later messages of every publisher wait behind an
+/// outstanding loan: hold it only while writing. On a channel sized in bytes it lends
+/// room for the largest message (`ferry_publisher_loan_bytes` lends less). On failure
+/// `*ptr` is NULL and `*cap` 0.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
 /// `FERRY_ERR_STATE` (a loan is outstanding already), `FERRY_ERR_CORRUPT`.
@@ -347,19 +368,103 @@ unsafe fn loan(p: *mut ferry_publisher, ptr: *mut *mut c_void, cap: *mut usize, 
         // SAFETY: the caller's contract.
         let (handle, mut ptr, mut cap) =
             unsafe { (endpoint::handle::<Publisher>(p)?, Out::new(ptr, "ptr")?, Out::new(cap, "cap")?) };
-        let loan = handle.lend(patience)?;
-        ptr.set(loan.as_mut_ptr().cast());
-        cap.set(loan.len());
+        let lent = handle.lend(patience)?;
+        // The pointer C writes through is the last reborrow of the slot until the loan
+        // ends (see `Lent`): its size is the one noted when it was made.
+        cap.set(lent.size);
+        ptr.set(lent.loan.as_mut_ptr().cast());
         Ok(())
     })
 }
 
-/// Zero-copy publish, step 2: publishes the first `len` bytes of the loaned slot to
-/// every subscriber. The loan's pointer must not be used afterwards.
+/// Zero-copy publish of a message of `n` bytes on a channel sized in bytes
+/// (`ferry_config.capacity_bytes`): like `ferry_publisher_loan`, but lends exactly `n`
+/// bytes (0 to the largest message, 16-byte aligned), one contiguous region in the ring,
+/// so a small message takes little room. It waits (block mode) while the slowest
+/// subscriber holds the room back; once every subscriber has read what was published,
+/// any `n` up to the largest fits. Finish it with `ferry_publisher_commit(p, len)`
+/// (`len <= n`) or `ferry_publisher_loan_cancel`. On a channel of fixed slots it lends a
+/// slot, of which the first `n` bytes may be used. On failure `*ptr` is NULL.
+///
+/// Errors: as for `ferry_publisher_loan`, plus `FERRY_ERR_TOO_LARGE` (`n` is above the
+/// largest message).
+///
+/// # Safety
+///
+/// `p` is NULL or a live handle; `ptr` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_publisher_loan_bytes(
+    p: *mut ferry_publisher,
+    n: usize,
+    ptr: *mut *mut c_void,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(p, n, ptr, Patience::Block) }
+}
+
+/// Like `ferry_publisher_loan_bytes`, but fails with `FERRY_ERR_FULL` instead of
+/// waiting for contiguous room.
+///
+/// # Safety
+///
+/// As for `ferry_publisher_loan_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_publisher_try_loan_bytes(
+    p: *mut ferry_publisher,
+    n: usize,
+    ptr: *mut *mut c_void,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(p, n, ptr, Patience::Try) }
+}
+
+/// Like `ferry_publisher_loan_bytes`, but waits at most `timeout_ns` nanoseconds for
+/// room, then fails with `FERRY_ERR_TIMEOUT`.
+///
+/// # Safety
+///
+/// As for `ferry_publisher_loan_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_publisher_loan_bytes_timeout(
+    p: *mut ferry_publisher,
+    n: usize,
+    ptr: *mut *mut c_void,
+    timeout_ns: u64,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { loan_bytes(p, n, ptr, Patience::nanos(timeout_ns)) }
+}
+
+/// # Safety
+///
+/// As for `ferry_publisher_loan_bytes`.
+unsafe fn loan_bytes(p: *mut ferry_publisher, n: usize, ptr: *mut *mut c_void, patience: Patience) -> ferry_status {
+    boundary::status(|| {
+        // SAFETY: NULL or writable (caller's contract).
+        unsafe { boundary::set_if_some(ptr, ptr::null_mut()) };
+        // SAFETY: the caller's contract.
+        let (handle, mut ptr) = unsafe { (endpoint::handle::<Publisher>(p)?, Out::new(ptr, "ptr")?) };
+        let lent = handle.lend_by(|publisher| {
+            let loan = match patience {
+                Patience::Block => publisher.loan_bytes(n),
+                Patience::Try => publisher.try_loan_bytes(n),
+                Patience::For(timeout) => publisher.loan_bytes_timeout(n, timeout),
+            }?;
+            Ok(Lent { loan, size: n })
+        })?;
+        // As in `loan`: the pointer is the last reborrow of the region until the loan ends.
+        ptr.set(lent.loan.as_mut_ptr().cast());
+        Ok(())
+    })
+}
+
+/// Zero-copy publish, step 2: publishes the first `len` bytes of the loan to every
+/// subscriber, who receive a message of `len` bytes. The loan's pointer must not be
+/// used afterwards.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
 /// `FERRY_ERR_STATE` (no loan is outstanding), `FERRY_ERR_TOO_LARGE` (`len` exceeds
-/// the slot: the loan stays outstanding).
+/// the loan, the slot or the `n` it was loaned with: the loan stays outstanding).
 ///
 /// # Safety
 ///
@@ -372,19 +477,19 @@ pub unsafe extern "C" fn ferry_publisher_commit(p: *mut ferry_publisher, len: us
         if !handle.is_lent()? {
             return Err(Failure::fixed(FERRY_ERR_STATE, NO_LOAN_TO_COMMIT));
         }
-        let max = handle.slot_size();
-        if len > max {
+        let size = handle.borrowed(NO_LOAN_TO_COMMIT)?.size;
+        if len > size {
             return Err(Failure::new(
                 FERRY_ERR_TOO_LARGE,
-                format!("committing {len} bytes into a loan of {max} bytes; the loan is still outstanding"),
+                format!("committing {len} bytes into a loan of {size} bytes; the loan is still outstanding"),
             ));
         }
-        handle.take(NO_LOAN_TO_COMMIT)?.commit(len);
+        handle.take(NO_LOAN_TO_COMMIT)?.loan.commit(len);
         Ok(())
     })
 }
 
-/// Gives the loaned slot back unpublished (subscribers step over it).
+/// Gives the loan back unpublished (subscribers step over it).
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
 /// `FERRY_ERR_STATE` (no loan is outstanding).

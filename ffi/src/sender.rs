@@ -236,8 +236,9 @@ pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_siz
     unsafe { endpoint::slot_size::<Sender>(s, slot_size) }
 }
 
-/// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on sockets and
-/// FIFOs, whose kernel buffers hold a number of messages that depends on their size.
+/// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+/// sized in bytes (`ferry_config.capacity_bytes`), and on sockets and FIFOs, whose
+/// kernel buffers hold a number of messages that depends on their size.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
 ///

@@ -288,8 +288,19 @@ impl From<AttachError> for Failure {
     }
 }
 
+/// Phrases of the core's messages that name Rust items, and what C calls them. A test
+/// below provokes each message, so a change of wording in the core is caught.
+const RUST_TO_C: [(&str, &str); 5] = [
+    ("(Policy::Overwrite and history need slots)", "(FERRY_POLICY_OVERWRITE and a history need slots)"),
+    ("capacity >= 2 x (16 + max_message)", "capacity_bytes >= 2 x (16 + slot_size)"),
+    ("(use Publisher or Subscriber)", "(use ferry_publisher_open or ferry_subscriber_open)"),
+    ("(open it with Sender or Receiver)", "(open it with ferry_sender_open or ferry_receiver_open)"),
+    ("(Config::subscribers sets how many)", "(ferry_broadcast_config.subscribers sets how many)"),
+];
+
 /// The core's message for `error`, with each remedy that names a Rust call
-/// (`ferry::unlink(...)`) naming the C function instead: C users read these.
+/// (`ferry::unlink(...)`, `Publisher`) naming the C function or field instead: C users
+/// read these.
 fn in_c(error: &AttachError) -> String {
     match error {
         AttachError::AlreadyExists { name } => {
@@ -307,7 +318,7 @@ fn in_c(error: &AttachError) -> String {
             "`{name}` belongs to uid {owner}, not to this user (uid {me}): refusing to use it, since another \
              user's object under a channel's name could be a squatter"
         ),
-        other => other.to_string(),
+        other => RUST_TO_C.iter().fold(other.to_string(), |message, (rust, c)| message.replace(rust, c)),
     }
 }
 
@@ -443,6 +454,43 @@ mod tests {
             let Detail::Owned(message) = Failure::from(error).detail else { panic!("an owned detail") };
             assert!(message.contains("ferry_unlink(\"chan\")"), "{message}");
         }
+    }
+
+    /// The core's own messages, provoked, name C's calls and fields (`RUST_TO_C`).
+    #[test]
+    fn core_messages_are_reworded_for_c() {
+        use ferry::{Config, Policy, Publisher, RingKind, Start};
+
+        let message = |error: AttachError| match Failure::from(error).detail {
+            Detail::Owned(message) => message,
+            Detail::Static(message) => message.to_string_lossy().into_owned(),
+        };
+        let broadcast = Config::new().kind(RingKind::Broadcast);
+        let bytes = broadcast.capacity_bytes(4096).max_message(100);
+        let seats = broadcast.subscribers(1);
+        let publisher = Publisher::in_memory(&seats).expect("a broadcast channel");
+        let _subscriber = publisher.subscribe(Start::Live).expect("the one seat");
+        for (error, c) in [
+            (Publisher::in_memory(&bytes.policy(Policy::Overwrite)).err(), "FERRY_POLICY_OVERWRITE"),
+            (Publisher::in_memory(&bytes.max_message(3000)).err(), "capacity_bytes >= 2 x (16 + slot_size)"),
+            (ferry::in_memory(&broadcast).err(), "ferry_publisher_open or ferry_subscriber_open"),
+            (publisher.subscribe(Start::Live).err(), "ferry_broadcast_config.subscribers"),
+        ] {
+            let message = message(error.expect("refused"));
+            assert!(message.contains(c), "{message}");
+            assert!(!message.contains("::") && !message.contains("Publisher"), "a Rust name in a C message: {message}");
+        }
+    }
+
+    /// A queue opened as a broadcast end (shared memory: not under Miri).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_queue_opened_as_a_publisher_names_the_queue_calls() {
+        let name = format!("ffi-status-queue-{}", std::process::id());
+        let _receiver = ferry::Receiver::create(&name, &ferry::Config::new()).expect("a queue");
+        let error = ferry::Publisher::open(&name).expect_err("refused");
+        let Detail::Owned(message) = Failure::from(error).detail else { panic!("an owned detail") };
+        assert!(message.contains("ferry_sender_open or ferry_receiver_open"), "{message}");
     }
 
     #[test]

@@ -149,7 +149,8 @@ pub unsafe extern "C" fn ferry_subscriber_slot_size(s: *const ferry_subscriber, 
     unsafe { endpoint::slot_size::<Subscriber>(s, slot_size) }
 }
 
-/// Sets `*capacity` to the number of slots in the ring.
+/// Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
+/// (`ferry_config.capacity_bytes`).
 ///
 /// # Safety
 ///

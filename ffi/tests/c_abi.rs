@@ -4,7 +4,9 @@
 //!
 //! - `tests/c/misuse.c`, plain and under AddressSanitizer + UndefinedBehaviorSanitizer
 //!   (linked statically, flags from the generated `ferry.pc`): every misuse gets a
-//!   status, and nothing leaks;
+//!   status, and nothing leaks; likewise `broadcast.c` (the broadcast channel),
+//!   `bytes.c` (the queues sized in bytes) and `broadcast_bytes.c` (the broadcast
+//!   channel sized in bytes);
 //! - mixed-language processes over shared memory and over a Unix socket, checking every
 //!   byte of every message: C → Rust, Rust → C, Python → C, Python → Rust, Rust → Python
 //!   (the Rust side is this test process, through the `ferry` crate);
@@ -177,6 +179,7 @@ struct Programs {
     peer: PathBuf,
     broadcast: PathBuf,
     bytes: PathBuf,
+    broadcast_bytes: PathBuf,
 }
 
 fn programs() -> &'static Programs {
@@ -186,6 +189,7 @@ fn programs() -> &'static Programs {
         peer: compile("peer", &[c_source("tests/c/peer.c")], &dynamic_link()),
         broadcast: compile("broadcast", &[c_source("tests/c/broadcast.c")], &dynamic_link()),
         bytes: compile("bytes", &[c_source("tests/c/bytes.c")], &dynamic_link()),
+        broadcast_bytes: compile("broadcast_bytes", &[c_source("tests/c/broadcast_bytes.c")], &dynamic_link()),
     })
 }
 
@@ -595,6 +599,17 @@ fn byte_channel_from_c() {
 #[test]
 fn byte_channel_from_c_under_address_and_undefined_behavior_sanitizers() {
     under_sanitizers("bytes", &[], "every byte-channel check passed");
+}
+
+#[test]
+fn broadcast_byte_channel_from_c() {
+    let output = run("broadcast_bytes", Command::new(&programs().broadcast_bytes).arg(misuse_prefix("bcb-plain")));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every broadcast byte-channel check passed"));
+}
+
+#[test]
+fn broadcast_byte_channel_from_c_under_address_and_undefined_behavior_sanitizers() {
+    under_sanitizers("broadcast_bytes", &[misuse_prefix("bcb-asan")], "every broadcast byte-channel check passed");
 }
 
 /// The status codes in the header, in order.

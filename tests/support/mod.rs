@@ -1,11 +1,15 @@
 //! What the integration tests share: the segment's file, clean-up, a mixing function
-//! for derived data, the watchdog of child processes, and a `poll` over fds. Each test binary uses part of
-//! it.
+//! for derived data, the watchdog of child processes, and a `poll` over fds; the child processes
+//! of a cross-process test (`children`) and messages checked byte by byte (`messages`). Each test
+//! binary uses part of it.
 #![allow(dead_code)]
 
 use std::{os::fd::AsFd, path::PathBuf, process, thread, time::Duration};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+pub mod children;
+pub mod messages;
 
 /// The file of channel `name`'s shared-memory segment.
 pub fn shm_path(name: &str) -> PathBuf {

@@ -4,7 +4,8 @@
  * whole or shorter, a copy send, in-place and copying receives with their lengths,
  * the ring full for a large loan while small ones still fit, a size above the largest
  * message, a commit longer than the loan; the same channel MPMC, with cloned senders
- * and receivers; and a broadcast kind, which is not sized in bytes. tests/c_abi.rs
+ * and receivers; and a broadcast kind, which ferry_in_memory refuses (the broadcast
+ * channel sized in bytes is broadcast_bytes.c's). tests/c_abi.rs
  * builds it with -std=c11 -Wall -Wextra -Werror -pedantic and runs it plain and under
  * AddressSanitizer + UndefinedBehaviorSanitizer.
  */
@@ -139,12 +140,13 @@ int main(void) {
     ferry_sender_free(tx);
     ferry_receiver_free(rx);
 
-    /* A broadcast channel is sized in slots. */
+    /* A broadcast channel has publishers and subscribers, not a sender and a receiver. */
     cfg.kind = FERRY_KIND_BROADCAST;
     tx = NULL;
     rx = NULL;
-    EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_ERR_INVALID_CONFIG);
+    EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_ERR_UNSUPPORTED);
     CHECK(tx == NULL && rx == NULL);
+    CHECK(strstr(ferry_last_error_message(), "ferry_publisher_open") != NULL);
 
     if (failures != 0) {
         fprintf(stderr, "%d byte-channel check(s) failed\n", failures);
