@@ -25,7 +25,8 @@
 //! test by its exact name with an environment variable naming the channel (without it a
 //! `child_*` test returns at once); `support::children` has the parent's side and the
 //! markers, and a child kills itself if it runs far too long (`support::start_watchdog`).
-//! The parent's own waits all have timeouts.
+//! The kill tests' publishers are `support::kill_senders`', shared with the MPMC
+//! channel's. The parent's own waits all have timeouts.
 //!
 //! Messages are those of `support::messages`: one of 8 bytes or more says its publisher
 //! and sequence number and is compared byte by byte; a 1-byte one says its publisher and
@@ -44,13 +45,8 @@
 #![allow(clippy::disallowed_types, reason = "test-harness counters; loom models the library, not its tests")]
 
 use std::{
-    env,
-    io::Write,
-    process,
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        mpsc,
-    },
+    env, process,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
     thread,
     time::{Duration, Instant},
 };
@@ -59,8 +55,10 @@ use ferry::{Config, PublishError, Publisher, RingKind, Start, Subscriber, Subscr
 
 mod support;
 use support::{
-    children::{child, describe_all, report, wait_all, Running, ATTACHED, DONE},
-    messages::{identify, tag, tiny, write_message, Pattern},
+    children::{child, describe_all, parse_role, report, stream_watchdog, wait_all, Running, ATTACHED, DONE},
+    count_from_env,
+    kill_senders::{self, committed, sent, Kill, KillRun, FEEDER, KILL_CHILD_WATCHDOG, LOANER, NEWCOMER, SURVIVOR},
+    messages::{identify, larger_loan, share, tag, tiny, write_message},
     mix, shm_path, start_watchdog, Cleanup,
 };
 
@@ -78,8 +76,6 @@ const PUBLISHERS: u32 = 3;
 const SUBSCRIBERS: u32 = 3;
 /// A wait long enough that only a wedged or broken channel runs into it.
 const GENEROUS: Duration = Duration::from_secs(20);
-/// A kill test's child that runs longer than this kills itself.
-const KILL_CHILD_WATCHDOG: Duration = Duration::from_secs(60);
 
 /// `<id>:<total messages>:<channel>` for `child_stream_publisher`.
 const PUBLISHER_ENV: &str = "FERRY_BYTES_BROADCAST_PUBLISHER";
@@ -95,25 +91,15 @@ const SURVIVOR_ENV: &str = "FERRY_BYTES_BROADCAST_SURVIVOR";
 /// The channel for `child_victim_subscriber`.
 const VICTIM_SUBSCRIBER_ENV: &str = "FERRY_BYTES_BROADCAST_VICTIM_SUBSCRIBER";
 
-/// Printed by the loan victim once it is writing the loan it never commits.
-const INSIDE: &str = "FERRY-CHILD-INSIDE";
 /// Printed by the subscriber victim once it holds (and has checked) its message, with
 /// the message's position.
 const HOLDING: &str = "FERRY-CHILD-HOLDING";
 
-/// The kill tests' publishers (a publisher id is a message's top byte).
-const LOANER: u32 = 0;
-const SURVIVOR: u32 = 1;
-const STREAMER: u32 = 2;
-const NEWCOMER: u32 = 3;
-const FEEDER: u32 = 4;
 /// Publishers a kill test's subscriber may hear from.
 const KILL_PUBLISHERS: u32 = FEEDER + 1;
 /// The feeder's message 5: what the ring has left after messages 0 to 4 (the maximum,
 /// three of 1 MiB, the maximum) while message 0 is held: room to its last header.
 const EDGE: usize = CAPACITY - 2 * (HEADER + MAX) - 3 * (HEADER + MIB) - 2 * HEADER;
-/// Messages the survivor sends after it is told the victim is dead.
-const AFTER_KILL: u64 = 8;
 
 /// Salts, so that the choices of lengths, send and receive paths and kills do not line
 /// up.
@@ -131,11 +117,11 @@ fn unique(tag: &str) -> String {
 }
 
 fn total_messages() -> u64 {
-    env::var("FERRY_BYTES_BROADCAST_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    count_from_env("FERRY_BYTES_BROADCAST_MESSAGES", 100_000)
 }
 
 fn kill_runs() -> u64 {
-    env::var("FERRY_BYTES_BROADCAST_KILL_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+    count_from_env("FERRY_BYTES_BROADCAST_KILL_RUNS", 20)
 }
 
 /// Bytes a message of `len` bytes takes in the ring (the design's record).
@@ -156,11 +142,6 @@ fn stream_len(id: u32, seq: u64) -> usize {
         3996..3999 => MIB,
         _ => MAX,
     }
-}
-
-/// The messages stream publisher `id` sends, of `total`.
-fn share(total: u64, id: u32) -> u64 {
-    total / u64::from(PUBLISHERS) + u64::from(u64::from(id) < total % u64::from(PUBLISHERS))
 }
 
 /// The length of message `seq` of a kill test's publisher `id` (none is under 64 bytes).
@@ -186,16 +167,6 @@ fn kill_len(id: u32, seq: u64) -> usize {
             _ => MAX,
         },
     }
-}
-
-/// `<id>:<total>:<channel>` from `var`.
-fn parse_role(var: &str) -> Option<(u32, u64, String)> {
-    let value = env::var(var).ok()?;
-    let mut parts = value.splitn(3, ':');
-    let mut next = || parts.next().expect("child: <id>:<total>:<channel>");
-    let id = next().parse().expect("child: a numeric id");
-    let total = next().parse().expect("child: a numeric total");
-    Some((id, total, next().to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -264,32 +235,17 @@ fn three_publishers_and_three_subscribers_deliver_every_message_whole_to_every_s
     }
 }
 
-/// How long a stream child may run.
-fn stream_watchdog() -> Duration {
-    Duration::from_secs(env::var(WATCHDOG_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(120))
-}
-
-/// A loan size of more than `len` bytes (the maximum for the maximum), now and then
-/// the maximum.
-fn larger_loan(len: usize, pick: u64) -> usize {
-    if (pick >> 16).is_multiple_of(16) {
-        MAX
-    } else {
-        (len + 1 + (pick >> 20) as usize % 4096).min(MAX)
-    }
-}
-
 /// A stream publisher: publishes its share of the messages through every path, and now
 /// and then first drops uncommitted a loan holding a perfect copy of the next message.
 #[test]
 fn child_stream_publisher() {
     let Some((id, total, name)) = parse_role(PUBLISHER_ENV) else { return };
-    start_watchdog(stream_watchdog());
+    start_watchdog(stream_watchdog(WATCHDOG_ENV));
     let mut tx = Publisher::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((tx.slot_size(), tx.capacity_bytes()), (MAX, CAPACITY), "child: the header's geometry");
     report(ATTACHED, "");
     let started = Instant::now();
-    let count = share(total, id);
+    let count = share(total, PUBLISHERS, id);
     let mut scratch = vec![0u8; MAX];
     let (mut abandoned, mut shorter, mut full) = (0u64, 0u64, 0u64);
     for seq in 0..count {
@@ -298,7 +254,7 @@ fn child_stream_publisher() {
         if pick.is_multiple_of(32) {
             // A loan holding a perfect copy of message `seq`, dropped uncommitted: if a
             // subscriber ever saw it, a message would arrive twice (or an extra 0-byte one).
-            let mut loan = tx.loan_bytes(larger_loan(len, pick).min(len + 64)).expect("child: loan to abandon");
+            let mut loan = tx.loan_bytes(larger_loan(len, pick, MAX).min(len + 64)).expect("child: loan to abandon");
             write_message(id, seq, &mut loan[..len]);
             drop(loan);
             abandoned += 1;
@@ -372,7 +328,7 @@ fn child_stream_publisher() {
             }
             _ => {
                 // Loan more, commit fewer; the bytes past the message must not arrive.
-                let size = larger_loan(len, pick);
+                let size = larger_loan(len, pick, MAX);
                 let mut loan = tx.loan_bytes(size).unwrap_or_else(|e| panic!("child: loan {size} at {seq}: {e}"));
                 let slack = (len + 64).min(size);
                 loan[len..slack].fill(0xA5);
@@ -439,14 +395,14 @@ impl Tally {
             }
             _ => {
                 let total = self.total;
-                let (p, seq) = identify(got, PUBLISHERS, |p| share(total, p), stream_len)
+                let (p, seq) = identify(got, PUBLISHERS, |p| share(total, PUBLISHERS, p), stream_len)
                     .unwrap_or_else(|e| panic!("child: subscriber {id}: {e}"));
                 (p, Some(seq))
             }
         };
         let expected = self.pass_empty(p);
         assert!(
-            expected < share(self.total, p),
+            expected < share(self.total, PUBLISHERS, p),
             "child: subscriber {id}: a message of {} bytes from publisher {p} after its last (repeated?)",
             got.len()
         );
@@ -468,7 +424,7 @@ impl Tally {
     /// Passes over publisher `p`'s 0-byte messages from its next one, counting them;
     /// returns the sequence number of the first that says something (or its count).
     fn pass_empty(&mut self, p: u32) -> u64 {
-        let count = share(self.total, p);
+        let count = share(self.total, PUBLISHERS, p);
         let next = &mut self.next[p as usize];
         while *next < count && stream_len(p, *next) == 0 {
             *next += 1;
@@ -482,7 +438,7 @@ impl Tally {
     fn finish(&mut self) {
         let id = self.id;
         for p in 0..PUBLISHERS {
-            let (next, count) = (self.pass_empty(p), share(self.total, p));
+            let (next, count) = (self.pass_empty(p), share(self.total, PUBLISHERS, p));
             assert_eq!(
                 next,
                 count,
@@ -503,7 +459,7 @@ impl Tally {
 #[test]
 fn child_stream_subscriber() {
     let Some((id, total, name)) = parse_role(SUBSCRIBER_ENV) else { return };
-    start_watchdog(stream_watchdog());
+    start_watchdog(stream_watchdog(WATCHDOG_ENV));
     let mut rx = Subscriber::open(&name, Start::Live).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((rx.slot_size(), rx.capacity_bytes()), (MAX, CAPACITY), "child: the header's geometry");
     report(ATTACHED, "");
@@ -653,26 +609,17 @@ fn drain(rx: &mut Subscriber, label: &str, pause: Duration, progress: &Progress)
 // A publisher killed mid-message.
 // ---------------------------------------------------------------------------------------
 
-/// Where the victim publisher is killed.
-#[derive(Clone, Copy, Debug)]
-enum PublisherKill {
-    /// Inside a large loan it writes slowly and never commits, after 0 to 3 whole ones.
-    InsideLoan,
-    /// At a random moment of a stream of copy sends.
-    RandomSend,
-}
-
 #[test]
 fn publisher_killed_inside_a_large_loan_never_delivers_it_and_never_wedges() {
-    publisher_killed(PublisherKill::InsideLoan);
+    publisher_killed(Kill::InsideLoan);
 }
 
 #[test]
 fn publisher_killed_at_random_moments_of_copy_sends_never_tears_or_wedges() {
-    publisher_killed(PublisherKill::RandomSend);
+    publisher_killed(Kill::RandomSend);
 }
 
-fn publisher_killed(how: PublisherKill) {
+fn publisher_killed(how: Kill) {
     let runs = kill_runs();
     let started = Instant::now();
     let mut victim_sent = 0;
@@ -687,48 +634,27 @@ fn publisher_killed(how: PublisherKill) {
         // full, and the victim, retrying `try_send`, spends much of its time in its
         // claiming turn.
         let pause = match how {
-            PublisherKill::RandomSend if run % 2 == 1 => Duration::from_micros(100),
+            Kill::RandomSend if run % 2 == 1 => Duration::from_micros(100),
             _ => Duration::ZERO,
         };
-        let (victim_id, victim_role) = match how {
-            PublisherKill::InsideLoan => (LOANER, format!("loan:{}:{name}", pick % 4)),
-            PublisherKill::RandomSend => (STREAMER, format!("stream:{name}")),
-        };
-        let mut survivor = Running::spawn("survivor", {
-            let mut command = child("child_survivor_publisher", &[(SURVIVOR_ENV, &name)]);
-            command.stdin(process::Stdio::piped());
-            command
-        });
-        let mut stop = survivor.stdin();
-        let mut victim =
-            Running::spawn("victim", child("child_victim_publisher", &[(VICTIM_PUBLISHER_ENV, &victim_role)]));
+        let victim_id = how.victim();
+        let children = KillRun::spawn(
+            how,
+            pick,
+            &name,
+            ["child_survivor_publisher", SURVIVOR_ENV],
+            ["child_victim_publisher", VICTIM_PUBLISHER_ENV],
+        );
         let progress = [Progress::default(), Progress::default()];
 
         let (counts, survivor, victim) = thread::scope(|s| {
             let first = s.spawn(|| drain(&mut rx, "subscriber 1", pause, &progress[0]));
             let second = s.spawn(|| drain(&mut rx2, "subscriber 2", pause, &progress[1]));
-            survivor.wait_for(ATTACHED);
-            // Killed inside its last loan (at some point of writing it), or anywhere in
-            // its stream of sends.
-            let delay = match how {
-                PublisherKill::InsideLoan => {
-                    victim.wait_for(INSIDE);
-                    Duration::from_micros(pick % 8_000)
+            let (survivor, victim) = children.kill(|| {
+                if !pause.is_zero() {
+                    wait_until_nearly_full(&progress);
                 }
-                PublisherKill::RandomSend => {
-                    victim.wait_for(ATTACHED);
-                    if !pause.is_zero() {
-                        wait_until_nearly_full(&progress);
-                    }
-                    Duration::from_micros(pick % 20_000)
-                }
-            };
-            thread::sleep(delay);
-            let victim = victim.kill();
-            // Only now is the survivor told to finish: its last messages are claimed
-            // after the death, behind whatever the victim left.
-            writeln!(stop, "stop").expect("tell the survivor to finish");
-            let survivor = survivor.finish();
+            });
             let counts = [first.join(), second.join()].map(|t| t.expect("a subscriber thread"));
             (counts, survivor, victim)
         });
@@ -739,7 +665,7 @@ fn publisher_killed(how: PublisherKill) {
         // Both subscribers received every message the survivor sent, and the victim's up
         // to one it did not finish (each checked a prefix of its messages, whole): the
         // same ones.
-        let sent: u64 = survivor.summary().trim().strip_prefix("sent ").and_then(|n| n.parse().ok()).expect("a count");
+        let sent = sent(&survivor);
         for (s, count) in counts.iter().enumerate() {
             assert_eq!(count[SURVIVOR as usize], sent, "subscriber {}: the survivor's messages: {}", s + 1, context());
         }
@@ -750,12 +676,12 @@ fn publisher_killed(how: PublisherKill) {
             "the subscribers received different numbers of the victim's messages: {}",
             context()
         );
-        if let PublisherKill::InsideLoan = how {
+        if let Kill::InsideLoan = how {
             assert_eq!(
                 delivered,
-                pick % 4,
+                committed(pick),
                 "the victim committed {} messages before the one it died in: {}",
-                pick % 4,
+                committed(pick),
                 context()
             );
         }
@@ -794,101 +720,19 @@ fn wait_until_nearly_full(progress: &[Progress]) {
     }
 }
 
-/// `loan:<n>:<channel>`: commits `n` large messages written through loans, then takes
-/// the next loan, reports `INSIDE`, writes it slowly and never commits it.
-/// `stream:<channel>`: copy sends, as fast as it can (half of them `try_send` retried
-/// without a pause), until killed.
+/// The victim publisher (`kill_senders::victim`), killed inside a loan or at a random send.
 #[test]
 fn child_victim_publisher() {
     let Ok(role) = env::var(VICTIM_PUBLISHER_ENV) else { return };
-    start_watchdog(KILL_CHILD_WATCHDOG);
-    let (how, rest) = role.split_once(':').expect("child: <how>:...");
-    if how == "stream" {
-        let mut tx = Publisher::open(rest).unwrap_or_else(|e| panic!("child: {e}"));
-        report(ATTACHED, "");
-        let mut scratch = vec![0u8; MAX];
-        for seq in 0.. {
-            let len = kill_len(STREAMER, seq);
-            write_message(STREAMER, seq, &mut scratch[..len]);
-            if seq.is_multiple_of(2) {
-                tx.send(&scratch[..len]).unwrap_or_else(|e| panic!("child: send {seq}: {e}"));
-                continue;
-            }
-            // `try_send` without a pause while the ring is full: each try takes the
-            // claiming turn, so a kill often lands inside one.
-            loop {
-                match tx.try_send(&scratch[..len]) {
-                    Ok(()) => break,
-                    Err(PublishError::Full) => std::hint::spin_loop(),
-                    Err(e) => panic!("child: try_send {seq}: {e}"),
-                }
-            }
-        }
-        return;
-    }
-    let (committed, name) = rest.split_once(':').expect("child: loan:<n>:<channel>");
-    let committed: u64 = committed.parse().expect("child: a number");
-    let mut tx = Publisher::open(name).unwrap_or_else(|e| panic!("child: {e}"));
-    report(ATTACHED, "");
-    for seq in 0.. {
-        let len = kill_len(LOANER, seq);
-        let pattern = Pattern::new(LOANER, seq);
-        let mut loan = tx.loan_bytes(len).unwrap_or_else(|e| panic!("child: loan {seq}: {e}"));
-        let last = seq == committed;
-        if last {
-            report(INSIDE, &format!(" {seq}"));
-        }
-        for (k, chunk) in loan.chunks_mut(64 << 10).enumerate() {
-            pattern.write(k * (64 << 10), chunk);
-            if last {
-                thread::sleep(Duration::from_micros(250));
-            } else {
-                thread::yield_now();
-            }
-        }
-        if last {
-            // Killed here, or while writing above.
-            thread::sleep(KILL_CHILD_WATCHDOG);
-        }
-        loan.commit(len);
-    }
+    kill_senders::victim::<Publisher>(&role, kill_len, MAX);
 }
 
-/// Publishes a stream of messages (copies and loans), from before the victim dies until
-/// a line on stdin says it is dead; then `AFTER_KILL` more, and reports how many.
+/// The surviving publisher (`kill_senders::survivor`): sends until told the victim is dead,
+/// then `AFTER_KILL` more.
 #[test]
 fn child_survivor_publisher() {
     let Ok(name) = env::var(SURVIVOR_ENV) else { return };
-    start_watchdog(KILL_CHILD_WATCHDOG);
-    let mut tx = Publisher::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
-    let (told, stop) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        let _ = told.send(());
-    });
-    report(ATTACHED, "");
-    let mut scratch = vec![0u8; MAX];
-    let mut seq = 0;
-    let mut end = u64::MAX;
-    while seq < end {
-        if end == u64::MAX && stop.try_recv().is_ok() {
-            end = seq + AFTER_KILL;
-        }
-        let len = kill_len(SURVIVOR, seq);
-        if seq.is_multiple_of(2) {
-            write_message(SURVIVOR, seq, &mut scratch[..len]);
-            tx.send_timeout(&scratch[..len], GENEROUS).unwrap_or_else(|e| panic!("child: send {seq}: {e} (wedged?)"));
-        } else {
-            let mut loan =
-                tx.loan_bytes_timeout(len, GENEROUS).unwrap_or_else(|e| panic!("child: loan {seq}: {e} (wedged?)"));
-            write_message(SURVIVOR, seq, &mut loan);
-            loan.commit(len);
-        }
-        seq += 1;
-    }
-    drop(tx);
-    report(DONE, &format!(" sent {seq}"));
+    kill_senders::survivor::<Publisher>(&name, kill_len, MAX, GENEROUS);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,21 +17,18 @@
 //!
 //! Each test re-executes this binary for its other processes, running one `child_*`
 //! test by its exact name with an environment variable naming the channel (without it a
-//! `child_*` test returns at once). A child prints a marker once it holds its end, and
-//! another once it has done its work, so a child that ran no test (a wrong name runs
-//! zero tests and exits 0) is never taken for a success; and it kills itself if it runs
-//! far too long (`support::start_watchdog`), so a hang fails the parent instead of
-//! stalling it. The parent's own waits all have timeouts.
+//! `child_*` test returns at once); `support::children` has the parent's side and the
+//! markers, and a child kills itself if it runs far too long (`support::start_watchdog`).
+//! The kill tests' producers are `support::kill_senders`', shared with the broadcast
+//! channel's. The parent's own waits all have timeouts.
 //!
-//! A message of 8 bytes or more starts with its tag (its producer in the top byte, its
-//! sequence number below), and every later 8-byte word is a function of the tag and
-//! the word's index: the receiver recomputes and compares every byte. A 1-byte message
-//! holds its producer and the low 6 bits of its sequence number; a 0-byte message holds
-//! nothing: those two are checked by count per producer (1 B) and in all (0 B), and the
-//! 1-byte ones also for order (see `Tally::take_tiny`). A record the ring delivered
-//! without its producer publishing it would arrive as a 0-byte message (its length is
-//! only set by the commit), so the kill tests, whose producers send no such message,
-//! refuse any.
+//! Messages are those of `support::messages`: one of 8 bytes or more says its producer
+//! and sequence number and is compared byte by byte; a 1-byte one says its producer and
+//! the low 6 bits of its sequence number; a 0-byte one says nothing: those two are
+//! checked by count per producer (1 B) and in all (0 B), and the 1-byte ones also for
+//! order (see `Tally::take_tiny`). A record the ring delivered without its producer
+//! publishing it would arrive as a 0-byte message (its length is only set by the
+//! commit), so the kill tests, whose producers send no such message, refuse any.
 //!
 //! `FERRY_BYTES_MPMC_MESSAGES` sets the stream test's total number of messages (default
 //! 100,000; the issue's figure is 1,000,000); `FERRY_BYTES_MPMC_KILL_RUNS` the runs of
@@ -40,19 +37,22 @@
 use std::{
     env,
     fs::{self, File},
-    io::{BufRead, BufReader, BufWriter, Read, Write},
-    os::unix::process::ExitStatusExt,
+    io::{BufWriter, Write},
     path::{Path, PathBuf},
-    process::{self, Child, ChildStdin, Command, ExitStatus, Stdio},
-    sync::mpsc,
-    thread::{self, JoinHandle},
+    process, thread,
     time::{Duration, Instant},
 };
 
 use ferry::{Config, Receiver, RecvError, RingKind, SendError, Sender};
 
 mod support;
-use support::{mix, shm_path, start_watchdog, Cleanup};
+use support::{
+    children::{child, describe_all, parse_role, report, stream_watchdog, wait_all, Running, ATTACHED, DONE},
+    count_from_env,
+    kill_senders::{self, committed, sent, Kill, KillRun, FEEDER, KILL_CHILD_WATCHDOG, LOANER, NEWCOMER, SURVIVOR},
+    messages::{identify, larger_loan, share, tag, write_message},
+    mix, shm_path, start_watchdog, Cleanup,
+};
 
 /// The largest message.
 const MAX: usize = 2 << 20;
@@ -66,10 +66,6 @@ const PRODUCERS: u32 = 3;
 const CONSUMERS: u32 = 3;
 /// A wait long enough that only a wedged or broken channel runs into it.
 const GENEROUS: Duration = Duration::from_secs(20);
-/// How long the parent waits for a child's marker.
-const MARKER_DEADLINE: Duration = Duration::from_secs(60);
-/// A kill test's child that runs longer than this kills itself.
-const KILL_CHILD_WATCHDOG: Duration = Duration::from_secs(60);
 
 /// `<id>:<total messages>:<channel>` for `child_stream_producer`.
 const PRODUCER_ENV: &str = "FERRY_BYTES_MPMC_PRODUCER";
@@ -87,27 +83,12 @@ const SURVIVOR_ENV: &str = "FERRY_BYTES_MPMC_SURVIVOR";
 /// The channel for `child_victim_consumer`.
 const VICTIM_CONSUMER_ENV: &str = "FERRY_BYTES_MPMC_VICTIM_CONSUMER";
 
-/// Printed by a child once it holds its end of the channel.
-const ATTACHED: &str = "FERRY-CHILD-ATTACHED";
-/// Printed by a child once it has done everything it was asked, with a summary.
-const DONE: &str = "FERRY-CHILD-DONE";
-/// Printed by the loan victim once it is writing the loan it never commits.
-const INSIDE: &str = "FERRY-CHILD-INSIDE";
 /// Printed by the consumer victim once it holds (and has checked) its message.
 const HOLDING: &str = "FERRY-CHILD-HOLDING";
 
-/// The kill tests' producers (a producer id is a message's top byte).
-const LOANER: u32 = 0;
-const SURVIVOR: u32 = 1;
-const STREAMER: u32 = 2;
-const NEWCOMER: u32 = 3;
-const FEEDER: u32 = 4;
-/// Messages the survivor sends after it is told the victim is dead.
-const AFTER_KILL: u64 = 8;
-
-/// Salts, so that the choices of lengths, fillers, send and receive paths do not line up.
+/// Salts, so that the choices of lengths, send and receive paths and kills do not line
+/// up.
 const LEN_SALT: u64 = 0x6279_6d70_6c65_6e01;
-const FILL_SALT: u64 = 0x6279_6d70_6669_6c02;
 const SEND_SALT: u64 = 0x6279_6d70_7365_6e03;
 const RECV_SALT: u64 = 0x6279_6d70_7265_6304;
 const KILL_SALT: u64 = 0x6279_6d70_6b69_6c05;
@@ -121,98 +102,11 @@ fn unique(tag: &str) -> String {
 }
 
 fn total_messages() -> u64 {
-    env::var("FERRY_BYTES_MPMC_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    count_from_env("FERRY_BYTES_MPMC_MESSAGES", 100_000)
 }
 
 fn kill_runs() -> u64 {
-    env::var("FERRY_BYTES_MPMC_KILL_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
-}
-
-// ---------------------------------------------------------------------------------------
-// Messages.
-// ---------------------------------------------------------------------------------------
-
-/// The first word of message `seq` of producer `id`.
-fn tag(id: u32, seq: u64) -> u64 {
-    u64::from(id) << 56 | seq
-}
-
-/// The byte of a 1-byte message: its producer and the low 6 bits of its sequence number.
-fn tiny(id: u32, seq: u64) -> u8 {
-    (id << 6) as u8 | (seq & 63) as u8
-}
-
-/// The words of one message of 8 bytes or more: its tag, then words derived from it.
-struct Pattern {
-    tag: u64,
-    key: u64,
-}
-
-impl Pattern {
-    fn new(id: u32, seq: u64) -> Self {
-        Self { tag: tag(id, seq), key: mix(tag(id, seq) ^ FILL_SALT) }
-    }
-
-    /// Word `i` of the message: cheap, and different for every message and position.
-    fn word(&self, i: usize) -> u64 {
-        if i == 0 {
-            self.tag
-        } else {
-            self.key.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        }
-    }
-
-    /// Writes the message's bytes from byte `at` (a multiple of 8) into `out`.
-    fn write(&self, at: usize, out: &mut [u8]) {
-        debug_assert!(at.is_multiple_of(8));
-        for (k, chunk) in out.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&self.word(at / 8 + k).to_le_bytes()[..chunk.len()]);
-        }
-    }
-
-    /// The first byte at which `got` differs from the message, if any.
-    fn first_difference(&self, got: &[u8]) -> Option<usize> {
-        got.chunks(8).enumerate().position(|(k, chunk)| chunk != &self.word(k).to_le_bytes()[..chunk.len()]).map(|k| {
-            let expected = self.word(k).to_le_bytes();
-            k * 8 + got[k * 8..].iter().zip(expected).position(|(g, e)| *g != e).unwrap_or(0)
-        })
-    }
-}
-
-/// Writes message `seq` of producer `id` into `out`, whose length is the message's.
-fn write_message(id: u32, seq: u64, out: &mut [u8]) {
-    match out.len() {
-        0 => {}
-        1 => out[0] = tiny(id, seq),
-        _ => Pattern::new(id, seq).write(0, out),
-    }
-}
-
-/// Checks that `got`, 8 bytes or more, is a whole message: of a producer below
-/// `producers`, with a sequence number below `sent(id)`, of the length `len_of` gives
-/// it, every byte as written. Returns its producer and sequence number.
-fn identify(
-    got: &[u8],
-    producers: u32,
-    sent: impl Fn(u32) -> u64,
-    len_of: fn(u32, u64) -> usize,
-) -> Result<(u32, u64), String> {
-    if got.len() < 8 {
-        return Err(format!("a message of {} bytes: none that short is sent", got.len()));
-    }
-    let first = u64::from_le_bytes(got[..8].try_into().expect("8 bytes"));
-    let (id, seq) = ((first >> 56) as u32, first & ((1 << 56) - 1));
-    if id >= producers || seq >= sent(id) {
-        return Err(format!("a message of {} bytes tagged producer {id}, seq {seq}: never sent (torn?)", got.len()));
-    }
-    let len = len_of(id, seq);
-    if got.len() != len {
-        return Err(format!("message {seq} of producer {id} is {} bytes, not {len}: torn", got.len()));
-    }
-    if let Some(at) = Pattern::new(id, seq).first_difference(got) {
-        return Err(format!("message {seq} of producer {id} ({len} bytes) torn or stale at byte {at}"));
-    }
-    Ok((id, seq))
+    count_from_env("FERRY_BYTES_MPMC_KILL_RUNS", 20)
 }
 
 /// The length of message `seq` of stream producer `id`: 0 B, 1 B, 64 B, 4 KiB, 1 MiB
@@ -226,11 +120,6 @@ fn stream_len(id: u32, seq: u64) -> usize {
         996..999 => MIB,
         _ => MAX,
     }
-}
-
-/// The messages stream producer `id` sends, of `total`.
-fn share(total: u64, id: u32) -> u64 {
-    total / u64::from(PRODUCERS) + u64::from(u64::from(id) < total % u64::from(PRODUCERS))
 }
 
 /// The length of message `seq` of a kill test's producer `id` (none is under 64 bytes).
@@ -257,167 +146,6 @@ fn kill_len(id: u32, seq: u64) -> usize {
             _ => MAX,
         },
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Children.
-// ---------------------------------------------------------------------------------------
-
-/// This test binary, to run the child test `test` with `vars` set.
-fn child(test: &str, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env::current_exe().expect("the test binary's path"));
-    command.args(["--exact", test, "--nocapture", "--test-threads=1"]).stdin(Stdio::null());
-    for (key, value) in vars {
-        command.env(key, value);
-    }
-    command
-}
-
-/// Prints `marker` (and `rest`) on a line of its own, flushed at once.
-fn report(marker: &str, rest: &str) {
-    println!("{marker}{rest}");
-    std::io::stdout().flush().expect("child: flush stdout");
-}
-
-/// A running child whose stdout and stderr are drained by two threads; each line of its
-/// stdout is also passed on to `lines`. Killed and reaped on drop, so that a failing
-/// parent never leaves it behind.
-struct Running {
-    label: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// What a finished child did.
-struct Finished {
-    label: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Running {
-    fn spawn(label: &str, mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {label}: {e}"));
-        let out = child.stdout.take().expect("piped stdout");
-        let (forward, lines) = mpsc::channel();
-        let stdout = thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                all.push_str(&line);
-                all.push('\n');
-                let _ = forward.send(line);
-            }
-            all
-        });
-        let mut err = child.stderr.take().expect("piped stderr");
-        let stderr = thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = err.read_to_end(&mut all);
-            String::from_utf8_lossy(&all).into_owned()
-        });
-        Self { label: label.to_owned(), child, lines, stdout: Some(stdout), stderr: Some(stderr) }
-    }
-
-    /// Waits for a line of its stdout holding `marker` and returns the rest of the line
-    /// after it; on a timeout, or if the child ends first, kills it and panics with its
-    /// output.
-    fn wait_for(&mut self, marker: &str) -> String {
-        let deadline = Instant::now() + MARKER_DEADLINE;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(at) = line.find(marker) {
-                        return line[at + marker.len()..].to_owned();
-                    }
-                }
-                Err(e) => {
-                    let _ = self.child.kill();
-                    let label = self.label.clone();
-                    let finished = self.finish_now();
-                    panic!("{label} printed no {marker} ({e:?})\n{}", finished.describe());
-                }
-            }
-        }
-    }
-
-    /// SIGKILLs the child and checks that the signal is what ended it.
-    fn kill(mut self) -> Finished {
-        self.child.kill().unwrap_or_else(|e| panic!("kill {}: {e}", self.label));
-        let finished = self.finish_now();
-        assert_eq!(finished.status.signal(), Some(9), "not ended by SIGKILL\n{}", finished.describe());
-        finished
-    }
-
-    /// Waits for the child to exit and collects its output.
-    fn finish(mut self) -> Finished {
-        self.finish_now()
-    }
-
-    fn finish_now(&mut self) -> Finished {
-        let status = self.child.wait().unwrap_or_else(|e| panic!("wait for {}: {e}", self.label));
-        let stdout = self.stdout.take().map(|t| t.join().expect("the stdout thread")).unwrap_or_default();
-        let stderr = self.stderr.take().map(|t| t.join().expect("the stderr thread")).unwrap_or_default();
-        Finished { label: self.label.clone(), status, stdout, stderr }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Finished {
-    fn describe(&self) -> String {
-        format!(
-            "{} exited with {}\n--- {0} stdout ---\n{}\n--- {0} stderr ---\n{}",
-            self.label, self.status, self.stdout, self.stderr
-        )
-    }
-
-    fn ok(&self) -> bool {
-        self.status.success() && self.stdout.contains(DONE)
-    }
-
-    /// The rest of the line that carries the done marker.
-    fn summary(&self) -> &str {
-        self.stdout.lines().find_map(|line| line.find(DONE).map(|at| &line[at + DONE.len()..])).unwrap_or("")
-    }
-}
-
-fn describe_all(finished: &[Finished]) -> String {
-    finished.iter().map(Finished::describe).collect::<Vec<_>>().join("\n")
-}
-
-/// Waits for every child and asserts that each succeeded and did its work; on any
-/// failure, panics with `what` and every child's output (one child's failure is often
-/// another's cause).
-fn wait_all(children: Vec<Running>, what: &str) -> Vec<Finished> {
-    let finished: Vec<Finished> = children.into_iter().map(Running::finish).collect();
-    if let Some(bad) = finished.iter().find(|f| !f.ok()) {
-        let why = if bad.status.success() { "did not run its test" } else { "failed" };
-        panic!("{what}: {} {why}\n{}", bad.label, describe_all(&finished));
-    }
-    finished
-}
-
-/// `<id>:<total>:<channel>` from `var`.
-fn parse_role(var: &str) -> Option<(u32, u64, String)> {
-    let value = env::var(var).ok()?;
-    let mut parts = value.splitn(3, ':');
-    let mut next = || parts.next().expect("child: <id>:<total>:<channel>");
-    let id = next().parse().expect("child: a numeric id");
-    let total = next().parse().expect("child: a numeric total");
-    Some((id, total, next().to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,7 +199,7 @@ fn three_producers_and_three_consumers_deliver_mixed_sizes_whole_exactly_once() 
     let elapsed = started.elapsed();
 
     // Merge what the consumers got.
-    let mut times: Vec<Vec<u8>> = (0..PRODUCERS).map(|p| vec![0u8; share(total, p) as usize]).collect();
+    let mut times: Vec<Vec<u8>> = (0..PRODUCERS).map(|p| vec![0u8; share(total, PRODUCERS, p) as usize]).collect();
     let (mut tiny_got, mut empty_got) = (vec![0u64; PRODUCERS as usize], 0u64);
     let mut per_consumer = Vec::new();
     for file in &files {
@@ -514,10 +242,11 @@ fn three_producers_and_three_consumers_deliver_mixed_sizes_whole_exactly_once() 
     );
     // And as many 1-byte (per producer) and 0-byte messages as were sent: a lost or
     // repeated one, or an abandoned record delivered (as 0 bytes), changes a count.
-    let tiny_sent: Vec<u64> =
-        (0..PRODUCERS).map(|p| (0..share(total, p)).filter(|&s| stream_len(p, s) == 1).count() as u64).collect();
+    let tiny_sent: Vec<u64> = (0..PRODUCERS)
+        .map(|p| (0..share(total, PRODUCERS, p)).filter(|&s| stream_len(p, s) == 1).count() as u64)
+        .collect();
     let empty_sent: u64 =
-        (0..PRODUCERS).map(|p| (0..share(total, p)).filter(|&s| stream_len(p, s) == 0).count() as u64).sum();
+        (0..PRODUCERS).map(|p| (0..share(total, PRODUCERS, p)).filter(|&s| stream_len(p, s) == 0).count() as u64).sum();
     assert_eq!(tiny_got, tiny_sent, "1-byte messages received per producer, and sent\n{}", describe_all(&finished));
     assert_eq!(empty_got, empty_sent, "0-byte messages received, and sent\n{}", describe_all(&finished));
     assert_eq!(per_consumer.iter().sum::<u64>(), total, "every message once");
@@ -561,32 +290,17 @@ fn read_received(path: &Path) -> Received {
     Received { seqs, tiny, empty }
 }
 
-/// How long a stream child may run.
-fn stream_watchdog() -> Duration {
-    Duration::from_secs(env::var(WATCHDOG_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(120))
-}
-
-/// A loan size of more than `len` bytes (the maximum for the maximum), now and then
-/// the maximum.
-fn larger_loan(len: usize, pick: u64) -> usize {
-    if (pick >> 16).is_multiple_of(16) {
-        MAX
-    } else {
-        (len + 1 + (pick >> 20) as usize % 4096).min(MAX)
-    }
-}
-
 /// A stream producer: sends its share of the messages through every send path, and now
 /// and then first drops uncommitted a loan holding a perfect copy of the next message.
 #[test]
 fn child_stream_producer() {
     let Some((id, total, name)) = parse_role(PRODUCER_ENV) else { return };
-    start_watchdog(stream_watchdog());
+    start_watchdog(stream_watchdog(WATCHDOG_ENV));
     let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((tx.slot_size(), tx.capacity_bytes()), (MAX, CAPACITY), "child: the header's geometry");
     report(ATTACHED, "");
     let started = Instant::now();
-    let count = share(total, id);
+    let count = share(total, PRODUCERS, id);
     let mut scratch = vec![0u8; MAX];
     let (mut abandoned, mut shorter, mut full) = (0u64, 0u64, 0u64);
     let mut seq = 0;
@@ -596,7 +310,7 @@ fn child_stream_producer() {
         if pick.is_multiple_of(32) {
             // A loan holding a perfect copy of message `seq`, dropped uncommitted: if a
             // consumer ever saw it, a message would arrive twice (or an extra 0-byte one).
-            let mut loan = tx.loan_bytes(larger_loan(len, pick).min(len + 64)).expect("child: loan to abandon");
+            let mut loan = tx.loan_bytes(larger_loan(len, pick, MAX).min(len + 64)).expect("child: loan to abandon");
             write_message(id, seq, &mut loan[..len]);
             drop(loan);
             abandoned += 1;
@@ -671,7 +385,7 @@ fn child_stream_producer() {
             }
             _ => {
                 // Loan more, commit fewer; the bytes past the message must not arrive.
-                let size = larger_loan(len, pick);
+                let size = larger_loan(len, pick, MAX);
                 let mut loan = tx.loan_bytes(size).unwrap_or_else(|e| panic!("child: loan {size} at {seq}: {e}"));
                 let slack = (len + 64).min(size);
                 loan[len..slack].fill(0xA5);
@@ -724,7 +438,7 @@ impl Tally {
             1 => self.take_tiny(got[0]),
             _ => {
                 let total = self.total;
-                let (p, seq) = identify(got, PRODUCERS, |p| share(total, p), stream_len)
+                let (p, seq) = identify(got, PRODUCERS, |p| share(total, PRODUCERS, p), stream_len)
                     .unwrap_or_else(|e| panic!("child: consumer {}: {e}", self.id));
                 if let Some(last) = self.last[p as usize] {
                     assert!(
@@ -748,13 +462,15 @@ impl Tally {
         let (p, low) = (u32::from(byte >> 6), u64::from(byte & 63));
         assert!(p < PRODUCERS, "child: consumer {}: a 1-byte message from producer {p}", self.id);
         let from = self.last[p as usize].map_or(0, |last| last + 1);
-        let seq = (from..share(self.total, p)).find(|&s| s & 63 == low && stream_len(p, s) == 1).unwrap_or_else(|| {
-            panic!(
+        let seq = (from..share(self.total, PRODUCERS, p))
+            .find(|&s| s & 63 == low && stream_len(p, s) == 1)
+            .unwrap_or_else(|| {
+                panic!(
                 "child: consumer {}: a 1-byte message of producer {p} (low bits {low}) fits no message after {from}: \
                  out of order, repeated or never sent",
                 self.id
             )
-        });
+            });
         self.last[p as usize] = Some(seq);
         self.tiny[p as usize] += 1;
     }
@@ -785,7 +501,7 @@ impl Tally {
 fn child_stream_consumer() {
     let Some((id, total, name)) = parse_role(CONSUMER_ENV) else { return };
     let path = env::var(RECEIVED_ENV).expect("child: the file to write");
-    start_watchdog(stream_watchdog());
+    start_watchdog(stream_watchdog(WATCHDOG_ENV));
     let mut rx = Receiver::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
     assert_eq!((rx.slot_size(), rx.capacity_bytes()), (MAX, CAPACITY), "child: the header's geometry");
     report(ATTACHED, "");
@@ -907,23 +623,14 @@ fn child_stream_consumer() {
 // A producer killed mid-message.
 // ---------------------------------------------------------------------------------------
 
-/// Where the victim producer is killed.
-#[derive(Clone, Copy, Debug)]
-enum ProducerKill {
-    /// Inside a large loan it writes slowly and never commits, after 0 to 3 whole ones.
-    InsideLoan,
-    /// At a random moment of a stream of copy sends.
-    RandomSend,
-}
-
 #[test]
 fn producer_killed_inside_a_large_loan_never_delivers_it_and_never_wedges() {
-    producer_killed(ProducerKill::InsideLoan);
+    producer_killed(Kill::InsideLoan);
 }
 
 #[test]
 fn producer_killed_at_random_moments_of_copy_sends_never_tears_or_wedges() {
-    producer_killed(ProducerKill::RandomSend);
+    producer_killed(Kill::RandomSend);
 }
 
 /// What the parent's consumers took: each message's producer and sequence number, in
@@ -962,7 +669,7 @@ fn seqs_of(taken: &[&Taken], id: u32) -> Vec<u64> {
     seqs
 }
 
-fn producer_killed(how: ProducerKill) {
+fn producer_killed(how: Kill) {
     let runs = kill_runs();
     let started = Instant::now();
     let mut victim_sent = 0;
@@ -976,47 +683,26 @@ fn producer_killed(how: ProducerKill) {
         // full, and the victim, retrying `try_send`, spends much of its time in its
         // claiming turn.
         let pause = match how {
-            ProducerKill::RandomSend if run % 2 == 1 => Duration::from_micros(100),
+            Kill::RandomSend if run % 2 == 1 => Duration::from_micros(100),
             _ => Duration::ZERO,
         };
-        let (victim_id, victim_role) = match how {
-            ProducerKill::InsideLoan => (LOANER, format!("loan:{}:{name}", pick % 4)),
-            ProducerKill::RandomSend => (STREAMER, format!("stream:{name}")),
-        };
-        let mut survivor = Running::spawn("survivor", {
-            let mut command = child("child_survivor_producer", &[(SURVIVOR_ENV, &name)]);
-            command.stdin(Stdio::piped());
-            command
-        });
-        let mut stop: ChildStdin = survivor.child.stdin.take().expect("piped stdin");
-        let mut victim =
-            Running::spawn("victim", child("child_victim_producer", &[(VICTIM_PRODUCER_ENV, &victim_role)]));
+        let victim_id = how.victim();
+        let children = KillRun::spawn(
+            how,
+            pick,
+            &name,
+            ["child_survivor_producer", SURVIVOR_ENV],
+            ["child_victim_producer", VICTIM_PRODUCER_ENV],
+        );
 
         let (taken, survivor, victim) = thread::scope(|s| {
             let first = s.spawn(|| drain(&mut rx, "consumer 1", NEWCOMER, pause));
             let second = s.spawn(|| drain(&mut rx2, "consumer 2", NEWCOMER, pause));
-            survivor.wait_for(ATTACHED);
-            // Killed inside its last loan (at some point of writing it), or anywhere in
-            // its stream of sends.
-            let delay = match how {
-                ProducerKill::InsideLoan => {
-                    victim.wait_for(INSIDE);
-                    Duration::from_micros(pick % 8_000)
+            let (survivor, victim) = children.kill(|| {
+                if !pause.is_zero() {
+                    wait_until_nearly_full(&name);
                 }
-                ProducerKill::RandomSend => {
-                    victim.wait_for(ATTACHED);
-                    if !pause.is_zero() {
-                        wait_until_nearly_full(&name);
-                    }
-                    Duration::from_micros(pick % 20_000)
-                }
-            };
-            thread::sleep(delay);
-            let victim = victim.kill();
-            // Only now is the survivor told to finish: its last messages are claimed
-            // after the death, behind whatever the victim left.
-            writeln!(stop, "stop").expect("tell the survivor to finish");
-            let survivor = survivor.finish();
+            });
             let taken = [first.join(), second.join()].map(|t| t.expect("a consumer thread"));
             (taken, survivor, victim)
         });
@@ -1026,7 +712,7 @@ fn producer_killed(how: ProducerKill) {
         let taken: Vec<&Taken> = taken.iter().collect();
 
         // The survivor's messages, all of them, once each.
-        let sent: u64 = survivor.summary().trim().strip_prefix("sent ").and_then(|n| n.parse().ok()).expect("a count");
+        let sent = sent(&survivor);
         assert!(
             seqs_of(&taken, SURVIVOR).into_iter().eq(0..sent),
             "the survivor sent {sent}: not each received exactly once: {}",
@@ -1040,12 +726,12 @@ fn producer_killed(how: ProducerKill) {
             "the victim's messages are not a prefix received once each: {}",
             context()
         );
-        if let ProducerKill::InsideLoan = how {
+        if let Kill::InsideLoan = how {
             assert_eq!(
                 delivered,
-                pick % 4,
+                committed(pick),
                 "the victim committed {} messages before the torn one: {}",
-                pick % 4,
+                committed(pick),
                 context()
             );
         }
@@ -1075,101 +761,19 @@ fn wait_until_nearly_full(name: &str) {
     }
 }
 
-/// `loan:<n>:<channel>`: commits `n` large messages written through loans, then takes
-/// the next loan, reports `INSIDE`, writes it slowly and never commits it.
-/// `stream:<channel>`: copy sends, as fast as it can (half of them `try_send` retried
-/// without a pause), until killed.
+/// The victim producer (`kill_senders::victim`), killed inside a loan or at a random send.
 #[test]
 fn child_victim_producer() {
     let Ok(role) = env::var(VICTIM_PRODUCER_ENV) else { return };
-    start_watchdog(KILL_CHILD_WATCHDOG);
-    let (how, rest) = role.split_once(':').expect("child: <how>:...");
-    if how == "stream" {
-        let mut tx = Sender::open(rest).unwrap_or_else(|e| panic!("child: {e}"));
-        report(ATTACHED, "");
-        let mut scratch = vec![0u8; MAX];
-        for seq in 0.. {
-            let len = kill_len(STREAMER, seq);
-            write_message(STREAMER, seq, &mut scratch[..len]);
-            if seq.is_multiple_of(2) {
-                tx.send(&scratch[..len]).unwrap_or_else(|e| panic!("child: send {seq}: {e}"));
-                continue;
-            }
-            // `try_send` without a pause while the ring is full: each try takes the
-            // claiming turn, so a kill often lands inside one.
-            loop {
-                match tx.try_send(&scratch[..len]) {
-                    Ok(()) => break,
-                    Err(SendError::Full(())) => std::hint::spin_loop(),
-                    Err(e) => panic!("child: try_send {seq}: {e}"),
-                }
-            }
-        }
-        return;
-    }
-    let (committed, name) = rest.split_once(':').expect("child: loan:<n>:<channel>");
-    let committed: u64 = committed.parse().expect("child: a number");
-    let mut tx = Sender::open(name).unwrap_or_else(|e| panic!("child: {e}"));
-    report(ATTACHED, "");
-    for seq in 0.. {
-        let len = kill_len(LOANER, seq);
-        let pattern = Pattern::new(LOANER, seq);
-        let mut loan = tx.loan_bytes(len).unwrap_or_else(|e| panic!("child: loan {seq}: {e}"));
-        let last = seq == committed;
-        if last {
-            report(INSIDE, &format!(" {seq}"));
-        }
-        for (k, chunk) in loan.chunks_mut(64 << 10).enumerate() {
-            pattern.write(k * (64 << 10), chunk);
-            if last {
-                thread::sleep(Duration::from_micros(250));
-            } else {
-                thread::yield_now();
-            }
-        }
-        if last {
-            // Killed here, or while writing above.
-            thread::sleep(KILL_CHILD_WATCHDOG);
-        }
-        loan.commit(len);
-    }
+    kill_senders::victim::<Sender>(&role, kill_len, MAX);
 }
 
-/// Sends a stream of messages (copies and loans), from before the victim dies until a
-/// line on stdin says it is dead; then `AFTER_KILL` more, and reports how many.
+/// The surviving producer (`kill_senders::survivor`): sends until told the victim is dead,
+/// then `AFTER_KILL` more.
 #[test]
 fn child_survivor_producer() {
     let Ok(name) = env::var(SURVIVOR_ENV) else { return };
-    start_watchdog(KILL_CHILD_WATCHDOG);
-    let mut tx = Sender::open(&name).unwrap_or_else(|e| panic!("child: {e}"));
-    let (told, stop) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        let _ = told.send(());
-    });
-    report(ATTACHED, "");
-    let mut scratch = vec![0u8; MAX];
-    let mut seq = 0;
-    let mut end = u64::MAX;
-    while seq < end {
-        if end == u64::MAX && stop.try_recv().is_ok() {
-            end = seq + AFTER_KILL;
-        }
-        let len = kill_len(SURVIVOR, seq);
-        if seq.is_multiple_of(2) {
-            write_message(SURVIVOR, seq, &mut scratch[..len]);
-            tx.send_timeout(&scratch[..len], GENEROUS).unwrap_or_else(|e| panic!("child: send {seq}: {e} (wedged?)"));
-        } else {
-            let mut loan =
-                tx.loan_bytes_timeout(len, GENEROUS).unwrap_or_else(|e| panic!("child: loan {seq}: {e} (wedged?)"));
-            write_message(SURVIVOR, seq, &mut loan);
-            loan.commit(len);
-        }
-        seq += 1;
-    }
-    drop(tx);
-    report(DONE, &format!(" sent {seq}"));
+    kill_senders::survivor::<Sender>(&name, kill_len, MAX, GENEROUS);
 }
 
 // ---------------------------------------------------------------------------------------

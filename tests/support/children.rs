@@ -6,6 +6,8 @@
 //! summary) once it has done its work, so that a child that ran no test (a wrong name
 //! runs zero tests and exits 0) is never taken for a success. A child also starts
 //! `support::start_watchdog`, so that a hang fails the parent instead of stalling it.
+//! A stream test's child reads its role from an environment variable ([`parse_role`])
+//! and its watchdog from another ([`stream_watchdog`]).
 
 use std::{
     env,
@@ -33,6 +35,23 @@ pub fn child(test: &str, vars: &[(&str, &str)]) -> Command {
         command.env(key, value);
     }
     command
+}
+
+/// In a child: `<id>:<total>:<channel>` from `var`, or `None` where it is not set (the
+/// child test was not asked for).
+pub fn parse_role(var: &str) -> Option<(u32, u64, String)> {
+    let value = env::var(var).ok()?;
+    let mut parts = value.splitn(3, ':');
+    let mut next = || parts.next().expect("child: <id>:<total>:<channel>");
+    let id = next().parse().expect("child: a numeric id");
+    let total = next().parse().expect("child: a numeric total");
+    Some((id, total, next().to_owned()))
+}
+
+/// In a child: how long a stream child may run, in seconds from `var` (the parent sets
+/// it to grow with the count), else two minutes.
+pub fn stream_watchdog(var: &str) -> Duration {
+    Duration::from_secs(env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(120))
 }
 
 /// In a child: prints `marker` (and `rest`) on a line of its own, flushed at once.

@@ -6,6 +6,9 @@
 //! word's index: the receiver recomputes and compares every byte ([`identify`]). A 1-byte
 //! message holds its sender (below 4) and the low 6 bits of its sequence number
 //! ([`tiny`]); a 0-byte message holds nothing: a test counts those.
+//!
+//! A stream test divides its messages among its senders ([`share`]) and now and then
+//! loans more room than a message needs ([`larger_loan`]).
 
 use super::mix;
 
@@ -96,4 +99,19 @@ pub fn identify(
         return Err(format!("message {seq} of sender {id} ({len} bytes) torn or stale at byte {at}"));
     }
     Ok((id, seq))
+}
+
+/// The messages sender `id` of a stream test's `senders` sends, of `total`.
+pub fn share(total: u64, senders: u32, id: u32) -> u64 {
+    total / u64::from(senders) + u64::from(u64::from(id) < total % u64::from(senders))
+}
+
+/// A loan size of more than `len` bytes (`max` for `max`), now and then `max`; `pick`
+/// chooses.
+pub fn larger_loan(len: usize, pick: u64, max: usize) -> usize {
+    if (pick >> 16).is_multiple_of(16) {
+        max
+    } else {
+        (len + 1 + (pick >> 20) as usize % 4096).min(max)
+    }
 }

@@ -1,7 +1,9 @@
 //! What the integration tests share: the segment's file, clean-up, a mixing function
-//! for derived data, the watchdog of child processes, and a `poll` over fds; the child processes
-//! of a cross-process test (`children`) and messages checked byte by byte (`messages`). Each test
-//! binary uses part of it.
+//! for derived data, a count read from the environment, the watchdog of child processes,
+//! and a `poll` over fds; the child processes of a cross-process test (`children`),
+//! messages checked byte by byte (`messages`), and the senders of the kill tests of the
+//! channels sized in bytes, children and parent's side (`kill_senders`). Each test binary
+//! uses part of it.
 #![allow(dead_code)]
 
 use std::{os::fd::AsFd, path::PathBuf, process, thread, time::Duration};
@@ -9,6 +11,7 @@ use std::{os::fd::AsFd, path::PathBuf, process, thread, time::Duration};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 pub mod children;
+pub mod kill_senders;
 pub mod messages;
 
 /// The file of channel `name`'s shared-memory segment.
@@ -40,6 +43,12 @@ pub fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// The number in environment variable `var`, or `default` where it is unset or not a
+/// number.
+pub fn count_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Kills this (child) process if it runs longer than `limit`, so that a hang fails the
