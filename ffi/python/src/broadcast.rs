@@ -1,37 +1,44 @@
 //! `ferry.Publisher` and `ferry.Subscriber`: the broadcast channel, where every
 //! subscriber receives every message published after it joined.
 //!
-//! Both copy: `publish` copies a bytes-like object into the ring, `recv` returns a
-//! validated copy of the next message as `bytes` (in overwrite mode a message
-//! overwritten while it was copied raises `ferry.Lagged`, never arrives torn). Reading in
-//! place, as `Receiver.recv_guard` does for queues, is not offered here: a broadcast
-//! slot may be overwritten under a reader in overwrite mode, so an exported buffer could
-//! change under a numpy array with no way to tell it.
+//! `publish` copies a bytes-like object into the ring; `loan()` lends room to write a
+//! message in place (a `ferry.Loan`, `loan.rs`), a whole slot or, with `size=n`, exactly
+//! `n` bytes: on a channel sized in bytes (`Config(capacity_bytes=...)`) a message takes
+//! only the room it needs. `recv` returns a validated copy of the next message as
+//! `bytes` (in overwrite mode a message overwritten while it was copied raises
+//! `ferry.Lagged`, never arrives torn). `recv_guard` reads it in place (a
+//! `ferry.RecvGuard`, `guard.rs`), in block mode only: in overwrite mode a publisher may
+//! overwrite a message under its reader, and an exported buffer could change under a
+//! numpy array with no way to tell it. In block mode nothing is overwritten before every
+//! live subscriber has moved past it.
 
 use std::{
     ffi::c_int,
     sync::{Mutex, MutexGuard},
 };
 
-use ferry::{PublishError, Start, SubscriberError};
+use ferry::{Policy, PublishError, Start, SubscriberError};
 use pyo3::{exceptions::PyStopIteration, prelude::*, types::PyBytes};
 
 use crate::{
     buffer::{self, Borrowed},
     config::Config,
-    errors, handle, open,
+    errors,
+    guard::{ReadsInPlace, RecvGuard},
+    handle,
+    lender::Lender,
+    loan::{Lends, Loan},
+    open,
     wait::{self, Patience},
 };
 
-/// Locks `inner` for one call: `Busy` while another thread is in a call on it, `Closed`
-/// once closed.
-fn lock<'a, T>(py: Python<'_>, inner: &'a Mutex<Option<T>>, what: &'static str) -> PyResult<MutexGuard<'a, Option<T>>> {
-    let guard = handle::lock(py, inner, what)?;
-    if guard.is_none() {
-        return Err(errors::raise(py, "Closed", format!("the {what} is closed")));
-    }
-    Ok(guard)
-}
+type PublisherInner = Lender<ferry::Publisher, ferry::PublishLoan<'static>>;
+type SubscriberInner = Lender<ferry::Subscriber, ferry::SubscriberGuard<'static>>;
+
+const PUBLISHER: &str = "publisher";
+const PUBLISHER_LENT_TO: &str = "Loan (room lent for writing)";
+const SUBSCRIBER: &str = "subscriber";
+const SUBSCRIBER_LENT_TO: &str = "RecvGuard (a message read in place)";
 
 /// Where a new subscriber starts: the live stream, or the last `history` messages first.
 fn start(py: Python<'_>, history: i64) -> PyResult<Start> {
@@ -44,44 +51,47 @@ fn start(py: Python<'_>, history: i64) -> PyResult<Start> {
     }
 }
 
-/// Whether the handle in `inner` was closed.
-fn is_closed<T>(py: Python<'_>, inner: &Mutex<Option<T>>, what: &'static str) -> PyResult<bool> {
-    Ok(handle::lock(py, inner, what)?.is_none())
-}
-
-/// Drops the handle in `inner` (once; closing again does nothing).
-fn close<T>(py: Python<'_>, inner: &Mutex<Option<T>>, what: &'static str) -> PyResult<()> {
-    let handle = handle::lock(py, inner, what)?.take();
-    drop(handle);
-    Ok(())
-}
-
 /// The publishing end of a broadcast channel.
 ///
 /// `Publisher.create(endpoint, config)` makes the channel (`"NAME"` or `"shm:NAME"`; the
-/// config's `policy`, `history` and `subscribers` apply); `Publisher.open(endpoint)`
-/// attaches one more publisher. `publish(data)` copies a bytes-like object to every
-/// subscriber: in block mode it waits while the slowest subscriber is a whole ring
-/// behind (`try_publish` raises `ferry.Full`, `timeout=` raises `ferry.Timeout`); in
-/// overwrite mode it never waits. A `with` block closes the publisher. One thread uses a
-/// publisher at a time.
+/// config's `policy`, `history` and `subscribers` apply; with `capacity_bytes` it is
+/// sized in bytes); `Publisher.open(endpoint)` attaches one more publisher.
+/// `publish(data)` copies a bytes-like object to every subscriber; `loan()` lends room to
+/// write a message in place (`size=n`: exactly `n` bytes). In block mode both wait
+/// while the slowest subscriber holds the room back (the `try_` forms raise
+/// `ferry.Full`, `timeout=` raises `ferry.Timeout`); in overwrite mode they never wait.
+/// A `with` block closes the publisher. One thread uses a publisher at a time.
 #[pyclass(frozen, module = "ferry")]
 pub(crate) struct Publisher {
-    inner: Mutex<Option<ferry::Publisher>>,
+    inner: Mutex<PublisherInner>,
     /// The largest message, in bytes.
     slot_size: usize,
-    /// Slots in the ring.
+    /// Slots in the ring; 0 on a channel sized in bytes.
     capacity: usize,
+    /// Bytes of a channel sized in bytes; 0 on a ring of slots.
+    capacity_bytes: usize,
 }
 
 impl Publisher {
     fn wrap(publisher: ferry::Publisher) -> Self {
-        Self { slot_size: publisher.slot_size(), capacity: publisher.capacity(), inner: Mutex::new(Some(publisher)) }
+        Self {
+            slot_size: publisher.slot_size(),
+            capacity: publisher.capacity(),
+            capacity_bytes: publisher.capacity_bytes(),
+            inner: Mutex::new(Lender::new(publisher)),
+        }
     }
 
+    /// Locks the handle for one call; another thread waiting in a call holds it.
+    fn lock(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, PublisherInner>> {
+        handle::lock(py, &self.inner, PUBLISHER)
+    }
+
+    /// Runs `f` on the publisher, unless it is closed or a loan holds it.
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut ferry::Publisher) -> PyResult<R>) -> PyResult<R> {
-        let mut inner = lock(py, &self.inner, "publisher")?;
-        f(inner.as_mut().expect("`lock` refuses a closed publisher"))
+        let mut inner = self.lock(py)?;
+        let publisher = inner.get().map_err(|refusal| errors::refused(py, refusal, PUBLISHER, PUBLISHER_LENT_TO))?;
+        f(publisher)
     }
 
     fn publish_with(&self, py: Python<'_>, data: &Bound<'_, PyAny>, patience: Patience) -> PyResult<()> {
@@ -102,13 +112,68 @@ impl Publisher {
             .map_err(|e| errors::publish(py, e))
         })
     }
+
+    /// Lends `size` bytes (`None`: a whole slot, the largest message) as `patience` allows.
+    fn loan_with(slf: &Bound<'_, Self>, patience: Patience, size: Option<usize>) -> PyResult<Loan> {
+        let py = slf.py();
+        let mut inner = slf.get().lock(py)?;
+        let lent = inner.lend(|mut lending| {
+            // SAFETY: the first reference made from `lending`.
+            let publisher = unsafe { lending.try_once() };
+            let first = match size {
+                None => publisher.try_loan(),
+                Some(n) => publisher.try_loan_bytes(n),
+            };
+            match first {
+                Err(PublishError::Full) if patience != Patience::Try => {}
+                other => return other.map_err(|e| errors::publish(py, e)),
+            }
+            let waited = wait::in_slices(
+                py,
+                patience,
+                |e| *e == PublishError::Timeout,
+                |slice| {
+                    // SAFETY: the try before this one returned an error, which borrows
+                    // nothing: no reference made earlier from `lending` is alive.
+                    let publisher = unsafe { lending.try_once() };
+                    match size {
+                        None => publisher.loan_timeout(slice),
+                        Some(n) => publisher.loan_bytes_timeout(n, slice),
+                    }
+                },
+            )?;
+            waited.map_err(|e| errors::publish(py, e))
+        });
+        match lent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(refusal) => return Err(errors::refused(py, refusal, PUBLISHER, PUBLISHER_LENT_TO)),
+        }
+        Ok(Loan::new(slf, inner.lent().expect("lend kept the loan")))
+    }
+}
+
+impl Lends for Publisher {
+    fn finish_loan(&self, len: Option<usize>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loan) = inner.take() {
+            match len {
+                Some(len) => loan.commit(len),
+                None => drop(loan),
+            }
+        }
+        inner.free_if_closing();
+    }
 }
 
 #[pymethods]
 impl Publisher {
     /// Creates the broadcast channel `endpoint` and attaches to it as a publisher; the
     /// name is removed when this publisher is closed. `config` defaults to
-    /// `ferry.Config()` (its `kind` is ignored: the channel is a broadcast one).
+    /// `ferry.Config()` (its `kind` is ignored: the channel is a broadcast one). With
+    /// `capacity_bytes`, the ring is that many bytes and carries messages of any size up
+    /// to `slot_size`; such a channel blocks and keeps no history (`policy="overwrite"`
+    /// or `history` raise `ferry.InvalidConfig`).
     #[staticmethod]
     #[pyo3(signature = (endpoint, config = None))]
     fn create(py: Python<'_>, endpoint: &str, config: Option<&Bound<'_, Config>>) -> PyResult<Self> {
@@ -148,11 +213,32 @@ impl Publisher {
         self.publish_with(py, data, Patience::Try)
     }
 
+    /// Lends room to write a message into, waiting (block mode) while the slowest
+    /// subscriber holds it back: at most `timeout` seconds (`None`: forever).
+    /// `loan.commit(n)` publishes its first `n` bytes to every subscriber; leaving its
+    /// `with` block without a commit publishes nothing. Until then, other calls on this
+    /// publisher raise `Busy`, and later messages (of any publisher) wait behind it:
+    /// hold it only while writing. Without `size` it lends a whole slot (the largest
+    /// message); with `size`, exactly that many bytes (at most the largest message), and
+    /// on a channel sized in bytes the message then takes only that room. Raises
+    /// `TooLarge`, `Timeout`, `Corrupt`.
+    #[pyo3(signature = (timeout = None, *, size = None))]
+    fn loan(slf: &Bound<'_, Self>, timeout: Option<f64>, size: Option<usize>) -> PyResult<Loan> {
+        let patience = Patience::from_timeout(timeout)?;
+        Self::loan_with(slf, patience, size)
+    }
+
+    /// Lends a whole slot (or `size` bytes) if there is room now; raises `Full` if not.
+    #[pyo3(signature = (*, size = None))]
+    fn try_loan(slf: &Bound<'_, Self>, size: Option<usize>) -> PyResult<Loan> {
+        Self::loan_with(slf, Patience::Try, size)
+    }
+
     /// The pollable file descriptor, for `selectors`, `select.poll` or asyncio's
     /// `add_reader`: in block mode it turns readable when a full ring gets room. Once it
     /// is readable, publish with `try_publish` until `Full` (that re-arms it) before
     /// waiting on it again. In overwrite mode a publish never waits and nothing rings it.
-    /// It stays the same until `close()`.
+    /// It stays the same until `close()`. Raises while a `Loan` is held.
     fn fileno(&self, py: Python<'_>) -> PyResult<c_int> {
         self.with(py, |publisher| Ok(std::os::fd::AsRawFd::as_raw_fd(publisher)))
     }
@@ -168,23 +254,32 @@ impl Publisher {
         self.slot_size
     }
 
-    /// Slots in the ring.
+    /// Slots in the ring; 0 on a channel sized in bytes (see `capacity_bytes`).
     #[getter]
     fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// The bytes of a channel sized in bytes (`Config(capacity_bytes=...)`); 0 on a
+    /// ring of slots.
+    #[getter]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
+    }
+
     /// Whether `close` was called.
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        is_closed(py, &self.inner, "publisher")
+        Ok(!self.lock(py)?.is_open())
     }
 
     /// Detaches from the channel (subscribers see `Disconnected` once every publisher
-    /// has gone and they have read what they can see). Closing twice does nothing; other
-    /// calls raise `Closed`.
+    /// has gone and they have read what they can see). If a loan is still held, the
+    /// publisher goes when the loan is finished. Closing twice does nothing; other calls
+    /// raise `Closed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        close(py, &self.inner, "publisher")
+        self.lock(py)?.close();
+        Ok(())
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -204,11 +299,12 @@ impl Publisher {
 
     fn __repr__(&self) -> String {
         let state = match self.inner.try_lock() {
-            Ok(inner) if inner.is_none() => "closed",
+            Ok(inner) if !inner.is_open() => "closed",
+            Ok(inner) if inner.is_lent() => "loan held",
             Ok(_) => "open",
             Err(_) => "in use",
         };
-        format!("<ferry.Publisher slot_size={} capacity={} {state}>", self.slot_size, self.capacity)
+        format!("<ferry.Publisher slot_size={} {} {state}>", self.slot_size, size(self.capacity, self.capacity_bytes))
     }
 }
 
@@ -218,30 +314,47 @@ impl Publisher {
 /// `Subscriber.open(endpoint)` attaches to a channel a publisher created (`timeout=`
 /// waits for it to be created; `history=k` starts with the last `k` messages it kept);
 /// `Publisher.subscribe()` attaches one in the same process. `recv()` returns a copy of
-/// the next message as `bytes`; `try_recv()` never waits (`ferry.Empty`); `timeout=` in
-/// seconds (`ferry.Timeout`). In overwrite mode a subscriber that fell a whole ring
-/// behind gets `ferry.Lagged` (its `missed` says how many messages it lost) and then
-/// continues from the oldest message the channel still holds. Once every publisher has
-/// gone and it has read what it can see, receives raise `ferry.Disconnected` and
-/// iteration (`for message in subscriber`) ends. One thread uses a subscriber at a time.
+/// the next message as `bytes`; `recv_guard()` reads it in place (block mode only);
+/// `try_recv()` never waits (`ferry.Empty`); `timeout=` in seconds (`ferry.Timeout`). In
+/// overwrite mode a subscriber that fell a whole ring behind gets `ferry.Lagged` (its
+/// `missed` says how many messages it lost) and then continues from the oldest message
+/// the channel still holds. Once every publisher has gone and it has read what it can
+/// see, receives raise `ferry.Disconnected` and iteration (`for message in subscriber`)
+/// ends. One thread uses a subscriber at a time.
 #[pyclass(frozen, module = "ferry")]
 pub(crate) struct Subscriber {
-    inner: Mutex<Option<ferry::Subscriber>>,
+    inner: Mutex<SubscriberInner>,
     /// The largest message, in bytes.
     slot_size: usize,
-    /// Slots in the ring.
+    /// Slots in the ring; 0 on a channel sized in bytes.
     capacity: usize,
+    /// Bytes of a channel sized in bytes; 0 on a ring of slots.
+    capacity_bytes: usize,
+    /// Whether the channel is in overwrite mode, where messages are not read in place.
+    overwrite: bool,
 }
 
 impl Subscriber {
     fn wrap(subscriber: ferry::Subscriber) -> Self {
-        let (slot_size, capacity) = (subscriber.slot_size(), subscriber.capacity());
-        Self { slot_size, capacity, inner: Mutex::new(Some(subscriber)) }
+        Self {
+            slot_size: subscriber.slot_size(),
+            capacity: subscriber.capacity(),
+            capacity_bytes: subscriber.capacity_bytes(),
+            overwrite: subscriber.policy() == Policy::Overwrite,
+            inner: Mutex::new(Lender::new(subscriber)),
+        }
     }
 
+    /// Locks the handle for one call; another thread waiting in a call holds it.
+    fn lock(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, SubscriberInner>> {
+        handle::lock(py, &self.inner, SUBSCRIBER)
+    }
+
+    /// Runs `f` on the subscriber, unless it is closed or a guard holds it.
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut ferry::Subscriber) -> PyResult<R>) -> PyResult<R> {
-        let mut inner = lock(py, &self.inner, "subscriber")?;
-        f(inner.as_mut().expect("`lock` refuses a closed subscriber"))
+        let mut inner = self.lock(py)?;
+        let subscriber = inner.get().map_err(|refusal| errors::refused(py, refusal, SUBSCRIBER, SUBSCRIBER_LENT_TO))?;
+        f(subscriber)
     }
 
     /// Copies the next message into `buf` as `patience` allows.
@@ -289,6 +402,52 @@ impl Subscriber {
         // Written without the GIL, as `socket.recv_into` does: the export keeps the
         // buffer alive and its size fixed meanwhile.
         self.with(py, |subscriber| Self::copy_into(py, subscriber, buffer.as_mut_slice(), patience))
+    }
+
+    /// Receives the next message into the borrow the handle keeps, as `patience` allows,
+    /// and returns the guard that reads it in place.
+    fn guard_with(slf: &Bound<'_, Self>, patience: Patience) -> PyResult<RecvGuard> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.overwrite {
+            return Err(errors::raise(
+                py,
+                "Unsupported",
+                "an overwrite-mode channel's messages are not read in place (a publisher may overwrite one under \
+                 its reader): use recv() or recv_into(), which check what they copied",
+            ));
+        }
+        let mut inner = this.lock(py)?;
+        let lent = inner.lend(|mut lending| {
+            // SAFETY: the first reference made from `lending`.
+            match unsafe { lending.try_once() }.try_recv() {
+                Err(SubscriberError::Empty) if patience != Patience::Try => {}
+                other => return other.map_err(|e| errors::subscribe(py, e)),
+            }
+            let waited = wait::in_slices(py, patience, is_timeout, |slice| {
+                // SAFETY: the try before this one returned an error, which borrows
+                // nothing: no reference made earlier from `lending` is alive.
+                unsafe { lending.try_once() }.recv_timeout(slice)
+            })?;
+            waited.map_err(|e| errors::subscribe(py, e))
+        });
+        match lent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(refusal) => return Err(errors::refused(py, refusal, SUBSCRIBER, SUBSCRIBER_LENT_TO)),
+        }
+        // Block mode: no publisher writes the message before this subscriber moves past
+        // it, so it needs no validation (and may be exported as a buffer).
+        Ok(RecvGuard::new(slf, inner.lent().expect("lend kept the guard")))
+    }
+}
+
+impl ReadsInPlace for Subscriber {
+    fn finish_guard(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Dropping the guard moves the subscriber past the message.
+        drop(inner.take());
+        inner.free_if_closing();
     }
 }
 
@@ -354,6 +513,25 @@ impl Subscriber {
         self.recv_into_with(py, buffer, Patience::Try)
     }
 
+    /// Waits for the next message (at most `timeout` seconds; `None`: forever) and
+    /// returns a `RecvGuard` that reads it in place, without a copy (`memoryview`,
+    /// `numpy.frombuffer`); releasing the guard (leaving its `with` block) moves this
+    /// subscriber past it. Until then, other calls on this subscriber raise `Busy`, and
+    /// in block mode publishers wait for it once the ring is full: hold it only while
+    /// reading. Raises `Unsupported` in overwrite mode (use `recv` or `recv_into`),
+    /// `Timeout`, `Disconnected`, `Corrupt`.
+    #[pyo3(signature = (timeout = None))]
+    fn recv_guard(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<RecvGuard> {
+        let patience = Patience::from_timeout(timeout)?;
+        Self::guard_with(slf, patience)
+    }
+
+    /// Returns a `RecvGuard` on the next message if one is there now; raises `Empty` if
+    /// not.
+    fn try_recv_guard(slf: &Bound<'_, Self>) -> PyResult<RecvGuard> {
+        Self::guard_with(slf, Patience::Try)
+    }
+
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -370,7 +548,8 @@ impl Subscriber {
     }
 
     /// Messages published that this subscriber has not read yet (a snapshot; in
-    /// overwrite mode it may exceed the capacity: the excess is lost).
+    /// overwrite mode it may exceed the capacity: the excess is lost). On a channel
+    /// sized in bytes, the bytes of the records it has not read yet, headers included.
     fn pending(&self, py: Python<'_>) -> PyResult<u64> {
         self.with(py, |subscriber| Ok(subscriber.pending()))
     }
@@ -381,22 +560,31 @@ impl Subscriber {
         self.slot_size
     }
 
-    /// Slots in the ring.
+    /// Slots in the ring; 0 on a channel sized in bytes (see `capacity_bytes`).
     #[getter]
     fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// The bytes of a channel sized in bytes (`Config(capacity_bytes=...)`); 0 on a
+    /// ring of slots.
+    #[getter]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
+    }
+
     /// Whether `close` was called.
     #[getter]
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
-        is_closed(py, &self.inner, "subscriber")
+        Ok(!self.lock(py)?.is_open())
     }
 
-    /// Detaches from the channel; a block-mode publisher stops waiting for it. Closing
+    /// Detaches from the channel; a block-mode publisher stops waiting for it. If a
+    /// guard is still held, the subscriber goes when the guard is released. Closing
     /// twice does nothing; other calls raise `Closed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        close(py, &self.inner, "subscriber")
+        self.lock(py)?.close();
+        Ok(())
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -416,10 +604,19 @@ impl Subscriber {
 
     fn __repr__(&self) -> String {
         let state = match self.inner.try_lock() {
-            Ok(inner) if inner.is_none() => "closed",
+            Ok(inner) if !inner.is_open() => "closed",
+            Ok(inner) if inner.is_lent() => "guard held",
             Ok(_) => "open",
             Err(_) => "in use",
         };
-        format!("<ferry.Subscriber slot_size={} capacity={} {state}>", self.slot_size, self.capacity)
+        format!("<ferry.Subscriber slot_size={} {} {state}>", self.slot_size, size(self.capacity, self.capacity_bytes))
+    }
+}
+
+/// The ring's size for a `repr`: `capacity=N` slots, or `capacity_bytes=N`.
+fn size(capacity: usize, capacity_bytes: usize) -> String {
+    match capacity_bytes {
+        0 => format!("capacity={capacity}"),
+        bytes => format!("capacity_bytes={bytes}"),
     }
 }

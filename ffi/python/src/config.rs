@@ -16,9 +16,12 @@ use crate::errors;
 /// subscriber) or `"overwrite"` (it never waits; a subscriber a ring behind gets
 /// `ferry.Lagged`), `history` how many of the latest messages a late subscriber may ask
 /// for, `subscribers` how many may be attached at once. With `capacity_bytes`, the channel
-/// (`"spsc"` or `"mpmc"`) is sized in bytes: a ring of that many bytes carries messages of
-/// any size up to `slot_size`, each taking only the room it needs (`Sender.loan(size=n)`
-/// lends exactly `n` bytes); `capacity` is then ignored. Immutable; compare with `==`.
+/// (`"spsc"`, `"mpmc"`, or a broadcast one) is sized in bytes: a ring of that many bytes
+/// (a power of two, at least `2 * (16 + slot_size)`) carries messages of any size up to
+/// `slot_size`, each taking only the room it needs (`Sender.loan(size=n)` and
+/// `Publisher.loan(size=n)` lend exactly `n` bytes); `capacity` is then ignored. A
+/// broadcast channel sized in bytes blocks and keeps no history. Immutable; compare with
+/// `==`.
 #[pyclass(frozen, eq, module = "ferry")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {

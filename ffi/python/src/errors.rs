@@ -2,8 +2,9 @@
 //! class can have two bases: `ferry.Timeout` is also a `TimeoutError`, `ferry.NotFound`
 //! a `FileNotFoundError`, the bad-input errors `ValueError`s).
 //!
-//! The messages are the core's, except where the core names a Rust call: those say
-//! `ferry.unlink(...)`, which is what a Python user can run.
+//! The messages are the core's, except where the core names a Rust call or setting:
+//! those say `ferry.unlink(...)`, which is what a Python user can run, or the keyword
+//! of `ferry.Config` that sets it.
 
 use ferry::{AttachError, PublishError, RecvError, SendError, SubscriberError};
 use pyo3::{
@@ -71,6 +72,10 @@ fn attach_message(error: &AttachError) -> String {
             "channel `{name}` was created by ferry layout v{found}, this is v{expected}: \
              remove it with ferry.unlink({name:?}) and create it again"
         ),
+        // The core names its settings as Rust spells them; these are Python's keywords.
+        AttachError::InvalidConfig(_) => {
+            error.to_string().replace("Policy::Overwrite", "policy=\"overwrite\"").replace("max_message", "slot_size")
+        }
         other => other.to_string(),
     }
 }

@@ -7,9 +7,11 @@
 //! | file | what |
 //! | --- | --- |
 //! | `config.rs` | `Config` |
-//! | `sender.rs` | `Sender`, and `Loan`, a slot lent for writing (a writable buffer) |
-//! | `receiver.rs` | `Receiver`, and `RecvGuard`, a message read in place (a read-only buffer) |
-//! | `broadcast.rs` | `Publisher` and `Subscriber`, the broadcast channel (copying) |
+//! | `sender.rs` | `Sender`, the sending end of a queue |
+//! | `receiver.rs` | `Receiver`, the receiving end of a queue |
+//! | `broadcast.rs` | `Publisher` and `Subscriber`, the broadcast channel |
+//! | `loan.rs` | `Loan`, room a sender or publisher lent for writing (a writable buffer) |
+//! | `guard.rs` | `RecvGuard`, a message a receiver or subscriber reads in place (a read-only buffer) |
 //! | `handle.rs` | a handle taken for one call, by one thread at a time |
 //! | `lender.rs` | a handle and the one loan or guard Python holds of it |
 //! | `buffer.rs` | the buffer protocol both ways: a caller's bytes-like object, a slot exported |
@@ -23,8 +25,10 @@ mod broadcast;
 mod buffer;
 mod config;
 mod errors;
+mod guard;
 mod handle;
 mod lender;
+mod loan;
 mod open;
 mod receiver;
 mod sender;
@@ -56,9 +60,9 @@ fn in_memory(
 fn _ferry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::Config>()?;
     m.add_class::<sender::Sender>()?;
-    m.add_class::<sender::Loan>()?;
+    m.add_class::<loan::Loan>()?;
     m.add_class::<receiver::Receiver>()?;
-    m.add_class::<receiver::RecvGuard>()?;
+    m.add_class::<guard::RecvGuard>()?;
     m.add_class::<receiver::Guards>()?;
     m.add_class::<receiver::TryIter>()?;
     m.add_class::<broadcast::Publisher>()?;

@@ -1,32 +1,24 @@
-//! `ferry.Receiver`, and `ferry.RecvGuard`, a message read in place.
-//!
-//! A guard is a read-only buffer over the slot (`memoryview(guard)`,
-//! `numpy.frombuffer(guard)`, `struct.unpack_from(fmt, guard)` read the shared memory
-//! itself). Python cannot revoke an exported buffer (a numpy array keeps the raw
-//! pointer), so a guard counts its exports and refuses to release the slot while one is
-//! alive: `release()` (and leaving its `with` block) raises `BufferError` until every
-//! memoryview and array made from it is released or deleted. A guard collected by the
-//! garbage collector has no exports left (each holds a reference to it), so its slot is
-//! released then. The receiver is closed only once its guard is released: the mapping
-//! outlives every view of it.
+//! `ferry.Receiver`, the receiving end of a queue; it reads messages in place through
+//! `ferry.RecvGuard`s (`guard.rs`).
 
 use std::{
     ffi::c_int,
-    sync::{atomic::Ordering, Mutex, MutexGuard},
+    sync::{Mutex, MutexGuard},
 };
 
 use ferry::RecvError;
 use pyo3::{
-    exceptions::{PyBufferError, PyIndexError, PyStopIteration, PyTypeError, PyValueError},
-    ffi,
+    exceptions::{PyStopIteration, PyValueError},
     prelude::*,
-    types::{PyByteArray, PyBytes, PyList, PySlice},
+    types::{PyByteArray, PyBytes, PyList},
 };
 
 use crate::{
-    buffer::{self, Borrowed},
+    buffer::Borrowed,
     config::Config,
-    errors, handle,
+    errors,
+    guard::{ReadsInPlace, RecvGuard},
+    handle,
     lender::Lender,
     open,
     wait::{self, Patience},
@@ -49,8 +41,10 @@ pub(crate) struct Receiver {
     inner: Mutex<Inner>,
     /// The largest message, in bytes.
     slot_size: usize,
-    /// Slots of a shared-memory ring; 0 on sockets and pipes.
+    /// Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes.
     capacity: usize,
+    /// Bytes of a shared-memory channel sized in bytes; 0 elsewhere.
+    capacity_bytes: usize,
     /// Why `auto:` fell back from shared memory, if it did.
     fallback: Option<String>,
 }
@@ -63,6 +57,7 @@ impl Receiver {
         Self {
             slot_size: receiver.slot_size(),
             capacity: receiver.capacity(),
+            capacity_bytes: receiver.capacity_bytes(),
             fallback: receiver.fallback_reason().map(str::to_owned),
             inner: Mutex::new(Lender::new(receiver)),
         }
@@ -80,15 +75,9 @@ impl Receiver {
         f(receiver)
     }
 
-    /// Drops the guard Python held (its slot goes back to the senders), and frees the
-    /// receiver if `close` waited for it. Called with the GIL held, when no other call
-    /// can be waiting on this receiver (none can start while a guard is lent).
-    fn finish_guard(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Self::hand_back(&mut inner);
-    }
-
-    /// `finish_guard` with the handle already locked.
+    /// [`ReadsInPlace::finish_guard`] with the handle already locked: drops the guard
+    /// Python held (its slot goes back to the senders), and frees the receiver if
+    /// `close` waited for it.
     fn hand_back(inner: &mut Inner) {
         drop(inner.take());
         inner.free_if_closing();
@@ -287,10 +276,18 @@ impl Receiver {
         self.slot_size
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    /// The number of slots of a shared-memory ring; 0 on a channel sized in bytes (see
+    /// `capacity_bytes`), on sockets and pipes.
     #[getter]
     fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The bytes of a shared-memory channel sized in bytes (`Config(capacity_bytes=...)`);
+    /// 0 on a ring of slots, on sockets and pipes.
+    #[getter]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
     }
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
@@ -453,9 +450,14 @@ impl Receiver {
             Ok(Err(e)) => return Err(e),
             Err(refusal) => return Err(errors::refused(py, refusal, WHAT, LENT_TO)),
         }
-        let guard = inner.lent().expect("lend kept the guard");
-        let (ptr, len) = (guard.as_ptr() as usize, guard.len());
-        Ok(RecvGuard { receiver: slf.clone().unbind(), ptr, len, state: GuardState::new(0) })
+        Ok(RecvGuard::new(slf, inner.lent().expect("lend kept the guard")))
+    }
+}
+
+impl ReadsInPlace for Receiver {
+    fn finish_guard(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::hand_back(&mut inner);
     }
 }
 
@@ -520,196 +522,4 @@ impl TryIter {
 
 fn is_timeout(e: &RecvError) -> bool {
     *e == RecvError::Timeout
-}
-
-/// A message read in place: a read-only buffer over its slot, until released.
-///
-/// `with receiver.recv_guard() as message:` binds the guard itself: `bytes(message)`,
-/// `message[i]`, `message[a:b]` (copies), `len(message)`, and, without a copy,
-/// `memoryview(message)`, `numpy.frombuffer(message, dtype)`,
-/// `struct.unpack_from(fmt, message)`. Leaving the block releases the slot; it raises
-/// `BufferError` (and keeps the slot) while a memoryview or array made from the guard
-/// is still alive: release or delete those inside the block.
-///
-/// Frozen (no borrow flag to take on each call): its one mutable word, `state`, is an
-/// atomic that says whether the slot went back and how many holds (exported buffers,
-/// reads in progress) keep it.
-#[pyclass(frozen, module = "ferry")]
-pub(crate) struct RecvGuard {
-    /// The receiver the message came from (kept alive while the guard is).
-    receiver: Py<Receiver>,
-    /// The message: `len` bytes at `ptr`, valid until the guard is released (the
-    /// receiver keeps its `RecvGuard<'static>` until then, and is not freed before).
-    ptr: usize,
-    len: usize,
-    /// [`RELEASED`] once the slot has been handed back (never cleared), plus the number
-    /// of holds: buffers exported and not yet released, and reads in progress. The
-    /// slot is handed back only by the swap from 0 (no hold) to `RELEASED`, and a hold
-    /// is taken only while `RELEASED` is clear, so no read or export outlives the slot.
-    state: GuardState,
-}
-
-/// The type of [`RecvGuard::state`].
-#[allow(
-    clippy::disallowed_types,
-    reason = "a Python object's word on this process's heap, never in shared memory: outside what loom models"
-)]
-type GuardState = std::sync::atomic::AtomicUsize;
-
-/// The bit of [`RecvGuard::state`] that says the slot was handed back.
-const RELEASED: usize = 1 << (usize::BITS - 1);
-
-/// A hold on a guard's slot: it cannot be released while this lives.
-struct Hold<'a>(&'a RecvGuard);
-
-impl Drop for Hold<'_> {
-    fn drop(&mut self) {
-        // SYNC: Release; pairs with the Acquire of the compare-exchange in
-        // `mark_released`: this hold's reads of the slot happen before the hand-back.
-        self.0.state.fetch_sub(1, Ordering::Release);
-    }
-}
-
-impl RecvGuard {
-    /// Takes a hold on the slot; `BufferError` if it has been released.
-    fn hold(&self) -> PyResult<Hold<'_>> {
-        // SYNC: Relaxed; only the count and the bit matter here: the slot's bytes were
-        // made visible when the message was taken (the ring's Acquire), and the guard
-        // reached this thread through Python, which orders that before this call.
-        let state = self.state.fetch_add(1, Ordering::Relaxed);
-        let hold = Hold(self);
-        if state & RELEASED != 0 {
-            return Err(PyBufferError::new_err("the message was released: receive another"));
-        }
-        Ok(hold)
-    }
-
-    /// The message's bytes, for as long as `_hold` lives.
-    fn bytes<'a>(&'a self, _hold: &'a Hold<'a>) -> &'a [u8] {
-        // SAFETY: a hold is alive and was taken while `RELEASED` was clear, so the slot
-        // cannot be handed back meanwhile (`mark_released` needs no hold): the receiver
-        // still keeps the guard this pointer and length came from, and the mapping or
-        // frame buffer behind them.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-
-    /// Marks the slot released, if no hold keeps it: `Ok(true)` if this call did (the
-    /// caller then hands the slot back), `Ok(false)` if it was already, `BufferError`
-    /// while a memoryview or array made from the guard is alive.
-    fn mark_released(&self) -> PyResult<bool> {
-        // SYNC: AcqRel; the Acquire pairs with the Release of each `Hold` drop and
-        // `__releasebuffer__`: every read of the slot happens before it goes back.
-        match self.state.compare_exchange(0, RELEASED, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => Ok(true),
-            Err(state) if state & RELEASED != 0 => Ok(false),
-            Err(holds) => Err(PyBufferError::new_err(format!(
-                "{holds} memoryview(s) or array(s) made from this message are still alive: release or delete them \
-                 before releasing the message (the slot stays held until then)"
-            ))),
-        }
-    }
-}
-
-#[pymethods]
-impl RecvGuard {
-    /// Hands the slot back to the senders. Raises `BufferError` while a memoryview or
-    /// array made from this guard is alive. Releasing twice does nothing.
-    fn release(&self) -> PyResult<()> {
-        if self.mark_released()? {
-            self.receiver.get().finish_guard();
-        }
-        Ok(())
-    }
-
-    /// Whether the slot has been handed back.
-    #[getter]
-    fn released(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & RELEASED != 0
-    }
-
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __exit__(
-        &self,
-        _type: &Bound<'_, PyAny>,
-        _value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
-        self.release()?;
-        Ok(false)
-    }
-
-    fn __len__(&self) -> usize {
-        self.len
-    }
-
-    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let hold = self.hold()?;
-        Ok(PyBytes::new(py, self.bytes(&hold)))
-    }
-
-    /// `guard[i]` is the byte at `i`; `guard[a:b]` a copy of those bytes.
-    fn __getitem__(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let hold = self.hold()?;
-        let bytes = self.bytes(&hold);
-        if let Ok(slice) = index.cast::<PySlice>() {
-            let range = slice.indices(bytes.len() as isize)?;
-            let picked: Vec<u8> =
-                (0..range.slicelength).map(|i| bytes[(range.start + i as isize * range.step) as usize]).collect();
-            return Ok(PyBytes::new(py, &picked).into_any().unbind());
-        }
-        let i: isize =
-            index.extract().map_err(|_| PyTypeError::new_err("message indices must be integers or slices"))?;
-        let at = if i < 0 { i + bytes.len() as isize } else { i };
-        let byte = usize::try_from(at)
-            .ok()
-            .and_then(|at| bytes.get(at))
-            .ok_or_else(|| PyIndexError::new_err("message index out of range"))?;
-        Ok(byte.into_pyobject(py)?.into_any().unbind())
-    }
-
-    /// # Safety
-    ///
-    /// Called by CPython with a `Py_buffer` to fill.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
-        let this = slf.get();
-        let hold = this.hold()?;
-        let ptr = this.bytes(&hold).as_ptr().cast_mut();
-        // SAFETY: `view` is CPython's; the message stays valid until the export is
-        // released: the hold is kept for it (forgotten here, given back by
-        // `__releasebuffer__`), so `release` refuses meanwhile, and the export holds a
-        // reference to this guard, so it is not collected before. Read-only.
-        unsafe { buffer::export(slf.as_any(), view, ptr, this.len, true, flags)? };
-        std::mem::forget(hold);
-        Ok(())
-    }
-
-    /// # Safety
-    ///
-    /// Called by CPython for a view `__getbuffer__` filled.
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        // The hold `__getbuffer__` kept for this view.
-        drop(Hold(self));
-    }
-
-    fn __repr__(&self) -> String {
-        if self.released() {
-            "<ferry.RecvGuard released>".to_owned()
-        } else {
-            format!("<ferry.RecvGuard {} bytes>", self.len)
-        }
-    }
-}
-
-impl Drop for RecvGuard {
-    fn drop(&mut self) {
-        // Collected without a release: nothing exported is alive (each export holds a
-        // reference to the guard), so the slot can go back.
-        if *self.state.get_mut() & RELEASED == 0 {
-            *self.state.get_mut() = RELEASED;
-            self.receiver.get().finish_guard();
-        }
-    }
 }

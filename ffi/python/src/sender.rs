@@ -1,11 +1,5 @@
-//! `ferry.Sender`, and `ferry.Loan`, a slot borrowed for writing in place.
-//!
-//! A loan is a writable buffer over the slot: `loan[:n] = data`,
-//! `memoryview(loan)`, `numpy.frombuffer(loan, dtype)` write the shared memory itself;
-//! `loan.commit(n)` publishes the first `n` bytes. As with `RecvGuard`, an exported
-//! buffer cannot be revoked, so a loan counts its exports and refuses to commit or
-//! cancel while one is alive (`BufferError`): after a commit the slot belongs to the
-//! receiver, and a view still writing into it would corrupt its message.
+//! `ferry.Sender`, the sending end of a queue; it lends slots as `ferry.Loan`s
+//! (`loan.rs`) to write in place.
 
 use std::{
     ffi::c_int,
@@ -13,18 +7,14 @@ use std::{
 };
 
 use ferry::SendError;
-use pyo3::{
-    exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError},
-    ffi,
-    prelude::*,
-    types::PySlice,
-};
+use pyo3::prelude::*;
 
 use crate::{
     buffer,
     config::Config,
     errors, handle,
     lender::Lender,
+    loan::{Lends, Loan},
     open,
     wait::{self, Patience},
 };
@@ -45,8 +35,10 @@ pub(crate) struct Sender {
     inner: Mutex<Inner>,
     /// The largest message, in bytes.
     slot_size: usize,
-    /// Slots of a shared-memory ring; 0 on sockets and pipes.
+    /// Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes.
     capacity: usize,
+    /// Bytes of a shared-memory channel sized in bytes; 0 elsewhere.
+    capacity_bytes: usize,
     /// Why `auto:` fell back from shared memory, if it did.
     fallback: Option<String>,
 }
@@ -59,6 +51,7 @@ impl Sender {
         Self {
             slot_size: sender.slot_size(),
             capacity: sender.capacity(),
+            capacity_bytes: sender.capacity_bytes(),
             fallback: sender.fallback_reason().map(str::to_owned),
             inner: Mutex::new(Lender::new(sender)),
         }
@@ -74,19 +67,6 @@ impl Sender {
         let mut inner = self.lock(py)?;
         let sender = inner.get().map_err(|refusal| errors::refused(py, refusal, WHAT, LENT_TO))?;
         f(sender)
-    }
-
-    /// Finishes the loan Python held: commits `len` bytes, or cancels it (`None`); frees
-    /// the sender if `close` waited for it.
-    fn finish_loan(&self, len: Option<usize>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(loan) = inner.take() {
-            match len {
-                Some(len) => loan.commit(len),
-                None => drop(loan),
-            }
-        }
-        inner.free_if_closing();
     }
 
     fn send_with(&self, py: Python<'_>, data: &Bound<'_, PyAny>, patience: Patience) -> PyResult<()> {
@@ -145,9 +125,20 @@ impl Sender {
             Ok(Err(e)) => return Err(e),
             Err(refusal) => return Err(errors::refused(py, refusal, WHAT, LENT_TO)),
         }
-        let loan = inner.lent().expect("lend kept the loan");
-        let (ptr, len) = (loan.as_mut_ptr() as usize, loan.len());
-        Ok(Loan { sender: slf.clone().unbind(), ptr, len, exports: 0, done: false })
+        Ok(Loan::new(slf, inner.lent().expect("lend kept the loan")))
+    }
+}
+
+impl Lends for Sender {
+    fn finish_loan(&self, len: Option<usize>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loan) = inner.take() {
+            match len {
+                Some(len) => loan.commit(len),
+                None => drop(loan),
+            }
+        }
+        inner.free_if_closing();
     }
 }
 
@@ -261,10 +252,18 @@ impl Sender {
         self.slot_size
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    /// The number of slots of a shared-memory ring; 0 on a channel sized in bytes (see
+    /// `capacity_bytes`), on sockets and pipes.
     #[getter]
     fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The bytes of a shared-memory channel sized in bytes (`Config(capacity_bytes=...)`);
+    /// 0 on a ring of slots, on sockets and pipes.
+    #[getter]
+    fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
     }
 
     /// Why an `auto:` endpoint fell back from shared memory to a Unix socket, if it did.
@@ -310,174 +309,5 @@ impl Sender {
             Err(_) => "in use",
         };
         format!("<ferry.Sender slot_size={} capacity={} {state}>", self.slot_size, self.capacity)
-    }
-}
-
-/// A slot lent for writing: a writable buffer over it, until committed or cancelled.
-///
-/// `with sender.loan() as loan: loan[:n] = data; loan.commit(n)`. Also, without a
-/// copy: `memoryview(loan)`, `numpy.frombuffer(loan, dtype)` (writable),
-/// `struct.pack_into(fmt, loan, 0, ...)`. `len(loan)` is the slot size. Leaving the
-/// block without a commit cancels the loan (nothing is sent). `commit` and `cancel` raise
-/// `BufferError` while a memoryview or array made from the loan is alive.
-#[pyclass(module = "ferry")]
-pub(crate) struct Loan {
-    /// The sender the slot came from (kept alive while the loan is).
-    sender: Py<Sender>,
-    /// The slot: `len` writable bytes at `ptr`, valid until the loan is finished (the
-    /// sender keeps its `Loan<'static>` until then, and is not freed before).
-    ptr: usize,
-    len: usize,
-    /// Buffers exported and not yet released.
-    exports: usize,
-    /// Whether the loan was committed or cancelled.
-    done: bool,
-}
-
-impl Loan {
-    fn slot(&mut self) -> PyResult<&mut [u8]> {
-        if self.done {
-            return Err(PyBufferError::new_err("the loan was committed or cancelled: loan another slot"));
-        }
-        // SAFETY: not done, so the sender still holds the loan this pointer and length
-        // came from; `&mut self` (PyO3's borrow of this object) makes this the only
-        // slice of it we hand out; exported views may alias it, as a memoryview of a
-        // bytearray does, and Python code runs one thread at a time under the GIL.
-        Ok(unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) })
-    }
-
-    fn finish(&mut self, len: Option<usize>) -> PyResult<()> {
-        if self.done {
-            return Err(PyBufferError::new_err("the loan was committed or cancelled already"));
-        }
-        if self.exports > 0 {
-            return Err(PyBufferError::new_err(format!(
-                "{} memoryview(s) or array(s) made from this loan are still alive: release or delete them first                  (the slot stays lent until then)",
-                self.exports
-            )));
-        }
-        self.done = true;
-        self.sender.get().finish_loan(len);
-        Ok(())
-    }
-}
-
-#[pymethods]
-impl Loan {
-    /// Sends the first `length` bytes of the slot. Raises `ValueError` if `length` is
-    /// larger than the slot, `BufferError` while a view of the loan is alive or if it
-    /// was finished already.
-    fn commit(&mut self, length: usize) -> PyResult<()> {
-        if length > self.len {
-            return Err(PyValueError::new_err(format!("committed {length} bytes into a slot of {} bytes", self.len)));
-        }
-        self.finish(Some(length))
-    }
-
-    /// Gives the slot back without sending anything.
-    fn cancel(&mut self) -> PyResult<()> {
-        self.finish(None)
-    }
-
-    /// Whether the loan was committed or cancelled.
-    #[getter]
-    fn done(&self) -> bool {
-        self.done
-    }
-
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __exit__(
-        &mut self,
-        _type: &Bound<'_, PyAny>,
-        _value: &Bound<'_, PyAny>,
-        _traceback: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
-        if !self.done {
-            self.finish(None)?;
-        }
-        Ok(false)
-    }
-
-    fn __len__(&self) -> usize {
-        self.len
-    }
-
-    /// `loan[i] = byte`, or `loan[a:b] = data` (a bytes-like object of exactly `b - a`
-    /// bytes; a step is allowed).
-    fn __setitem__(&mut self, index: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let slot = self.slot()?;
-        if let Ok(slice) = index.cast::<PySlice>() {
-            let range = slice.indices(slot.len() as isize)?;
-            return buffer::with_bytes(value, |data| {
-                if data.len() != range.slicelength {
-                    return Err(PyValueError::new_err(format!(
-                        "cannot assign {} bytes to a slice of {} bytes",
-                        data.len(),
-                        range.slicelength
-                    )));
-                }
-                if range.step == 1 {
-                    slot[range.start as usize..range.stop as usize].copy_from_slice(data);
-                } else {
-                    for (i, byte) in data.iter().enumerate() {
-                        slot[(range.start + i as isize * range.step) as usize] = *byte;
-                    }
-                }
-                Ok(())
-            });
-        }
-        let i: isize = index.extract().map_err(|_| PyTypeError::new_err("loan indices must be integers or slices"))?;
-        let byte: u8 = value.extract().map_err(|_| PyValueError::new_err("a byte must be an integer in 0..=255"))?;
-        let at = if i < 0 { i + slot.len() as isize } else { i };
-        let place = usize::try_from(at)
-            .ok()
-            .and_then(|at| slot.get_mut(at))
-            .ok_or_else(|| PyIndexError::new_err("loan index out of range"))?;
-        *place = byte;
-        Ok(())
-    }
-
-    /// # Safety
-    ///
-    /// Called by CPython with a `Py_buffer` to fill.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
-        let mut this = slf.borrow_mut();
-        let slot = this.slot()?;
-        let (ptr, len) = (slot.as_mut_ptr(), slot.len());
-        // SAFETY: `view` is CPython's; the slot stays lent to this process until the
-        // export is released: `commit` and `cancel` refuse while `exports` > 0, and the
-        // export holds a reference to this loan, so it is not collected before.
-        unsafe { buffer::export(slf.as_any(), view, ptr, len, false, flags)? };
-        this.exports += 1;
-        Ok(())
-    }
-
-    /// # Safety
-    ///
-    /// Called by CPython for a view `__getbuffer__` filled.
-    unsafe fn __releasebuffer__(&mut self, _view: *mut ffi::Py_buffer) {
-        self.exports -= 1;
-    }
-
-    fn __repr__(&self) -> String {
-        if self.done {
-            "<ferry.Loan done>".to_owned()
-        } else {
-            format!("<ferry.Loan {} bytes>", self.len)
-        }
-    }
-}
-
-impl Drop for Loan {
-    fn drop(&mut self) {
-        // Collected unfinished: nothing exported is alive (each export holds a reference
-        // to the loan), so the slot goes back, unsent.
-        if !self.done {
-            self.done = true;
-            self.sender.get().finish_loan(None);
-        }
     }
 }

@@ -68,6 +68,46 @@ def test_overwrite_mode_reports_what_a_slow_subscriber_lost(name: str) -> None:
         slow.close()
 
 
+def test_a_publisher_lends_slots_and_a_subscriber_reads_them_in_place(name: str) -> None:
+    with ferry.Publisher.create(name, ferry.Config(slot_size=64, capacity=4)) as publisher:
+        assert (publisher.capacity, publisher.capacity_bytes) == (4, 0)
+        subscriber = publisher.subscribe()
+        assert (subscriber.capacity, subscriber.capacity_bytes) == (4, 0)
+        with publisher.loan() as loan:
+            assert len(loan) == 64  # no size: a whole slot
+            loan[:5] = b"whole"
+            loan.commit(5)
+        with publisher.try_loan(size=8) as loan:
+            assert len(loan) == 8
+            loan[:] = b"12345678"
+            loan.commit(8)
+        with publisher.loan(size=3) as loan:
+            loan[:] = b"not"  # left uncommitted: nothing is published
+        with subscriber.recv_guard(timeout=1) as message:
+            assert bytes(message) == b"whole"
+        guard = subscriber.try_recv_guard()
+        assert guard[:] == b"12345678"
+        with pytest.raises(ferry.Empty):
+            publisher.subscribe().try_recv_guard()
+        subscriber.close()  # the subscriber goes once its guard is released
+        assert subscriber.closed
+        assert bytes(guard) == b"12345678"  # the mapping is still there
+        guard.release()
+        with pytest.raises(ferry.Closed):
+            subscriber.try_recv()
+
+
+def test_overwrite_mode_is_not_read_in_place(name: str) -> None:
+    config = ferry.Config(slot_size=8, capacity=4, policy="overwrite")
+    with ferry.Publisher.create(name, config) as publisher:
+        subscriber = publisher.subscribe()
+        publisher.publish(b"copy me")
+        with pytest.raises(ferry.Unsupported, match="recv"):
+            subscriber.recv_guard(timeout=1)
+        assert subscriber.recv(timeout=1) == b"copy me"
+        subscriber.close()
+
+
 def test_late_subscriber_asks_for_history(name: str) -> None:
     with ferry.Publisher.create(name, ferry.Config(slot_size=8, capacity=8, history=3)) as publisher:
         for i in range(5):

@@ -20,6 +20,7 @@ def test_mixed_sizes_arrive_whole_and_in_order(name: str) -> None:
     sizes = [0, 1, 64, 4096, 64 * 1024, 100, 0, 60_000] * 20
     with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
         assert tx.slot_size == 64 * 1024
+        assert (tx.capacity_bytes, tx.capacity) == (rx.capacity_bytes, rx.capacity) == (256 * 1024, 0)
 
         def produce() -> None:
             for seq, size in enumerate(sizes):

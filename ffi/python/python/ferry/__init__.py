@@ -16,7 +16,8 @@ One process creates a channel by name, another opens it::
 ``Receiver.recv_guard()`` reads a message in place (a read-only buffer over the slot:
 ``numpy.frombuffer`` it without a copy) and ``Sender.loan()`` lends a slot to write
 into. ``ferry.Publisher`` and ``ferry.Subscriber`` are the broadcast channel: every
-subscriber receives every message. The exceptions are in ``ferry.errors`` (and here): every one is a ``ferry.Error``.
+subscriber receives every message (``Publisher.loan()`` and, in block mode,
+``Subscriber.recv_guard()`` zero-copy too). The exceptions are in ``ferry.errors`` (and here): every one is a ``ferry.Error``.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class Config:
         """Broadcast: subscriber seats."""
     @property
     def capacity_bytes(self) -> int:
-        """0, or the bytes of a channel sized in bytes."""
+        """0, or the bytes of a channel sized in bytes (a queue or a broadcast channel)."""
 
 class Sender:
     """The sending end of a channel."""
@@ -92,7 +92,10 @@ class Sender:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots of a shared-memory ring; 0 on sockets and pipes."""
+        """Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes."""
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes of a shared-memory channel sized in bytes; 0 on a ring of slots, on sockets and pipes."""
     @property
     def fallback_reason(self) -> str | None:
         """Why ``auto:`` fell back from shared memory, if it did."""
@@ -107,12 +110,12 @@ class Sender:
     ) -> bool: ...
 
 class Loan:
-    """A slot lent for writing: a writable buffer, until committed or cancelled."""
+    """Room lent for writing by a ``Sender`` or a ``Publisher``: a writable buffer, until committed or cancelled."""
 
     def commit(self, length: int) -> None:
-        """Sends the first ``length`` bytes of the slot."""
+        """Sends (or publishes) the first ``length`` bytes of the loan."""
     def cancel(self) -> None:
-        """Gives the slot back without sending anything."""
+        """Gives the room back without sending anything."""
     @property
     def done(self) -> bool:
         """Whether the loan was committed or cancelled."""
@@ -176,7 +179,10 @@ class Receiver:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots of a shared-memory ring; 0 on sockets and pipes."""
+        """Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes."""
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes of a shared-memory channel sized in bytes; 0 on a ring of slots, on sockets and pipes."""
     @property
     def fallback_reason(self) -> str | None:
         """Why ``auto:`` fell back from shared memory, if it did."""
@@ -191,13 +197,13 @@ class Receiver:
     ) -> bool: ...
 
 class RecvGuard:
-    """A message read in place: a read-only buffer over its slot, until released."""
+    """A message a ``Receiver`` or a ``Subscriber`` reads in place: a read-only buffer over it, until released."""
 
     def release(self) -> None:
-        """Hands the slot back to the senders."""
+        """Hands the message back: its slot to the senders, or the subscriber past it."""
     @property
     def released(self) -> bool:
-        """Whether the slot has been handed back."""
+        """Whether the message has been handed back."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
@@ -238,6 +244,10 @@ class Publisher:
         """Copies ``data`` to every subscriber (block mode: waits for the slowest)."""
     def try_publish(self, data: Buffer) -> None:
         """Publishes if there is room now; raises ``Full`` if not."""
+    def loan(self, timeout: float | None = None, *, size: int | None = None) -> Loan:
+        """Lends room to write a message into (a whole slot, or exactly ``size`` bytes), waiting (block mode) for room."""
+    def try_loan(self, *, size: int | None = None) -> Loan:
+        """Lends room (a whole slot, or ``size`` bytes) if there is some now; raises ``Full`` if not."""
     def fileno(self) -> int:
         """The pollable fd (block mode): readable when a full ring gets room; re-armed by a ``try_`` call that finds it full."""
     def subscriber_count(self) -> int:
@@ -247,7 +257,10 @@ class Publisher:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots in the ring."""
+        """Slots in the ring; 0 on a channel sized in bytes."""
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes of a channel sized in bytes; 0 on a ring of slots."""
     @property
     def closed(self) -> bool:
         """Whether ``close`` was called."""
@@ -277,16 +290,23 @@ class Subscriber:
         """Copies the next message into ``buffer``; returns its length."""
     def try_recv_into(self, buffer: Buffer) -> int:
         """Copies the next message into ``buffer`` if one is there now."""
+    def recv_guard(self, timeout: float | None = None) -> RecvGuard:
+        """Waits for the next message and returns a guard that reads it in place (block mode only)."""
+    def try_recv_guard(self) -> RecvGuard:
+        """A guard on the next message if one is there now; raises ``Empty`` if not."""
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
     def pending(self) -> int:
-        """Messages published that this subscriber has not read yet."""
+        """Messages published that this subscriber has not read yet (bytes, on a channel sized in bytes)."""
     @property
     def slot_size(self) -> int:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots in the ring."""
+        """Slots in the ring; 0 on a channel sized in bytes."""
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes of a channel sized in bytes; 0 on a ring of slots."""
     @property
     def closed(self) -> bool:
         """Whether ``close`` was called."""

@@ -132,7 +132,8 @@ class InvalidConfig(AttachError, ValueError):
 
 class Unsupported(AttachError):
     """The transport cannot do this (a second receiver on a socket, a second sender
-    on a FIFO, a sender creating a socket)."""
+    on a FIFO, a sender creating a socket, reading an overwrite-mode broadcast message
+    in place)."""
 
 
 class RoleTaken(AttachError):
