@@ -24,8 +24,8 @@ pub fn bell_paths(name: &str) -> [PathBuf; 2] {
     [PathBuf::from(format!("/dev/shm/ferry-bell.{name}.r")), PathBuf::from(format!("/dev/shm/ferry-bell.{name}.s"))]
 }
 
-/// Removes the segment's file (and its doorbells) on drop, in case a failing test left
-/// them behind.
+/// Removes the segment's file (and its doorbells, a broadcast channel's subscriber seats'
+/// included) on drop, in case a failing test, or a creator it killed, left them behind.
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
@@ -33,6 +33,12 @@ impl Drop for Cleanup {
         let _ = std::fs::remove_file(shm_path(&self.0));
         for bell in bell_paths(&self.0) {
             let _ = std::fs::remove_file(bell);
+        }
+        let seats = format!("ferry-bell.{}.seat-", self.0);
+        for entry in std::fs::read_dir("/dev/shm").into_iter().flatten().flatten() {
+            if entry.file_name().to_str().is_some_and(|name| name.starts_with(&seats)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }
