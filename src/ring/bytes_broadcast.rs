@@ -4,10 +4,10 @@
 //! # The design
 //!
 //! Publishers write the records of the MPMC byte ring ([`bytes_mpmc`]) exactly as its
-//! producers do: a short claiming turn (a flag bit of `tail`) in
-//! which a publisher checks the room, writes the length words and stamps the next header
-//! unpublished; the payload written after the turn, in parallel; one Release store to
-//! publish, the padding before a record after the record. A loan of `n` bytes is one
+//! producers do: a short claiming turn (a flag bit of `tail`) in which a publisher checks
+//! the room, writes the length words and stamps the next header unpublished; the payload
+//! written after the turn, in parallel; one Release store to publish, the padding before
+//! a record after the record. A loan of `n` bytes is one
 //! contiguous region, and a message one contiguous slice in the ring.
 //!
 //! What differs is who frees the room. Nobody claims a message to read it: each

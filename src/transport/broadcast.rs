@@ -331,24 +331,31 @@ pub(crate) enum Got {
 }
 
 /// A subscriber's reading state, of the kind of its ring.
-#[derive(Debug)]
+/// A subscriber's ring and its reading state, of the same kind (one enum, so the two
+/// cannot disagree).
 enum Reading {
-    Slots(Reader),
-    Bytes(BytesReader),
+    Slots { ring: RingView, reader: Reader },
+    Bytes { ring: ByteRing, reader: BytesReader },
 }
 
 impl Reading {
+    fn ring(&self) -> Ring {
+        match *self {
+            Self::Slots { ring, .. } => Ring::Slots(ring),
+            Self::Bytes { ring, .. } => Ring::Bytes(ring),
+        }
+    }
+
     fn position(&self) -> u64 {
         match self {
-            Self::Slots(reader) => reader.position(),
-            Self::Bytes(reader) => reader.position(),
+            Self::Slots { reader, .. } => reader.position(),
+            Self::Bytes { reader, .. } => reader.position(),
         }
     }
 }
 
 /// The subscribing end.
 pub(crate) struct ShmSubscriber {
-    ring: Ring,
     seat: usize,
     reader: Reading,
     fanout: Fanout,
@@ -365,7 +372,7 @@ impl std::fmt::Debug for ShmSubscriber {
         f.debug_struct("ShmSubscriber")
             .field("name", &self.segment.name())
             .field("seat", &self.seat)
-            .field("reader", &self.reader)
+            .field("position", &self.reader.position())
             .finish()
     }
 }
@@ -396,12 +403,11 @@ impl ShmSubscriber {
                 return Err(e);
             }
         };
-        let ring = Ring::of(&segment);
-        let reader = match ring {
-            Ring::Slots(_) => Reading::Slots(Reader::new(start)),
-            Ring::Bytes(_) => Reading::Bytes(BytesReader::new(start)),
+        let reader = match Ring::of(&segment) {
+            Ring::Slots(ring) => Reading::Slots { ring, reader: Reader::new(start) },
+            Ring::Bytes(ring) => Reading::Bytes { ring, reader: BytesReader::new(start) },
         };
-        Ok(Self { ring, seat, reader, fanout, policy: WaitPolicy::default(), bell, segment })
+        Ok(Self { seat, reader, fanout, policy: WaitPolicy::default(), bell, segment })
     }
 
     /// The pollable fd: readable once a message (or a lag) is there for this subscriber
@@ -416,10 +422,9 @@ impl ShmSubscriber {
     /// sleeping on the fd.
     pub(crate) fn ready_now(&self) -> bool {
         let _ = self.fd();
-        let ready = match (&self.ring, &self.reader) {
-            (Ring::Slots(ring), Reading::Slots(reader)) => reader.ready(ring),
-            (Ring::Bytes(ring), Reading::Bytes(reader)) => reader.ready(ring),
-            _ => unreachable!("the reader matches the ring"),
+        let ready = match &self.reader {
+            Reading::Slots { ring, reader } => reader.ready(ring),
+            Reading::Bytes { ring, reader } => reader.ready(ring),
         };
         ready || liveness::all_gone(&self.segment, Role::Sender)
     }
@@ -441,7 +446,7 @@ impl ShmSubscriber {
     }
 
     pub(crate) fn slot_size(&self) -> usize {
-        self.ring.max_message()
+        self.reader.ring().max_message()
     }
 
     /// The geometry's capacity: slots, or bytes on a ring sized in bytes.
@@ -451,7 +456,7 @@ impl ShmSubscriber {
 
     /// Whether the ring is sized in bytes (messages of any size up to the maximum).
     pub(crate) fn is_bytes(&self) -> bool {
-        matches!(self.ring, Ring::Bytes(_))
+        matches!(self.reader, Reading::Bytes { .. })
     }
 
     pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
@@ -461,9 +466,9 @@ impl ShmSubscriber {
     /// Messages (bytes, on a ring sized in bytes) published and not yet read by this
     /// subscriber (a snapshot; in overwrite mode it may exceed what the ring still holds).
     pub(crate) fn pending(&self) -> u64 {
-        match (&self.ring, &self.reader) {
-            (Ring::Bytes(ring), Reading::Bytes(reader)) => bytes_broadcast::unread(ring, reader.position()),
-            (ring, reader) => {
+        match &self.reader {
+            Reading::Bytes { ring, reader } => bytes_broadcast::unread(ring, reader.position()),
+            Reading::Slots { ring, reader } => {
                 // SYNC: Relaxed; a snapshot for information.
                 let tail = ring.control().tail.load(sync::Ordering::Relaxed);
                 tail.saturating_sub(reader.position())
@@ -474,17 +479,16 @@ impl ShmSubscriber {
     /// The next message whose length `accept`s (else `Refused`, and it stays), or how far
     /// this subscriber lagged, waiting as `wait` allows.
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<Got, Stop> {
-        let (ring, segment, policy) = (self.ring, &self.segment, self.fanout.policy);
+        let (ring, segment, policy) = (self.reader.ring(), &self.segment, self.fanout.policy);
         let reader = &mut self.reader;
         let from = reader.position();
         let cursor = subscribers::cursor(segment, self.seat);
         let watch = Handles { segment, role: Some(Role::Sender) };
-        let mut attempt = || match (&ring, &mut *reader) {
-            (Ring::Slots(slots), Reading::Slots(reader)) => reader.next(slots, policy, cursor, &accept),
-            (Ring::Bytes(bytes), Reading::Bytes(reader)) => {
-                reader.next(bytes, cursor, &accept).map(|(pos, len)| Next::Message { pos, len })
+        let mut attempt = || match &mut *reader {
+            Reading::Slots { ring, reader } => reader.next(ring, policy, cursor, &accept),
+            Reading::Bytes { ring, reader } => {
+                reader.next(ring, cursor, &accept).map(|(pos, len)| Next::Message { pos, len })
             }
-            _ => unreachable!("the reader matches the ring"),
         };
         let mut next = wait_on(segment, &ring.control().not_empty, &watch, self.policy, wait, &mut attempt);
         if matches!(next, Err(Stop::WouldBlock)) && liveness::all_gone(segment, Role::Sender) {
@@ -529,7 +533,7 @@ impl ShmSubscriber {
 
     /// The payload of the message at `pos`, for the holder of its guard.
     pub(crate) fn payload(&self, pos: u64) -> *const u8 {
-        self.ring.payload(pos)
+        self.reader.ring().payload(pos)
     }
 
     /// Whether the message at `pos` is still intact (always, in block mode). If not, the
@@ -537,8 +541,8 @@ impl ShmSubscriber {
     /// the one at `pos`) is returned.
     pub(crate) fn validate(&mut self, pos: u64) -> Result<(), u64> {
         let cursor = subscribers::cursor(&self.segment, self.seat);
-        match (&self.ring, &mut self.reader) {
-            (Ring::Slots(ring), Reading::Slots(reader))
+        match &mut self.reader {
+            Reading::Slots { ring, reader }
                 if self.fanout.policy == Policy::Overwrite && !broadcast::still_valid(ring, pos) =>
             {
                 Err(reader.lagged_at(ring, pos, cursor))
@@ -552,8 +556,8 @@ impl ShmSubscriber {
     pub(crate) fn done(&mut self, pos: u64) {
         let cursor = subscribers::cursor(&self.segment, self.seat);
         match &mut self.reader {
-            Reading::Slots(reader) => reader.release(pos, cursor),
-            Reading::Bytes(reader) => reader.release(pos, cursor),
+            Reading::Slots { reader, .. } => reader.release(pos, cursor),
+            Reading::Bytes { reader, .. } => reader.release(pos, cursor),
         }
         if self.fanout.policy == Policy::Block {
             self.bell.notify_publishers(&self.segment);
@@ -590,7 +594,7 @@ impl Drop for ShmSubscriber {
         self.bell.disarm(&self.segment);
         subscribers::leave(&self.segment, self.seat);
         // A publisher waiting for this subscriber looks at the cursors again.
-        self.ring.control().not_full.wake(self.segment.geometry().signaling);
+        self.reader.ring().control().not_full.wake(self.segment.geometry().signaling);
         self.bell.notify_publishers(&self.segment);
     }
 }
