@@ -92,7 +92,7 @@ pub fn wakeup_latency(waiter: Waiter, rounds: u64) -> io::Result<Percentiles> {
             let ping = eventfd(0, EventfdFlags::empty())?;
             let pong = eventfd(0, EventfdFlags::empty())?;
             let args = ["raw".to_owned(), ping.as_raw_fd().to_string(), pong.as_raw_fd().to_string()];
-            let mut echo = Peer::spawn("echo", "fd-echo", &args)?;
+            let mut echo = Peer::spawn("echo", "fd-echo", &args, None)?;
             let epoll = epoll_on(&pong)?;
             echo.tell(&format!("run {rounds}"))?;
             echo.expect("go")?;
@@ -112,7 +112,7 @@ pub fn wakeup_latency(waiter: Waiter, rounds: u64) -> io::Result<Percentiles> {
             let config = Config::new().slot_size(8).capacity(64);
             let mut tx = Sender::create(&ping, &config).map_err(ferry_error)?;
             let rx = Receiver::create(&pong, &config).map_err(ferry_error)?;
-            let mut echo = Peer::spawn("echo", "fd-echo", &["ferry".to_owned(), ping, pong])?;
+            let mut echo = Peer::spawn("echo", "fd-echo", &["ferry".to_owned(), ping, pong], None)?;
             echo.tell(&format!("run {rounds}"))?;
             echo.expect("go")?;
             if waiter == Waiter::FerryEpoll {
@@ -216,7 +216,7 @@ pub fn doorbell_calls(messages: u64) -> io::Result<DoorbellCalls> {
     // machine, so the receiver does not run dry whenever the sender is descheduled.
     let config = Config::new().slot_size(STREAM_MESSAGE).capacity(1 << 16);
     let mut rx = Receiver::create(&name, &config).map_err(ferry_error)?;
-    let mut source = Peer::spawn("source", "fd-source", &["ferry".to_owned(), name])?;
+    let mut source = Peer::spawn("source", "fd-source", &["ferry".to_owned(), name], None)?;
     assert_eq!(rx.try_recv().map(drop), Err(RecvError::Empty), "a message before the stream");
     let epoll = epoll_on(&rx)?;
     let before = ferry::doorbell_calls();

@@ -75,7 +75,11 @@ pub const CHILD_ENV: &str = "FERRY_BENCH_CHILD";
 pub fn child_main_if_requested() {
     let Ok(role) = std::env::var(CHILD_ENV) else { return };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match workloads::child(&role, &args) {
+    let pinned = match std::env::var(process::CPU_ENV) {
+        Ok(cpu) => cpu.parse().map_err(|_| process::failure(format!("bad cpu `{cpu}`"))).and_then(process::pin),
+        Err(_) => Ok(()),
+    };
+    match pinned.and_then(|()| workloads::child(&role, &args)) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
             eprintln!("ferry bench: child `{role}` failed: {e}");

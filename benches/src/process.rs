@@ -13,6 +13,11 @@
 //!
 //! The control lines never travel while a measurement runs, except `go` before round
 //! trips start and `done` after a throughput run, whose waking is in its timing.
+//!
+//! Where the machine lets this process run on as many CPUs as a measurement has
+//! processes, each of them is pinned to a CPU of its own ([`placement`]): the scheduler
+//! neither puts the two sides on one CPU nor moves them during a run, which on a 2-CPU
+//! machine otherwise decides a figure more than the code does.
 
 use std::{
     env, fs,
@@ -23,6 +28,9 @@ use std::{
 };
 
 use super::{current_cpu, Cpus, CHILD_ENV};
+
+/// The environment variable that gives a child the CPU to pin itself to.
+pub(crate) const CPU_ENV: &str = "FERRY_BENCH_CPU";
 
 /// A failure of the measurement itself (not of an I/O call).
 pub(crate) fn failure(what: impl Into<String>) -> io::Error {
@@ -38,14 +46,15 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Starts this binary as `role` with `args`, and waits for it to say `ready`.
-    pub(crate) fn spawn(part: &str, role: &str, args: &[String]) -> io::Result<Self> {
-        let mut child = Command::new(env::current_exe()?)
-            .env(CHILD_ENV, role)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+    /// Starts this binary as `role` with `args`, pinned to `cpu` if one is given, and
+    /// waits for it to say `ready`.
+    pub(crate) fn spawn(part: &str, role: &str, args: &[String], cpu: Option<usize>) -> io::Result<Self> {
+        let mut command = Command::new(env::current_exe()?);
+        command.env(CHILD_ENV, role).args(args).stdin(Stdio::piped()).stdout(Stdio::piped());
+        if let Some(cpu) = cpu {
+            command.env(CPU_ENV, cpu.to_string());
+        }
+        let mut child = command.spawn()?;
         let (Some(to), Some(from)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(failure("the child's control pipes are missing"));
         };
@@ -143,6 +152,79 @@ impl Control {
     }
 }
 
+/// The CPUs for the `processes` processes of one measurement, one each: the first of
+/// those this process may run on; `None` (nobody pinned) if there are fewer.
+pub(crate) fn placement(processes: usize) -> Option<Vec<usize>> {
+    let allowed = allowed_cpus().ok()?;
+    (allowed.len() >= processes).then(|| allowed[..processes].to_vec())
+}
+
+/// The CPUs this process may run on, in increasing order.
+fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let set = affinity()?;
+    // SAFETY: CPU_ISSET reads the set, which holds CPU_SETSIZE bits; every index is below.
+    Ok((0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect())
+}
+
+/// This process's CPU affinity mask.
+fn affinity() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain bits, valid zeroed; sched_getaffinity writes at most
+    // its size into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc == 0 {
+        Ok(set)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets this process's (its calling thread's) CPU affinity mask.
+fn set_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: `set` is a whole cpu_set_t of that size; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Pins this process (its calling thread) to `cpu`.
+pub(crate) fn pin(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(failure(format!("cpu {cpu} is past the largest CPU set")));
+    }
+    // SAFETY: cpu_set_t is plain bits, valid zeroed.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), the set's size in bits.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    set_affinity(&set)
+}
+
+/// This process pinned to one CPU until dropped, when its earlier mask comes back: the
+/// coordinating process while it takes part in a measurement.
+pub(crate) struct Pinned {
+    previous: libc::cpu_set_t,
+}
+
+impl Pinned {
+    /// Pins this process to `cpu`, if one is given.
+    pub(crate) fn to(cpu: Option<usize>) -> io::Result<Option<Self>> {
+        let Some(cpu) = cpu else { return Ok(None) };
+        let previous = affinity()?;
+        pin(cpu)?;
+        Ok(Some(Self { previous }))
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = set_affinity(&self.previous);
+    }
+}
+
 /// A name no other measurement of any process uses: `bench-PID-N-TAG`.
 pub(crate) fn unique(tag: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -172,5 +254,26 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_process_runs_on_its_cpu_and_gets_its_mask_back() {
+        let before = allowed_cpus().unwrap();
+        assert_eq!(placement(1).unwrap(), before[..1]);
+        assert_eq!(placement(before.len() + 1), None);
+        let cpu = *before.last().unwrap();
+        {
+            let _pinned = Pinned::to(Some(cpu)).unwrap().unwrap();
+            assert_eq!(allowed_cpus().unwrap(), [cpu]);
+            assert_eq!(current_cpu(), cpu as i32);
+        }
+        assert_eq!(allowed_cpus().unwrap(), before);
+        assert!(Pinned::to(None).unwrap().is_none());
+        assert!(pin(libc::CPU_SETSIZE as usize).is_err());
     }
 }

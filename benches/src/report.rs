@@ -858,7 +858,11 @@ impl Results {
                 t.how
             );
         }
-        let _ = writeln!(out, "\ncores (sched_getcpu at start -> end) of each measurement's processes:");
+        let _ = writeln!(
+            out,
+            "\ncores (sched_getcpu at start -> end) of each measurement's processes \
+             (each pinned to a CPU of its own where there are as many CPUs as processes):"
+        );
         let mut shared = 0;
         for m in &self.measured {
             let cpus: Vec<String> = m.cpus.iter().map(|c| c.to_string()).collect();

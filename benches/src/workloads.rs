@@ -19,7 +19,7 @@ use super::{
         self, FutexSide, LineEcho, LinePinger, PlainConsumer, PlainProducer, RingFile, SharedPage, MAX_SEQPACKET,
     },
     current_cpu,
-    process::{failure, unique, Control, Peer, Scratch},
+    process::{failure, placement, unique, Control, Peer, Pinned, Scratch},
     Api, Cpus, Link, Sizes, Wait,
 };
 
@@ -320,7 +320,10 @@ enum Pinger {
 pub struct PingPong {
     pinger: Pinger,
     echo: Peer,
-    start_cpu: i32,
+    /// Where this process ran during its round trips: its first and last CPU.
+    ran_on: Option<(i32, i32)>,
+    /// The CPU this process takes during round trips, where the echo has one of its own.
+    cpu: Option<usize>,
     /// Holds the sockets, FIFOs and floor files until the end.
     _scratch: Scratch,
 }
@@ -333,7 +336,11 @@ impl PingPong {
     ///
     /// The echo could not be started or connected.
     pub fn start(link: Link, wait: Wait, size: usize) -> io::Result<Self> {
-        let start_cpu = current_cpu();
+        // This process (while it makes round trips) and the echo on CPUs of their own,
+        // where there are two. Sessions overlap: this process is pinned only inside
+        // `round_trips`, so that every session finds the whole machine here.
+        let cpus = placement(2);
+        let (cpu, echo_cpu) = (cpus.as_ref().map(|cpus| cpus[0]), cpus.map(|cpus| cpus[1]));
         let scratch = Scratch::new()?;
         let size = size.max(1);
         let args = |extra: &[&str]| -> Vec<String> {
@@ -348,7 +355,7 @@ impl PingPong {
                 let mut rx = Receiver::create(&pong, &config).map_err(ferry_error)?;
                 tx.set_wait_policy(wait.policy());
                 rx.set_wait_policy(wait.policy());
-                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]), echo_cpu)?;
                 (wire(Tx::Ferry(tx), Rx::Ferry(rx)), echo)
             }
             Link::FerryBroadcast | Link::FerryBroadcastBytes => {
@@ -359,27 +366,27 @@ impl PingPong {
                 let mut rx = Subscriber::create(&pong, &config, Start::Live).map_err(ferry_error)?;
                 tx.set_wait_policy(wait.policy());
                 rx.set_wait_policy(wait.policy());
-                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]), echo_cpu)?;
                 (wire(Tx::Broadcast(tx), Rx::Broadcast(rx)), echo)
             }
             Link::FerryUnix | Link::FerryFifo => {
                 let (ping, pong) = (ferry_endpoint(link, &scratch, "ping"), ferry_endpoint(link, &scratch, "pong"));
                 let rx = Receiver::create(&pong, &ferry_config(link, size, 64)).map_err(ferry_error)?;
                 // The echo creates its receiving end before it says `ready`.
-                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&ping, &pong]), echo_cpu)?;
                 (wire(Tx::Ferry(open_sender(&ping)?), Rx::Ferry(rx)), echo)
             }
             Link::UnixStream => {
                 let path = scratch.path("stream");
                 let listener = baselines::listen_stream(&path)?;
-                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]), echo_cpu)?;
                 let (stream, _) = listener.accept()?;
                 (wire(Tx::Stream(stream.try_clone()?), Rx::Stream(stream)), echo)
             }
             Link::UnixSeqpacket => {
                 let path = scratch.path("seqpacket");
                 let listener = baselines::listen_seqpacket(&path)?;
-                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path.display().to_string()]), echo_cpu)?;
                 let socket = baselines::accept_seqpacket(&listener)?;
                 (wire(Tx::Packet(socket.try_clone()?), Rx::Packet(socket)), echo)
             }
@@ -389,7 +396,7 @@ impl PingPong {
                 baselines::make_fifo(&pong)?;
                 // The echo says `ready`, then opens `ping` for reading and `pong` for
                 // writing; the opens below meet it in the same order.
-                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&ping), &path_arg(&pong)]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&ping), &path_arg(&pong)]), echo_cpu)?;
                 let tx = baselines::open_pipe_writer(&ping)?;
                 let rx = baselines::open_pipe_reader(&pong)?;
                 (wire(Tx::Pipe(tx), Rx::Pipe(rx)), echo)
@@ -400,7 +407,7 @@ impl PingPong {
             Link::CacheLine | Link::Futex => {
                 let path = scratch.path("page");
                 let page = SharedPage::create(&path)?;
-                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&path)]))?;
+                let echo = Peer::spawn("echo", "echo", &args(&[&path_arg(&path)]), echo_cpu)?;
                 let pinger = match link {
                     Link::CacheLine => Pinger::Line(LinePinger::new(page)),
                     _ => Pinger::Futex(FutexSide::new(page, true)),
@@ -408,7 +415,7 @@ impl PingPong {
                 (pinger, echo)
             }
         };
-        Ok(Self { pinger, echo, start_cpu, _scratch: scratch })
+        Ok(Self { pinger, echo, ran_on: None, cpu, _scratch: scratch })
     }
 
     /// Makes `rounds` round trips and appends each one's one-way latency (half the round
@@ -419,6 +426,8 @@ impl PingPong {
     ///
     /// A send, a receive or the echo failed.
     pub fn round_trips(&mut self, rounds: u64, one_way_ns: &mut Vec<u64>) -> io::Result<Duration> {
+        let _pinned = Pinned::to(self.cpu)?;
+        let first = self.ran_on.map_or_else(current_cpu, |(first, _)| first);
         self.echo.tell(&format!("run {rounds}"))?;
         // The echo is waiting on the link now: no control line is in the timing.
         self.echo.expect("go")?;
@@ -442,6 +451,7 @@ impl PingPong {
             one_way_ns.push(one_way.as_nanos() as u64);
         }
         self.echo.expect("done")?;
+        self.ran_on = Some((first, current_cpu()));
         Ok(total)
     }
 
@@ -452,7 +462,8 @@ impl PingPong {
     /// The echo failed.
     pub fn finish(self) -> io::Result<Vec<Cpus>> {
         let echo = self.echo.finish()?;
-        Ok(vec![Cpus { process: "parent".into(), start: self.start_cpu, end: current_cpu() }, echo])
+        let (start, end) = self.ran_on.unwrap_or_else(|| (current_cpu(), current_cpu()));
+        Ok(vec![Cpus { process: "parent".into(), start, end }, echo])
     }
 }
 
@@ -559,14 +570,17 @@ impl Stream {
             _ring: ring,
             _scratch: scratch,
         };
-        // Receivers first: the first one creates the endpoint.
-        for i in 0..pairs {
-            stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i))?);
-        }
         // A broadcast stream has one publisher for its `pairs` subscribers.
         let senders = if link.is_broadcast() { 1 } else { pairs };
+        // Each process on a CPU of its own, where there are enough.
+        let cpus = placement(pairs + senders);
+        let cpu = |i: usize| cpus.as_ref().map(|cpus| cpus[i]);
+        // Receivers first: the first one creates the endpoint.
+        for i in 0..pairs {
+            stream.receivers.push(Peer::spawn(&format!("receiver {}", i + 1), "sink", &args(i), cpu(i))?);
+        }
         for i in 0..senders {
-            stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i))?);
+            stream.senders.push(Peer::spawn(&format!("sender {}", i + 1), "source", &args(i), cpu(pairs + i))?);
         }
         Ok(stream)
     }
