@@ -19,7 +19,10 @@ Each measurement has a separate sending process and a Python receiver that takes
   up to 256 copies per call, their slots handed back together).
 
 The clock starts at the first message (process start-up is not timed). Every
-measurement runs ``--rounds`` times, round-robin, and the median is reported.
+measurement runs ``--rounds`` times, round-robin, and the median is reported. Where this
+process may run on two CPUs or more, the receiver is pinned to one and the sending
+process to another (as ``ferry bench`` pins its processes): left to the scheduler, the
+two sometimes share a CPU, which changes the figures more than the code does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ import ferry
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 64
 BATCH = 256
+# The receiver's CPU and the sender's, or None (nobody pinned) on a single CPU.
+CPUS = sorted(os.sched_getaffinity(0))[:2] if len(os.sched_getaffinity(0)) >= 2 else None
+
+
+def pin_sender() -> None:
+    """Pins the calling (sending) process to the sender's CPU."""
+    if CPUS:
+        os.sched_setaffinity(0, {CPUS[1]})
 
 
 def main() -> None:
@@ -48,6 +59,8 @@ def main() -> None:
     parser.add_argument("--producer", type=Path, help="the built examples/producer binary (default: cargo builds it)")
     args = parser.parse_args()
     producer = args.producer or build_producer()
+    if CPUS:
+        os.sched_setaffinity(0, {CPUS[0]})
 
     measurements: dict[str, Callable[[], float]] = {
         "socket": lambda: socket_rate(args.count),
@@ -68,7 +81,9 @@ def main() -> None:
 
     print(
         f"ferry Python bench: {args.count} messages of {SIZE} B per measurement, median of {args.rounds} rounds, "
-        f"{os.cpu_count()} cpus ({time.monotonic() - started:.1f} s)"
+        f"{os.cpu_count()} cpus, "
+        + (f"receiver on cpu {CPUS[0]}, sender on cpu {CPUS[1]}" if CPUS else "not pinned")
+        + f" ({time.monotonic() - started:.1f} s)"
     )
     print(f"{'receive, one message per call':48} {'msg/s':>12} {'ns/msg':>8}   ratio")
     row("Unix stream socket, sock.recv(64)", median["socket"], "")
@@ -124,7 +139,7 @@ def ferry_rate(
     name = f"pybench-{os.getpid()}-{time.monotonic_ns()}"
     config = ferry.Config(slot_size=slot_size, capacity=256)
     with ferry.Receiver.create(name, config) as rx:
-        sender = subprocess.Popen([str(producer), name, str(count)], stdout=subprocess.DEVNULL)
+        sender = subprocess.Popen([str(producer), name, str(count)], stdout=subprocess.DEVNULL, preexec_fn=pin_sender)
         checksum = rx.recv(timeout=30)[0]
         start = time.perf_counter()
         if batch:
@@ -167,6 +182,7 @@ def socket_rate(count: int) -> float:
     receiver, sending = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the sending process
+        pin_sender()
         receiver.close()
         batch = b"".join(i.to_bytes(8, "little") * (SIZE // 8) for i in range(1024))
         sent = 0
