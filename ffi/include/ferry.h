@@ -606,7 +606,7 @@ ferry_status ferry_sender_slot_size(const struct ferry_sender *s, size_t *slot_s
 
 /**
  * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
- * sized in bytes (`ferry_config.capacity_bytes`), and on sockets and FIFOs, whose
+ * sized in bytes (see `ferry_sender_capacity_bytes`), and on sockets and FIFOs, whose
  * kernel buffers hold a number of messages that depends on their size.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
@@ -616,6 +616,19 @@ ferry_status ferry_sender_slot_size(const struct ferry_sender *s, size_t *slot_s
  * `s` is NULL or a live handle; `capacity` is NULL or writable.
  */
 ferry_status ferry_sender_capacity(const struct ferry_sender *s, size_t *capacity);
+
+/**
+ * Sets `*capacity_bytes` to the bytes of a shared-memory channel sized in bytes
+ * (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_sender_capacity`),
+ * and on sockets and FIFOs.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+ */
+ferry_status ferry_sender_capacity_bytes(const struct ferry_sender *s, size_t *capacity_bytes);
 
 /**
  * Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix
@@ -920,7 +933,7 @@ ferry_status ferry_receiver_slot_size(const struct ferry_receiver *r, size_t *sl
 
 /**
  * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
- * sized in bytes (`ferry_config.capacity_bytes`), on sockets and FIFOs.
+ * sized in bytes (see `ferry_receiver_capacity_bytes`), on sockets and FIFOs.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
  *
@@ -929,6 +942,19 @@ ferry_status ferry_receiver_slot_size(const struct ferry_receiver *r, size_t *sl
  * `r` is NULL or a live handle; `capacity` is NULL or writable.
  */
 ferry_status ferry_receiver_capacity(const struct ferry_receiver *r, size_t *capacity);
+
+/**
+ * Sets `*capacity_bytes` to the bytes of a shared-memory channel sized in bytes
+ * (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_receiver_capacity`),
+ * on sockets and FIFOs.
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+ *
+ * # Safety
+ *
+ * `r` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+ */
+ferry_status ferry_receiver_capacity_bytes(const struct ferry_receiver *r, size_t *capacity_bytes);
 
 /**
  * Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix
@@ -1140,13 +1166,26 @@ ferry_status ferry_publisher_slot_size(const struct ferry_publisher *p, size_t *
 
 /**
  * Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
- * (`ferry_config.capacity_bytes`).
+ * (see `ferry_publisher_capacity_bytes`).
  *
  * # Safety
  *
  * `p` is NULL or a live handle; `capacity` is NULL or writable.
  */
 ferry_status ferry_publisher_capacity(const struct ferry_publisher *p, size_t *capacity);
+
+/**
+ * Sets `*capacity_bytes` to the bytes of a channel sized in bytes
+ * (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_publisher_capacity`).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+ *
+ * # Safety
+ *
+ * `p` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+ */
+ferry_status ferry_publisher_capacity_bytes(const struct ferry_publisher *p,
+                                            size_t *capacity_bytes);
 
 /**
  * Sets how this publisher's blocking calls wait (block mode) for the slowest
@@ -1356,13 +1395,26 @@ ferry_status ferry_subscriber_slot_size(const struct ferry_subscriber *s, size_t
 
 /**
  * Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
- * (`ferry_config.capacity_bytes`).
+ * (see `ferry_subscriber_capacity_bytes`).
  *
  * # Safety
  *
  * `s` is NULL or a live handle; `capacity` is NULL or writable.
  */
 ferry_status ferry_subscriber_capacity(const struct ferry_subscriber *s, size_t *capacity);
+
+/**
+ * Sets `*capacity_bytes` to the bytes of a channel sized in bytes
+ * (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_subscriber_capacity`).
+ *
+ * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+ *
+ * # Safety
+ *
+ * `s` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+ */
+ferry_status ferry_subscriber_capacity_bytes(const struct ferry_subscriber *s,
+                                             size_t *capacity_bytes);
 
 /**
  * Sets how this subscriber's blocking calls wait for a message: spin `spin_ns`, yield

@@ -3,7 +3,7 @@
 //! `ferry_sender`, `ferry_receiver`, `ferry_publisher` and `ferry_subscriber` are each an
 //! [`EndpointHandle`]: a magic number,
 //! the end kept in a [`Lender`] with the one borrow C may hold of it (a loan, an
-//! acquired message), its slot size and capacity, and why an `auto:` endpoint fell
+//! acquired message), its slot size and capacities, and why an `auto:` endpoint fell
 //! back. [`Endpoint`] is what the handle needs of each end: ferry's calls that both ends
 //! have ([`EndApi`]), its magic number and name, and how it is lent to C.
 //!
@@ -39,6 +39,7 @@ pub(crate) trait EndApi: Sized {
     fn try_clone(&self) -> Result<Self, AttachError>;
     fn slot_size(&self) -> usize;
     fn capacity(&self) -> usize;
+    fn capacity_bytes(&self) -> usize;
     fn fallback_reason(&self) -> Option<&str>;
     fn set_wait_policy(&mut self, policy: WaitPolicy);
 }
@@ -67,6 +68,9 @@ macro_rules! end_api {
             }
             fn capacity(&self) -> usize {
                 <$end>::capacity(self)
+            }
+            fn capacity_bytes(&self) -> usize {
+                <$end>::capacity_bytes(self)
             }
             fn fallback_reason(&self) -> Option<&str> {
                 <$end>::fallback_reason(self)
@@ -109,9 +113,10 @@ pub(crate) struct EndpointHandle<E: Endpoint> {
     magic: u64,
     /// The end, and the borrow C holds of it between two calls.
     end: Lender<E, E::Borrow>,
-    /// The end's slot size and capacity, which never change.
+    /// The end's slot size, capacity in slots and capacity in bytes, which never change.
     slot_size: usize,
     capacity: usize,
+    capacity_bytes: usize,
     /// Why an `auto:` endpoint fell back to a Unix socket, NUL-terminated for C.
     fallback: Option<CString>,
 }
@@ -133,6 +138,7 @@ impl<E: Endpoint> EndpointHandle<E> {
             magic: E::MAGIC,
             slot_size: end.slot_size(),
             capacity: end.capacity(),
+            capacity_bytes: end.capacity_bytes(),
             fallback,
             end: Lender::new(end),
         })
@@ -341,8 +347,8 @@ pub(crate) unsafe fn free<E: Endpoint>(h: *mut E::Opaque) {
     });
 }
 
-/// The body of `ferry_*_slot_size` and `ferry_*_capacity`: writes what `size` reads
-/// from the open handle.
+/// The body of `ferry_*_slot_size`, `ferry_*_capacity` and `ferry_*_capacity_bytes`:
+/// writes what `size` reads from the open handle.
 ///
 /// # Safety
 ///
@@ -380,6 +386,16 @@ pub(crate) unsafe fn slot_size<E: Endpoint>(h: *const E::Opaque, slot_size: *mut
 pub(crate) unsafe fn capacity<E: Endpoint>(h: *const E::Opaque, capacity: *mut usize) -> ferry_status {
     // SAFETY: the caller's contract.
     unsafe { size::<E>(h, capacity, "capacity", |handle| handle.capacity) }
+}
+
+/// The body of `ferry_*_capacity_bytes`.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+pub(crate) unsafe fn capacity_bytes<E: Endpoint>(h: *const E::Opaque, capacity_bytes: *mut usize) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { size::<E>(h, capacity_bytes, "capacity_bytes", |handle| handle.capacity_bytes) }
 }
 
 /// The body of `ferry_*_fallback_reason`; answers on a closed handle too.

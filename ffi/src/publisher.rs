@@ -55,6 +55,9 @@ impl EndApi for Publisher {
     fn capacity(&self) -> usize {
         Publisher::capacity(self)
     }
+    fn capacity_bytes(&self) -> usize {
+        Publisher::capacity_bytes(self)
+    }
     fn fallback_reason(&self) -> Option<&str> {
         // A broadcast channel lives in shared memory only.
         None
@@ -208,7 +211,7 @@ pub unsafe extern "C" fn ferry_publisher_slot_size(p: *const ferry_publisher, sl
 }
 
 /// Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
-/// (`ferry_config.capacity_bytes`).
+/// (see `ferry_publisher_capacity_bytes`).
 ///
 /// # Safety
 ///
@@ -217,6 +220,23 @@ pub unsafe extern "C" fn ferry_publisher_slot_size(p: *const ferry_publisher, sl
 pub unsafe extern "C" fn ferry_publisher_capacity(p: *const ferry_publisher, capacity: *mut usize) -> ferry_status {
     // SAFETY: the caller's contract.
     unsafe { endpoint::capacity::<Publisher>(p, capacity) }
+}
+
+/// Sets `*capacity_bytes` to the bytes of a channel sized in bytes
+/// (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_publisher_capacity`).
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `p` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_publisher_capacity_bytes(
+    p: *const ferry_publisher,
+    capacity_bytes: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity_bytes::<Publisher>(p, capacity_bytes) }
 }
 
 /// Sets how this publisher's blocking calls wait (block mode) for the slowest

@@ -209,7 +209,7 @@ pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot
 }
 
 /// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
-/// sized in bytes (`ferry_config.capacity_bytes`), on sockets and FIFOs.
+/// sized in bytes (see `ferry_receiver_capacity_bytes`), on sockets and FIFOs.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
 ///
@@ -220,6 +220,24 @@ pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot
 pub unsafe extern "C" fn ferry_receiver_capacity(r: *const ferry_receiver, capacity: *mut usize) -> ferry_status {
     // SAFETY: the caller's contract.
     unsafe { endpoint::capacity::<Receiver>(r, capacity) }
+}
+
+/// Sets `*capacity_bytes` to the bytes of a shared-memory channel sized in bytes
+/// (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_receiver_capacity`),
+/// on sockets and FIFOs.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `r` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_receiver_capacity_bytes(
+    r: *const ferry_receiver,
+    capacity_bytes: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity_bytes::<Receiver>(r, capacity_bytes) }
 }
 
 /// Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix

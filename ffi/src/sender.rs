@@ -237,7 +237,7 @@ pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_siz
 }
 
 /// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
-/// sized in bytes (`ferry_config.capacity_bytes`), and on sockets and FIFOs, whose
+/// sized in bytes (see `ferry_sender_capacity_bytes`), and on sockets and FIFOs, whose
 /// kernel buffers hold a number of messages that depends on their size.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
@@ -249,6 +249,24 @@ pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_siz
 pub unsafe extern "C" fn ferry_sender_capacity(s: *const ferry_sender, capacity: *mut usize) -> ferry_status {
     // SAFETY: the caller's contract.
     unsafe { endpoint::capacity::<Sender>(s, capacity) }
+}
+
+/// Sets `*capacity_bytes` to the bytes of a shared-memory channel sized in bytes
+/// (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_sender_capacity`),
+/// and on sockets and FIFOs.
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `s` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_sender_capacity_bytes(
+    s: *const ferry_sender,
+    capacity_bytes: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity_bytes::<Sender>(s, capacity_bytes) }
 }
 
 /// Sets `*reason` to why an `auto:` endpoint fell back from shared memory to a Unix

@@ -55,6 +55,9 @@ impl EndApi for Subscriber {
     fn capacity(&self) -> usize {
         Subscriber::capacity(self)
     }
+    fn capacity_bytes(&self) -> usize {
+        Subscriber::capacity_bytes(self)
+    }
     fn fallback_reason(&self) -> Option<&str> {
         None
     }
@@ -150,7 +153,7 @@ pub unsafe extern "C" fn ferry_subscriber_slot_size(s: *const ferry_subscriber, 
 }
 
 /// Sets `*capacity` to the number of slots in the ring; 0 on a channel sized in bytes
-/// (`ferry_config.capacity_bytes`).
+/// (see `ferry_subscriber_capacity_bytes`).
 ///
 /// # Safety
 ///
@@ -159,6 +162,23 @@ pub unsafe extern "C" fn ferry_subscriber_slot_size(s: *const ferry_subscriber, 
 pub unsafe extern "C" fn ferry_subscriber_capacity(s: *const ferry_subscriber, capacity: *mut usize) -> ferry_status {
     // SAFETY: the caller's contract.
     unsafe { endpoint::capacity::<Subscriber>(s, capacity) }
+}
+
+/// Sets `*capacity_bytes` to the bytes of a channel sized in bytes
+/// (`ferry_config.capacity_bytes`); 0 on a ring of slots (see `ferry_subscriber_capacity`).
+///
+/// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.
+///
+/// # Safety
+///
+/// `s` is NULL or a live handle; `capacity_bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferry_subscriber_capacity_bytes(
+    s: *const ferry_subscriber,
+    capacity_bytes: *mut usize,
+) -> ferry_status {
+    // SAFETY: the caller's contract.
+    unsafe { endpoint::capacity_bytes::<Subscriber>(s, capacity_bytes) }
 }
 
 /// Sets how this subscriber's blocking calls wait for a message: spin `spin_ns`, yield

@@ -1,6 +1,7 @@
 /*
  * A broadcast channel sized in bytes from C: a ring of 16 KiB for messages of 0 to
- * 5000 bytes, one publisher, two subscribers. Messages of 0, 1, 64, 4096 and 5000
+ * 5000 bytes, one publisher, two subscribers. The ring's bytes as each end tells them
+ * (ferry_*_capacity_bytes; 0 on a ring of slots). Messages of 0, 1, 64, 4096 and 5000
  * bytes published by copy, by a loan of exactly their size (ferry_publisher_loan_bytes),
  * by a larger loan committed with fewer bytes, and by a loan of the largest size
  * (ferry_publisher_loan); each subscriber receives every message once, in order, with
@@ -320,6 +321,16 @@ static void byte_channel(const char *name) {
     value = 99;
     EXPECT(ferry_subscriber_capacity(b, &value), FERRY_OK);
     CHECK(value == 0);
+    value = 0;
+    EXPECT(ferry_publisher_capacity_bytes(p, &value), FERRY_OK);
+    CHECK(value == RING);
+    value = 0;
+    EXPECT(ferry_subscriber_capacity_bytes(a, &value), FERRY_OK);
+    CHECK(value == RING);
+    EXPECT(ferry_publisher_capacity_bytes(p, NULL), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_subscriber_capacity_bytes(b, NULL), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_publisher_capacity_bytes(NULL, &value), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_subscriber_capacity_bytes(NULL, &value), FERRY_ERR_NULL_ARGUMENT);
 
     every_size_every_way(p, a, b);
     cancelled_loans_are_not_delivered(p, a, b);
@@ -406,6 +417,12 @@ static void sized_loan_on_slots(const char *name) {
     size_t value = 0;
     EXPECT(ferry_publisher_capacity(p, &value), FERRY_OK);
     CHECK(value == 4);
+    value = 99;
+    EXPECT(ferry_publisher_capacity_bytes(p, &value), FERRY_OK); /* a ring of slots: no bytes */
+    CHECK(value == 0);
+    value = 99;
+    EXPECT(ferry_subscriber_capacity_bytes(s, &value), FERRY_OK);
+    CHECK(value == 0);
     ferry_subscriber_free(s);
     ferry_publisher_free(p);
 }

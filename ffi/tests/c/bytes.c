@@ -1,6 +1,7 @@
 /*
  * A channel sized in bytes from C: a ring of 4 KiB for messages of 0 to 1 KiB, each
- * taking only the room it needs. Loans of an exact size (ferry_loan_bytes) committed
+ * taking only the room it needs. The ring's bytes as both ends tell them
+ * (ferry_*_capacity_bytes), loans of an exact size (ferry_loan_bytes) committed
  * whole or shorter, a copy send, in-place and copying receives with their lengths,
  * the ring full for a large loan while small ones still fit, a size above the largest
  * message, a commit longer than the loan; the same channel MPMC, with cloned senders
@@ -59,6 +60,22 @@ int main(void) {
     size_t max = 0;
     EXPECT(ferry_sender_slot_size(tx, &max), FERRY_OK);
     CHECK(max == 1024);
+
+    /* Sized in bytes: both ends tell the ring's bytes, and no slots. */
+    size_t value = 0;
+    EXPECT(ferry_sender_capacity_bytes(tx, &value), FERRY_OK);
+    CHECK(value == 4096);
+    value = 0;
+    EXPECT(ferry_receiver_capacity_bytes(rx, &value), FERRY_OK);
+    CHECK(value == 4096);
+    value = 99;
+    EXPECT(ferry_sender_capacity(tx, &value), FERRY_OK);
+    CHECK(value == 0);
+    value = 99;
+    EXPECT(ferry_receiver_capacity(rx, &value), FERRY_OK);
+    CHECK(value == 0);
+    EXPECT(ferry_sender_capacity_bytes(tx, NULL), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_receiver_capacity_bytes(rx, NULL), FERRY_ERR_NULL_ARGUMENT);
 
     /* Exact loans of 0, 1, 100 and 1024 bytes, and one of 1024 committed at 10. */
     static const size_t sizes[] = {0, 1, 100, 1024};
@@ -123,6 +140,12 @@ int main(void) {
     ferry_receiver *rx2 = NULL;
     EXPECT(ferry_sender_clone(tx, &tx2), FERRY_OK);
     EXPECT(ferry_receiver_clone(rx, &rx2), FERRY_OK);
+    value = 0;
+    EXPECT(ferry_sender_capacity_bytes(tx2, &value), FERRY_OK); /* a clone tells it too */
+    CHECK(value == 4096);
+    value = 0;
+    EXPECT(ferry_receiver_capacity_bytes(rx2, &value), FERRY_OK);
+    CHECK(value == 4096);
     for (unsigned id = 20; id < 26; id++) {
         ferry_sender *from = id % 2 ? tx2 : tx;
         size_t n = sizes[id % 4];

@@ -88,6 +88,7 @@ static void null_arguments(void) {
     EXPECT(ferry_sender_close(NULL), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_sender_slot_size(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_sender_capacity(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_sender_capacity_bytes(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_sender_fallback_reason(NULL, &reason), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_sender_set_wait_policy(NULL, 0, 0), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_send(NULL, "x", 1), FERRY_ERR_NULL_ARGUMENT);
@@ -104,6 +105,7 @@ static void null_arguments(void) {
     EXPECT(ferry_receiver_close(NULL), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_receiver_slot_size(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_receiver_capacity(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
+    EXPECT(ferry_receiver_capacity_bytes(NULL, &n), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_receiver_fallback_reason(NULL, &reason), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_receiver_set_wait_policy(NULL, 0, 0), FERRY_ERR_NULL_ARGUMENT);
     EXPECT(ferry_recv(NULL, buf, sizeof buf, &n), FERRY_ERR_NULL_ARGUMENT);
@@ -134,6 +136,12 @@ static void messages(void) {
     CHECK(n == 64);
     EXPECT(ferry_receiver_capacity(rx, &n), FERRY_OK);
     CHECK(n == 4);
+    n = 99;
+    EXPECT(ferry_sender_capacity_bytes(tx, &n), FERRY_OK); /* a ring of slots: no bytes */
+    CHECK(n == 0);
+    n = 99;
+    EXPECT(ferry_receiver_capacity_bytes(rx, &n), FERRY_OK);
+    CHECK(n == 0);
     EXPECT(ferry_sender_slot_size(tx, NULL), FERRY_ERR_NULL_ARGUMENT);
     const char *reason = "not set";
     EXPECT(ferry_sender_fallback_reason(tx, &reason), FERRY_OK);
@@ -270,6 +278,7 @@ static void use_after_close(void) {
     EXPECT(ferry_commit(tx, 1), FERRY_ERR_CLOSED);
     EXPECT(ferry_loan(tx, &slot, &n), FERRY_ERR_CLOSED);
     EXPECT(ferry_sender_slot_size(tx, &n), FERRY_ERR_CLOSED);
+    EXPECT(ferry_sender_capacity_bytes(tx, &n), FERRY_ERR_CLOSED);
     EXPECT(ferry_sender_close(tx), FERRY_ERR_CLOSED);
 
     /* The receiver reads what was sent, then learns the sender has gone. */
@@ -302,6 +311,7 @@ static void wrong_handle_type(void) {
     EXPECT(ferry_commit(not_a_sender, 0), FERRY_ERR_BAD_HANDLE);
     EXPECT(ferry_recv(not_a_receiver, buf, sizeof buf, &n), FERRY_ERR_BAD_HANDLE);
     EXPECT(ferry_receiver_slot_size(not_a_receiver, &n), FERRY_ERR_BAD_HANDLE);
+    EXPECT(ferry_receiver_capacity_bytes(not_a_receiver, &n), FERRY_ERR_BAD_HANDLE);
     ferry_sender_free(not_a_sender); /* left alone */
     CHECK(last_error_mentions("ferry_sender"));
     ferry_receiver_free(not_a_receiver);
