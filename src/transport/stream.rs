@@ -183,6 +183,10 @@ impl<S: AsFd> Drop for StreamSender<S> {
         // The end of a frame a `try_` call left goes out now, within a bound.
         let (stream, write) = (&self.stream, self.write);
         let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| write(stream, b));
+        // A socket is shut down, not only closed: a child this process forks keeps a
+        // copy of the descriptor until its `exec`, and the receiver would see this
+        // sender leave only when the last copy closed. (A FIFO cannot be: ENOTSOCK.)
+        let _ = rustix::net::shutdown(stream.as_fd(), rustix::net::Shutdown::Write);
     }
 }
 

@@ -302,6 +302,19 @@ impl UnixReceiver {
 
 impl Drop for UnixReceiver {
     fn drop(&mut self) {
+        // Shut the sockets down, not only close them: a child this process forks keeps
+        // copies of its descriptors until it calls `exec` (CLOEXEC acts only then), and
+        // a socket lives while any copy does. Shut down, it refuses every sender now,
+        // whoever holds a copy: new ones cannot connect, and the connected ones, the
+        // accepted and those still waiting to be, see the receiver gone at their next
+        // send.
+        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Both);
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        for connection in &self.senders {
+            let _ = connection.stream.shutdown(std::net::Shutdown::Both);
+        }
         let ours = fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
         if ours {
             let _ = fs::remove_file(&self.path);
