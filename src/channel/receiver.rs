@@ -351,6 +351,7 @@ impl Receiver {
     }
 
     /// Copies the next message into `buf`, waiting as `wait` allows; frees its slot.
+    #[inline]
     fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.via.recv_copy(wait, buf).map_err(Stop::into_recv_error)
     }

@@ -426,6 +426,7 @@ impl Sender {
         self.send_until(message, Wait::until(timeout))
     }
 
+    #[inline]
     fn send_until(&mut self, message: &[u8], wait: Wait) -> Result<(), SendError> {
         check_fits(message.len(), self.slot_size())?;
         self.via.send(message, wait).map_err(|stop| stop.into_send_error(()))

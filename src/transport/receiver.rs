@@ -146,6 +146,7 @@ impl RecvVia {
 
     /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
     /// as `wait` allows, and frees it. Returns its length.
+    #[inline]
     pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, Stop> {
         match self {
             Self::Shm(r) => return r.recv_copy(wait, buf),

@@ -233,6 +233,7 @@ impl SendVia {
 
     /// Copies `message` (no longer than a slot) into the channel, waiting as `wait`
     /// allows; a stream takes it straight, without the loan buffer.
+    #[inline]
     pub(crate) fn send(&mut self, message: &[u8], wait: Wait) -> Result<(), Stop> {
         match self {
             Self::Shm(s) => s.send(message, wait, true),

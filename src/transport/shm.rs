@@ -273,6 +273,7 @@ impl<S: EndState> ShmEnd<S> {
 
     /// Whether every handle of the other side has gone (detached; a dead process is
     /// seen once the wait loop or recovery has noticed it). No system call.
+    #[inline]
     pub(crate) fn peer_gone(&self) -> bool {
         liveness::all_gone(&self.segment, S::PEER)
     }
@@ -335,6 +336,7 @@ impl ShmSender {
 
     /// Claims a free slot, waiting as `wait` allows; returns its position. Unmarked: an
     /// MPMC receiver that finds it unpublished takes it for a copy in progress.
+    #[inline]
     fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         if self.peer_gone() {
             return Err(Stop::Gone);
@@ -345,12 +347,13 @@ impl ShmSender {
         }
     }
 
+    #[inline]
     fn wait_for_slot(&mut self, wait: Wait) -> Result<u64, Stop> {
-        let (ring, segment) = (self.ring, &self.segment);
+        let (ring, segment) = (&self.ring, &self.segment);
         let side = &mut self.side;
         let pos = wait_on(segment, Role::Receiver, &ring.control().not_full, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_free(&ring),
-            Side::Mpmc { seat } => mpmc::claim_free(&ring, liveness::claim(segment, *seat)),
+            Side::Spsc(state) => state.next_free(ring),
+            Side::Mpmc { seat } => mpmc::claim_free(ring, liveness::claim(segment, *seat)),
         })?;
         // Tell loom the producer now writes this payload.
         ring.meta(pos).payload.with_mut(|_| ());
@@ -378,6 +381,7 @@ impl ShmSender {
 
     /// Hands the loaned slot at `pos` to the ring with `len` bytes; on SPSC, published
     /// now or at the next `publish`.
+    #[inline]
     pub(crate) fn commit(&mut self, pos: u64, len: usize, publish: bool) {
         match &mut self.side {
             Side::Spsc(state) => {
@@ -429,6 +433,7 @@ impl ShmReceiver {
     /// refused one stays in the ring. Returns its position and length. Without waiting
     /// (`Wait::Never`), an MPMC copy send in progress at the head is still waited for,
     /// at most [`BRIEF`] (see the module doc).
+    #[inline]
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         match self.take(wait, &accept) {
             // Only on an empty ring: look at the senders, then once more at the ring
@@ -442,14 +447,15 @@ impl ShmReceiver {
         }
     }
 
+    #[inline]
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        let (ring, segment, bell) = (self.ring, &self.segment, &self.bell);
+        let (ring, segment, bell) = (&self.ring, &self.segment, &self.bell);
         let side = &mut self.side;
         // MPMC: only a call that may not wait waits for a copy in progress apart (out of
         // line); a blocking one waits for it as for any message.
         let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
         let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_message(&ring).and_then(|(pos, len)| {
+            Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
                 if accept(len) {
                     Ok((pos, len))
                 } else {
@@ -460,7 +466,7 @@ impl ShmReceiver {
                 let claim = liveness::claim(segment, *seat);
                 let take = || {
                     mpmc::claim_message(
-                        &ring,
+                        ring,
                         claim,
                         accept,
                         || bell.ring(ring.control().not_full.notify(segment.geometry().signaling)),
@@ -468,7 +474,7 @@ impl ShmReceiver {
                     )
                 };
                 match take() {
-                    Err(Unavailable::Writing(pos)) => finish_writing(segment, &ring, pos, take),
+                    Err(Unavailable::Writing(pos)) => finish_writing(segment, ring, pos, take),
                     other => other,
                 }
             }
@@ -481,6 +487,7 @@ impl ShmReceiver {
     /// Copies the next message into `buf` if it fits (else it stays, `Refused`), waiting
     /// as `wait` allows, and frees its slot: `Receiver::recv_into` in one call. Returns
     /// its length.
+    #[inline]
     pub(crate) fn recv_copy(&mut self, wait: Wait, buf: &mut [u8]) -> Result<usize, Stop> {
         let room = buf.len();
         let (pos, len) = self.recv(wait, |len| len <= room)?;
@@ -604,7 +611,27 @@ pub(crate) fn unavailable(e: Unavailable) -> Stop {
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
 /// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
 /// gone.
+#[inline]
 pub(crate) fn wait_on<R>(
+    segment: &Shared,
+    peer: Role,
+    signal: &Signal,
+    policy: WaitPolicy,
+    wait: Wait,
+    mut attempt: impl FnMut() -> Result<R, Unavailable>,
+) -> Result<R, Stop> {
+    // The common case, ready at the first look, inline and building nothing.
+    match attempt() {
+        Ok(r) => return Ok(r),
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => {}
+        Err(other) => return Err(unavailable(other)),
+    }
+    wait_on_after_first_look(segment, peer, signal, policy, wait, attempt)
+}
+
+/// [`wait_on`] once the first look found nothing (out of line).
+#[inline(never)]
+fn wait_on_after_first_look<R>(
     segment: &Shared,
     peer: Role,
     signal: &Signal,

@@ -198,8 +198,8 @@ impl<S: BytesSide> BytesEnd<S> {
         wait: Wait,
         mut attempt: impl FnMut(&ByteRing, &mut Side<S>, &Shared) -> Result<R, Unavailable>,
     ) -> Result<R, Stop> {
-        let (ring, side, segment) = (self.ring, &mut self.side, &self.segment);
-        wait_on(segment, S::PEER, signal(&ring), self.policy, wait, || attempt(&ring, side, segment))
+        let (ring, side, segment) = (&self.ring, &mut self.side, &self.segment);
+        wait_on(segment, S::PEER, signal(ring), self.policy, wait, || attempt(ring, side, segment))
     }
 
     /// Wakes a parked peer on `signal`, and rings its doorbell if one is armed.
@@ -359,21 +359,18 @@ impl BytesReceiver {
     }
 
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
-        let (ring, side, segment, bell) = (self.ring, &mut self.side, &self.segment, &self.bell);
-        wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || {
-            let ring = &ring;
-            match side {
-                Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
-                    if accept(len) {
-                        Ok((pos, len))
-                    } else {
-                        Err(Unavailable::Refused(len))
-                    }
-                }),
-                Side::Mpmc { seat } => {
-                    let freed = || bell.ring(ring.control().not_full.notify(segment.geometry().signaling));
-                    bytes_mpmc::claim_message(ring, liveness::claim(segment, *seat), accept, freed)
+        let (ring, side, segment, bell) = (&self.ring, &mut self.side, &self.segment, &self.bell);
+        wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
+            Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
+                if accept(len) {
+                    Ok((pos, len))
+                } else {
+                    Err(Unavailable::Refused(len))
                 }
+            }),
+            Side::Mpmc { seat } => {
+                let freed = || bell.ring(ring.control().not_full.notify(segment.geometry().signaling));
+                bytes_mpmc::claim_message(ring, liveness::claim(segment, *seat), accept, freed)
             }
         })
     }
