@@ -74,21 +74,27 @@ impl Producer {
 
     /// Makes every staged message visible to the consumer, in order. Returns whether
     /// there was anything to publish.
+    #[inline]
     pub(crate) fn publish(&mut self, ring: &RingView) -> bool {
-        let any = self.published != self.tail;
-        for pos in self.published..self.tail {
+        if self.published == self.tail {
+            return false;
+        }
+        let mut pos = self.published;
+        loop {
             // SYNC: Release; pairs with the Acquire load of `seq` in
             // `Consumer::next_message`: the slot's payload and length are visible to the
             // consumer that sees `pos + 1`.
             ring.meta(pos).seq.store(pos.wrapping_add(1), weaken(Release, Mutation::SpscPublish));
+            pos += 1;
+            if pos == self.tail {
+                break;
+            }
         }
-        if any {
-            // SYNC: Release; pairs with the Acquire load in `Consumer::attach` (of a
-            // consumer taking over): it starts after the published messages.
-            ring.control().tail.store(self.tail, Release);
-            self.published = self.tail;
-        }
-        any
+        // SYNC: Release; pairs with the Acquire load in `Consumer::attach` (of a consumer
+        // taking over): it starts after the published messages.
+        ring.control().tail.store(self.tail, Release);
+        self.published = self.tail;
+        true
     }
 
     /// Whether a slot is free now (a look, for a caller deciding whether to sleep).

@@ -102,9 +102,10 @@ impl Blocked<'_> {
         self.retry_after_first_look(watch, attempt)
     }
 
-    /// [`Blocked::retry`] once the first look found nothing.
+    /// [`Blocked::retry`] once the first look found nothing (for a caller that made
+    /// that look itself).
     #[inline(never)]
-    fn retry_after_first_look<R, E: From<GaveUp>>(
+    pub(crate) fn retry_after_first_look<R, E: From<GaveUp>>(
         &self,
         watch: &impl Watch,
         mut attempt: impl FnMut() -> Result<Option<R>, E>,

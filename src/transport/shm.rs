@@ -273,7 +273,7 @@ impl<S: EndState> ShmEnd<S> {
 
     /// Whether every handle of the other side has gone (detached; a dead process is
     /// seen once the wait loop or recovery has noticed it). No system call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peer_gone(&self) -> bool {
         liveness::all_gone(&self.segment, S::PEER)
     }
@@ -336,7 +336,7 @@ impl ShmSender {
 
     /// Claims a free slot, waiting as `wait` allows; returns its position. Unmarked: an
     /// MPMC receiver that finds it unpublished takes it for a copy in progress.
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, wait: Wait) -> Result<u64, Stop> {
         if self.peer_gone() {
             return Err(Stop::Gone);
@@ -347,7 +347,7 @@ impl ShmSender {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait_for_slot(&mut self, wait: Wait) -> Result<u64, Stop> {
         let (ring, segment) = (&self.ring, &self.segment);
         let side = &mut self.side;
@@ -381,7 +381,7 @@ impl ShmSender {
 
     /// Hands the loaned slot at `pos` to the ring with `len` bytes; on SPSC, published
     /// now or at the next `publish`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn commit(&mut self, pos: u64, len: usize, publish: bool) {
         match &mut self.side {
             Side::Spsc(state) => {
@@ -407,7 +407,7 @@ impl ShmSender {
     }
 
     /// Publishes what is staged (SPSC) and wakes a parked receiver if there is one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn publish(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.publish(&self.ring) {
@@ -433,7 +433,7 @@ impl ShmReceiver {
     /// refused one stays in the ring. Returns its position and length. Without waiting
     /// (`Wait::Never`), an MPMC copy send in progress at the head is still waited for,
     /// at most [`BRIEF`] (see the module doc).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recv(&mut self, wait: Wait, accept: impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         match self.take(wait, &accept) {
             // Only on an empty ring: look at the senders, then once more at the ring
@@ -447,7 +447,7 @@ impl ShmReceiver {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, segment, bell) = (&self.ring, &self.segment, &self.bell);
         let side = &mut self.side;
@@ -510,7 +510,7 @@ impl ShmReceiver {
 
     /// Frees the slot of the message at `pos`; on SPSC, handed back to the sender now or
     /// at the next `release`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn done(&mut self, pos: u64, release: bool) {
         match &mut self.side {
             Side::Spsc(state) => {
@@ -527,7 +527,7 @@ impl ShmReceiver {
     }
 
     /// Hands the slots read so far back (SPSC) and wakes a parked sender if there is one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&mut self) {
         if let Side::Spsc(state) = &mut self.side {
             if state.release(&self.ring) {
@@ -611,7 +611,7 @@ pub(crate) fn unavailable(e: Unavailable) -> Stop {
 /// Retries `attempt` as `wait` and `policy` allow, parked on `signal` (see
 /// `signal::wait`), until it succeeds or the `peer` on the other side of `segment` has
 /// gone.
-#[inline]
+#[inline(always)]
 pub(crate) fn wait_on<R>(
     segment: &Shared,
     peer: Role,
@@ -640,7 +640,7 @@ fn wait_on_after_first_look<R>(
     mut attempt: impl FnMut() -> Result<R, Unavailable>,
 ) -> Result<R, Stop> {
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
-    blocked.retry(&PeerOf { segment, role: peer }, || match attempt() {
+    blocked.retry_after_first_look(&PeerOf { segment, role: peer }, || match attempt() {
         Ok(r) => Ok(Some(r)),
         Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
         Err(other) => Err(unavailable(other)),
