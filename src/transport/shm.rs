@@ -455,13 +455,7 @@ impl ShmReceiver {
         // line); a blocking one waits for it as for any message.
         let settle = wait.is_never() && !sync::mutated(Mutation::MpmcWriteWait);
         let (pos, len) = wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
-                if accept(len) {
-                    Ok((pos, len))
-                } else {
-                    Err(Unavailable::Refused(len))
-                }
-            }),
+            Side::Spsc(state) => accepted(state.next_message(ring), accept),
             Side::Mpmc { seat } => {
                 let claim = liveness::claim(segment, *seat);
                 let take = || {
@@ -621,12 +615,33 @@ pub(crate) fn wait_on<R>(
     mut attempt: impl FnMut() -> Result<R, Unavailable>,
 ) -> Result<R, Stop> {
     // The common case, ready at the first look, inline and building nothing.
-    match attempt() {
-        Ok(r) => return Ok(r),
-        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => {}
-        Err(other) => return Err(unavailable(other)),
+    if let Some(r) = look(attempt())? {
+        return Ok(r);
     }
     wait_on_after_first_look(segment, peer, signal, policy, wait, attempt)
+}
+
+/// What one look of a wait found: `None` for "not yet".
+#[inline(always)]
+fn look<R>(found: Result<R, Unavailable>) -> Result<Option<R>, Stop> {
+    match found {
+        Ok(r) => Ok(Some(r)),
+        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
+        Err(other) => Err(unavailable(other)),
+    }
+}
+
+/// The message a look found, if its length is one the receive `accept`s; a refused one
+/// stays where it is (`Refused`).
+#[inline(always)]
+pub(crate) fn accepted(
+    found: Result<(u64, usize), Unavailable>,
+    accept: &impl Fn(usize) -> bool,
+) -> Result<(u64, usize), Unavailable> {
+    match found {
+        Ok((_, len)) if !accept(len) => Err(Unavailable::Refused(len)),
+        other => other,
+    }
 }
 
 /// [`wait_on`] once the first look found nothing (out of line).
@@ -640,11 +655,7 @@ fn wait_on_after_first_look<R>(
     mut attempt: impl FnMut() -> Result<R, Unavailable>,
 ) -> Result<R, Stop> {
     let blocked = Blocked { signal, how: segment.geometry().signaling, policy, wait };
-    blocked.retry_after_first_look(&PeerOf { segment, role: peer }, || match attempt() {
-        Ok(r) => Ok(Some(r)),
-        Err(Unavailable::WouldBlock | Unavailable::Writing(_)) => Ok(None),
-        Err(other) => Err(unavailable(other)),
-    })
+    blocked.retry_after_first_look(&PeerOf { segment, role: peer }, || look(attempt()))
 }
 
 /// The handles holding `role` in `segment`, as the wait loop watches them.

@@ -21,7 +21,7 @@ use crate::{
     signal::{wait::Wait, Signal, WaitPolicy},
     sync::{self, Ordering::Relaxed},
     transport::{
-        shm::{gone_after_drain, refuse_broadcast, unavailable, wait_on, Bell, Side},
+        shm::{accepted, gone_after_drain, refuse_broadcast, unavailable, wait_on, Bell, Side},
         stop::Stop,
     },
 };
@@ -361,13 +361,7 @@ impl BytesReceiver {
     fn take(&mut self, wait: Wait, accept: &impl Fn(usize) -> bool) -> Result<(u64, usize), Stop> {
         let (ring, side, segment, bell) = (&self.ring, &mut self.side, &self.segment, &self.bell);
         wait_on(segment, Role::Sender, &ring.control().not_empty, self.policy, wait, || match side {
-            Side::Spsc(state) => state.next_message(ring).and_then(|(pos, len)| {
-                if accept(len) {
-                    Ok((pos, len))
-                } else {
-                    Err(Unavailable::Refused(len))
-                }
-            }),
+            Side::Spsc(state) => accepted(state.next_message(ring), accept),
             Side::Mpmc { seat } => {
                 let freed = || bell.ring(ring.control().not_full.notify(segment.geometry().signaling));
                 bytes_mpmc::claim_message(ring, liveness::claim(segment, *seat), accept, freed)
