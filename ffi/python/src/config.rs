@@ -125,7 +125,11 @@ impl Config {
             ));
         }
         Ok(Self {
-            slot_size: count(slot_size, defaults.get_slot_size(), "slot_size")?,
+            // A channel sized in bytes may carry empty messages only, as in Rust.
+            slot_size: match (slot_size, capacity_bytes) {
+                (Some(0), Some(_)) => 0,
+                (slot_size, _) => count(slot_size, defaults.get_slot_size(), "slot_size")?,
+            },
             capacity: count(capacity, defaults.get_capacity(), "capacity")?,
             kind,
             signaling,

@@ -39,6 +39,21 @@ def test_mixed_sizes_arrive_whole_and_in_order(name: str) -> None:
         producer.join(timeout=10)
 
 
+def test_a_channel_of_empty_messages_only(name: str) -> None:
+    # As in Rust: sized in bytes, the largest message may be 0 bytes; with slots it may not.
+    with pytest.raises(ferry.InvalidConfig):
+        ferry.Config(slot_size=0)
+    config = ferry.Config(slot_size=0, capacity_bytes=64)
+    with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
+        assert tx.slot_size == 0
+        tx.send(b"")
+        with pytest.raises(ferry.TooLarge):
+            tx.try_send(b"x")
+        assert rx.try_recv() == b""
+        with pytest.raises(ferry.Empty):
+            rx.try_recv()
+
+
 def test_a_large_loan_waits_for_room_a_small_one_fits(name: str) -> None:
     config = ferry.Config(slot_size=1024, capacity_bytes=4096)
     with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
