@@ -13,10 +13,27 @@
 //! process as gone; it is asked only after a hang-up, when every thread of the process
 //! has passed the point of closing its files and none can run its code again.
 
-/// This process's identity word.
+/// This process's identity word. Read from `/proc` once per thread and process: a
+/// forked child (another pid) reads its own. A word made without `/proc` is not kept, so
+/// a passing failure to read it (no free descriptor) is not repeated at every attach.
 pub(crate) fn me() -> u64 {
+    thread_local! {
+        static ME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
     let pid = std::process::id();
-    identity_of(pid).unwrap_or(identity(pid, 0))
+    ME.with(|me| {
+        let known = me.get();
+        if known != 0 && pid_of(known) == pid {
+            return known;
+        }
+        match identity_of(pid) {
+            Some(word) => {
+                me.set(word);
+                word
+            }
+            None => identity(pid, 0),
+        }
+    })
 }
 
 /// The pid in an identity word.
