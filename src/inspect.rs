@@ -192,6 +192,21 @@ pub fn remove_stale() -> Vec<String> {
 }
 
 /// A broadcast channel's subscribers and where each is, as seen by [`inspect_broadcast`].
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, Start, Subscriber};
+///
+/// # let name = format!("doc-broadcast-info-{}", std::process::id());
+/// let mut publisher = Publisher::create(&name, &Config::new().slot_size(16).capacity(8))?;
+/// let _subscriber = Subscriber::open(&name, Start::Live)?;
+/// publisher.send(b"unread")?;
+/// let info = ferry::inspect_broadcast(&name)?.expect("a broadcast channel");
+/// assert_eq!((info.seats, info.tail, info.subscribers.len()), (128, 1, 1));
+/// assert_eq!(info.subscribers[0].lag, 1);
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastInfo {
     /// What a publisher does about a subscriber a whole ring behind.
@@ -209,6 +224,23 @@ pub struct BroadcastInfo {
 }
 
 /// One subscriber of a broadcast channel.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, Start, Subscriber};
+///
+/// # let name = format!("doc-subscriber-info-{}", std::process::id());
+/// let mut publisher = Publisher::create(&name, &Config::new().slot_size(16).capacity(8))?;
+/// let mut subscriber = Subscriber::open(&name, Start::Live)?;
+/// publisher.send(b"read")?;
+/// publisher.send(b"unread")?;
+/// drop(subscriber.recv()?);
+/// let info = ferry::inspect_broadcast(&name)?.expect("a broadcast channel");
+/// let me = info.subscribers[0];
+/// assert_eq!((me.process.pid, me.cursor, me.lag), (std::process::id(), Some(1), 1));
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscriberInfo {
     /// Its process.

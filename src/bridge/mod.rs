@@ -86,6 +86,17 @@ use crate::{
 };
 
 /// Why a bridge could not start or a route failed.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::bridge::{Bridge, BridgeError, Options};
+///
+/// let options = Options { config: Some("/nonexistent/zenoh.json5".into()), ..Options::default() };
+/// let error = Bridge::start(&options).unwrap_err();
+/// assert!(matches!(error, BridgeError::Zenoh(_)), "{error}");
+/// assert!(error.to_string().contains("/nonexistent/zenoh.json5"));
+/// ```
 #[derive(Debug)]
 pub enum BridgeError {
     /// Zenoh refused the configuration, could not open the session or declare an entity.
@@ -203,6 +214,34 @@ struct RunningRoute {
 }
 
 /// A running bridge: one Zenoh session, one thread per route.
+///
+/// # Examples
+///
+/// One bridge, two routes: channel `out` to a key expression, and that key expression
+/// into channel `in` (Zenoh delivers a session's own samples to it; across hosts, each
+/// side runs one of the routes).
+///
+/// ```
+/// use std::time::Duration;
+/// use ferry::bridge::{Bridge, Options, Route, StateDir};
+/// use ferry::{Config, Receiver, Sender};
+///
+/// # let id = std::process::id();
+/// # let (out, inbox) = (format!("shm:doc-bridge-out-{id}"), format!("shm:doc-bridge-in-{id}"));
+/// let mut producer = Sender::create(&out, &Config::new())?; // the bridge is its receiver
+/// let mut consumer = Receiver::create(&inbox, &Config::new())?; // the bridge is its sender
+/// # let key = format!("zenoh:doc/bridge/{id}");
+/// let options = Options {
+///     routes: vec![Route::new(&out, &key)?, Route::new(&key, &inbox)?],
+///     state: StateDir::Memory,
+///     ..Options::default()
+/// };
+/// let bridge = Bridge::start(&options)?;
+/// producer.send(b"across")?;
+/// assert_eq!(&*consumer.recv_timeout(Duration::from_secs(10))?, b"across");
+/// bridge.stop()?;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 pub struct Bridge {
     session: zenoh::Session,
     stop: Arc<Stop>,

@@ -118,6 +118,20 @@ impl fmt::Display for Route {
 }
 
 /// What a route does when the other side cannot take a message now.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::bridge::{Options, Policy};
+///
+/// let args = |extra: &[&str]| {
+///     let base = ["--from", "shm:ticks", "--to", "zenoh:ticks", "--connect", "tcp/10.0.0.2:7447"];
+///     Options::parse(base.iter().chain(extra).map(|s| s.to_string()))
+/// };
+/// assert_eq!(args(&[])?.policy, Policy::Block);
+/// assert_eq!(args(&["--drop"])?.policy, Policy::Drop);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Policy {
     /// Wait: a full local channel holds up the samples from Zenoh (and, through Zenoh's
@@ -131,6 +145,21 @@ pub enum Policy {
 }
 
 /// Where receiving routes keep their position in each remote session.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::bridge::{Options, StateDir};
+///
+/// let parse = |extra: &[&str]| {
+///     let base = ["--from", "zenoh:ticks", "--to", "shm:ticks", "--listen", "tcp/0.0.0.0:7447"];
+///     Options::parse(base.iter().chain(extra).map(|s| s.to_string()))
+/// };
+/// assert_eq!(parse(&[])?.state, StateDir::Default);
+/// assert_eq!(parse(&["--state", "/var/lib/bridge"])?.state, StateDir::Dir("/var/lib/bridge".into()));
+/// assert_eq!(parse(&["--no-state"])?.state, StateDir::Memory);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum StateDir {
     /// `$XDG_RUNTIME_DIR/ferry-bridge`, else `/tmp/ferry-bridge-UID` (private, mode 0700).
@@ -143,6 +172,25 @@ pub enum StateDir {
 }
 
 /// Everything a bridge is asked to do.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ferry::bridge::{Options, Route};
+///
+/// // What `ferry bridge --from shm:camera --to zenoh:robot/camera --listen tcp/0.0.0.0:7447
+/// // --stats 1` asks for, written out.
+/// let options = Options {
+///     routes: vec![Route::new("shm:camera", "zenoh:robot/camera")?],
+///     listen: vec![String::from("tcp/0.0.0.0:7447")],
+///     stats: Some(Duration::from_secs(1)),
+///     ..Options::default()
+/// };
+/// let args = "--from shm:camera --to zenoh:robot/camera --listen tcp/0.0.0.0:7447 --stats 1";
+/// assert_eq!(Options::parse(args.split(' ').map(String::from))?, options);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// The routes, each forwarded by its own thread.

@@ -99,6 +99,15 @@ impl RouteStats {
 }
 
 /// A route's counters at one moment.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::bridge::Snapshot;
+///
+/// let counters = Snapshot { forwarded: 10, dropped_full: 2, dropped_unrouted: 1, lost: 4, ..Snapshot::default() };
+/// assert_eq!(counters.dropped(), 3); // dropped here, on purpose; `lost` went missing upstream
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Messages forwarded: published to Zenoh (outbound) or committed to the channel

@@ -55,6 +55,23 @@ impl fmt::Display for PublishError {
 impl std::error::Error for PublishError {}
 
 /// Why a subscriber's receive returned no message.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, Start, SubscriberError};
+///
+/// let mut publisher = Publisher::in_memory(&Config::new().slot_size(16).capacity(4))?;
+/// let mut subscriber = publisher.subscribe(Start::Live)?;
+/// assert_eq!(subscriber.try_recv().err(), Some(SubscriberError::Empty));
+/// publisher.send(b"last")?;
+/// let mut small = [0u8; 2];
+/// assert_eq!(subscriber.try_recv_into(&mut small), Err(SubscriberError::BufferTooSmall { needed: 4 }));
+/// drop(publisher);
+/// assert_eq!(&*subscriber.recv()?, b"last"); // what was published is still read
+/// assert_eq!(subscriber.try_recv().err(), Some(SubscriberError::Disconnected));
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriberError {
     /// No new message (from the `try_` calls).

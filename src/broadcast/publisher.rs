@@ -441,6 +441,23 @@ fn publish_error(stop: Stop) -> PublishError {
 /// `slot_size` bytes, from [`Publisher::loan`]; exactly `n` from
 /// [`Publisher::loan_bytes`]), its first byte [`SLOT_ALIGN`]-aligned. Dropping it
 /// without [`PublishLoan::commit`] publishes nothing.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, Start};
+///
+/// let mut publisher = Publisher::in_memory(&Config::new().slot_size(64).capacity(8))?;
+/// let mut subscriber = publisher.subscribe(Start::Live)?;
+/// let mut loan = publisher.loan()?; // a whole slot, written in place
+/// assert_eq!(loan.len(), 64);
+/// loan[..5].copy_from_slice(b"hello");
+/// loan.commit(5); // publishes the first 5 bytes
+/// drop(publisher.loan()?); // dropped uncommitted: publishes nothing
+/// assert_eq!(&*subscriber.recv()?, b"hello");
+/// assert!(subscriber.try_recv().is_err());
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 pub struct PublishLoan<'a> {
     publisher: &'a mut Publisher,
     pos: u64,

@@ -20,6 +20,26 @@ use crate::{
 };
 
 /// Where a new subscriber starts reading.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Publisher, Start};
+///
+/// let config = Config::new().kind(ferry::RingKind::Broadcast).slot_size(8).capacity(8).history(2);
+/// let mut publisher = Publisher::in_memory(&config)?;
+/// for message in [b"one", b"two", b"six"] {
+///     publisher.send(message)?;
+/// }
+/// let mut late = publisher.subscribe(Start::History(2))?; // the last two, then live
+/// let mut live = publisher.subscribe(Start::Live)?; // only what comes next
+/// publisher.send(b"ten")?;
+/// for expected in [b"two", b"six", b"ten"] {
+///     assert_eq!(&*late.recv()?, expected);
+/// }
+/// assert_eq!(&*live.recv()?, b"ten");
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Start {
     /// With the next message published after it joined.
@@ -399,6 +419,22 @@ fn subscriber_error(stop: Stop) -> SubscriberError {
 /// In overwrite mode the bytes may be overwritten by a publisher while they are read:
 /// read what you need, then call [`SubscriberGuard::validate`], and act on what you read
 /// only if it succeeds (the seqlock pattern). In block mode it always succeeds.
+///
+/// # Examples
+///
+/// ```
+/// use ferry::{Config, Policy, Publisher, Start};
+///
+/// let config = Config::new().slot_size(8).capacity(4).policy(Policy::Overwrite);
+/// let mut publisher = Publisher::in_memory(&config)?;
+/// let mut subscriber = publisher.subscribe(Start::Live)?;
+/// publisher.send(&42u64.to_le_bytes())?;
+/// let mut message = subscriber.recv()?;
+/// let value = u64::from_le_bytes(message[..8].try_into()?); // read in place...
+/// message.validate()?; // ...and checked: no publisher overwrote it meanwhile
+/// assert_eq!(value, 42);
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 pub struct SubscriberGuard<'a> {
     subscriber: &'a mut Subscriber,
     pos: u64,
