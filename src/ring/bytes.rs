@@ -317,17 +317,17 @@ impl BytesProducer {
         debug_assert!(n <= ring.max_message());
         let need = record_size(n);
         let to_end = ring.room_to_end(self.tail);
-        let start = if need > to_end { self.tail + to_end } else { self.tail };
+        let start = if need > to_end { self.tail.wrapping_add(to_end) } else { self.tail };
         // The record, the padding before it, and the next record's header.
-        let end = start + need + HEADER;
-        if end - self.cached_head > ring.capacity() {
+        let end = start.wrapping_add(need).wrapping_add(HEADER);
+        if end.wrapping_sub(self.cached_head) > ring.capacity() {
             // SYNC: Acquire; pairs with the Release store of `head` in
             // `BytesConsumer::release`: the consumer's reads of the bytes we are about to
             // reuse happened before we overwrite them.
             let head = ring.control().head.load(Acquire);
             check_span(head, self.tail, ring.capacity())?;
             self.cached_head = head;
-            if end - head > ring.capacity() {
+            if end.wrapping_sub(head) > ring.capacity() {
                 return Err(Unavailable::WouldBlock);
             }
         }
@@ -341,12 +341,12 @@ impl BytesProducer {
     pub(crate) fn has_room(&self, ring: &ByteRing, n: usize) -> bool {
         let need = record_size(n);
         let to_end = ring.room_to_end(self.tail);
-        let start = if need > to_end { self.tail + to_end } else { self.tail };
+        let start = if need > to_end { self.tail.wrapping_add(to_end) } else { self.tail };
         // SYNC: Acquire; pairs with the Release store of `head` in
         // `BytesConsumer::release`, as the load in `claim`.
         let head = ring.control().head.load(Acquire);
         // A head beyond our tail (a scribbled one) says no room; `claim` reports it.
-        head <= self.tail && (start + need + HEADER).wrapping_sub(head) <= ring.capacity()
+        head <= self.tail && start.wrapping_add(need).wrapping_add(HEADER).wrapping_sub(head) <= ring.capacity()
     }
 
     /// Records `len` bytes at `start` (from `claim` with at least `len`) and moves past
@@ -355,7 +355,7 @@ impl BytesProducer {
     pub(crate) fn stage(&mut self, ring: &ByteRing, start: u64, len: usize) {
         debug_assert!(len <= ring.max_message());
         if start != self.tail {
-            debug_assert_eq!(start, self.tail + (ring.room_to_end(self.tail)));
+            debug_assert_eq!(start, self.tail.wrapping_add(ring.room_to_end(self.tail)));
             // SYNC: Relaxed; ordered before the consumer's read by the Release of the
             // padding's commit word in `publish`.
             ring.meta(self.tail).len.store(PADDING, Relaxed);
@@ -363,7 +363,7 @@ impl BytesProducer {
             // consumer that has seen the padding published (Release in `publish`).
             ring.meta(start).seq.store(0, Relaxed);
         }
-        let end = start + record_size(len);
+        let end = start.wrapping_add(record_size(len));
         // SYNC: Relaxed; ordered before the consumer's read by the Release in `publish`.
         ring.meta(start).len.store(len as u64, Relaxed);
         // SYNC: Relaxed; the next header says "unpublished" to a consumer that has seen
@@ -382,13 +382,13 @@ impl BytesProducer {
             // SYNC: Relaxed; our own store in `stage`.
             let len = ring.meta(pos).len.load(Relaxed);
             let next = match len {
-                PADDING => pos + ring.room_to_end(pos),
-                len => pos + record_size(len.min(ring.max_message() as u64) as usize),
+                PADDING => pos.wrapping_add(ring.room_to_end(pos)),
+                len => pos.wrapping_add(record_size(len.min(ring.max_message() as u64) as usize)),
             };
             // SYNC: Release; pairs with the Acquire load of `seq` in
             // `BytesConsumer::next_message`: the record's payload and length, and the
             // zeroed header after it, are visible to the consumer that sees `pos + 1`.
-            ring.meta(pos).seq.store(pos + 1, weaken(Release, Mutation::BytesPublish));
+            ring.meta(pos).seq.store(pos.wrapping_add(1), weaken(Release, Mutation::BytesPublish));
             pos = next;
         }
         if any {
@@ -434,7 +434,7 @@ impl BytesConsumer {
         for _ in 0..2 {
             let (pos, len) = published_record(ring, self.head)?.ok_or(Unavailable::WouldBlock)?;
             match len {
-                None => self.head = pos + ring.room_to_end(pos),
+                None => self.head = pos.wrapping_add(ring.room_to_end(pos)),
                 Some(len) => {
                     ring.mark_read(pos, record_size(len));
                     return Ok((pos, len));
@@ -456,7 +456,7 @@ impl BytesConsumer {
     /// Moves past the message of `len` bytes returned by `next_message`. Its bytes go
     /// back to the producer at the next `release`.
     pub(crate) fn advance(&mut self, len: usize) {
-        self.head += record_size(len);
+        self.head = self.head.wrapping_add(record_size(len));
     }
 
     /// Hands every record read so far back to the producer. Returns whether there was
@@ -512,11 +512,11 @@ fn published_tail(ring: &ByteRing) -> Result<u64, Unavailable> {
         return Err(Unavailable::Corrupt("the ring's positions are inconsistent"));
     }
     let mut tail = start;
-    while tail - start < ring.capacity() {
+    while tail.wrapping_sub(start) < ring.capacity() {
         match published_record(ring, tail)? {
             None => break,
-            Some((pos, None)) => tail = pos + ring.room_to_end(pos),
-            Some((pos, Some(len))) => tail = pos + record_size(len),
+            Some((pos, None)) => tail = pos.wrapping_add(ring.room_to_end(pos)),
+            Some((pos, Some(len))) => tail = pos.wrapping_add(record_size(len)),
         }
     }
     Ok(tail)

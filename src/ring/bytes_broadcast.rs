@@ -113,7 +113,7 @@ impl BytesReader {
         // SYNC: Acquire; pairs with the Release stores of the commit word in
         // `bytes_mpmc::publish`, as in `next`.
         let seq = ring.meta(self.next).seq.load(Acquire);
-        seq == self.next + 1 || seq == (self.next + 1) | ABANDONED
+        seq == self.next.wrapping_add(1) || seq == self.next.wrapping_add(1) | ABANDONED
     }
 
     /// The message at the cursor if it is published and its length `accept`s (else
@@ -143,8 +143,8 @@ impl BytesReader {
             // `bytes_mpmc::publish` (and the CAS in `rescue`): the length word and the
             // payload are visible.
             let seq = meta.seq.load(Acquire);
-            let abandoned = seq == (pos + 1) | ABANDONED;
-            if seq != pos + 1 && !abandoned {
+            let abandoned = seq == pos.wrapping_add(1) | ABANDONED;
+            if seq != pos.wrapping_add(1) && !abandoned {
                 // Unpublished, or (from a hostile peer) a header naming another
                 // position: the cursor holds the publishers back, so no later lap can be
                 // here. Either way, nothing to read yet.
@@ -161,7 +161,7 @@ impl BytesReader {
                     return Ok((pos, len));
                 }
                 None => {
-                    self.next = pos + extent;
+                    self.next = pos.wrapping_add(extent);
                     skipped += extent;
                 }
             }
@@ -173,7 +173,7 @@ impl BytesReader {
     /// the cursor, which frees its bytes once every subscriber has.
     pub(crate) fn release(&mut self, pos: u64, cursor: &Cursor) {
         debug_assert_eq!(pos, self.next);
-        self.next = pos + self.extent;
+        self.next = pos.wrapping_add(self.extent);
         cursor.advance(self.next);
     }
 }

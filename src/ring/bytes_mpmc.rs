@@ -227,18 +227,18 @@ fn claim_turn(
     advance: impl FnOnce(u64, u64) -> Result<u64, Unavailable>,
 ) -> Result<(u64, u64), Unavailable> {
     let to_end = ring.room_to_end(tail);
-    let start = if need > to_end { tail + to_end } else { tail };
-    let end = start + need;
+    let start = if need > to_end { tail.wrapping_add(to_end) } else { tail };
+    let end = start.wrapping_add(need);
     // SYNC: Relaxed; only the holder of the claiming bit stores it, and the last holder's
     // store is ordered before our CAS by its Release store of `tail`.
     let mut reclaim = ring.reclaim().load(Relaxed);
     check_span(reclaim, tail, ring)?;
-    if end + HEADER - reclaim > ring.capacity() {
+    if end.wrapping_add(HEADER).wrapping_sub(reclaim) > ring.capacity() {
         // Never backwards: a hostile cursor below it only leaves the ring full.
         reclaim = advance(reclaim, tail)?.clamp(reclaim, tail);
         // SYNC: Release; pairs with the Acquire loads in `has_room` and `rescue`.
         ring.reclaim().store(reclaim, Release);
-        if end + HEADER - reclaim > ring.capacity() {
+        if end.wrapping_add(HEADER).wrapping_sub(reclaim) > ring.capacity() {
             return Err(Unavailable::WouldBlock);
         }
     }
@@ -247,10 +247,10 @@ fn claim_turn(
     // consumers). Nobody else writes these headers now: they lie after `tail`.
     if start != tail {
         ring.meta(tail).len.store(length_word(to_end, PAD), Relaxed);
-        ring.meta(start).seq.store((start + 1) | EMPTY, Relaxed);
+        ring.meta(start).seq.store(start.wrapping_add(1) | EMPTY, Relaxed);
     }
     ring.meta(start).len.store(length_word(need, 0), Relaxed);
-    ring.meta(end).seq.store((end + 1) | EMPTY, Relaxed);
+    ring.meta(end).seq.store(end.wrapping_add(1) | EMPTY, Relaxed);
     Ok((start, end))
 }
 
@@ -260,13 +260,13 @@ fn released_up_to(ring: &ByteRing, mut reclaim: u64, tail: u64) -> Result<u64, U
         let meta = ring.meta(reclaim);
         // SYNC: Acquire; pairs with the Release store in `release` (or the CAS in
         // `rescue`): the consumer's reads of the record finish before it is reused.
-        if meta.seq.load(Acquire) != (reclaim + 1) | RELEASED {
+        if meta.seq.load(Acquire) != reclaim.wrapping_add(1) | RELEASED {
             break;
         }
         // SYNC: Relaxed; written before the record was published, which the consumer
         // saw before releasing it.
         let (extent, _) = read_length(ring, reclaim, meta.len.load(Relaxed))?;
-        reclaim += extent;
+        reclaim = reclaim.saturating_add(extent);
     }
     Ok(reclaim.min(tail))
 }
@@ -282,9 +282,9 @@ pub(crate) fn publish(ring: &ByteRing, pos: u64, len: Option<usize>, claim: &Ato
         Some(len) => {
             // SYNC: Relaxed; made visible by the Release store of the commit word below.
             meta.len.store(length_word((word >> 32) * HEADER, len as u64), Relaxed);
-            pos + 1
+            pos.wrapping_add(1)
         }
-        None => (pos + 1) | ABANDONED,
+        None => pos.wrapping_add(1) | ABANDONED,
     };
     // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`: the payload
     // and the length word are visible to the consumer that sees `pos + 1`.
@@ -292,7 +292,7 @@ pub(crate) fn publish(ring: &ByteRing, pos: u64, len: Option<usize>, claim: &Ato
     if claimed != pos {
         // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`, as above
         // (the padding's length word).
-        ring.meta(claimed).seq.store(claimed + 1, Release);
+        ring.meta(claimed).seq.store(claimed.wrapping_add(1), Release);
     }
     withdraw(claim);
 }
@@ -319,8 +319,8 @@ pub(crate) fn claim_message(
         // SYNC: Acquire; pairs with the Release stores of the commit word in `publish`
         // (or the CAS in `rescue`): the length word and the payload are visible.
         let seq = meta.seq.load(Acquire);
-        let abandoned = seq == (head + 1) | ABANDONED;
-        if seq != head + 1 && !abandoned {
+        let abandoned = seq == head.wrapping_add(1) | ABANDONED;
+        if seq != head.wrapping_add(1) && !abandoned {
             // SYNC: Relaxed, as above.
             let now = control.head.load(Relaxed);
             if now == head {
@@ -364,7 +364,7 @@ pub(crate) fn claim_message(
         claim.store(head, Relaxed);
         // SYNC: Release on success; pairs with the Acquire load of `head` in `rescue`, as
         // in `claim`. Exclusivity comes from the RMW itself.
-        if let Err(now) = control.head.compare_exchange_weak(head, head + extent, Release, Relaxed) {
+        if let Err(now) = control.head.compare_exchange_weak(head, head.wrapping_add(extent), Release, Relaxed) {
             head = now;
             attempts += 1;
             continue;
@@ -376,7 +376,7 @@ pub(crate) fn claim_message(
             }
             None => {
                 release(ring, head, claim);
-                head += extent;
+                head = head.wrapping_add(extent);
                 skipped += 1;
             }
         }
@@ -395,7 +395,7 @@ pub(crate) fn claim_message(
 pub(crate) fn release(ring: &ByteRing, pos: u64, claim: &AtomicU64) {
     // SYNC: Release; pairs with the Acquire load in `released_up_to`: our reads of the
     // record finish before a producer reuses its bytes.
-    ring.meta(pos).seq.store((pos + 1) | RELEASED, weaken(Release, Mutation::BytesMpmcRelease));
+    ring.meta(pos).seq.store(pos.wrapping_add(1) | RELEASED, weaken(Release, Mutation::BytesMpmcRelease));
     withdraw(claim);
 }
 
@@ -441,7 +441,7 @@ fn rescue_producer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
         return Rescue::Nothing;
     }
     let meta = ring.meta(pos);
-    let unpublished = (pos + 1) | EMPTY;
+    let unpublished = pos.wrapping_add(1) | EMPTY;
     // SYNC: Acquire; pairs with the Release stores in `publish`.
     if meta.seq.load(Acquire) != unpublished {
         // Published, abandoned or released: the claimer finished (the padding is
@@ -458,13 +458,18 @@ fn rescue_producer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
     if payload.is_none() {
         // The record after the padding first: a consumer passes the padding only once
         // it shows abandoned (or published), and must then find the record finished.
-        let start = pos + extent;
+        let start = pos.wrapping_add(extent);
         // SYNC: AcqRel on success, as below.
-        let _ = ring.meta(start).seq.compare_exchange((start + 1) | EMPTY, (start + 1) | ABANDONED, AcqRel, Relaxed);
+        let _ = ring.meta(start).seq.compare_exchange(
+            start.wrapping_add(1) | EMPTY,
+            start.wrapping_add(1) | ABANDONED,
+            AcqRel,
+            Relaxed,
+        );
     }
     // SYNC: AcqRel on success: Release pairs with the Acquire load of `seq` in
     // `claim_message`; Acquire orders the dead producer's writes first.
-    match meta.seq.compare_exchange(unpublished, (pos + 1) | ABANDONED, AcqRel, Relaxed) {
+    match meta.seq.compare_exchange(unpublished, pos.wrapping_add(1) | ABANDONED, AcqRel, Relaxed) {
         Ok(_) => Rescue::Skippable,
         Err(_) => Rescue::Nothing,
     }
@@ -480,7 +485,7 @@ fn rescue_consumer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
     let meta = ring.meta(pos);
     // SYNC: Acquire; pairs with the Release stores of the commit word.
     let seq = meta.seq.load(Acquire);
-    if seq != pos + 1 && seq != (pos + 1) | ABANDONED {
+    if seq != pos.wrapping_add(1) && seq != pos.wrapping_add(1) | ABANDONED {
         // Released already (or never a record this lap).
         return Rescue::Nothing;
     }
@@ -489,7 +494,7 @@ fn rescue_consumer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
     }
     // SYNC: AcqRel on success: Release pairs with the Acquire load in `released_up_to`;
     // Acquire orders the dead consumer's reads first.
-    match meta.seq.compare_exchange(seq, (pos + 1) | RELEASED, AcqRel, Relaxed) {
+    match meta.seq.compare_exchange(seq, pos.wrapping_add(1) | RELEASED, AcqRel, Relaxed) {
         Ok(_) => Rescue::Freed,
         Err(_) => Rescue::Nothing,
     }
@@ -509,15 +514,16 @@ pub(crate) fn has_room_with(ring: &ByteRing, n: usize, advance: impl FnOnce(u64,
         return true;
     }
     let need = record_size(n);
-    let start = if need > ring.room_to_end(tail) { tail + ring.room_to_end(tail) } else { tail };
+    let start = if need > ring.room_to_end(tail) { tail.wrapping_add(ring.room_to_end(tail)) } else { tail };
     // SYNC: Acquire; pairs with the Release store in `claim_turn`.
     let reclaim = ring.reclaim().load(Acquire);
     if check_span(reclaim, tail, ring).is_err() {
         // `claim` reports it.
         return true;
     }
-    let end = start + need + HEADER;
-    end - reclaim <= ring.capacity() || end - advance(reclaim, tail).clamp(reclaim, tail) <= ring.capacity()
+    let end = start.wrapping_add(need).wrapping_add(HEADER);
+    end.wrapping_sub(reclaim) <= ring.capacity()
+        || end.wrapping_sub(advance(reclaim, tail).clamp(reclaim, tail)) <= ring.capacity()
 }
 
 /// Whether a record (a message, padding or an abandoned one) is published at the read
@@ -527,7 +533,7 @@ pub(crate) fn has_message(ring: &ByteRing) -> bool {
     let head = ring.control().head.load(Relaxed);
     // SYNC: Acquire; pairs with the Release stores in `publish`.
     let seq = ring.meta(head).seq.load(Acquire);
-    seq == head + 1 || seq == (head + 1) | ABANDONED
+    seq == head.wrapping_add(1) || seq == head.wrapping_add(1) | ABANDONED
 }
 
 /// Where the reclaim position lies from the start of the ring (for `ferry ls`, which
