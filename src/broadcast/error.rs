@@ -80,10 +80,13 @@ pub enum SubscriberError {
     Timeout,
     /// Every publisher has gone and this subscriber has read every message it can see.
     Disconnected,
-    /// Overwrite mode: this subscriber fell behind and this many messages were
+    /// Overwrite mode: this subscriber fell behind and this many positions were
     /// overwritten before it read them (or while it read the last one: see
-    /// [`SubscriberGuard::validate`](crate::SubscriberGuard::validate)). The next
-    /// receive returns the oldest message the channel still holds.
+    /// [`SubscriberGuard::validate`](crate::SubscriberGuard::validate)). Each lost
+    /// message counts one; so does a position that held none because its publisher gave
+    /// it up (a loan dropped without a commit, a publisher that died between its claim
+    /// and its publication), which the overwrite erased too. The next receive returns the
+    /// oldest message the channel still holds.
     Lagged(u64),
     /// The caller's buffer is smaller than the message; it stays for the next receive.
     BufferTooSmall {

@@ -59,8 +59,9 @@ pub enum Start {
 /// 128 by default).
 ///
 /// In overwrite mode ([`Policy::Overwrite`]) a subscriber that falls a whole ring
-/// behind gets [`SubscriberError::Lagged`] with the exact number of messages it missed,
-/// then continues with the oldest message still held. A message read in place may then
+/// behind gets [`SubscriberError::Lagged`] with the number of positions it missed (the
+/// messages lost, plus any position a publisher gave up without a message), then
+/// continues with the oldest message still held. A message read in place may then
 /// be overwritten while it is read: the copy calls ([`Subscriber::recv_into`]) validate
 /// what they copied and report `Lagged` instead of torn bytes; a [`SubscriberGuard`]
 /// must be validated ([`SubscriberGuard::validate`]) after reading and before acting on

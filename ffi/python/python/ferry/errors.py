@@ -57,8 +57,9 @@ class Disconnected(Error):
 
 class Lagged(Error):
     """A broadcast subscriber fell a whole ring behind in overwrite mode: ``missed``
-    messages were overwritten before it read them. The next receive returns the oldest
-    message the channel still holds."""
+    positions were overwritten before it read them (each lost message, and any position
+    a publisher gave up without one, such as a loan dropped uncommitted). The next
+    receive returns the oldest message the channel still holds."""
 
     def __init__(self, message: str, missed: int) -> None:
         super().__init__(message)
