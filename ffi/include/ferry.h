@@ -132,8 +132,9 @@ enum ferry_status
     /**
      * A broadcast subscriber (overwrite mode) fell behind: messages were overwritten
      * before it read them, or while it read the one it was reading (a failed
-     * `ferry_subscriber_validate`). The length out-parameter holds how many it missed;
-     * the next receive returns the oldest message still held.
+     * `ferry_subscriber_validate`). The length out-parameter holds how many positions it
+     * missed: each lost message, and any position a publisher gave up without one (a
+     * loan dropped uncommitted). The next receive returns the oldest message still held.
      */
     FERRY_ERR_LAGGED = -18,
     /**
@@ -1436,7 +1437,8 @@ ferry_status ferry_subscriber_set_wait_policy(struct ferry_subscriber *s,
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
  * `FERRY_ERR_STATE` (a message is acquired), `FERRY_ERR_BUFFER_TOO_SMALL` (it stays;
  * `*len` receives its length), `FERRY_ERR_LAGGED` (overwrite mode: `*len` receives how
- * many messages were missed; the next receive returns the oldest still held),
+ * many positions were missed, as `FERRY_ERR_LAGGED` says; the next receive returns the
+ * oldest still held),
  * `FERRY_ERR_DISCONNECTED` (every publisher has gone and every message was read),
  * `FERRY_ERR_CORRUPT`.
  *
@@ -1478,7 +1480,7 @@ ferry_status ferry_subscriber_recv_timeout(struct ferry_subscriber *s,
  * receives the address of its bytes and `*len` their number. Read them; in overwrite
  * mode call `ferry_subscriber_validate` before acting on what you read; then
  * `ferry_subscriber_release`. On failure `*ptr` is NULL and `*len` 0 (or, with
- * `FERRY_ERR_LAGGED`, the number of messages missed).
+ * `FERRY_ERR_LAGGED`, the number of positions missed).
  *
  * Errors: as for `ferry_subscriber_recv`, with `FERRY_ERR_STATE` if a message is
  * acquired already.

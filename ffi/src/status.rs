@@ -63,8 +63,9 @@ pub enum ferry_status {
     FERRY_ERR_WRONG_SIZE = -17,
     /// A broadcast subscriber (overwrite mode) fell behind: messages were overwritten
     /// before it read them, or while it read the one it was reading (a failed
-    /// `ferry_subscriber_validate`). The length out-parameter holds how many it missed;
-    /// the next receive returns the oldest message still held.
+    /// `ferry_subscriber_validate`). The length out-parameter holds how many positions it
+    /// missed: each lost message, and any position a publisher gave up without one (a
+    /// loan dropped uncommitted). The next receive returns the oldest message still held.
     FERRY_ERR_LAGGED = -18,
     /// The channel name is not valid: empty, longer than 200 bytes, starting with a dot,
     /// or holding a byte other than ASCII letters, digits, `.`, `_` and `-`.
@@ -218,7 +219,7 @@ pub extern "C" fn ferry_strerror(code: i32) -> *const c_char {
 pub(crate) struct Failure {
     pub(crate) status: ferry_status,
     pub(crate) detail: Detail,
-    /// For `FERRY_ERR_LAGGED`: how many messages were missed.
+    /// For `FERRY_ERR_LAGGED`: how many positions were missed.
     lagged: Option<usize>,
 }
 
@@ -241,7 +242,7 @@ impl Failure {
         Self { status, detail: Detail::Owned(detail.into()), lagged: None }
     }
 
-    /// How many messages a `FERRY_ERR_LAGGED` failure says were missed.
+    /// How many positions a `FERRY_ERR_LAGGED` failure says were missed.
     pub(crate) fn lagged(&self) -> Option<usize> {
         self.lagged
     }

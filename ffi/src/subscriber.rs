@@ -204,7 +204,8 @@ pub unsafe extern "C" fn ferry_subscriber_set_wait_policy(
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`,
 /// `FERRY_ERR_STATE` (a message is acquired), `FERRY_ERR_BUFFER_TOO_SMALL` (it stays;
 /// `*len` receives its length), `FERRY_ERR_LAGGED` (overwrite mode: `*len` receives how
-/// many messages were missed; the next receive returns the oldest still held),
+/// many positions were missed, as `FERRY_ERR_LAGGED` says; the next receive returns the
+/// oldest still held),
 /// `FERRY_ERR_DISCONNECTED` (every publisher has gone and every message was read),
 /// `FERRY_ERR_CORRUPT`.
 ///
@@ -300,7 +301,7 @@ unsafe fn recv(
 /// receives the address of its bytes and `*len` their number. Read them; in overwrite
 /// mode call `ferry_subscriber_validate` before acting on what you read; then
 /// `ferry_subscriber_release`. On failure `*ptr` is NULL and `*len` 0 (or, with
-/// `FERRY_ERR_LAGGED`, the number of messages missed).
+/// `FERRY_ERR_LAGGED`, the number of positions missed).
 ///
 /// Errors: as for `ferry_subscriber_recv`, with `FERRY_ERR_STATE` if a message is
 /// acquired already.

@@ -317,7 +317,8 @@ impl Publisher {
 /// the next message as `bytes`; `recv_guard()` reads it in place (block mode only);
 /// `try_recv()` never waits (`ferry.Empty`); `timeout=` in seconds (`ferry.Timeout`). In
 /// overwrite mode a subscriber that fell a whole ring behind gets `ferry.Lagged` (its
-/// `missed` says how many messages it lost) and then continues from the oldest message
+/// `missed` counts the positions it lost: each message, and any a publisher gave up
+/// without one) and then continues from the oldest message
 /// the channel still holds. Once every publisher has gone and it has read what it can
 /// see, receives raise `ferry.Disconnected` and iteration (`for message in subscriber`)
 /// ends. One thread uses a subscriber at a time.
