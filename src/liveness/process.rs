@@ -14,8 +14,8 @@
 //! has passed the point of closing its files and none can run its code again.
 
 /// This process's identity word. Read from `/proc` once per thread and process: a
-/// forked child (another pid) reads its own. A word made without `/proc` is not kept, so
-/// a passing failure to read it (no free descriptor) is not repeated at every attach.
+/// forked child (another pid) reads its own. A word made without `/proc` (it could not
+/// be read, say for want of a free descriptor) is not kept: the next call reads again.
 pub(crate) fn me() -> u64 {
     thread_local! {
         static ME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
