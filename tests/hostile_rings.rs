@@ -26,10 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ferry::{
-    Config, Policy, PublishError, Publisher, Receiver, RecvError, RingKind, SendError, Sender, Start, Subscriber,
-    SubscriberError,
-};
+use ferry::{Config, Policy, Publisher, Receiver, RecvError, RingKind, Sender, Start, Subscriber, SubscriberError};
 
 mod support;
 use support::{count_from_env, mix, shm_path, Cleanup};
@@ -379,11 +376,6 @@ fn broadcast(result: Result<Vec<u8>, SubscriberError>) -> Got {
         Err(_) => Got::Nothing,
     }
 }
-
-/// The send errors are not inspected (any is possible after a scribble); these keep
-/// their types in use so a change of signature shows here.
-#[allow(dead_code)]
-fn _types(_: SendError, _: PublishError) {}
 
 fn scribbles_on(kind: RingKind) {
     let cases = count_from_env("FERRY_HOSTILE_CASES", 64);
