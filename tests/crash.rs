@@ -35,7 +35,7 @@ use std::{
 use ferry::{Config, Holders, Process, Receiver, RecvError, RingKind, SendError, Sender};
 
 mod support;
-use support::{mix, shm_path, start_watchdog, Cleanup};
+use support::{mix, shm_path, start_watchdog, Cleanup, Rng};
 
 /// Slot size of every run's channel: the largest message.
 const SLOT: usize = 192;
@@ -99,20 +99,6 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// SplitMix64: the runs' random choices, replayable from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -29,7 +29,7 @@ use std::{
 use ferry::{Config, Policy, Publisher, Receiver, RecvError, RingKind, Sender, Start, Subscriber, SubscriberError};
 
 mod support;
-use support::{count_from_env, mix, shm_path, Cleanup};
+use support::{count_from_env, mix, shm_path, Cleanup, Rng};
 
 /// The wait of the `_timeout` calls.
 const WAIT: Duration = Duration::from_millis(1);
@@ -40,20 +40,6 @@ const BOUND: Duration = Duration::from_secs(1);
 const ATTACH_BOUND: Duration = Duration::from_secs(4);
 /// Calls per case.
 const STEPS: u64 = 160;
-
-/// A small deterministic generator, so a failing case can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The bytes of message `id`, `len` long.
 fn message(id: u64, len: usize) -> Vec<u8> {
@@ -238,50 +224,32 @@ impl Case {
         let op = self.rng.below(16);
         let id = self.next_id;
         self.next_id += 1;
+        let send = match op {
+            0..=2 => Some(Send::Try),
+            3 => Some(Send::Timeout),
+            // A loan of exactly the message's length, written in place.
+            4 => Some(Send::Loan),
+            _ => None,
+        };
+        if let Some(how) = send {
+            let bytes = message(id, self.length());
+            if timed(how.name(), || self.ends.send(how, &bytes)) {
+                self.sent(bytes);
+            }
+            return;
+        }
+        let recv = match op {
+            6..=7 => Some(Recv::Try),
+            8 => Some(Recv::Timeout),
+            9 => Some(Recv::Into(self.rng.below(self.max as u64 + 2) as usize)),
+            _ => None,
+        };
+        if let Some(how) = recv {
+            let got = timed(how.name(), || self.ends.recv(how));
+            self.got(how.name(), got);
+            return;
+        }
         match op {
-            0..=2 => {
-                let bytes = message(id, self.length());
-                let ok = timed("try_send", || match &mut self.ends {
-                    Ends::Queue(tx, _) => tx.try_send(&bytes).is_ok(),
-                    Ends::Broadcast(tx, _) => tx.try_send(&bytes).is_ok(),
-                });
-                if ok {
-                    self.sent(bytes);
-                }
-            }
-            3 => {
-                let bytes = message(id, self.length());
-                let ok = timed("send_timeout", || match &mut self.ends {
-                    Ends::Queue(tx, _) => tx.send_timeout(&bytes, WAIT).is_ok(),
-                    Ends::Broadcast(tx, _) => tx.send_timeout(&bytes, WAIT).is_ok(),
-                });
-                if ok {
-                    self.sent(bytes);
-                }
-            }
-            4 => {
-                // A loan of exactly the message's length, written in place.
-                let bytes = message(id, self.length());
-                let ok = timed("try_loan_bytes + commit", || match &mut self.ends {
-                    Ends::Queue(tx, _) => tx
-                        .try_loan_bytes(bytes.len())
-                        .map(|mut loan| {
-                            loan[..bytes.len()].copy_from_slice(&bytes);
-                            loan.commit(bytes.len());
-                        })
-                        .is_ok(),
-                    Ends::Broadcast(tx, _) => tx
-                        .try_loan_bytes(bytes.len())
-                        .map(|mut loan| {
-                            loan[..bytes.len()].copy_from_slice(&bytes);
-                            loan.commit(bytes.len());
-                        })
-                        .is_ok(),
-                });
-                if ok {
-                    self.sent(bytes);
-                }
-            }
             5 => {
                 // A loan dropped without a commit sends nothing.
                 timed("try_loan + drop", || match &mut self.ends {
@@ -289,32 +257,10 @@ impl Case {
                     Ends::Broadcast(tx, _) => drop(tx.try_loan()),
                 });
             }
-            6..=7 => {
-                let got = timed("try_recv", || match &mut self.ends {
-                    Ends::Queue(_, rx) => queue(rx.try_recv().map(|m| m.to_vec())),
-                    Ends::Broadcast(_, rx) => broadcast(rx.try_recv().map(|m| m.to_vec())),
-                });
-                self.got("try_recv", got);
-            }
-            8 => {
-                let got = timed("recv_timeout", || match &mut self.ends {
-                    Ends::Queue(_, rx) => queue(rx.recv_timeout(WAIT).map(|m| m.to_vec())),
-                    Ends::Broadcast(_, rx) => broadcast(rx.recv_timeout(WAIT).map(|m| m.to_vec())),
-                });
-                self.got("recv_timeout", got);
-            }
-            9 => {
-                let mut buf = vec![0u8; self.rng.below(self.max as u64 + 2) as usize];
-                let got = timed("try_recv_into", || match &mut self.ends {
-                    Ends::Queue(_, rx) => queue(rx.try_recv_into(&mut buf).map(|n| buf[..n].to_vec())),
-                    Ends::Broadcast(_, rx) => broadcast(rx.try_recv_into(&mut buf).map(|n| buf[..n].to_vec())),
-                });
-                self.got("try_recv_into", got);
-            }
             10 => {
                 let mut got = Vec::new();
-                timed("a batch of try_recv", || match &mut self.ends {
-                    Ends::Queue(_, rx) => {
+                timed("a batch of try_recv", || {
+                    if let Ends::Queue(_, rx) = &mut self.ends {
                         let mut batch = rx.batch();
                         for _ in 0..4 {
                             match batch.try_recv() {
@@ -326,7 +272,6 @@ impl Case {
                             }
                         }
                     }
-                    Ends::Broadcast(..) => {}
                 });
                 for got in got {
                     self.got("batch try_recv", got);
@@ -334,18 +279,17 @@ impl Case {
             }
             11 => {
                 // Another end attaches (and leaves): the attach reads the header and seats.
-                let name = self.name.clone();
                 // An opener waits up to 2 s for a creator to finish the header (its magic).
+                let name = &self.name;
                 timed_within(ATTACH_BOUND, "attach another end", || match &self.ends {
-                    Ends::Queue(..) => drop(Sender::open(&name)),
-                    Ends::Broadcast(..) => drop(Subscriber::open(&name, Start::Live)),
+                    Ends::Queue(..) => drop(Sender::open(name)),
+                    Ends::Broadcast(..) => drop(Subscriber::open(name, Start::Live)),
                 });
             }
             12 => {
-                let name = self.name.clone();
                 timed_within(ATTACH_BOUND, "inspect (ferry ls)", || {
-                    let _ = ferry::inspect(&name);
-                    let _ = ferry::inspect_broadcast(&name);
+                    let _ = ferry::inspect(&self.name);
+                    let _ = ferry::inspect_broadcast(&self.name);
                 });
             }
             13 => {
@@ -356,6 +300,87 @@ impl Case {
                 });
             }
             _ => self.scribble(),
+        }
+    }
+}
+
+/// How a step sends.
+#[derive(Clone, Copy)]
+enum Send {
+    Try,
+    Timeout,
+    Loan,
+}
+
+impl Send {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Try => "try_send",
+            Self::Timeout => "send_timeout",
+            Self::Loan => "try_loan_bytes + commit",
+        }
+    }
+}
+
+/// How a step receives (`Into`: copied into a buffer of that many bytes).
+#[derive(Clone, Copy)]
+enum Recv {
+    Try,
+    Timeout,
+    Into(usize),
+}
+
+impl Recv {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Try => "try_recv",
+            Self::Timeout => "recv_timeout",
+            Self::Into(_) => "try_recv_into",
+        }
+    }
+}
+
+impl Ends {
+    /// Sends `bytes` as `how` says; whether it was sent.
+    fn send(&mut self, how: Send, bytes: &[u8]) -> bool {
+        let n = bytes.len();
+        match (self, how) {
+            (Self::Queue(tx, _), Send::Try) => tx.try_send(bytes).is_ok(),
+            (Self::Broadcast(tx, _), Send::Try) => tx.try_send(bytes).is_ok(),
+            (Self::Queue(tx, _), Send::Timeout) => tx.send_timeout(bytes, WAIT).is_ok(),
+            (Self::Broadcast(tx, _), Send::Timeout) => tx.send_timeout(bytes, WAIT).is_ok(),
+            (Self::Queue(tx, _), Send::Loan) => tx
+                .try_loan_bytes(n)
+                .map(|mut loan| {
+                    loan[..n].copy_from_slice(bytes);
+                    loan.commit(n);
+                })
+                .is_ok(),
+            (Self::Broadcast(tx, _), Send::Loan) => tx
+                .try_loan_bytes(n)
+                .map(|mut loan| {
+                    loan[..n].copy_from_slice(bytes);
+                    loan.commit(n);
+                })
+                .is_ok(),
+        }
+    }
+
+    /// Receives one message as `how` says.
+    fn recv(&mut self, how: Recv) -> Got {
+        match (self, how) {
+            (Self::Queue(_, rx), Recv::Try) => queue(rx.try_recv().map(|m| m.to_vec())),
+            (Self::Broadcast(_, rx), Recv::Try) => broadcast(rx.try_recv().map(|m| m.to_vec())),
+            (Self::Queue(_, rx), Recv::Timeout) => queue(rx.recv_timeout(WAIT).map(|m| m.to_vec())),
+            (Self::Broadcast(_, rx), Recv::Timeout) => broadcast(rx.recv_timeout(WAIT).map(|m| m.to_vec())),
+            (Self::Queue(_, rx), Recv::Into(room)) => {
+                let mut buf = vec![0u8; room];
+                queue(rx.try_recv_into(&mut buf).map(|n| buf[..n].to_vec()))
+            }
+            (Self::Broadcast(_, rx), Recv::Into(room)) => {
+                let mut buf = vec![0u8; room];
+                broadcast(rx.try_recv_into(&mut buf).map(|n| buf[..n].to_vec()))
+            }
         }
     }
 }

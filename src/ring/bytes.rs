@@ -78,6 +78,14 @@ pub(crate) const HEADER: u64 = SLOT_ALIGN as u64;
 /// The length word of a padding record, which covers the rest of the lap.
 pub(crate) const PADDING: u64 = u64::MAX;
 
+/// The stamp a record's commit word carries for position `pos`: `pos + 1`, wrapping (a
+/// position read from shared memory may be anything). The MPMC and broadcast rings or a
+/// state flag into it.
+#[inline(always)]
+pub(crate) fn stamp(pos: u64) -> u64 {
+    pos.wrapping_add(1)
+}
+
 /// Bytes a record of a message of `len` bytes occupies: header and payload, 16-aligned.
 pub(crate) fn record_size(len: usize) -> u64 {
     HEADER + (len as u64).next_multiple_of(HEADER)
@@ -388,7 +396,7 @@ impl BytesProducer {
             // SYNC: Release; pairs with the Acquire load of `seq` in
             // `BytesConsumer::next_message`: the record's payload and length, and the
             // zeroed header after it, are visible to the consumer that sees `pos + 1`.
-            ring.meta(pos).seq.store(pos.wrapping_add(1), weaken(Release, Mutation::BytesPublish));
+            ring.meta(pos).seq.store(stamp(pos), weaken(Release, Mutation::BytesPublish));
             pos = next;
         }
         if any {
@@ -450,7 +458,7 @@ impl BytesConsumer {
     pub(crate) fn has_message(&self, ring: &ByteRing) -> bool {
         // SYNC: Acquire; pairs with the Release store of the commit word in
         // `BytesProducer::publish`, as the load in `published_record`.
-        ring.meta(self.head).seq.load(Acquire) == self.head.wrapping_add(1)
+        ring.meta(self.head).seq.load(Acquire) == stamp(self.head)
     }
 
     /// Moves past the message of `len` bytes returned by `next_message`. Its bytes go
@@ -480,7 +488,7 @@ fn published_record(ring: &ByteRing, pos: u64) -> Result<Option<(u64, Option<usi
     // SYNC: Acquire; pairs with the Release store of `seq` in `BytesProducer::publish`:
     // the record's payload and length are visible. Any other value, an earlier lap's, a
     // zeroed header or a hostile one, means "not published yet".
-    if meta.seq.load(Acquire) != pos.wrapping_add(1) {
+    if meta.seq.load(Acquire) != stamp(pos) {
         return Ok(None);
     }
     // SYNC: Relaxed; made visible by the Acquire load of `seq` above.

@@ -45,7 +45,7 @@
 use crate::{
     ring::{
         broadcast::{lowest_cursor, Cursor},
-        bytes::ByteRing,
+        bytes::{stamp, ByteRing},
         bytes_mpmc::{self, read_length, ABANDONED},
         Unavailable,
     },
@@ -113,7 +113,7 @@ impl BytesReader {
         // SYNC: Acquire; pairs with the Release stores of the commit word in
         // `bytes_mpmc::publish`, as in `next`.
         let seq = ring.meta(self.next).seq.load(Acquire);
-        seq == self.next.wrapping_add(1) || seq == self.next.wrapping_add(1) | ABANDONED
+        bytes_mpmc::readable(seq, self.next)
     }
 
     /// The message at the cursor if it is published and its length `accept`s (else
@@ -143,8 +143,8 @@ impl BytesReader {
             // `bytes_mpmc::publish` (and the CAS in `rescue`): the length word and the
             // payload are visible.
             let seq = meta.seq.load(Acquire);
-            let abandoned = seq == pos.wrapping_add(1) | ABANDONED;
-            if seq != pos.wrapping_add(1) && !abandoned {
+            let abandoned = seq == stamp(pos) | ABANDONED;
+            if !bytes_mpmc::readable(seq, pos) {
                 // Unpublished, or (from a hostile peer) a header naming another
                 // position: the cursor holds the publishers back, so no later lap can be
                 // here. Either way, nothing to read yet.

@@ -69,7 +69,7 @@
 
 use crate::{
     ring::{
-        bytes::{record_size, ByteRing, HEADER},
+        bytes::{record_size, stamp, ByteRing, HEADER},
         mpmc::{Rescue, NO_CLAIM},
         slots_offset, Unavailable,
     },
@@ -247,10 +247,10 @@ fn claim_turn(
     // consumers). Nobody else writes these headers now: they lie after `tail`.
     if start != tail {
         ring.meta(tail).len.store(length_word(to_end, PAD), Relaxed);
-        ring.meta(start).seq.store(start.wrapping_add(1) | EMPTY, Relaxed);
+        ring.meta(start).seq.store(stamp(start) | EMPTY, Relaxed);
     }
     ring.meta(start).len.store(length_word(need, 0), Relaxed);
-    ring.meta(end).seq.store(end.wrapping_add(1) | EMPTY, Relaxed);
+    ring.meta(end).seq.store(stamp(end) | EMPTY, Relaxed);
     Ok((start, end))
 }
 
@@ -260,7 +260,7 @@ fn released_up_to(ring: &ByteRing, mut reclaim: u64, tail: u64) -> Result<u64, U
         let meta = ring.meta(reclaim);
         // SYNC: Acquire; pairs with the Release store in `release` (or the CAS in
         // `rescue`): the consumer's reads of the record finish before it is reused.
-        if meta.seq.load(Acquire) != reclaim.wrapping_add(1) | RELEASED {
+        if meta.seq.load(Acquire) != stamp(reclaim) | RELEASED {
             break;
         }
         // SYNC: Relaxed; written before the record was published, which the consumer
@@ -282,9 +282,9 @@ pub(crate) fn publish(ring: &ByteRing, pos: u64, len: Option<usize>, claim: &Ato
         Some(len) => {
             // SYNC: Relaxed; made visible by the Release store of the commit word below.
             meta.len.store(length_word((word >> 32) * HEADER, len as u64), Relaxed);
-            pos.wrapping_add(1)
+            stamp(pos)
         }
-        None => pos.wrapping_add(1) | ABANDONED,
+        None => stamp(pos) | ABANDONED,
     };
     // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`: the payload
     // and the length word are visible to the consumer that sees `pos + 1`.
@@ -292,7 +292,7 @@ pub(crate) fn publish(ring: &ByteRing, pos: u64, len: Option<usize>, claim: &Ato
     if claimed != pos {
         // SYNC: Release; pairs with the Acquire load of `seq` in `claim_message`, as above
         // (the padding's length word).
-        ring.meta(claimed).seq.store(claimed.wrapping_add(1), Release);
+        ring.meta(claimed).seq.store(stamp(claimed), Release);
     }
     withdraw(claim);
 }
@@ -319,8 +319,8 @@ pub(crate) fn claim_message(
         // SYNC: Acquire; pairs with the Release stores of the commit word in `publish`
         // (or the CAS in `rescue`): the length word and the payload are visible.
         let seq = meta.seq.load(Acquire);
-        let abandoned = seq == head.wrapping_add(1) | ABANDONED;
-        if seq != head.wrapping_add(1) && !abandoned {
+        let abandoned = seq == stamp(head) | ABANDONED;
+        if !readable(seq, head) {
             // SYNC: Relaxed, as above.
             let now = control.head.load(Relaxed);
             if now == head {
@@ -395,7 +395,7 @@ pub(crate) fn claim_message(
 pub(crate) fn release(ring: &ByteRing, pos: u64, claim: &AtomicU64) {
     // SYNC: Release; pairs with the Acquire load in `released_up_to`: our reads of the
     // record finish before a producer reuses its bytes.
-    ring.meta(pos).seq.store(pos.wrapping_add(1) | RELEASED, weaken(Release, Mutation::BytesMpmcRelease));
+    ring.meta(pos).seq.store(stamp(pos) | RELEASED, weaken(Release, Mutation::BytesMpmcRelease));
     withdraw(claim);
 }
 
@@ -441,7 +441,7 @@ fn rescue_producer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
         return Rescue::Nothing;
     }
     let meta = ring.meta(pos);
-    let unpublished = pos.wrapping_add(1) | EMPTY;
+    let unpublished = stamp(pos) | EMPTY;
     // SYNC: Acquire; pairs with the Release stores in `publish`.
     if meta.seq.load(Acquire) != unpublished {
         // Published, abandoned or released: the claimer finished (the padding is
@@ -460,16 +460,11 @@ fn rescue_producer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
         // it shows abandoned (or published), and must then find the record finished.
         let start = pos.wrapping_add(extent);
         // SYNC: AcqRel on success, as below.
-        let _ = ring.meta(start).seq.compare_exchange(
-            start.wrapping_add(1) | EMPTY,
-            start.wrapping_add(1) | ABANDONED,
-            AcqRel,
-            Relaxed,
-        );
+        let _ = ring.meta(start).seq.compare_exchange(stamp(start) | EMPTY, stamp(start) | ABANDONED, AcqRel, Relaxed);
     }
     // SYNC: AcqRel on success: Release pairs with the Acquire load of `seq` in
     // `claim_message`; Acquire orders the dead producer's writes first.
-    match meta.seq.compare_exchange(unpublished, pos.wrapping_add(1) | ABANDONED, AcqRel, Relaxed) {
+    match meta.seq.compare_exchange(unpublished, stamp(pos) | ABANDONED, AcqRel, Relaxed) {
         Ok(_) => Rescue::Skippable,
         Err(_) => Rescue::Nothing,
     }
@@ -485,7 +480,7 @@ fn rescue_consumer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
     let meta = ring.meta(pos);
     // SYNC: Acquire; pairs with the Release stores of the commit word.
     let seq = meta.seq.load(Acquire);
-    if seq != pos.wrapping_add(1) && seq != pos.wrapping_add(1) | ABANDONED {
+    if !readable(seq, pos) {
         // Released already (or never a record this lap).
         return Rescue::Nothing;
     }
@@ -494,7 +489,7 @@ fn rescue_consumer(ring: &ByteRing, pos: u64, live_claim: impl FnOnce() -> bool)
     }
     // SYNC: AcqRel on success: Release pairs with the Acquire load in `released_up_to`;
     // Acquire orders the dead consumer's reads first.
-    match meta.seq.compare_exchange(seq, pos.wrapping_add(1) | RELEASED, AcqRel, Relaxed) {
+    match meta.seq.compare_exchange(seq, stamp(pos) | RELEASED, AcqRel, Relaxed) {
         Ok(_) => Rescue::Freed,
         Err(_) => Rescue::Nothing,
     }
@@ -526,6 +521,13 @@ pub(crate) fn has_room_with(ring: &ByteRing, n: usize, advance: impl FnOnce(u64,
         || end.wrapping_sub(advance(reclaim, tail).clamp(reclaim, tail)) <= ring.capacity()
 }
 
+/// Whether `seq`, read from the commit word at `pos`, says a reader may take the record
+/// there: published (a message or padding), or abandoned (to be stepped over).
+#[inline(always)]
+pub(super) fn readable(seq: u64, pos: u64) -> bool {
+    seq == stamp(pos) || seq == stamp(pos) | ABANDONED
+}
+
 /// Whether a record (a message, padding or an abandoned one) is published at the read
 /// position, or another consumer moved it: a look, which may say yes spuriously.
 pub(crate) fn has_message(ring: &ByteRing) -> bool {
@@ -533,7 +535,7 @@ pub(crate) fn has_message(ring: &ByteRing) -> bool {
     let head = ring.control().head.load(Relaxed);
     // SYNC: Acquire; pairs with the Release stores in `publish`.
     let seq = ring.meta(head).seq.load(Acquire);
-    seq == head.wrapping_add(1) || seq == head.wrapping_add(1) | ABANDONED
+    readable(seq, head)
 }
 
 /// Where the reclaim position lies from the start of the ring (for `ferry ls`, which
