@@ -88,9 +88,25 @@ impl Config {
         self
     }
 
-    /// How many messages the ring holds (a power of two, at most 2^24).
-    pub fn capacity(mut self, slots: usize) -> Self {
-        self.capacity = slots;
+    /// How many messages the channel holds at once: any number from 1 to
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY) (2^24), as crossbeam-channel's `bounded(n)`
+    /// and `std::sync::mpsc::sync_channel(n)`. The ring has the next power of two of
+    /// slots (and at least two on MPMC); senders find it full at `capacity` messages. A
+    /// broadcast channel's capacity, the messages it keeps, must be a power of two.
+    ///
+    /// ```
+    /// use ferry::{Config, SendError};
+    ///
+    /// let (mut tx, _rx) = ferry::in_memory(&Config::new().slot_size(8).capacity(3))?;
+    /// for message in [b"one", b"two", b"six"] {
+    ///     tx.try_send(message)?;
+    /// }
+    /// assert!(matches!(tx.try_send(b"ten"), Err(SendError::Full(_))));
+    /// assert_eq!(tx.capacity(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    pub fn capacity(mut self, messages: usize) -> Self {
+        self.capacity = messages;
         self
     }
 

@@ -254,9 +254,8 @@ fn impossible_configurations_are_invalid_config_and_create_nothing() {
     let name = unique("config");
     let _cleanup = Cleanup(name.clone());
     let cases = [
-        ("capacity 3", Config::new().slot_size(64).capacity(3)),
-        ("capacity 100", Config::new().slot_size(64).capacity(100)),
         ("capacity 0", Config::new().slot_size(64).capacity(0)),
+        ("broadcast capacity 3", Config::new().kind(RingKind::Broadcast).slot_size(64).capacity(3)),
         ("capacity over the maximum", Config::new().slot_size(64).capacity(MAX_CAPACITY * 2)),
         ("slot size 0", Config::new().slot_size(0).capacity(64)),
         ("slot size over the maximum", Config::new().slot_size(MAX_SLOT_SIZE + 1).capacity(64)),
@@ -355,7 +354,7 @@ fn a_consistent_header_describing_an_impossible_ring_is_corrupt_header() {
     let valid_total = segment_len(64, 8);
     let cases = [
         ("unknown ring kind", header(MAGIC, LAYOUT_VERSION, 7, 64, 8, valid_total)),
-        ("capacity 3", header(MAGIC, LAYOUT_VERSION, SPSC, 64, 3, segment_len(64, 3))),
+        ("capacity 0", header(MAGIC, LAYOUT_VERSION, SPSC, 64, 0, segment_len(64, 0))),
         ("slot size 0", header(MAGIC, LAYOUT_VERSION, SPSC, 0, 8, segment_len(0, 8))),
         ("total size off by a slot", header(MAGIC, LAYOUT_VERSION, SPSC, 64, 8, valid_total + 128)),
     ];

@@ -95,7 +95,12 @@ fn config(kind: RingKind, rng: &mut Rng) -> (Config, usize) {
         (config.capacity_bytes(capacity).max_message(max), max)
     } else {
         let slot = [1usize, 8, 40, 100][rng.below(4) as usize];
-        let capacity = [2usize, 4, 8][rng.below(3) as usize];
+        // A queue's capacity need not be a power of two (its ring has more slots).
+        let capacity = if base == RingKind::Broadcast {
+            [2usize, 4, 8][rng.below(3) as usize]
+        } else {
+            [1usize, 2, 3, 4, 5, 8][rng.below(6) as usize]
+        };
         let config = config.slot_size(slot).capacity(capacity);
         let config = if base == RingKind::Broadcast && rng.below(2) == 0 {
             config.policy(Policy::Overwrite).history(capacity / 2)

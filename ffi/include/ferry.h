@@ -408,8 +408,9 @@ typedef struct ferry_config {
      */
     size_t slot_size;
     /**
-     * Number of slots of a shared-memory ring: a power of two, at most
-     * `FERRY_MAX_CAPACITY` (default 256). Sockets and FIFOs ignore it.
+     * How many messages a shared-memory ring holds at once: 1 to `FERRY_MAX_CAPACITY`,
+     * any number for a queue, a power of two for a broadcast channel (default 256).
+     * Sockets and FIFOs ignore it.
      */
     size_t capacity;
     /**
@@ -606,7 +607,7 @@ void ferry_sender_free(struct ferry_sender *s);
 ferry_status ferry_sender_slot_size(const struct ferry_sender *s, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+ * Sets `*capacity` to how many messages a shared-memory ring holds at once; 0 on a channel
  * sized in bytes (see `ferry_sender_capacity_bytes`), and on sockets and FIFOs, whose
  * kernel buffers hold a number of messages that depends on their size.
  *
@@ -933,7 +934,7 @@ void ferry_receiver_free(struct ferry_receiver *r);
 ferry_status ferry_receiver_slot_size(const struct ferry_receiver *r, size_t *slot_size);
 
 /**
- * Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+ * Sets `*capacity` to how many messages a shared-memory ring holds at once; 0 on a channel
  * sized in bytes (see `ferry_receiver_capacity_bytes`), on sockets and FIFOs.
  *
  * Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.

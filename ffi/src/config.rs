@@ -76,8 +76,9 @@ pub struct ferry_config {
     pub signaling: u32,
     /// The largest message in bytes, 1 to `FERRY_MAX_SLOT_SIZE` (default 1024).
     pub slot_size: usize,
-    /// Number of slots of a shared-memory ring: a power of two, at most
-    /// `FERRY_MAX_CAPACITY` (default 256). Sockets and FIFOs ignore it.
+    /// How many messages a shared-memory ring holds at once: 1 to `FERRY_MAX_CAPACITY`,
+    /// any number for a queue, a power of two for a broadcast channel (default 256).
+    /// Sockets and FIFOs ignore it.
     pub capacity: usize,
     /// Permission bits of the shared-memory object, socket or FIFO, applied whatever the
     /// umask (default 0600).

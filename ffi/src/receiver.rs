@@ -208,7 +208,7 @@ pub unsafe extern "C" fn ferry_receiver_slot_size(r: *const ferry_receiver, slot
     unsafe { endpoint::slot_size::<Receiver>(r, slot_size) }
 }
 
-/// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+/// Sets `*capacity` to how many messages a shared-memory ring holds at once; 0 on a channel
 /// sized in bytes (see `ferry_receiver_capacity_bytes`), on sockets and FIFOs.
 ///
 /// Errors: `FERRY_ERR_NULL_ARGUMENT`, `FERRY_ERR_BAD_HANDLE`, `FERRY_ERR_CLOSED`.

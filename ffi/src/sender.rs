@@ -236,7 +236,7 @@ pub unsafe extern "C" fn ferry_sender_slot_size(s: *const ferry_sender, slot_siz
     unsafe { endpoint::slot_size::<Sender>(s, slot_size) }
 }
 
-/// Sets `*capacity` to the number of slots of a shared-memory ring; 0 on a channel
+/// Sets `*capacity` to how many messages a shared-memory ring holds at once; 0 on a channel
 /// sized in bytes (see `ferry_sender_capacity_bytes`), and on sockets and FIFOs, whose
 /// kernel buffers hold a number of messages that depends on their size.
 ///

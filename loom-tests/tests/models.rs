@@ -47,12 +47,19 @@ fn mpmc_receiver_parked_on_empty_is_woken() {
 
 #[test]
 fn spsc_sender_parked_on_full_is_woken() {
-    model(|| sleeping_sender(RingKind::Spsc));
+    model(|| sleeping_sender(RingKind::Spsc, 2));
 }
 
 #[test]
 fn mpmc_sender_parked_on_full_is_woken() {
-    model(|| sleeping_sender(RingKind::Mpmc));
+    model(|| sleeping_sender(RingKind::Mpmc, 2));
+}
+
+/// Capacity 1 in two slots: the sender finds its slot free but the ring at its limit,
+/// parks, and the release of the position before it must wake it.
+#[test]
+fn mpmc_sender_parked_at_its_limit_is_woken() {
+    model(|| sleeping_sender(RingKind::Mpmc, 1));
 }
 
 #[test]

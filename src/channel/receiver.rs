@@ -183,7 +183,9 @@ impl Receiver {
         self.via.slot_size()
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes.
+    /// How many messages a shared-memory ring of slots holds at once
+    /// ([`Config::capacity`](crate::Config::capacity)); 0 on a ring sized in bytes, on
+    /// sockets and pipes.
     pub fn capacity(&self) -> usize {
         self.via.capacity()
     }

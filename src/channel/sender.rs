@@ -198,8 +198,10 @@ impl Sender {
         self.via.slot_size()
     }
 
-    /// The number of slots of a shared-memory ring; 0 on sockets and pipes, whose kernel
-    /// buffers hold a number of messages that depends on their size.
+    /// How many messages a shared-memory ring of slots holds at once
+    /// ([`Config::capacity`](crate::Config::capacity)); 0 on a ring sized in bytes, on
+    /// sockets and pipes, whose buffers hold a number of messages that depends on their
+    /// size.
     pub fn capacity(&self) -> usize {
         self.via.capacity()
     }

@@ -171,15 +171,13 @@ impl Geometry {
         if self.slot_size == 0 || self.slot_size > MAX_SLOT_SIZE {
             return Err("slot size must be between 1 byte and 1 GiB");
         }
-        if !self.capacity.is_power_of_two() || self.capacity > MAX_CAPACITY {
-            return Err("capacity must be a power of two between 1 and 2^24");
-        }
-        // With one slot, an MPMC sequence number could not tell "published at position
-        // p" (p + 1) from "free for position p + 1" (p + capacity).
-        if self.kind == RingKind::Mpmc && self.capacity < 2 {
-            return Err("an MPMC ring needs a capacity of at least 2");
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return Err("capacity must be between 1 and 2^24 messages");
         }
         if self.kind == RingKind::Broadcast {
+            if !self.capacity.is_power_of_two() {
+                return Err("a broadcast channel's capacity must be a power of two");
+            }
             self.fanout.validate(self.capacity)?;
         } else if self.fanout != Fanout::default() {
             return Err("only a broadcast ring has subscribers, a policy and a history");
@@ -217,6 +215,20 @@ impl Geometry {
         Ok(())
     }
 
+    /// Slots in a ring of slots: the capacity rounded up to a power of two, so that a
+    /// position maps to its slot with a mask, and at least two on MPMC (with one slot a
+    /// sequence number could not tell "published at position p", p + 1, from "free for
+    /// position p + 1", p + slots). The queues hold at most `capacity` messages all the
+    /// same ([`RingView::limit`]); a broadcast ring's capacity is a power of two.
+    pub(crate) fn slots(&self) -> usize {
+        let slots = self.capacity.next_power_of_two();
+        if self.kind == RingKind::Mpmc {
+            slots.max(2)
+        } else {
+            slots
+        }
+    }
+
     /// Bytes from one slot's start to the next's: whole cache lines.
     pub(crate) fn stride(&self) -> usize {
         (size_of::<SlotMeta>() + self.slot_size).next_multiple_of(LINE)
@@ -227,7 +239,7 @@ impl Geometry {
         if self.kind.is_bytes() {
             return bytes::ring_bytes(self).filter(|&total| total <= MAX_RING_BYTES);
         }
-        let slots = self.stride().checked_mul(self.capacity)?;
+        let slots = self.stride().checked_mul(self.slots())?;
         let total = slots.checked_add(slots_offset())?;
         (total <= MAX_RING_BYTES).then_some(total)
     }
@@ -254,7 +266,11 @@ impl std::fmt::Display for Geometry {
                 self.capacity, self.slot_size
             )?;
         } else {
-            write!(f, "{kind} ring of {} slots of {} B, {signaling} signaling", self.capacity, self.slot_size)?;
+            write!(f, "{kind} ring of {} slots of {} B", self.capacity, self.slot_size)?;
+            if self.slots() != self.capacity {
+                write!(f, " (in {} slots)", self.slots())?;
+            }
+            write!(f, ", {signaling} signaling")?;
         }
         if self.kind.is_broadcast() {
             write!(f, ", {}", self.fanout)?;
@@ -315,6 +331,8 @@ pub(crate) struct RingView {
     base: NonNull<u8>,
     stride: usize,
     mask: u64,
+    /// The most messages the queue holds: its capacity, at most the slots.
+    limit: u64,
     slot_size: usize,
 }
 
@@ -327,7 +345,13 @@ impl RingView {
     /// for as long as the view or any copy of it is used. `geometry` must be valid.
     pub(crate) unsafe fn new(base: NonNull<u8>, geometry: &Geometry) -> Self {
         debug_assert!(geometry.validate().is_ok());
-        Self { base, stride: geometry.stride(), mask: geometry.capacity as u64 - 1, slot_size: geometry.slot_size }
+        Self {
+            base,
+            stride: geometry.stride(),
+            mask: geometry.slots() as u64 - 1,
+            limit: geometry.capacity as u64,
+            slot_size: geometry.slot_size,
+        }
     }
 
     /// Writes an empty ring into the memory at `base`.
@@ -377,6 +401,12 @@ impl RingView {
     /// Number of slots.
     pub(crate) fn capacity(&self) -> u64 {
         self.mask + 1
+    }
+
+    /// The most messages a queue holds at once: the channel's capacity, which may be
+    /// fewer than the slots (see [`Geometry::slots`]).
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
     }
 
     /// Payload bytes per slot.

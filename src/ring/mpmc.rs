@@ -4,8 +4,10 @@
 //! carries a sequence number that says whose turn it is. A slot at position `p` is free
 //! for the producer of `p` when its sequence is `p`, holds a published message for the
 //! consumer of `p` when it is `p + 1`, and is handed to the next lap by the consumer
-//! storing `p + capacity`. Producers claim a position with a CAS on `tail`, consumers
-//! with a CAS on `head`; the sequence stores and loads carry the data.
+//! storing `p + slots`. Producers claim a position with a CAS on `tail`, consumers
+//! with a CAS on `head`; the sequence stores and loads carry the data. A capacity that
+//! is not a power of two has the next power of two of slots, and producers also keep
+//! to the capacity ([`within_limit`]).
 //!
 //! A claimed slot is always published, so a consumer never waits on a gap: a loan
 //! dropped without commit publishes the slot marked [`CANCELLED`], and consumers skip it.
@@ -69,6 +71,16 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
         // previous lap finished reading the slot before we write it.
         let seq = ring.meta(tail).seq.load(Acquire);
         match seq.wrapping_sub(tail) as i64 {
+            // The slot is free, but the ring holds its limit of messages (unless another
+            // producer moved on meanwhile: then look again there).
+            0 if !within_limit(ring, tail) => {
+                // SYNC: Relaxed, as above.
+                let now = control.tail.load(Relaxed);
+                if now == tail {
+                    break;
+                }
+                tail = now;
+            }
             0 => {
                 // SYNC: Relaxed; ordered before the CAS by its Release.
                 claim.store(tail, Relaxed);
@@ -89,6 +101,22 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
     }
     withdraw(claim);
     Err(Unavailable::WouldBlock)
+}
+
+/// Whether a producer may claim `tail` without the ring holding more than its limit
+/// (its capacity, fewer than the slots when that is not a power of two): the position
+/// `limit` before it must be released. Every position before that one was checked when
+/// the position `limit` after it was claimed, and a released slot stays released until
+/// its next lap, which lies beyond `tail`; so at most `limit` positions are unreleased.
+/// With as many slots as the limit, the free slot at `tail` says it already.
+fn within_limit(ring: &RingView, tail: u64) -> bool {
+    let (limit, slots) = (ring.limit(), ring.capacity());
+    let Some(oldest) = tail.checked_sub(limit).filter(|_| limit < slots) else { return true };
+    // SYNC: Acquire; pairs with the Release store in `release`, as the load of the
+    // claimed slot's own sequence does (nothing is read through it; a stale value only
+    // says "full", and the caller retries).
+    let seq = ring.meta(oldest).seq.load(Acquire);
+    (seq.wrapping_sub(oldest.wrapping_add(slots)) as i64) >= 0
 }
 
 /// Marks the slot at `pos`, just claimed for a loan, as [`LOANED`].
@@ -324,7 +352,8 @@ pub(crate) fn has_room(ring: &RingView) -> bool {
     // SYNC: Relaxed; a guess, as in `claim_free`.
     let tail = ring.control().tail.load(Relaxed);
     // SYNC: Acquire; pairs with the Release store in `release`.
-    (ring.meta(tail).seq.load(Acquire).wrapping_sub(tail) as i64) >= 0
+    let seq = ring.meta(tail).seq.load(Acquire);
+    (seq.wrapping_sub(tail) as i64) > 0 || (seq == tail && within_limit(ring, tail))
 }
 
 /// Messages published and not yet released by a consumer, read or not (a snapshot

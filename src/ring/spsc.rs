@@ -46,16 +46,17 @@ impl Producer {
         Ok(Self { tail, published: tail, cached_head: head })
     }
 
-    /// The position of a free slot to write, without claiming it.
+    /// The position of a free slot to write, without claiming it: while fewer than the
+    /// ring's limit (its capacity, at most the slots) are unreleased.
     pub(crate) fn next_free(&mut self, ring: &RingView) -> Result<u64, Unavailable> {
-        if self.tail - self.cached_head >= ring.capacity() {
+        if self.tail - self.cached_head >= ring.limit() {
             // SYNC: Acquire; pairs with the Release store of `head` in
             // `Consumer::release`: the consumer's reads of the slot we are about to
             // reuse happened before we overwrite it.
             let head = ring.control().head.load(Acquire);
             check_span(head, self.tail, ring.capacity())?;
             self.cached_head = head;
-            if self.tail - head >= ring.capacity() {
+            if self.tail - head >= ring.limit() {
                 return Err(Unavailable::WouldBlock);
             }
         }
@@ -66,7 +67,7 @@ impl Producer {
     /// visible to the consumer only after `publish`.
     pub(crate) fn stage(&mut self, ring: &RingView, len: usize) {
         debug_assert!(len <= ring.slot_size());
-        debug_assert!(self.tail - self.cached_head < ring.capacity());
+        debug_assert!(self.tail - self.cached_head < ring.limit());
         // SYNC: Relaxed; ordered before the consumer's read by the Release in `publish`.
         ring.meta(self.tail).len.store(len as u64, Relaxed);
         self.tail += 1;
@@ -101,7 +102,7 @@ impl Producer {
     pub(crate) fn has_room(&self, ring: &RingView) -> bool {
         // SYNC: Acquire; pairs with the Release store of `head` in `Consumer::release`.
         let head = ring.control().head.load(Acquire);
-        self.tail.wrapping_sub(head) < ring.capacity()
+        self.tail.wrapping_sub(head) < ring.limit()
     }
 
     /// Messages published and not yet released by the consumer.

@@ -98,7 +98,7 @@ impl SendVia {
         }
     }
 
-    /// The number of slots of a shared-memory ring; 0 on a ring sized in bytes, on
+    /// How many messages a shared-memory ring of slots holds; 0 on a ring sized in bytes, on
     /// sockets and pipes.
     pub(crate) fn capacity(&self) -> usize {
         match self {

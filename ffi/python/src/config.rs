@@ -7,8 +7,9 @@ use crate::errors;
 
 /// The shape of a channel, chosen by its creator: `Config(slot_size=256, capacity=64)`.
 ///
-/// `slot_size` is the largest message in bytes; `capacity` the number of messages the
-/// ring holds (a power of two); `kind` is `"spsc"` (one sender, one receiver) or
+/// `slot_size` is the largest message in bytes; `capacity` how many messages the
+/// channel holds at once (any number from 1 to 2**24; a power of two on a broadcast
+/// channel); `kind` is `"spsc"` (one sender, one receiver) or
 /// `"mpmc"` (any number of each; each message goes to one receiver); `signaling` is how
 /// blocked calls sleep, `"futex"` or `"semaphore"`; `mode` the permission bits of the
 /// shared-memory object (0o600 unless asked). For a broadcast channel
@@ -28,7 +29,7 @@ pub(crate) struct Config {
     /// The largest message, in bytes.
     #[pyo3(get)]
     slot_size: usize,
-    /// The number of slots.
+    /// How many messages the channel holds at once.
     #[pyo3(get)]
     capacity: usize,
     /// `"spsc"` or `"mpmc"`.

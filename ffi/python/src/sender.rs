@@ -35,7 +35,7 @@ pub(crate) struct Sender {
     inner: Mutex<Inner>,
     /// The largest message, in bytes.
     slot_size: usize,
-    /// Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes.
+    /// Messages a shared-memory ring of slots holds at once; 0 on a channel sized in bytes, on sockets and pipes.
     capacity: usize,
     /// Bytes of a shared-memory channel sized in bytes; 0 elsewhere.
     capacity_bytes: usize,
@@ -252,8 +252,8 @@ impl Sender {
         self.slot_size
     }
 
-    /// The number of slots of a shared-memory ring; 0 on a channel sized in bytes (see
-    /// `capacity_bytes`), on sockets and pipes.
+    /// How many messages a shared-memory ring of slots holds at once; 0 on a channel
+    /// sized in bytes (see `capacity_bytes`), on sockets and pipes.
     #[getter]
     fn capacity(&self) -> usize {
         self.capacity

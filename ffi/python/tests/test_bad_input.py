@@ -31,7 +31,7 @@ def test_bad_configs(name: str) -> None:
     with pytest.raises(ferry.InvalidConfig):
         ferry.Config(mode=0o7777)
     with pytest.raises(ferry.InvalidConfig):
-        ferry.Receiver.create(name, ferry.Config(capacity=3))  # not a power of two
+        ferry.Receiver.create(name, ferry.Config(capacity=0))  # no room at all
     with pytest.raises(TypeError):
         ferry.Config(16)  # type: ignore[call-arg]
     assert ferry.Config(slot_size=64) == ferry.Config(slot_size=64)

@@ -73,6 +73,24 @@ def test_queue_state_without_consuming(name: str) -> None:
             rx.try_recv()
 
 
+@pytest.mark.parametrize("kind", ["spsc", "mpmc"])
+def test_any_capacity_holds_exactly_that_many(name: str, kind: str) -> None:
+    # Not only powers of two, as queue.Queue(maxsize=3): three fit, the fourth is Full.
+    config = ferry.Config(slot_size=8, capacity=3, kind=kind)  # type: ignore[arg-type]
+    with ferry.Receiver.create(name, config) as rx, ferry.Sender.open(name) as tx:
+        assert (config.capacity, rx.capacity, tx.capacity) == (3, 3, 3)
+        for message in (b"a", b"b", b"c"):
+            tx.try_send(message)
+        with pytest.raises(ferry.Full):
+            tx.try_send(b"d")
+        assert rx.full() and rx.qsize() == 3
+        assert rx.recv() == b"a"
+        tx.try_send(b"d")
+        with pytest.raises(ferry.Full):
+            tx.try_send(b"e")
+        assert list(rx.try_iter()) == [b"b", b"c", b"d"]
+
+
 def test_a_sender_sees_the_receiver_go(name: str) -> None:
     rx = ferry.Receiver.create(name, ferry.Config(slot_size=8))
     with ferry.Sender.open(name) as tx:

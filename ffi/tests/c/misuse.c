@@ -328,9 +328,21 @@ static void wrong_handle_type(void) {
 static void bad_configs(void) {
     ferry_sender *tx = NULL;
     ferry_receiver *rx = NULL;
-    ferry_config cfg = config(64, 3);
+    ferry_config cfg = config(64, 0);
     EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_ERR_INVALID_CONFIG);
     CHECK(tx == NULL && rx == NULL);
+    /* Any capacity, not only a power of two: exactly 3 fit. */
+    cfg = config(64, 3);
+    EXPECT(ferry_in_memory(&cfg, &tx, &rx), FERRY_OK);
+    size_t capacity = 0;
+    EXPECT(ferry_sender_capacity(tx, &capacity), FERRY_OK);
+    CHECK(capacity == 3);
+    for (int i = 0; i < 3; i++) EXPECT(ferry_try_send(tx, "ok", 2), FERRY_OK);
+    EXPECT(ferry_try_send(tx, "ok", 2), FERRY_ERR_FULL);
+    ferry_sender_free(tx);
+    ferry_receiver_free(rx);
+    tx = NULL;
+    rx = NULL;
     cfg = config(0, 4);
     EXPECT(ferry_receiver_create(name("cfg"), &cfg, &rx), FERRY_ERR_INVALID_CONFIG);
     cfg = config(64, 4);

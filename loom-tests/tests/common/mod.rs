@@ -214,9 +214,11 @@ pub fn sleeping_receiver(kind: RingKind) {
     drop(tx);
 }
 
-/// A sender that parks at once on a full two-slot ring must be woken by the release.
-pub fn sleeping_sender(kind: RingKind) {
-    let (mut tx, mut rx) = ferry::in_memory(&Config::new().kind(kind).slot_size(8).capacity(2)).unwrap();
+/// A sender that parks at once on a full ring of capacity `capacity` (2: a full two-slot
+/// ring; 1 on MPMC: two slots, one of them free, and the limit full) must be woken by
+/// the release.
+pub fn sleeping_sender(kind: RingKind, capacity: usize) {
+    let (mut tx, mut rx) = ferry::in_memory(&Config::new().kind(kind).slot_size(8).capacity(capacity)).unwrap();
     let sender = thread::spawn(move || {
         for value in 1..=3u64 {
             tx.send_value(value).unwrap();

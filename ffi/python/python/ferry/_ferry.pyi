@@ -32,7 +32,7 @@ class Config:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """The number of slots (a power of two)."""
+        """How many messages the channel holds at once."""
     @property
     def kind(self) -> Literal["spsc", "mpmc"]:
         """``"spsc"`` or ``"mpmc"``."""
@@ -92,7 +92,7 @@ class Sender:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes."""
+        """Messages a shared-memory ring of slots holds at once; 0 on a channel sized in bytes, on sockets and pipes."""
     @property
     def capacity_bytes(self) -> int:
         """Bytes of a shared-memory channel sized in bytes; 0 on a ring of slots, on sockets and pipes."""
@@ -179,7 +179,7 @@ class Receiver:
         """The largest message, in bytes."""
     @property
     def capacity(self) -> int:
-        """Slots of a shared-memory ring; 0 on a channel sized in bytes, on sockets and pipes."""
+        """Messages a shared-memory ring of slots holds at once; 0 on a channel sized in bytes, on sockets and pipes."""
     @property
     def capacity_bytes(self) -> int:
         """Bytes of a shared-memory channel sized in bytes; 0 on a ring of slots, on sockets and pipes."""
