@@ -42,7 +42,7 @@ const SLOT: usize = 192;
 /// Shortest message: sequence number (8 bytes) and checksum (8).
 const MIN_LEN: usize = 16;
 /// Capacities the runs choose from: small ones make the producer block on a full ring.
-const CAPACITIES: [usize; 3] = [4, 16, 64];
+const CAPACITIES: [usize; 4] = [3, 4, 16, 60];
 /// SPSC runs unless `FERRY_CRASH_RUNS` says otherwise.
 const DEFAULT_RUNS: usize = 200;
 /// The fewest MPMC runs.
