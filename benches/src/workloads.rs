@@ -276,28 +276,17 @@ fn ferry_config(link: Link, size: usize, capacity: usize) -> Config {
     Config::new().kind(kind).slot_size(size.max(1)).capacity(capacity)
 }
 
-/// Opens a broadcast publisher, retrying while the channel is not there yet.
+/// How long a benchmark's process waits for the other side to create its channel.
+const OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens a broadcast publisher, waiting while the channel is not there yet.
 fn open_publisher(endpoint: &str) -> io::Result<Publisher> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Publisher::open(endpoint) {
-            Ok(tx) => return Ok(tx),
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => return Err(ferry_error(e)),
-        }
-    }
+    Publisher::open_timeout(endpoint, OPEN_PATIENCE).map_err(ferry_error)
 }
 
-/// Opens a ferry sender, retrying while the receiver's side is not there yet.
+/// Opens a ferry sender, waiting while the receiver's side is not there yet.
 fn open_sender(endpoint: &str) -> io::Result<Sender> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Sender::open(endpoint) {
-            Ok(tx) => return Ok(tx),
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => return Err(ferry_error(e)),
-        }
-    }
+    Sender::open_timeout(endpoint, OPEN_PATIENCE).map_err(ferry_error)
 }
 
 /// The parent's means of a round trip. (One per session: its size does not matter, and
