@@ -21,7 +21,7 @@ use std::{
 use ferry::{Config, Policy, PublishError, Publisher, RingKind, Start, Subscriber, SubscriberError};
 
 mod support;
-use support::{mix, start_watchdog, Cleanup};
+use support::{mix, start_watchdog, Cleanup, Rng};
 
 /// Slot size: the largest message.
 const SLOT: usize = 64;
@@ -64,11 +64,7 @@ fn write_message(id: u32, seq: u64, out: &mut [u8]) {
     let body = out.len() - CHECKSUM_LEN;
     out[..4].copy_from_slice(&id.to_le_bytes());
     out[4..12].copy_from_slice(&seq.to_le_bytes());
-    let mut state = key(id, seq);
-    for chunk in out[12..body].chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
-    }
+    Rng(key(id, seq)).fill(&mut out[12..body]);
     let sum = checksum(&out[..body]);
     out[body..].copy_from_slice(&sum.to_le_bytes());
 }

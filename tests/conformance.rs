@@ -30,7 +30,7 @@ use std::{
 use ferry::{AttachError, Config, Receiver, RecvError, RingKind, SendError, Sender};
 
 mod support;
-use support::{mix, shm_path, start_watchdog};
+use support::{mix, shm_path, start_watchdog, Rng};
 
 /// Slot size of most cases' channels.
 const SLOT: usize = 4096;
@@ -218,11 +218,7 @@ fn fill(seq: u64, out: &mut [u8]) {
     } else {
         0
     };
-    let mut state = mix(seq);
-    for chunk in out[start..].chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
-    }
+    Rng(mix(seq)).fill(&mut out[start..]);
 }
 
 /// Message `seq`, `len` bytes long.

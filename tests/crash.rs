@@ -136,11 +136,7 @@ fn message_len(seed: u64, seq: u64) -> usize {
 fn write_message(seed: u64, seq: u64, out: &mut [u8]) {
     let body = out.len() - 8;
     out[..8].copy_from_slice(&seq.to_le_bytes());
-    let mut state = mix(seed ^ seq ^ FILL_SALT);
-    for chunk in out[8..body].chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
-    }
+    Rng(mix(seed ^ seq ^ FILL_SALT)).fill(&mut out[8..body]);
     let sum = checksum(&out[..body]);
     out[body..].copy_from_slice(&sum.to_le_bytes());
 }

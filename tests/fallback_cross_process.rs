@@ -25,7 +25,7 @@ use std::{
 use ferry::{Config, Receiver, RecvError, Sender};
 
 mod support;
-use support::{mix, start_watchdog};
+use support::{mix, start_watchdog, Rng};
 
 /// Largest message.
 const SLOT: usize = 512;
@@ -89,11 +89,7 @@ fn fill(id: u8, seq: u64, out: &mut [u8]) {
         out[1..9].copy_from_slice(&seq.to_le_bytes());
         at = 9;
     }
-    let mut state = mix(seq ^ (u64::from(id) << 48));
-    for chunk in out[at..].chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
-    }
+    Rng(mix(seq ^ (u64::from(id) << 48))).fill(&mut out[at..]);
 }
 
 /// Checks that `got` is sender `id`'s message `seq`; `scratch` is `SLOT` bytes.

@@ -17,7 +17,7 @@ use std::{
 use ferry::{AttachError, Config, Receiver, RecvError, SendError, Sender};
 
 mod support;
-use support::{mix, shm_path, start_watchdog, Cleanup};
+use support::{mix, shm_path, start_watchdog, Cleanup, Rng};
 
 /// Slot size of the stream test's channel.
 const SLOT: usize = 256;
@@ -74,11 +74,7 @@ fn write_message(seq: u64, out: &mut [u8]) {
     } else {
         0
     };
-    let mut state = mix(seq);
-    for chunk in out[start..].chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        chunk.copy_from_slice(&mix(state).to_le_bytes()[..chunk.len()]);
-    }
+    Rng(mix(seq)).fill(&mut out[start..]);
 }
 
 /// Checks that `got` is message `seq`; `scratch` is at least `SLOT` bytes.

@@ -64,6 +64,14 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+
+    /// Fills `out` with the next numbers, little-endian, the last one cut to fit: a
+    /// message's filler that a checker can recompute from the seed.
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_le_bytes()[..chunk.len()]);
+        }
+    }
 }
 
 /// The number in environment variable `var`, or `default` where it is unset or not a
