@@ -2,9 +2,10 @@
 //! until it calls `exec` (close-on-exec acts only then); the child here never does. The
 //! ends it holds copies of are dropped all the same, and the other side must see them
 //! gone at once, as `tests/semantics.rs` asserts without a fork: on shared memory a
-//! departure is a word in the segment, on `unix:` the dropped end shuts its sockets down.
-//! (A FIFO cannot be shut down: its copy keeps it open until the child exits or execs,
-//! README "Crashes and clean-up".)
+//! departure is a word in the segment, on `unix:` the dropped end shuts its sockets down,
+//! and a dropped `fifo:` sender says goodbye. (A FIFO's reading end cannot be shut down,
+//! and has no way to tell the sender: its copy keeps it open until the child exits or
+//! execs, README "Crashes and clean-up".)
 //!
 //! A binary of its own: the fork copies every descriptor of every test running
 //! meanwhile, which would hold up the FIFO tests of another binary's threads.
@@ -52,9 +53,13 @@ impl Drop for Forked {
 /// Both departures on `endpoint(tag)`, each while a forked child holds copies of both
 /// ends' descriptors.
 fn a_forked_child_does_not_keep_a_dropped_end(config: &Config, endpoint: impl Fn(&str) -> String) {
-    let at = endpoint("rx");
-    let rx = Receiver::create(&at, config).expect("create");
-    let mut tx = Sender::open(&at).expect("open");
+    a_forked_child_does_not_keep_a_dropped_receiver(config, &endpoint("rx"));
+    a_forked_child_does_not_keep_a_dropped_sender(config, &endpoint("tx"));
+}
+
+fn a_forked_child_does_not_keep_a_dropped_receiver(config: &Config, at: &str) {
+    let rx = Receiver::create(at, config).expect("create");
+    let mut tx = Sender::open(at).expect("open");
     tx.send(b"before").expect("send while the receiver is there");
     let child = Forked::idle();
     drop(rx);
@@ -62,10 +67,11 @@ fn a_forked_child_does_not_keep_a_dropped_end(config: &Config, endpoint: impl Fn
     assert!(matches!(tx.send(b"x"), Err(SendError::Disconnected(()))), "{at}: send after the receiver left");
     assert!(started.elapsed() < NOTICE, "{at}: the departure took {:?} to notice", started.elapsed());
     drop(child);
+}
 
-    let at = endpoint("tx");
-    let mut rx = Receiver::create(&at, config).expect("create");
-    let mut tx = Sender::open(&at).expect("open");
+fn a_forked_child_does_not_keep_a_dropped_sender(config: &Config, at: &str) {
+    let mut rx = Receiver::create(at, config).expect("create");
+    let mut tx = Sender::open(at).expect("open");
     tx.send(b"last").expect("send");
     let child = Forked::idle();
     drop(tx);
@@ -95,5 +101,16 @@ fn unix_sockets() {
     fs::create_dir(&dir).expect("a private directory");
     let config = Config::new().slot_size(64);
     a_forked_child_does_not_keep_a_dropped_end(&config, |end| format!("unix:{}", dir.join(end).display()));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The sender's departure only: a FIFO's reader cannot say it has gone (see the module
+/// doc).
+#[test]
+fn fifo_sender() {
+    let dir = env::temp_dir().join(name("fifo"));
+    fs::create_dir(&dir).expect("a private directory");
+    let config = Config::new().slot_size(64);
+    a_forked_child_does_not_keep_a_dropped_sender(&config, &format!("fifo:{}", dir.join("tx").display()));
     let _ = fs::remove_dir_all(&dir);
 }

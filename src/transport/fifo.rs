@@ -6,9 +6,11 @@
 //! `PIPE_BUF` are not written atomically, so two senders could interleave: a sender takes
 //! an exclusive lock on the FIFO and a second one is refused. A sender says hello when
 //! it opens, so the receiver can tell "no sender yet" from "the sender has gone" (end
-//! of file). Writing to a FIFO whose reader has gone raises SIGPIPE: opening a sender
-//! sets SIGPIPE to "ignore" if it was at its default (which kills the process), and the
-//! write's EPIPE becomes "peer gone".
+//! of file), and goodbye when it is dropped, so the receiver sees it gone even while a
+//! child its process forked holds a copy of the write end (until that child execs or
+//! exits, no end of file comes). Writing to a FIFO whose reader has gone raises
+//! SIGPIPE: opening a sender sets SIGPIPE to "ignore" if it was at its default (which
+//! kills the process), and the write's EPIPE becomes "peer gone".
 //!
 //! The lock binds ferry's senders only: any process allowed to open the FIFO can write
 //! into it, and all writers share one byte stream. A bad frame (a length beyond the
@@ -23,7 +25,7 @@
 //! is cut, and its tail is read as further bad frames (each one `Corrupt`, each one
 //! resynchronising) or, if a tail happens to start with a plausible length, as a
 //! message; a hello in the discarded bytes is not seen; and a hostile writer in the
-//! same pipe can always destroy or forge frames. The FIFO transport trusts whoever can
+//! same pipe can always destroy or forge frames, a hello or a goodbye. The FIFO transport trusts whoever can
 //! write to it; the Unix socket transport, one connection per sender, does not need to.
 
 use std::{

@@ -44,6 +44,11 @@ pub(crate) const BATCH_BYTES: usize = PIPE_BUF;
 /// A prefix with no payload that a writer sends first to say it is there (FIFOs, where
 /// the reader cannot otherwise tell "no writer yet" from "writer gone").
 pub(crate) const HELLO: [u8; PREFIX] = u32::MAX.to_le_bytes();
+/// A prefix with no payload that a FIFO's writer sends last, when it is dropped, to say
+/// it has gone: the reader sees the end of the stream only once every copy of the write
+/// end is closed, and a child the sender's process forked holds one until it execs or
+/// exits. (No frame has this length: every slot size is far below it.)
+pub(crate) const GOODBYE: [u8; PREFIX] = (u32::MAX - 1).to_le_bytes();
 
 /// Writes frames to a non-blocking byte stream without ever leaving half of one: what
 /// the stream does not take at once is kept, and written before anything else.
@@ -245,6 +250,9 @@ pub(crate) struct FrameReader {
     max: usize,
     /// Whether the writer has said hello.
     greeted: bool,
+    /// Whether the writer has said goodbye (and no writer hello since): the stream reads
+    /// as closed while it is quiet.
+    departed: bool,
 }
 
 /// What the stream holds now.
@@ -260,7 +268,7 @@ pub(crate) enum Frame {
 
 impl FrameReader {
     pub(crate) fn new(max: usize) -> Self {
-        Self { buf: Vec::new(), start: 0, end: 0, max, greeted: false }
+        Self { buf: Vec::new(), start: 0, end: 0, max, greeted: false, departed: false }
     }
 
     /// Whether a hello has arrived on this stream.
@@ -278,7 +286,12 @@ impl FrameReader {
         loop {
             if self.held().get(..PREFIX) == Some(&HELLO[..]) {
                 self.start += PREFIX;
-                self.greeted = true;
+                (self.greeted, self.departed) = (true, false);
+                continue;
+            }
+            if self.held().get(..PREFIX) == Some(&GOODBYE[..]) {
+                self.start += PREFIX;
+                self.departed = true;
                 continue;
             }
             let held = self.end - self.start;
@@ -302,6 +315,7 @@ impl FrameReader {
                 }
                 Ok(n) => self.end += n,
                 Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock if self.departed && self.start == self.end => return Ok(Frame::Closed),
                     io::ErrorKind::WouldBlock => return Ok(Frame::Partial),
                     io::ErrorKind::Interrupted => {}
                     // Any failure leaves the stream unusable, as if the writer had gone.
@@ -384,6 +398,10 @@ impl FrameReader {
         if held.get(..PREFIX) == Some(&HELLO[..]) {
             // Bytes behind a hello may be a frame: the next `fill` says.
             return held.len() > PREFIX;
+        }
+        if held.get(..PREFIX) == Some(&GOODBYE[..]) || self.departed {
+            // The next `fill` reports the writer gone.
+            return true;
         }
         match self.front_len() {
             Ok(Some(len)) => held.len() >= PREFIX + len,
@@ -506,6 +524,26 @@ mod tests {
         }
         assert!(reads <= total / (READ_AHEAD - 70) + 1, "{reads} reads for {total} bytes");
         assert!(!reader.has_frame());
+    }
+
+    #[test]
+    fn a_goodbye_closes_the_stream_after_the_frames_before_it_until_a_new_hello() {
+        let mut reader = FrameReader::new(8);
+        let mut stream: VecDeque<u8> =
+            HELLO.into_iter().chain(2u32.to_le_bytes()).chain(*b"hi").chain(GOODBYE).collect();
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Ready(2), "the frame before the goodbye");
+        assert_eq!(reader.frame(2), b"hi");
+        reader.consume(2);
+        assert!(reader.has_frame(), "a goodbye is something to report");
+        // Quiet, and the write end still open somewhere: closed all the same, every time.
+        for _ in 0..2 {
+            assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Closed);
+        }
+        // A sender that opens later says hello, and is read.
+        stream.extend(HELLO.into_iter().chain(1u32.to_le_bytes()).chain(*b"!"));
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Ready(1));
+        reader.consume(1);
+        assert_eq!(reader.fill(reading(&mut stream)).unwrap(), Frame::Partial, "quiet, with a sender");
     }
 
     #[test]

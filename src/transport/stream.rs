@@ -22,7 +22,7 @@ use crate::{
     segment::object::kind_of,
     signal::wait::Wait,
     transport::{
-        framing::{wait_for, FrameWriter, HELLO},
+        framing::{wait_for, FrameWriter, GOODBYE, HELLO},
         pollable::{Pollable, Ready},
         stop::Stop,
     },
@@ -52,6 +52,9 @@ pub(crate) struct StreamSender<S: AsFd> {
     /// The stream, readable here when it has room to write (one convention for every
     /// handle's fd).
     pollable: Pollable,
+    /// The process that opened the sender: a copy a forked child drops leaves the stream
+    /// to it.
+    pid: u32,
 }
 
 impl<S: AsFd> StreamSender<S> {
@@ -76,6 +79,7 @@ impl<S: AsFd> StreamSender<S> {
             loan: vec![0; slot_size],
             deferred: None,
             pollable,
+            pid: std::process::id(),
         })
     }
 
@@ -180,13 +184,23 @@ impl<S: AsFd> StreamSender<S> {
 
 impl<S: AsFd> Drop for StreamSender<S> {
     fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            // A forked child's copy: what it would write (the end of a frame, a goodbye)
+            // or shut down belongs to the parent's sender.
+            return;
+        }
         // The end of a frame a `try_` call left goes out now, within a bound.
         let (stream, write) = (&self.stream, self.write);
         let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| write(stream, b));
         // A socket is shut down, not only closed: a child this process forks keeps a
         // copy of the descriptor until its `exec`, and the receiver would see this
-        // sender leave only when the last copy closed. (A FIFO cannot be: ENOTSOCK.)
-        let _ = rustix::net::shutdown(stream.as_fd(), rustix::net::Shutdown::Write);
+        // sender leave only when the last copy closed. A FIFO cannot be (ENOTSOCK): its
+        // sender says goodbye instead, after whole frames only.
+        let shut = rustix::net::shutdown(stream.as_fd(), rustix::net::Shutdown::Write);
+        if shut == Err(rustix::io::Errno::NOTSOCK) && !self.writer.has_pending() {
+            let _ = self.writer.queue_raw(&GOODBYE, |b| write(stream, b));
+            let _ = self.writer.flush(stream.as_fd(), Wait::until(FINISH_FRAME), |b| write(stream, b));
+        }
     }
 }
 
