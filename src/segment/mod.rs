@@ -19,6 +19,7 @@
 //! The same layout also lives in plain heap memory ([`Segment::heap`]), for in-process
 //! channels, property tests and loom.
 
+pub(crate) mod forked;
 pub(crate) mod header;
 #[cfg(ferry_loom)]
 pub mod model;
@@ -39,11 +40,12 @@ pub(crate) use self::name::validate_name;
 pub(crate) use self::share::Shared;
 #[cfg(not(ferry_loom))]
 pub(crate) use self::share::Tether;
-pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use self::{
+    forked::MadeBy,
     header::{initialise, published, ring_offset, seats_offset, subscribers_offset, total_size, Header},
     seat::{seat_count, Seat, SubscriberSeat},
 };
+pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use crate::{
     error::AttachError,
     ring::{bytes::ByteRing, Geometry, RingView},
@@ -65,6 +67,8 @@ pub(crate) struct Segment {
     /// For each [`Ration`], nanoseconds after `opened` before which `due` says no.
     /// Process local, not in shared memory.
     next_due: [AtomicU64; 2],
+    /// The process that mapped the segment (`forked`).
+    made_by: MadeBy,
 }
 
 /// The periodic jobs a process does on a segment, each rationed on its own (`due`).
@@ -122,7 +126,13 @@ impl Segment {
         // it here, at open, rather than on the first send.
         crate::sync::register_light_barrier();
         let (opened, next_due) = (Instant::now(), [AtomicU64::new(0), AtomicU64::new(0)]);
-        Self { base, geometry, name, backing, opened, next_due }
+        Self { base, geometry, name, backing, opened, next_due, made_by: MadeBy::this_process() }
+    }
+
+    /// Whether this is a forked child's copy of the parent's segment (`forked`): the
+    /// drops of the ends on it then leave the shared state alone.
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        self.made_by.is_forked_copy()
     }
 
     /// The header.
@@ -200,8 +210,9 @@ impl Drop for Segment {
         match &self.backing {
             #[cfg(not(ferry_loom))]
             Backing::Shared { created, .. } => {
-                // Best effort: the name may have been removed, or even reused, since.
-                if let Some(object) = created {
+                // Best effort: the name may have been removed, or even reused, since. A
+                // forked child's copy leaves the name to the parent.
+                if let Some(object) = created.as_ref().filter(|_| !self.made_by.is_forked_copy()) {
                     if object.lock() {
                         object.unlink_locked();
                     }

@@ -52,8 +52,10 @@ impl Deref for Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        // A forked child has no other thread, so no tether to wait for, and a lock some
+        // thread of the parent held at the fork would stay held here for ever.
         #[cfg(not(ferry_loom))]
-        let _held = lock(&self.letting_go);
+        let _held = (!self.segment.is_forked_copy()).then(|| lock(&self.letting_go));
         // SAFETY: dropped once, here, and never used again. (With the lock held: a tether
         // that upgraded has let go again, so this is the last drop if no handle is left.)
         unsafe { ManuallyDrop::drop(&mut self.segment) };

@@ -33,7 +33,10 @@ use rustix::{
     pipe::{pipe_with, PipeFlags},
 };
 
-use crate::signal::doorbell::{Drained, Pipe};
+use crate::{
+    segment::forked::MadeBy,
+    signal::doorbell::{Drained, Pipe},
+};
 
 /// A handle's two doorbell descriptors.
 #[derive(Debug)]
@@ -147,6 +150,8 @@ pub(crate) fn path(name: &str, side: BellSide) -> PathBuf {
 pub(crate) struct BellFiles {
     name: String,
     identities: [(u64, u64); 2],
+    /// The creator's process: a forked child's copy leaves the files (`segment::forked`).
+    made_by: MadeBy,
 }
 
 impl BellFiles {
@@ -155,10 +160,18 @@ impl BellFiles {
     pub(crate) fn inodes(&self) -> [u64; 2] {
         [self.identities[0].1, self.identities[1].1]
     }
+
+    /// Whether this is a forked child's copy of the creator's files (`segment::forked`).
+    pub(crate) fn is_forked_copy(&self) -> bool {
+        self.made_by.is_forked_copy()
+    }
 }
 
 impl Drop for BellFiles {
     fn drop(&mut self) {
+        if self.made_by.is_forked_copy() {
+            return;
+        }
         for (side, identity) in [BellSide::Receiver, BellSide::Sender].into_iter().zip(self.identities) {
             let path = path(&self.name, side);
             if rustix::fs::lstat(&path).is_ok_and(|st| (st.st_dev, st.st_ino) == identity) {
@@ -178,7 +191,7 @@ mod named {
         io::Errno,
     };
 
-    use super::{path, BellFds, BellFiles, BellSide};
+    use super::{path, BellFds, BellFiles, BellSide, MadeBy};
     use crate::{error::AttachError, owner::Owners};
 
     /// Makes the two bell FIFOs of the segment just created as `name` (mode `mode`),
@@ -213,7 +226,7 @@ mod named {
             let st = rustix::fs::fstat(&fifo).map_err(io("inspect the doorbell"))?;
             identities[i] = (st.st_dev, st.st_ino);
         }
-        Ok(BellFiles { name: name.to_owned(), identities })
+        Ok(BellFiles { name: name.to_owned(), identities, made_by: MadeBy::this_process() })
     }
 
     /// Opens the bells of the channel `name` for a handle on `side`, and checks that each

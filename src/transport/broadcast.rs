@@ -309,7 +309,7 @@ impl ShmPublisher {
 
 impl Drop for ShmPublisher {
     fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
+        if sync::abandoned_by_loom() || self.segment.is_forked_copy() {
             return;
         }
         self.bell.disarm(&self.segment);
@@ -588,7 +588,7 @@ impl ShmSubscriber {
 
 impl Drop for ShmSubscriber {
     fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
+        if sync::abandoned_by_loom() || self.segment.is_forked_copy() {
             return;
         }
         self.bell.disarm(&self.segment);

@@ -109,8 +109,10 @@ impl Drop for Bells {
     fn drop(&mut self) {
         // The creator's last handle in this process: the seat bells go with the segment
         // (the channel's two go with `files`).
-        if let ChannelBells::Named { name, files: Some(_), .. } = &self.channel {
-            crate::signal::seat_bell::remove_seat_files(name);
+        if let ChannelBells::Named { name, files: Some(files), .. } = &self.channel {
+            if !files.is_forked_copy() {
+                crate::signal::seat_bell::remove_seat_files(name);
+            }
         }
     }
 }

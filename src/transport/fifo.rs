@@ -46,7 +46,7 @@ use rustix::{
 use crate::{
     error::AttachError,
     owner::Owners,
-    segment::object::kind_of,
+    segment::{forked::MadeBy, object::kind_of},
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -67,6 +67,8 @@ pub(crate) struct FifoReceiver {
     slot_size: usize,
     /// The FIFO behind an fd that stays the same when the FIFO is reopened.
     pollable: Pollable,
+    /// The creator's process: a forked child's copy leaves the FIFO (`segment::forked`).
+    made_by: MadeBy,
 }
 
 impl FifoReceiver {
@@ -114,6 +116,7 @@ impl FifoReceiver {
             reader: FrameReader::new(slot_size),
             slot_size,
             pollable,
+            made_by: MadeBy::this_process(),
         })
     }
 
@@ -197,6 +200,9 @@ impl FifoReceiver {
 
 impl Drop for FifoReceiver {
     fn drop(&mut self) {
+        if self.made_by.is_forked_copy() {
+            return;
+        }
         let ours = fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
         if ours {
             let _ = fs::remove_file(&self.path);

@@ -281,7 +281,7 @@ impl<S: EndState> ShmEnd<S> {
 
 impl<S: EndState> Drop for ShmEnd<S> {
     fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
+        if sync::abandoned_by_loom() || self.segment.is_forked_copy() {
             return;
         }
         S::flush(self);

@@ -210,7 +210,7 @@ impl<S: BytesSide> BytesEnd<S> {
 
 impl<S: BytesSide> Drop for BytesEnd<S> {
     fn drop(&mut self) {
-        if sync::abandoned_by_loom() {
+        if sync::abandoned_by_loom() || self.segment.is_forked_copy() {
             return;
         }
         if let Side::Spsc(_) = self.side {

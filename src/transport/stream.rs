@@ -19,7 +19,7 @@ use crate::{
     error::AttachError,
     owner::Owners,
     ring::MAX_SLOT_SIZE,
-    segment::object::kind_of,
+    segment::{forked::MadeBy, object::kind_of},
     signal::wait::Wait,
     transport::{
         framing::{wait_for, FrameWriter, GOODBYE, HELLO},
@@ -52,9 +52,9 @@ pub(crate) struct StreamSender<S: AsFd> {
     /// The stream, readable here when it has room to write (one convention for every
     /// handle's fd).
     pollable: Pollable,
-    /// The process that opened the sender: a copy a forked child drops leaves the stream
-    /// to it.
-    pid: u32,
+    /// The process that opened the sender: a forked child's copy leaves the stream to it
+    /// (`segment::forked`).
+    made_by: MadeBy,
 }
 
 impl<S: AsFd> StreamSender<S> {
@@ -79,7 +79,7 @@ impl<S: AsFd> StreamSender<S> {
             loan: vec![0; slot_size],
             deferred: None,
             pollable,
-            pid: std::process::id(),
+            made_by: MadeBy::this_process(),
         })
     }
 
@@ -184,9 +184,9 @@ impl<S: AsFd> StreamSender<S> {
 
 impl<S: AsFd> Drop for StreamSender<S> {
     fn drop(&mut self) {
-        if std::process::id() != self.pid {
-            // A forked child's copy: what it would write (the end of a frame, a goodbye)
-            // or shut down belongs to the parent's sender.
+        if self.made_by.is_forked_copy() {
+            // What it would write (the end of a frame, a goodbye) or shut down belongs
+            // to the parent's sender.
             return;
         }
         // The end of a frame a `try_` call left goes out now, within a bound.

@@ -34,7 +34,7 @@ use rustix::{event::PollFlags, net::SendFlags};
 use crate::{
     error::AttachError,
     owner::Owners,
-    segment::object::kind_of,
+    segment::{forked::MadeBy, object::kind_of},
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -63,6 +63,9 @@ pub(crate) struct UnixReceiver {
     slot_size: usize,
     /// The listener and every connection behind one fd, for event loops.
     pollable: Pollable,
+    /// The creator's process: a forked child's copy leaves the sockets and the socket
+    /// file alone (`segment::forked`).
+    made_by: MadeBy,
 }
 
 /// How long a receiver out of file descriptors waits before it tries to accept again.
@@ -134,6 +137,7 @@ impl UnixReceiver {
             since_accept: 0,
             slot_size,
             pollable,
+            made_by: MadeBy::this_process(),
         })
     }
 
@@ -302,6 +306,9 @@ impl UnixReceiver {
 
 impl Drop for UnixReceiver {
     fn drop(&mut self) {
+        if self.made_by.is_forked_copy() {
+            return;
+        }
         // Shut the sockets down, not only close them: a child this process forks keeps
         // copies of its descriptors until it calls `exec` (CLOEXEC acts only then), and
         // a socket lives while any copy does. Shut down, it refuses every sender now,
