@@ -78,3 +78,20 @@ def test_closed_handles_refuse_calls(name: str) -> None:
         rx.recv()
     with pytest.raises(ferry.NotFound):
         ferry.Sender.open(name)  # the creator's close removed the name
+
+
+def test_a_forked_child_closing_its_copies_leaves_the_parents_ends(name: str) -> None:
+    # As a child of os.fork (or multiprocessing's "fork") that closes what it inherited:
+    # its copies give up nothing of the parent's channel.
+    with ferry.Receiver.create(name, ferry.Config(slot_size=16, capacity=4)) as rx:
+        with ferry.Sender.open(name) as tx:
+            pid = os.fork()
+            if pid == 0:
+                tx.close()
+                rx.close()
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            assert not rx.is_disconnected() and not tx.is_disconnected()
+            tx.send(b"after the child")
+            assert rx.recv(timeout=5) == b"after the child"
