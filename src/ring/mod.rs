@@ -266,9 +266,16 @@ impl std::fmt::Display for Geometry {
                 self.capacity, self.slot_size
             )?;
         } else {
-            write!(f, "{kind} ring of {} slots of {} B", self.capacity, self.slot_size)?;
-            if self.slots() != self.capacity {
-                write!(f, " (in {} slots)", self.slots())?;
+            if self.slots() == self.capacity {
+                write!(f, "{kind} ring of {} slots of {} B", self.capacity, self.slot_size)?;
+            } else {
+                write!(
+                    f,
+                    "{kind} ring of {} messages of {} B in {} slots",
+                    self.capacity,
+                    self.slot_size,
+                    self.slots()
+                )?;
             }
             write!(f, ", {signaling} signaling")?;
         }

@@ -42,8 +42,8 @@ pub(crate) struct Header {
     kind: u32,
     /// Payload bytes per slot.
     slot_size: u64,
-    /// How many messages the ring holds (its slots: the next power of two; a broadcast
-    /// ring's is one), or its bytes on a ring sized in bytes.
+    /// How many messages the ring holds (in the next power of two of slots; a broadcast
+    /// ring's capacity is a power of two), or its bytes on a ring sized in bytes.
     capacity: u64,
     /// Size of the whole segment in bytes.
     total_size: u64,

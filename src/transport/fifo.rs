@@ -25,8 +25,9 @@
 //! is cut, and its tail is read as further bad frames (each one `Corrupt`, each one
 //! resynchronising) or, if a tail happens to start with a plausible length, as a
 //! message; a hello in the discarded bytes is not seen; and a hostile writer in the
-//! same pipe can always destroy or forge frames, a hello or a goodbye. The FIFO transport trusts whoever can
-//! write to it; the Unix socket transport, one connection per sender, does not need to.
+//! same pipe can always destroy or forge frames, a hello or a goodbye. The FIFO
+//! transport trusts whoever can write to it; the Unix socket transport, one connection
+//! per sender, does not need to.
 
 use std::{
     fs::{self, File, OpenOptions},

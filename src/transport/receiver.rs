@@ -76,8 +76,8 @@ impl RecvVia {
         }
     }
 
-    /// How many messages a shared-memory ring of slots holds; 0 on a ring sized in bytes, on
-    /// sockets and pipes.
+    /// How many messages a shared-memory ring of slots holds; 0 on a ring sized in
+    /// bytes, on sockets and pipes.
     pub(crate) fn capacity(&self) -> usize {
         match self {
             Self::Shm(r) => r.capacity(),

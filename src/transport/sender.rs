@@ -98,8 +98,8 @@ impl SendVia {
         }
     }
 
-    /// How many messages a shared-memory ring of slots holds; 0 on a ring sized in bytes, on
-    /// sockets and pipes.
+    /// How many messages a shared-memory ring of slots holds; 0 on a ring sized in
+    /// bytes, on sockets and pipes.
     pub(crate) fn capacity(&self) -> usize {
         match self {
             Self::Shm(s) => s.capacity(),
