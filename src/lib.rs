@@ -53,6 +53,7 @@ mod broadcast;
 mod channel;
 mod config;
 mod error;
+mod forked;
 #[cfg(not(ferry_loom))]
 mod inspect;
 mod liveness;

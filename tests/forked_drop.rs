@@ -1,7 +1,7 @@
 //! A child made by `fork` that drops its copies of its parent's ends (a child that
 //! returns rather than calling `exec` or `_exit`) leaves the parent's ends working: the
 //! copies give up no role or seat, publish or release nothing, remove no file or name,
-//! shut no socket down and say no goodbye (`segment::forked`). Each case drops both ends'
+//! shut no socket down and say no goodbye (`forked.rs`). Each case drops both ends'
 //! copies in a child, then checks that the parent's two ends still exchange messages,
 //! neither sees the other gone, and the channel's name is still there.
 //!
@@ -29,7 +29,7 @@ const LONG: Duration = Duration::from_secs(10);
 fn dropped_in_a_child<T>(what: &str, copies: &mut Option<T>) {
     // SAFETY: the child only drops the values and calls `_exit`. glibc's `fork` leaves
     // malloc usable in the child; the ends' drops in a forked copy take no lock (see
-    // `segment::forked`).
+    // `forked.rs`).
     match unsafe { libc::fork() } {
         -1 => panic!("fork: {}", std::io::Error::last_os_error()),
         0 => {

@@ -111,7 +111,10 @@ pub(crate) fn claim_free(ring: &RingView, claim: &AtomicU64) -> Result<u64, Unav
 /// With as many slots as the limit, the free slot at `tail` says it already.
 fn within_limit(ring: &RingView, tail: u64) -> bool {
     let (limit, slots) = (ring.limit(), ring.capacity());
-    let Some(oldest) = tail.checked_sub(limit).filter(|_| limit < slots) else { return true };
+    if limit == slots {
+        return true;
+    }
+    let Some(oldest) = tail.checked_sub(limit) else { return true };
     // SYNC: Acquire; pairs with the Release store in `release`, as the load of the
     // claimed slot's own sequence does (nothing is read through it; a stale value only
     // says "full", and the caller retries).

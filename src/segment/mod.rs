@@ -19,7 +19,6 @@
 //! The same layout also lives in plain heap memory ([`Segment::heap`]), for in-process
 //! channels, property tests and loom.
 
-pub(crate) mod forked;
 pub(crate) mod header;
 #[cfg(ferry_loom)]
 pub mod model;
@@ -40,14 +39,14 @@ pub(crate) use self::name::validate_name;
 pub(crate) use self::share::Shared;
 #[cfg(not(ferry_loom))]
 pub(crate) use self::share::Tether;
+pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use self::{
-    forked::MadeBy,
     header::{initialise, published, ring_offset, seats_offset, subscribers_offset, total_size, Header},
     seat::{seat_count, Seat, SubscriberSeat},
 };
-pub use self::{header::LAYOUT_VERSION, name::MAX_NAME_LEN};
 use crate::{
     error::AttachError,
+    forked::MadeBy,
     ring::{bytes::ByteRing, Geometry, RingView},
     sync::{AtomicU64, Ordering::Relaxed},
 };
@@ -67,7 +66,7 @@ pub(crate) struct Segment {
     /// For each [`Ration`], nanoseconds after `opened` before which `due` says no.
     /// Process local, not in shared memory.
     next_due: [AtomicU64; 2],
-    /// The process that mapped the segment (`forked`).
+    /// The process that mapped the segment (`crate::forked`).
     made_by: MadeBy,
 }
 
@@ -129,7 +128,7 @@ impl Segment {
         Self { base, geometry, name, backing, opened, next_due, made_by: MadeBy::this_process() }
     }
 
-    /// Whether this is a forked child's copy of the parent's segment (`forked`): the
+    /// Whether this is a forked child's copy of the parent's segment (`crate::forked`): the
     /// drops of the ends on it then leave the shared state alone.
     pub(crate) fn is_forked_copy(&self) -> bool {
         self.made_by.is_forked_copy()

@@ -34,7 +34,7 @@ use rustix::{
 };
 
 use crate::{
-    segment::forked::MadeBy,
+    forked::MadeBy,
     signal::doorbell::{Drained, Pipe},
 };
 
@@ -150,7 +150,7 @@ pub(crate) fn path(name: &str, side: BellSide) -> PathBuf {
 pub(crate) struct BellFiles {
     name: String,
     identities: [(u64, u64); 2],
-    /// The creator's process: a forked child's copy leaves the files (`segment::forked`).
+    /// The creator's process: a forked child's copy leaves the files (`forked.rs`).
     made_by: MadeBy,
 }
 
@@ -161,7 +161,7 @@ impl BellFiles {
         [self.identities[0].1, self.identities[1].1]
     }
 
-    /// Whether this is a forked child's copy of the creator's files (`segment::forked`).
+    /// Whether this is a forked child's copy of the creator's files (`forked.rs`).
     pub(crate) fn is_forked_copy(&self) -> bool {
         self.made_by.is_forked_copy()
     }

@@ -46,8 +46,9 @@ use rustix::{
 
 use crate::{
     error::AttachError,
+    forked::MadeBy,
     owner::Owners,
-    segment::{forked::MadeBy, object::kind_of},
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -68,7 +69,7 @@ pub(crate) struct FifoReceiver {
     slot_size: usize,
     /// The FIFO behind an fd that stays the same when the FIFO is reopened.
     pollable: Pollable,
-    /// The creator's process: a forked child's copy leaves the FIFO (`segment::forked`).
+    /// The creator's process: a forked child's copy leaves the FIFO (`forked.rs`).
     made_by: MadeBy,
 }
 

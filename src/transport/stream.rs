@@ -17,9 +17,10 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::{
     error::AttachError,
+    forked::MadeBy,
     owner::Owners,
     ring::MAX_SLOT_SIZE,
-    segment::{forked::MadeBy, object::kind_of},
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{wait_for, FrameWriter, GOODBYE, HELLO},
@@ -53,7 +54,7 @@ pub(crate) struct StreamSender<S: AsFd> {
     /// handle's fd).
     pollable: Pollable,
     /// The process that opened the sender: a forked child's copy leaves the stream to it
-    /// (`segment::forked`).
+    /// (`forked.rs`).
     made_by: MadeBy,
 }
 

@@ -33,8 +33,9 @@ use rustix::{event::PollFlags, net::SendFlags};
 
 use crate::{
     error::AttachError,
+    forked::MadeBy,
     owner::Owners,
-    segment::{forked::MadeBy, object::kind_of},
+    segment::object::kind_of,
     signal::wait::Wait,
     transport::{
         framing::{self, Frame, FrameReader},
@@ -64,7 +65,7 @@ pub(crate) struct UnixReceiver {
     /// The listener and every connection behind one fd, for event loops.
     pollable: Pollable,
     /// The creator's process: a forked child's copy leaves the sockets and the socket
-    /// file alone (`segment::forked`).
+    /// file alone (`forked.rs`).
     made_by: MadeBy,
 }
 
